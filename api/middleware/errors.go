@@ -1,0 +1,133 @@
+// Package middleware is what every API surface shares: request ids,
+// authentication to the one key table, rate limits, usage counting and the
+// rendering of errors, which each surface customises with its own Renderer.
+package middleware
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/labstack/echo/v4"
+
+	"github.com/turnoutdev/turnout/internal/fault"
+)
+
+// Renderer writes err in a surface's own error shape. status is the HTTP
+// status chosen for the error's kind (a renderer may change it).
+type Renderer func(c echo.Context, status int, err *fault.Error) error
+
+const rendererKey = "turnout.renderer"
+
+// Surface makes errors on this route group render with r.
+func Surface(r Renderer) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			c.Set(rendererKey, r)
+			return next(c)
+		}
+	}
+}
+
+// Status maps an error kind to the HTTP status every surface uses unless
+// its renderer knows better.
+func Status(k fault.Kind) int {
+	switch k {
+	case fault.Unauthorized:
+		return http.StatusUnauthorized
+	case fault.Forbidden:
+		return http.StatusForbidden
+	case fault.Invalid, fault.Query:
+		return http.StatusBadRequest
+	case fault.NotFound:
+		return http.StatusNotFound
+	case fault.Conflict:
+		return http.StatusConflict
+	case fault.RateLimited:
+		return http.StatusTooManyRequests
+	case fault.Timeout:
+		return http.StatusGatewayTimeout
+	case fault.Unavailable:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+// Classify turns any error into one of ours: Echo's own HTTP errors, time-outs
+// and unreachable dependencies get their kinds; anything else is Internal.
+func Classify(err error) *fault.Error {
+	var fe *fault.Error
+	if errors.As(err, &fe) {
+		return fe
+	}
+	var he *echo.HTTPError
+	if errors.As(err, &he) {
+		msg := http.StatusText(he.Code)
+		if s, ok := he.Message.(string); ok && s != "" {
+			msg = s
+		}
+		switch he.Code {
+		case http.StatusNotFound:
+			return fault.New(fault.NotFound, "%s", msg)
+		case http.StatusMethodNotAllowed:
+			return &fault.Error{Kind: fault.Invalid, Message: "method not allowed", Err: err}
+		case http.StatusUnauthorized:
+			return fault.New(fault.Unauthorized, "%s", msg)
+		case http.StatusRequestEntityTooLarge:
+			return fault.New(fault.Invalid, "request body too large")
+		case http.StatusServiceUnavailable:
+			return fault.New(fault.Unavailable, "%s", msg)
+		}
+		if he.Code < 500 {
+			return fault.New(fault.Invalid, "%s", msg)
+		}
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fault.Wrap(fault.Timeout, err, "the service timed out; retry or revise your request")
+	}
+	var ce *pgconn.ConnectError
+	var ne net.Error
+	if errors.As(err, &ce) || errors.As(err, &ne) {
+		return fault.Wrap(fault.Unavailable, err, "a backing service is unavailable; retry shortly")
+	}
+	return fault.As(err)
+}
+
+// ErrorHandler is Echo's HTTPErrorHandler: it classifies err, logs what the
+// caller must not see, and renders with the route's surface renderer (or
+// fallback).
+func ErrorHandler(log *slog.Logger, fallback Renderer) echo.HTTPErrorHandler {
+	return func(err error, c echo.Context) {
+		if c.Response().Committed {
+			return
+		}
+		fe := Classify(err)
+		status := Status(fe.Kind)
+		var he *echo.HTTPError
+		if errors.As(err, &he) && he.Code == http.StatusMethodNotAllowed {
+			status = he.Code
+		}
+		if fe.Kind == fault.Internal || fe.Kind == fault.Unavailable || fe.Kind == fault.Timeout {
+			log.Error("request failed", "request_id", RequestID(c), "method", c.Request().Method,
+				"route", c.Path(), "kind", fe.Kind, "err", err)
+		}
+		c.Set(failedKey, true)
+		r, _ := c.Get(rendererKey).(Renderer)
+		if r == nil {
+			r = fallback
+		}
+		if rerr := r(c, status, fe); rerr != nil {
+			log.Error("render error", "request_id", RequestID(c), "err", rerr)
+		}
+	}
+}
+
+const failedKey = "turnout.failed"
+
+// RequestID returns the request's id (also sent as X-Request-Id).
+func RequestID(c echo.Context) string {
+	return c.Response().Header().Get(echo.HeaderXRequestID)
+}

@@ -1,0 +1,167 @@
+// Package native is Turnout's own surface, under /service, in TargetSmart's
+// conventions (seed 000): every response is a JSON object with `input`
+// (the request parameters, mirrored), `error` (null, or a message starting
+// with "Authorization Error:", "Validation Error:", "Query Error:" or
+// "Internal Error"), `gateway_id` (the request id, also the X-Request-Id
+// header) and `function_id` (which function answered), beside the
+// service's own keys.
+package native
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/turnoutdev/turnout/api/middleware"
+	"github.com/turnoutdev/turnout/internal/fault"
+	"github.com/turnoutdev/turnout/jobs"
+	"github.com/turnoutdev/turnout/storage"
+)
+
+const (
+	inputKey    = "native.input"
+	functionKey = "native.function"
+)
+
+// Function names the function_id of a route.
+func Function(id string) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			c.Set(functionKey, id)
+			return next(c)
+		}
+	}
+}
+
+// SetInput records the decoded request body, to be mirrored in `input`.
+func SetInput(c echo.Context, v map[string]any) { c.Set(inputKey, v) }
+
+// input mirrors the request parameters: path and query parameters, and the
+// JSON body fields a handler recorded with SetInput.
+func input(c echo.Context) map[string]any {
+	in := map[string]any{}
+	for _, n := range c.ParamNames() {
+		in[n] = c.Param(n)
+	}
+	for k, v := range c.QueryParams() {
+		if len(v) == 1 {
+			in[k] = v[0]
+		} else {
+			in[k] = v
+		}
+	}
+	if body, ok := c.Get(inputKey).(map[string]any); ok {
+		for k, v := range body {
+			in[k] = v
+		}
+	}
+	return in
+}
+
+func envelope(c echo.Context, errMsg any) map[string]any {
+	fn, _ := c.Get(functionKey).(string)
+	return map[string]any{
+		"input":       input(c),
+		"error":       errMsg,
+		"gateway_id":  middleware.RequestID(c),
+		"function_id": fn,
+	}
+}
+
+// Respond writes a successful envelope carrying data's keys.
+func Respond(c echo.Context, status int, data map[string]any) error {
+	out := envelope(c, nil)
+	for k, v := range data {
+		out[k] = v
+	}
+	return c.JSON(status, out)
+}
+
+// Prefix returns TargetSmart's error prefix for a kind.
+func Prefix(k fault.Kind) string {
+	switch k {
+	case fault.Unauthorized, fault.Forbidden, fault.RateLimited:
+		return "Authorization Error: "
+	case fault.Invalid:
+		return "Validation Error: "
+	case fault.Query, fault.NotFound, fault.Conflict:
+		return "Query Error: "
+	}
+	return "Internal Error: "
+}
+
+// RenderError is the native surface's error renderer; it is also the
+// fallback for routes of no surface. Missing or bad credentials get 403
+// ("API access denied, confirm your API Key"), as TargetSmart answers.
+func RenderError(c echo.Context, status int, e *fault.Error) error {
+	msg := e.Message
+	if e.Kind == fault.Internal {
+		msg = "an unexpected error occurred; quote gateway_id " + middleware.RequestID(c) + " to an operator"
+	}
+	if e.Kind == fault.Unauthorized {
+		status = http.StatusForbidden
+	}
+	out := envelope(c, Prefix(e.Kind)+msg)
+	if len(e.Fields) > 0 {
+		fields := make([]map[string]any, len(e.Fields))
+		for i, f := range e.Fields {
+			fields[i] = map[string]any{"field": f.Field, "code": f.Code, "message": f.Message}
+		}
+		out["errors"] = fields
+	}
+	if c.Request().Method == http.MethodHead {
+		return c.NoContent(status)
+	}
+	return c.JSON(status, out)
+}
+
+// Jobs is the /service/jobs API: any key polls its own jobs; operators
+// (admin scope) may start no-op jobs to check the pipeline end to end.
+type Jobs struct {
+	Store    JobStore
+	Enqueuer JobCreator
+}
+
+// JobStore reads jobs.
+type JobStore interface {
+	JobOfKey(ctx context.Context, id, keyID int64) (*storage.Job, error)
+}
+
+// JobCreator creates jobs.
+type JobCreator interface {
+	Create(ctx context.Context, n storage.NewJob) (*storage.Job, error)
+}
+
+// Get returns one of the caller's jobs.
+func (h *Jobs) Get(c echo.Context) error {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return fault.Validation(fault.FieldError{Field: "id", Code: fault.CodeInvalidValue, Message: "must be a positive integer"})
+	}
+	j, err := h.Store.JobOfKey(c.Request().Context(), id, middleware.Key(c).ID)
+	if err != nil {
+		return err
+	}
+	return Respond(c, http.StatusOK, map[string]any{"job": j})
+}
+
+// CreateNoop starts a no-op job.
+func (h *Jobs) CreateNoop(c echo.Context) error {
+	var body map[string]any
+	if c.Request().ContentLength != 0 {
+		if err := json.NewDecoder(http.MaxBytesReader(c.Response(), c.Request().Body, 1<<16)).Decode(&body); err != nil {
+			return fault.New(fault.Invalid, "the body must be a JSON object")
+		}
+	}
+	SetInput(c, body)
+	kid := middleware.Key(c).ID
+	j, err := h.Enqueuer.Create(c.Request().Context(), storage.NewJob{Kind: jobs.KindNoop, Queue: jobs.QueueDefault, KeyID: &kid})
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set(echo.HeaderLocation, "/service/jobs/"+strconv.FormatInt(j.ID, 10))
+	return Respond(c, http.StatusAccepted, map[string]any{"job": j})
+}

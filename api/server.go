@@ -1,0 +1,102 @@
+// Package api is Turnout's HTTP edge: one Echo server carrying every
+// surface (VAN, Rocky, Adhese targets, Salsa metrics, the native /service
+// API) and the operator endpoints. Handlers decode, call jobs or storage,
+// and encode; rules live in jobs. api never imports worker.
+package api
+
+import (
+	"context"
+	_ "embed"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/go-redis/redis_rate/v10"
+	"github.com/google/uuid"
+	"github.com/hibiken/asynq"
+	"github.com/labstack/echo/v4"
+	echomw "github.com/labstack/echo/v4/middleware"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/turnoutdev/turnout/api/middleware"
+	"github.com/turnoutdev/turnout/api/native"
+	"github.com/turnoutdev/turnout/api/ops"
+	"github.com/turnoutdev/turnout/api/salsa"
+	"github.com/turnoutdev/turnout/jobs"
+	"github.com/turnoutdev/turnout/storage"
+)
+
+// OpenAPI is the contract of every endpoint, served at /openapi.yaml.
+//
+//go:embed openapi.yaml
+var OpenAPI []byte
+
+// Deps are what the server needs; main builds them.
+type Deps struct {
+	Store     *storage.Store
+	Redis     redis.UniversalClient
+	AsynqConn asynq.RedisConnOpt
+	Enqueuer  *jobs.Enqueuer
+	Registry  *prometheus.Registry
+	Log       *slog.Logger
+	// RequestTimeout bounds an ordinary API request (default 30s).
+	RequestTimeout time.Duration
+}
+
+// New returns the HTTP handler with every route.
+func New(d Deps) *echo.Echo {
+	if d.RequestTimeout == 0 {
+		d.RequestTimeout = 30 * time.Second
+	}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = middleware.ErrorHandler(d.Log, native.RenderError)
+	e.Use(echomw.RequestIDWithConfig(echomw.RequestIDConfig{Generator: uuid.NewString}))
+	e.Use(ops.HTTPMetrics(d.Registry))
+	e.Use(echomw.RecoverWithConfig(echomw.RecoverConfig{DisableStackAll: true, LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
+		d.Log.Error("handler panicked", "request_id", middleware.RequestID(c), "err", err, "stack", string(stack))
+		return err
+	}}))
+	e.Use(echomw.BodyLimit("10M"))
+
+	insp := asynq.NewInspector(d.AsynqConn)
+	d.Registry.MustRegister(ops.NewQueueCollector(insp))
+	o := &ops.Handler{
+		Postgres:  d.Store,
+		Redis:     ops.PingFunc(func(ctx context.Context) error { return d.Redis.Ping(ctx).Err() }),
+		Stats:     d.Store,
+		Inspector: insp,
+	}
+	e.GET("/healthz", o.Healthz)
+	e.GET("/readyz", o.Readyz)
+	e.GET("/status", o.StatusPage)
+	e.GET("/status.json", o.StatusJSON)
+	e.GET("/metrics", ops.Metrics(d.Registry))
+	e.GET("/openapi.yaml", func(c echo.Context) error { return c.Blob(http.StatusOK, "application/yaml", OpenAPI) })
+
+	admin := middleware.Authenticate(d.Store, storage.ScopeAdmin, middleware.AdminBasicOrKey)
+	dash := echo.WrapHandler(ops.Dashboard("/monitoring", d.AsynqConn))
+	mon := e.Group("/monitoring", middleware.Surface(ops.RenderAdminError), admin)
+	mon.Any("", dash)
+	mon.Any("/*", dash)
+
+	limiter := middleware.NewLimiter(redis_rate.NewLimiter(d.Redis), storage.NewUsage(d.Redis), d.Log)
+	timeout := echomw.ContextTimeoutWithConfig(echomw.ContextTimeoutConfig{Timeout: d.RequestTimeout})
+
+	// Native surface (TargetSmart conventions).
+	nj := &native.Jobs{Store: d.Store, Enqueuer: d.Enqueuer}
+	svc := e.Group("/service", middleware.Surface(native.RenderError), timeout)
+	svc.GET("/jobs/:id", nj.Get, middleware.Authenticate(d.Store, "", middleware.NativeKey), limiter.Middleware(),
+		native.Function("service.jobs.get"), middleware.Resource("jobRead"))
+	svc.POST("/jobs", nj.CreateNoop, middleware.Authenticate(d.Store, storage.ScopeAdmin, middleware.NativeKey), limiter.Middleware(),
+		native.Function("service.jobs.create"), middleware.Resource("jobCreate"))
+
+	// Salsa Engage conventions: usage metrics.
+	sm := salsa.NewMetrics(limiter)
+	e.GET("/api/integration/ext/v1/metrics", sm.Get, middleware.Surface(salsa.RenderError), timeout,
+		middleware.Authenticate(d.Store, storage.ScopeMetrics, middleware.SalsaToken), limiter.Middleware(),
+		middleware.Resource("metricsRead"))
+
+	return e
+}

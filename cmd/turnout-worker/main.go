@@ -1,0 +1,66 @@
+// Command turnout-worker runs jobs from the queues it is given.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/turnoutdev/turnout/internal/config"
+	"github.com/turnoutdev/turnout/internal/platform"
+	"github.com/turnoutdev/turnout/jobs"
+	"github.com/turnoutdev/turnout/worker"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "turnout-worker:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	fs := flag.NewFlagSet("turnout-worker", flag.ContinueOnError)
+	queues := fs.String("queues", strings.Join(jobs.Queues, ","), "comma-separated queues this process serves")
+	concurrency := fs.Int("concurrency", 0, "tasks run at once (default TURNOUT_WORKER_CONCURRENCY)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := config.Load()
+	if err != nil {
+		return err
+	}
+	qs, err := jobs.ParseQueues(*queues)
+	if err != nil {
+		return fmt.Errorf("--queues: %w", err)
+	}
+	if *concurrency > 0 {
+		cfg.WorkerConcurrency = *concurrency
+	}
+	log := platform.NewLogger(cfg.LogLevel)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	p, err := platform.Open(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+
+	handlers := map[string]jobs.Handler{
+		jobs.KindNoop: jobs.HandlerFunc(jobs.Noop),
+	}
+	srv := worker.New(worker.Options{
+		Redis:           p.AsynqConn,
+		Queues:          qs,
+		Concurrency:     cfg.WorkerConcurrency,
+		ShutdownTimeout: cfg.ShutdownTimeout,
+		Reconcile:       worker.ReconcileOptions{Interval: cfg.ReconcileInterval},
+		Log:             log,
+	}, p.Store, p.Enqueuer, handlers)
+	return srv.Run(ctx)
+}

@@ -1,0 +1,196 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/turnoutdev/turnout/storage"
+)
+
+func keysCmd(ctx context.Context, e *env, args []string) error {
+	if len(args) == 0 {
+		return errors.New("usage: turnout keys create|list|revoke|rotate-webhook-secret")
+	}
+	switch args[0] {
+	case "create":
+		return keysCreate(ctx, e, args[1:])
+	case "list":
+		return keysList(ctx, e, args[1:])
+	case "revoke":
+		id, err := keyIDArg(args[1:])
+		if err != nil {
+			return err
+		}
+		s, err := e.openStore(ctx)
+		if err != nil {
+			return err
+		}
+		if err := s.RevokeKey(ctx, id); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.out, "key %d revoked\n", id)
+		return nil
+	case "rotate-webhook-secret":
+		fs := flag.NewFlagSet("keys rotate-webhook-secret", flag.ContinueOnError)
+		asJSON := fs.Bool("json", false, "print JSON")
+		id, err := keyIDArg(parseInterspersed(fs, args[1:]))
+		if err != nil {
+			return err
+		}
+		s, err := e.openStore(ctx)
+		if err != nil {
+			return err
+		}
+		secret, err := s.RotateWebhookSecret(ctx, id)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return json.NewEncoder(e.out).Encode(map[string]any{"id": id, "webhookSecret": secret})
+		}
+		fmt.Fprintf(e.out, "new webhook signing secret for key %d (shown once): %s\n", id, secret)
+		return nil
+	}
+	return fmt.Errorf("unknown keys command %q", args[0])
+}
+
+func keyIDArg(args []string) (int64, error) {
+	if len(args) != 1 {
+		return 0, errors.New("want one key id")
+	}
+	id, err := strconv.ParseInt(args[0], 10, 64)
+	if err != nil || id <= 0 {
+		return 0, fmt.Errorf("%q is not a key id", args[0])
+	}
+	return id, nil
+}
+
+// parseInterspersed parses flags wherever they stand among positional args.
+func parseInterspersed(fs *flag.FlagSet, args []string) []string {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return pos
+		}
+		if fs.NArg() == 0 {
+			return pos
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
+func keysCreate(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("keys create", flag.ContinueOnError)
+	fs.SetOutput(e.errOut)
+	name := fs.String("name", "", "a name to recognise the key by (required)")
+	scopes := fs.String("scopes", "", "services the key may call: "+strings.Join(storage.AllScopes, ","))
+	rate := fs.Int("rate-limit", 300, "calls per minute")
+	batch := fs.Int("batch-size", 20, "largest batch a bulk call may carry")
+	autoApprove := fs.Bool("auto-approve", false, "may auto-approve score updates (VAN approvalCriteria)")
+	vanApp := fs.String("van-app", "", "VAN application name (the HTTP Basic user)")
+	dbMode := fs.String("db-mode", "", "VAN database mode: 0 = My Voters, 1 = My Campaign")
+	partner := fs.Int64("partner-id", 0, "Rocky partner id the key belongs to")
+	asJSON := fs.Bool("json", false, "print one JSON object (for scripts)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	n := storage.NewKey{
+		Name: *name, RateLimit: *rate, MaxBatchSize: *batch, MayAutoApprove: *autoApprove,
+		VANApp: *vanApp,
+	}
+	for _, s := range strings.Split(*scopes, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			n.Scopes = append(n.Scopes, s)
+		}
+	}
+	if *dbMode != "" {
+		m, err := strconv.ParseInt(*dbMode, 10, 16)
+		if err != nil {
+			return fmt.Errorf("--db-mode: want 0 or 1, not %q", *dbMode)
+		}
+		mm := int16(m)
+		n.VANDBMode = &mm
+	}
+	if *partner != 0 {
+		n.RockyPartnerID = partner
+	}
+	if err := n.Validate(); err != nil {
+		return err
+	}
+	s, err := e.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	k, err := s.CreateKey(ctx, n)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return json.NewEncoder(e.out).Encode(keyJSON(k))
+	}
+	fmt.Fprintf(e.out, "key %d %q created with scopes %s\n", k.ID, k.Name, strings.Join(k.Scopes, ","))
+	fmt.Fprintf(e.out, "secret (shown once, store it now): %s\n", k.Secret)
+	if k.VANApp != nil {
+		fmt.Fprintf(e.out, "VAN clients authenticate as %s:%s|%d\n", *k.VANApp, k.Secret, *k.VANDBMode)
+	}
+	fmt.Fprintf(e.out, "webhook signing secret: %s\n", k.WebhookSecret)
+	return nil
+}
+
+func keyJSON(k *storage.CreatedKey) map[string]any {
+	m := map[string]any{
+		"id": k.ID, "name": k.Name, "secret": k.Secret, "webhookSecret": k.WebhookSecret,
+		"scopes": k.Scopes, "rateLimit": k.RateLimit, "maxBatchSize": k.MaxBatchSize,
+		"mayAutoApprove": k.MayAutoApprove, "createdAt": k.CreatedAt,
+	}
+	if k.VANApp != nil {
+		m["vanApp"], m["dbMode"] = *k.VANApp, *k.VANDBMode
+	}
+	if k.RockyPartnerID != nil {
+		m["partnerId"] = *k.RockyPartnerID
+	}
+	return m
+}
+
+func keysList(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("keys list", flag.ContinueOnError)
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	s, err := e.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	keys, err := s.ListKeys(ctx)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		if keys == nil {
+			keys = []storage.APIKey{}
+		}
+		return json.NewEncoder(e.out).Encode(keys)
+	}
+	tw := tabwriter.NewWriter(e.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tSCOPES\tRATE/MIN\tBATCH\tSECRET\tCREATED\tSTATE")
+	for _, k := range keys {
+		state := "active"
+		if k.RevokedAt != nil {
+			state = "revoked " + k.RevokedAt.Format("2006-01-02")
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t…%s\t%s\t%s\n", k.ID, k.Name, strings.Join(k.Scopes, ","),
+			k.RateLimit, k.MaxBatchSize, k.SecretHint, k.CreatedAt.Format("2006-01-02"), state)
+	}
+	return tw.Flush()
+}

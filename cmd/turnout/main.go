@@ -1,0 +1,93 @@
+// Command turnout is the operator CLI: schema migrations and API keys (later
+// issues add seed data, demo and data generators).
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/turnoutdev/turnout/internal/config"
+	"github.com/turnoutdev/turnout/internal/fault"
+	"github.com/turnoutdev/turnout/storage"
+)
+
+const usage = `usage: turnout <command> [arguments]
+
+commands:
+  migrate up|down|status          apply, roll back one, or list schema migrations
+  keys create --name N --scopes a,b [--rate-limit 300] [--batch-size 20]
+              [--auto-approve] [--van-app APP --db-mode 0|1] [--partner-id ID] [--json]
+  keys list [--json]
+  keys revoke ID
+  keys rotate-webhook-secret ID [--json]
+
+Configuration comes from TURNOUT_* environment variables (see README).
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		var fe *fault.Error
+		if errors.As(err, &fe) && len(fe.Fields) > 0 {
+			for _, f := range fe.Fields {
+				fmt.Fprintf(os.Stderr, "turnout: --%s: %s\n", f.Field, f.Message)
+			}
+		} else {
+			fmt.Fprintln(os.Stderr, "turnout:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+// env is what commands get: config and a lazily opened store.
+type env struct {
+	cfg    *config.Config
+	out    io.Writer
+	errOut io.Writer
+	store  *storage.Store
+}
+
+func (e *env) openStore(ctx context.Context) (*storage.Store, error) {
+	if e.store == nil {
+		s, err := storage.Open(ctx, e.cfg.DatabaseURL)
+		if err != nil {
+			return nil, err
+		}
+		e.store = s
+	}
+	return e.store, nil
+}
+
+func run(ctx context.Context, args []string, out, errOut io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(out, usage)
+		return nil
+	}
+	cfg, err := config.Load()
+	if err != nil {
+		return err
+	}
+	e := &env{cfg: cfg, out: out, errOut: errOut}
+	defer func() {
+		if e.store != nil {
+			e.store.Close()
+		}
+	}()
+	switch args[0] {
+	case "migrate":
+		if len(args) != 2 {
+			return errors.New("usage: turnout migrate up|down|status")
+		}
+		return storage.Migrate(ctx, cfg.DatabaseURL, args[1], out)
+	case "keys":
+		return keysCmd(ctx, e, args[1:])
+	}
+	return fmt.Errorf("unknown command %q\n\n%s", args[0], usage)
+}

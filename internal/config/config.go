@@ -1,0 +1,154 @@
+// Package config reads Turnout's configuration from the environment.
+//
+// Every variable is parsed and checked once, at start-up, so a typo in a URL
+// stops the process with a message naming the variable instead of failing
+// later on the first request that needs it.
+package config
+
+import (
+	"encoding/base64"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the whole configuration of every Turnout binary. Binaries use the
+// parts they need; all of it is validated so a shared env file is checked
+// the same way everywhere.
+type Config struct {
+	DatabaseURL   string
+	RedisURL      string
+	HTTPAddr      string
+	PublicURL     *url.URL
+	BlobURL       string
+	SMTPURL       *url.URL
+	AllowNetworks []netip.Prefix
+	// EncryptionKeys holds the AES-256 keys for data encrypted at rest; the
+	// first encrypts, all decrypt, so a key can be rotated by prepending.
+	EncryptionKeys [][]byte
+	LogLevel       string
+
+	ShutdownTimeout   time.Duration
+	WorkerConcurrency int
+	ReconcileInterval time.Duration
+}
+
+// defaults are those of DESIGN.md: a local development stack.
+var defaults = map[string]string{
+	"TURNOUT_DATABASE_URL":       "postgres://postgres@127.0.0.1:5432/turnout?sslmode=disable",
+	"TURNOUT_REDIS_URL":          "redis://127.0.0.1:6379/0",
+	"TURNOUT_HTTP_ADDR":          ":8080",
+	"TURNOUT_PUBLIC_URL":         "http://localhost:8080",
+	"TURNOUT_BLOB_URL":           "file://./var/blobs",
+	"TURNOUT_SMTP_URL":           "smtp://127.0.0.1:1025",
+	"TURNOUT_ALLOW_NETWORKS":     "",
+	"TURNOUT_ENCRYPTION_KEY":     "",
+	"TURNOUT_LOG_LEVEL":          "info",
+	"TURNOUT_SHUTDOWN_TIMEOUT":   "30s",
+	"TURNOUT_WORKER_CONCURRENCY": "10",
+	"TURNOUT_RECONCILE_INTERVAL": "30s",
+}
+
+// Load reads the process environment.
+func Load() (*Config, error) { return Parse(os.Getenv) }
+
+// Parse reads configuration through getenv, so tests can supply a map.
+func Parse(getenv func(string) string) (*Config, error) {
+	get := func(k string) string {
+		if v := strings.TrimSpace(getenv(k)); v != "" {
+			return v
+		}
+		return defaults[k]
+	}
+	c := &Config{
+		DatabaseURL: get("TURNOUT_DATABASE_URL"),
+		RedisURL:    get("TURNOUT_REDIS_URL"),
+		HTTPAddr:    get("TURNOUT_HTTP_ADDR"),
+		BlobURL:     get("TURNOUT_BLOB_URL"),
+		LogLevel:    strings.ToLower(get("TURNOUT_LOG_LEVEL")),
+	}
+	var errs []string
+	bad := func(k, format string, a ...any) {
+		errs = append(errs, k+": "+fmt.Sprintf(format, a...))
+	}
+
+	if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		bad("TURNOUT_DATABASE_URL", "want a postgres:// URL")
+	}
+	if u, err := url.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
+		bad("TURNOUT_REDIS_URL", "want a redis:// or rediss:// URL")
+	}
+	if _, port, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		bad("TURNOUT_HTTP_ADDR", "want host:port or :port (%v)", err)
+	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		bad("TURNOUT_HTTP_ADDR", "port %q is not a number in 0-65535", port)
+	}
+	if u, err := url.Parse(get("TURNOUT_PUBLIC_URL")); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad("TURNOUT_PUBLIC_URL", "want an absolute http(s) URL")
+	} else {
+		u.Path = strings.TrimRight(u.Path, "/")
+		c.PublicURL = u
+	}
+	if u, err := url.Parse(c.BlobURL); err != nil || (u.Scheme != "file" && u.Scheme != "s3" && u.Scheme != "mem") {
+		bad("TURNOUT_BLOB_URL", "want a file://, s3:// or mem:// URL")
+	}
+	if u, err := url.Parse(get("TURNOUT_SMTP_URL")); err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Host == "" {
+		bad("TURNOUT_SMTP_URL", "want smtp://[user:pass@]host:port or smtps://...")
+	} else {
+		c.SMTPURL = u
+	}
+	for _, s := range splitList(get("TURNOUT_ALLOW_NETWORKS")) {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			if a, aerr := netip.ParseAddr(s); aerr == nil {
+				p = netip.PrefixFrom(a, a.BitLen())
+			} else {
+				bad("TURNOUT_ALLOW_NETWORKS", "%q is not a CIDR such as 10.0.0.0/8", s)
+				continue
+			}
+		}
+		c.AllowNetworks = append(c.AllowNetworks, p.Masked())
+	}
+	for i, s := range splitList(get("TURNOUT_ENCRYPTION_KEY")) {
+		k, err := base64.StdEncoding.DecodeString(s)
+		if err != nil || len(k) != 32 {
+			bad("TURNOUT_ENCRYPTION_KEY", "key %d is not 32 bytes of standard base64 (generate one with `openssl rand -base64 32`)", i+1)
+			continue
+		}
+		c.EncryptionKeys = append(c.EncryptionKeys, k)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("TURNOUT_LOG_LEVEL", "want debug, info, warn or error, not %q", c.LogLevel)
+	}
+	var err error
+	if c.ShutdownTimeout, err = time.ParseDuration(get("TURNOUT_SHUTDOWN_TIMEOUT")); err != nil || c.ShutdownTimeout <= 0 {
+		bad("TURNOUT_SHUTDOWN_TIMEOUT", "want a positive duration such as 30s")
+	}
+	if c.ReconcileInterval, err = time.ParseDuration(get("TURNOUT_RECONCILE_INTERVAL")); err != nil || c.ReconcileInterval <= 0 {
+		bad("TURNOUT_RECONCILE_INTERVAL", "want a positive duration such as 30s")
+	}
+	if c.WorkerConcurrency, err = strconv.Atoi(get("TURNOUT_WORKER_CONCURRENCY")); err != nil || c.WorkerConcurrency < 1 {
+		bad("TURNOUT_WORKER_CONCURRENCY", "want a positive integer")
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("invalid configuration:\n  %s", strings.Join(errs, "\n  "))
+	}
+	return c, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}

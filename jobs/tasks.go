@@ -1,0 +1,176 @@
+// Package jobs is the work Turnout does and the rules it follows, free of
+// HTTP. This file holds what every kind of job shares: queue names, task
+// types, the payload, and Enqueuer, the one way work enters the queues.
+//
+// Guarantees: a job is a PostgreSQL row before it is a task. The task's id
+// is derived from the job id, so enqueueing the same job twice is a no-op
+// while the first task lives, and its payload is only that id, so Redis
+// and the dashboard never see request data, credentials or personal data.
+// Delivery is at least once; handlers make the effect exactly once (see
+// worker for the state machine that guards re-runs).
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/turnoutdev/turnout/storage"
+)
+
+// Queues. Separate worker deployments can serve separate subsets.
+const (
+	QueueCritical = "critical"
+	QueueFileload = "fileload"
+	QueuePDF      = "pdf"
+	QueueReports  = "reports"
+	QueueNotify   = "notify"
+	QueueDefault  = "default"
+)
+
+// QueueWeights are the relative shares of a worker's slots each queue gets
+// when all are busy. PDFs are interactive (a registrant waits for the
+// link), so they outweigh bulk loads and reports.
+var QueueWeights = map[string]int{
+	QueueCritical: 10,
+	QueuePDF:      6,
+	QueueNotify:   4,
+	QueueFileload: 3,
+	QueueReports:  2,
+	QueueDefault:  1,
+}
+
+// Queues lists the queue names in weight order.
+var Queues = []string{QueueCritical, QueuePDF, QueueNotify, QueueFileload, QueueReports, QueueDefault}
+
+// ParseQueues parses a comma-separated queue list such as "fileload,notify".
+func ParseQueues(s string) (map[string]int, error) {
+	out := map[string]int{}
+	for _, q := range strings.Split(s, ",") {
+		q = strings.TrimSpace(q)
+		if q == "" {
+			continue
+		}
+		w, ok := QueueWeights[q]
+		if !ok {
+			return nil, fmt.Errorf("unknown queue %q (want some of %s)", q, strings.Join(Queues, ","))
+		}
+		out[q] = w
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no queues given")
+	}
+	return out, nil
+}
+
+// KindNoop is a job that does nothing but go through the whole machinery;
+// operators use it to check a deployment end to end and benchmarks use it
+// to measure the platform's own overhead.
+const KindNoop = "noop"
+
+// Handler does the work of one kind of job. The worker has already moved the
+// job to running; Run returns nil when the work is done, or an error that
+// is retried unless it is a fault.Invalid (bad input does not get better).
+// Run may be called again for the same job after a crash, so it must be
+// idempotent.
+type Handler interface {
+	Run(ctx context.Context, job *storage.Job) (result any, err error)
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(ctx context.Context, job *storage.Job) (any, error)
+
+// Run calls f.
+func (f HandlerFunc) Run(ctx context.Context, job *storage.Job) (any, error) { return f(ctx, job) }
+
+// Payload is the whole content of every job task.
+type Payload struct {
+	JobID int64 `json:"job_id"`
+}
+
+// TaskID is the Asynq task id of a job's main task.
+func TaskID(jobID int64) string { return "job:" + strconv.FormatInt(jobID, 10) }
+
+// ParsePayload decodes a task payload.
+func ParsePayload(b []byte) (Payload, error) {
+	var p Payload
+	if err := json.Unmarshal(b, &p); err != nil || p.JobID <= 0 {
+		return p, fmt.Errorf("bad job payload %q", b)
+	}
+	return p, nil
+}
+
+// Enqueuer commits jobs and hands them to the queues.
+type Enqueuer struct {
+	store  *storage.Store
+	client *asynq.Client
+	log    *slog.Logger
+}
+
+// NewEnqueuer returns an Enqueuer over store and client.
+func NewEnqueuer(store *storage.Store, client *asynq.Client, log *slog.Logger) *Enqueuer {
+	return &Enqueuer{store: store, client: client, log: log}
+}
+
+// Create inserts a job and enqueues it. The job is durable once Create
+// returns without error, even if Redis was unreachable: the reconciler
+// enqueues it later, so the caller can report success either way.
+func (e *Enqueuer) Create(ctx context.Context, n storage.NewJob) (*storage.Job, error) {
+	job, err := storage.InsertJob(ctx, e.store.Pool, n)
+	if err != nil {
+		return nil, err
+	}
+	e.EnqueueOrLog(ctx, job)
+	return job, nil
+}
+
+// EnqueueOrLog enqueues a committed job, logging (not returning) a failure:
+// the row is the promise, the reconciler keeps it.
+func (e *Enqueuer) EnqueueOrLog(ctx context.Context, job *storage.Job) {
+	if err := e.Enqueue(ctx, job); err != nil {
+		e.log.Warn("enqueue failed; the reconciler will retry", "job_id", job.ID, "kind", job.Kind, "err", err)
+	}
+}
+
+// Enqueue puts a committed job's task on its queue. A task that already
+// exists for the job makes this a no-op.
+func (e *Enqueuer) Enqueue(ctx context.Context, job *storage.Job) error {
+	return e.EnqueueIn(ctx, job, 0)
+}
+
+// EnqueueIn is Enqueue with a delay.
+func (e *Enqueuer) EnqueueIn(ctx context.Context, job *storage.Job, delay time.Duration) error {
+	payload, _ := json.Marshal(Payload{JobID: job.ID})
+	retries := max(job.MaxAttempts-job.Attempts-1, 0)
+	opts := []asynq.Option{
+		asynq.TaskID(TaskID(job.ID)),
+		asynq.Queue(job.Queue),
+		asynq.MaxRetry(retries),
+		// Completed tasks stay visible on the dashboard for a while; the
+		// job row keeps the result for good.
+		asynq.Retention(30 * time.Minute),
+	}
+	if delay > 0 {
+		opts = append(opts, asynq.ProcessIn(delay))
+	}
+	_, err := e.client.EnqueueContext(ctx, asynq.NewTask(job.Kind, payload), opts...)
+	if errors.Is(err, asynq.ErrTaskIDConflict) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("enqueue job %d: %w", job.ID, err)
+	}
+	return nil
+}
+
+// Noop is the handler of KindNoop jobs.
+func Noop(ctx context.Context, job *storage.Job) (any, error) {
+	return map[string]any{"ok": true}, nil
+}

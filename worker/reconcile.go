@@ -1,0 +1,121 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/turnoutdev/turnout/jobs"
+	"github.com/turnoutdev/turnout/storage"
+)
+
+// ReconcileOptions tunes the reconciler.
+type ReconcileOptions struct {
+	// Interval between passes (default 30s).
+	Interval time.Duration
+	// Grace is how long a queued job may lack a task before it counts as
+	// orphaned; it covers the moment between commit and enqueue (default 30s).
+	Grace time.Duration
+	// Stale is how old a running job's heartbeat may be before its worker is
+	// presumed dead (default 2m; the heartbeat is written every 10s).
+	Stale time.Duration
+}
+
+// Reconciler re-enqueues jobs that are committed but have no live task:
+// Redis lost its data, or a process died between commit and enqueue.
+// Every worker process runs one; a Redis lock makes one pass run at a time.
+type Reconciler struct {
+	opts  ReconcileOptions
+	store *storage.Store
+	enq   *jobs.Enqueuer
+	insp  *asynq.Inspector
+	rdb   redis.UniversalClient
+	log   *slog.Logger
+}
+
+// NewReconciler returns a Reconciler.
+func NewReconciler(opts ReconcileOptions, store *storage.Store, enq *jobs.Enqueuer, insp *asynq.Inspector, conn asynq.RedisConnOpt, log *slog.Logger) *Reconciler {
+	if opts.Interval == 0 {
+		opts.Interval = 30 * time.Second
+	}
+	if opts.Grace == 0 {
+		opts.Grace = 30 * time.Second
+	}
+	if opts.Stale == 0 {
+		opts.Stale = 2 * time.Minute
+	}
+	rdb, _ := conn.MakeRedisClient().(redis.UniversalClient)
+	return &Reconciler{opts: opts, store: store, enq: enq, insp: insp, rdb: rdb, log: log}
+}
+
+const reconcileLock = "turnout:reconciler:lock"
+
+// Run reconciles every Interval until ctx is done.
+func (r *Reconciler) Run(ctx context.Context) {
+	t := time.NewTicker(r.opts.Interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		ok, err := r.rdb.SetNX(ctx, reconcileLock, "1", r.opts.Interval*9/10).Result()
+		if err != nil || !ok {
+			continue // another process holds this interval, or Redis is down
+		}
+		n, err := r.ReconcileOrphanedJobs(ctx)
+		if err != nil && ctx.Err() == nil {
+			r.log.Warn("reconcile pass failed", "err", err)
+		} else if n > 0 {
+			r.log.Info("re-enqueued orphaned jobs", "jobs", n)
+		}
+	}
+}
+
+// ReconcileOrphanedJobs runs one pass and returns how many jobs it
+// re-enqueued.
+func (r *Reconciler) ReconcileOrphanedJobs(ctx context.Context) (int, error) {
+	cands, err := r.store.OrphanCandidates(ctx, r.opts.Grace, r.opts.Stale, 1000)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for i := range cands {
+		j := &cands[i]
+		info, err := r.insp.GetTaskInfo(j.Queue, jobs.TaskID(j.ID))
+		switch {
+		case errors.Is(err, asynq.ErrTaskNotFound), errors.Is(err, asynq.ErrQueueNotFound):
+			// Lost: enqueue again.
+		case err != nil:
+			return n, err
+		case info.State == asynq.TaskStateArchived:
+			// Asynq gave up but the final failure never reached the row.
+			msg := "gave up after repeated failures"
+			if info.LastErr != "" {
+				msg = "last attempt failed: " + info.LastErr
+			}
+			if err := r.store.FailJob(ctx, j.ID, msg, true); err != nil {
+				return n, err
+			}
+			continue
+		case info.State == asynq.TaskStateCompleted:
+			// The task finished but the row was not updated (crash in between):
+			// run it again; the handler's effect is idempotent.
+			if err := r.insp.DeleteTask(j.Queue, info.ID); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
+				return n, err
+			}
+		default:
+			continue // pending, scheduled, active or retry: alive
+		}
+		if err := r.enq.Enqueue(ctx, j); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}

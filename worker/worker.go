@@ -1,0 +1,222 @@
+// Package worker runs jobs: an Asynq server whose middleware moves each job
+// through its states in PostgreSQL, and the reconciler that re-enqueues jobs
+// whose tasks were lost. It routes tasks to jobs handlers and holds no
+// business rules.
+//
+// State machine (guarded in SQL, so a duplicate or late delivery cannot
+// undo a final state):
+//
+//	queued ─▶ running ─▶ succeeded
+//	   ▲         │
+//	   └ retrying ◀┤ (error, attempts left)
+//	             └▶ failed (invalid input, panic on the last attempt, or no attempts left)
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/turnoutdev/turnout/internal/fault"
+	"github.com/turnoutdev/turnout/jobs"
+	"github.com/turnoutdev/turnout/storage"
+)
+
+// Options configures a Server.
+type Options struct {
+	Redis           asynq.RedisConnOpt
+	Queues          map[string]int // queue → weight; see jobs.ParseQueues
+	Concurrency     int
+	ShutdownTimeout time.Duration
+	// HeartbeatEvery is how often a running job's heartbeat is written.
+	HeartbeatEvery time.Duration
+	Reconcile      ReconcileOptions
+	Log            *slog.Logger
+}
+
+// Server is one worker process.
+type Server struct {
+	opts       Options
+	store      *storage.Store
+	srv        *asynq.Server
+	mux        *asynq.ServeMux
+	reconciler *Reconciler
+	log        *slog.Logger
+}
+
+// New returns a Server that runs handlers (job kind → handler).
+func New(opts Options, store *storage.Store, enq *jobs.Enqueuer, handlers map[string]jobs.Handler) *Server {
+	if opts.HeartbeatEvery == 0 {
+		opts.HeartbeatEvery = 10 * time.Second
+	}
+	if opts.Concurrency == 0 {
+		opts.Concurrency = 10
+	}
+	if opts.ShutdownTimeout == 0 {
+		opts.ShutdownTimeout = 30 * time.Second
+	}
+	if opts.Queues == nil {
+		opts.Queues = jobs.QueueWeights
+	}
+	s := &Server{opts: opts, store: store, log: opts.Log}
+	s.srv = asynq.NewServer(opts.Redis, asynq.Config{
+		Concurrency:     opts.Concurrency,
+		Queues:          opts.Queues,
+		ShutdownTimeout: opts.ShutdownTimeout,
+		Logger:          asynqLogger{opts.Log},
+		LogLevel:        asynq.WarnLevel,
+		// Poll empty queues often: a registrant waits on a PDF, and the
+		// default (1s) alone would eat the latency budget.
+		TaskCheckInterval: 100 * time.Millisecond,
+		// Exponential backoff with jitter, capped: a flaky SFTP host or SMTP
+		// relay gets time to come back, a job does not sleep for hours.
+		RetryDelayFunc: func(n int, err error, t *asynq.Task) time.Duration {
+			d := asynq.DefaultRetryDelayFunc(n, err, t)
+			return min(d, 10*time.Minute)
+		},
+	})
+	s.mux = asynq.NewServeMux()
+	s.mux.Use(s.jobMiddleware)
+	for kind, h := range handlers {
+		s.mux.Handle(kind, taskHandler{h})
+	}
+	s.reconciler = NewReconciler(opts.Reconcile, store, enq, asynq.NewInspector(opts.Redis), opts.Redis, opts.Log)
+	return s
+}
+
+// Run processes tasks until ctx is done, then shuts down gracefully: no new
+// tasks are taken, in-flight ones get ShutdownTimeout to finish and are
+// otherwise handed back to the queue to be retried.
+func (s *Server) Run(ctx context.Context) error {
+	if err := s.srv.Start(s.mux); err != nil {
+		return fmt.Errorf("start worker: %w", err)
+	}
+	s.log.Info("worker started", "queues", s.opts.Queues, "concurrency", s.opts.Concurrency)
+	rctx, stopReconciler := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() { defer close(done); s.reconciler.Run(rctx) }()
+	<-ctx.Done()
+	s.log.Info("worker shutting down", "timeout", s.opts.ShutdownTimeout.String())
+	stopReconciler()
+	s.srv.Shutdown()
+	<-done
+	s.log.Info("worker stopped")
+	return nil
+}
+
+type ctxKey struct{}
+
+// taskHandler adapts a jobs.Handler to Asynq; the job is loaded (and moved
+// to running) by the middleware.
+type taskHandler struct{ h jobs.Handler }
+
+type runState struct {
+	job    *storage.Job
+	result any
+}
+
+func (t taskHandler) ProcessTask(ctx context.Context, _ *asynq.Task) error {
+	st := ctx.Value(ctxKey{}).(*runState)
+	res, err := t.h.Run(ctx, st.job)
+	st.result = res
+	return err
+}
+
+func (s *Server) jobMiddleware(next asynq.Handler) asynq.Handler {
+	return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) (err error) {
+		taskID, _ := asynq.GetTaskID(ctx)
+		queue, _ := asynq.GetQueueName(ctx)
+		log := s.log.With("task_id", taskID, "kind", t.Type(), "queue", queue)
+		p, err := jobs.ParsePayload(t.Payload())
+		if err != nil {
+			log.Error("dropping task", "err", err)
+			return fmt.Errorf("%v: %w", err, asynq.SkipRetry)
+		}
+		log = log.With("job_id", p.JobID)
+		job, err := s.store.StartJob(ctx, p.JobID)
+		switch {
+		case errors.Is(err, storage.ErrJobDone):
+			log.Info("job already finished; duplicate delivery acknowledged")
+			return nil
+		case fault.Is(err, fault.NotFound):
+			log.Error("job row missing; dropping task")
+			return fmt.Errorf("job %d not found: %w", p.JobID, asynq.SkipRetry)
+		case err != nil:
+			return fmt.Errorf("start job %d: %w", p.JobID, err)
+		}
+		log = log.With("attempt", job.Attempts)
+		start := time.Now()
+		log.Info("job started")
+
+		hbCtx, stopHeartbeat := context.WithCancel(ctx)
+		defer stopHeartbeat()
+		go s.heartbeat(hbCtx, job.ID)
+
+		st := &runState{job: job}
+		runErr := func() (err error) {
+			defer func() {
+				if r := recover(); r != nil {
+					log.Error("job panicked", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+					err = fmt.Errorf("panic: %v", r)
+				}
+			}()
+			return next.ProcessTask(context.WithValue(ctx, ctxKey{}, st), t)
+		}()
+		stopHeartbeat()
+		// Record the outcome even if the task's context was cancelled by
+		// shutdown: the row must not keep saying "running".
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		elapsed := time.Since(start)
+		if runErr == nil {
+			if err := s.store.SucceedJob(wctx, job.ID, st.result); err != nil {
+				return fmt.Errorf("record success of job %d: %w", job.ID, err)
+			}
+			log.Info("job succeeded", "duration_ms", elapsed.Milliseconds())
+			return nil
+		}
+		retried, _ := asynq.GetRetryCount(ctx)
+		maxRetry, _ := asynq.GetMaxRetry(ctx)
+		final := fault.Is(runErr, fault.Invalid) || errors.Is(runErr, asynq.SkipRetry) || retried >= maxRetry
+		msg := fault.As(runErr).Message
+		if err := s.store.FailJob(wctx, job.ID, msg, final); err != nil {
+			log.Error("record failure", "err", err)
+		}
+		log.Warn("job attempt failed", "final", final, "duration_ms", elapsed.Milliseconds(), "err", runErr)
+		if final && !errors.Is(runErr, asynq.SkipRetry) {
+			return fmt.Errorf("%w: %w", runErr, asynq.SkipRetry)
+		}
+		return runErr
+	})
+}
+
+func (s *Server) heartbeat(ctx context.Context, jobID int64) {
+	t := time.NewTicker(s.opts.HeartbeatEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := s.store.Heartbeat(ctx, jobID); err != nil && ctx.Err() == nil {
+				s.log.Warn("heartbeat failed", "job_id", jobID, "err", err)
+			}
+		}
+	}
+}
+
+// asynqLogger sends Asynq's own log lines through slog.
+type asynqLogger struct{ l *slog.Logger }
+
+func (a asynqLogger) Debug(args ...any) { a.l.Debug(fmt.Sprint(args...), "component", "asynq") }
+func (a asynqLogger) Info(args ...any)  { a.l.Info(fmt.Sprint(args...), "component", "asynq") }
+func (a asynqLogger) Warn(args ...any)  { a.l.Warn(fmt.Sprint(args...), "component", "asynq") }
+func (a asynqLogger) Error(args ...any) { a.l.Error(fmt.Sprint(args...), "component", "asynq") }
+func (a asynqLogger) Fatal(args ...any) {
+	a.l.Error(fmt.Sprint(args...), "component", "asynq", "fatal", true)
+}
