@@ -29,7 +29,9 @@ func (s *Store) Migrate(ctx context.Context, command string, w io.Writer) error 
 }
 
 func migrateDB(ctx context.Context, db *sql.DB, command string, w io.Writer) error {
-	p, err := goose.NewProvider(goose.DialectPostgres, db, migrations.FS)
+	// Out-of-order is allowed so migrations from branches developed side by
+	// side apply on databases that already have later ones.
+	p, err := goose.NewProvider(goose.DialectPostgres, db, migrations.FS, goose.WithAllowOutofOrder(true))
 	if err != nil {
 		return fmt.Errorf("load migrations: %w", err)
 	}

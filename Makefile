@@ -1,0 +1,39 @@
+# Turnout's front door. Each target is a few lines; the work is in scripts/
+# and Go commands. See README.md.
+GO      ?= go
+BIN     := bin
+PKGS    := ./...
+
+.PHONY: all build test test-race lint demo demo-stop services bench chaos clean
+
+all: build
+
+build: ## build the three binaries into bin/
+	$(GO) build -trimpath -o $(BIN)/ ./cmd/...
+
+services: ## make sure PostgreSQL and Redis answer (installs/starts them if not)
+	scripts/services.sh
+
+test: services ## the whole suite against real PostgreSQL and Redis
+	$(GO) test -count=1 -timeout 9m $(PKGS)
+
+test-race: services
+	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+
+lint: ## gofmt, go vet, staticcheck
+	scripts/lint.sh
+
+demo: services build ## a working stack on this machine; prints its URLs
+	scripts/demo.sh
+
+demo-stop:
+	scripts/demo.sh stop
+
+bench: services build ## benchmarks; results in bench/results.md
+	scripts/bench.sh
+
+chaos: services build ## fault-injection tests (real processes)
+	$(GO) test -count=1 -timeout 20m -tags chaos ./e2e/...
+
+clean:
+	rm -rf $(BIN) var/blobs

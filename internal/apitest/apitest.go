@@ -1,0 +1,136 @@
+// Package apitest checks real HTTP exchanges against api/openapi.yaml, so the
+// contract cannot drift from the behaviour: every test that calls the API
+// through Client validates each response it gets.
+package apitest
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
+
+	"github.com/turnoutdev/turnout/api"
+)
+
+var (
+	once    sync.Once
+	router  routers.Router
+	loadErr error
+)
+
+func load() (routers.Router, error) {
+	once.Do(func() {
+		loader := openapi3.NewLoader()
+		doc, err := loader.LoadFromData(api.OpenAPI)
+		if err != nil {
+			loadErr = err
+			return
+		}
+		if err := doc.Validate(context.Background()); err != nil {
+			loadErr = err
+			return
+		}
+		doc.Servers = nil // match any host: tests run on random ports
+		router, loadErr = gorillamux.NewRouter(doc)
+	})
+	return router, loadErr
+}
+
+// Check validates one response against the document: the route and method
+// must be documented, and the status, content type and body must match.
+func Check(t testing.TB, req *http.Request, resp *http.Response, body []byte) {
+	t.Helper()
+	r, err := load()
+	if err != nil {
+		t.Fatalf("openapi.yaml is invalid: %v", err)
+	}
+	// Route matching ignores the query and host; documented paths are
+	// lower-case where the surface matches case-insensitively.
+	rr := req.Clone(context.Background())
+	route, params, err := r.FindRoute(rr)
+	if err != nil {
+		rr.URL.Path = strings.ToLower(rr.URL.Path)
+		if route, params, err = r.FindRoute(rr); err != nil {
+			t.Fatalf("%s %s is not in openapi.yaml: %v", req.Method, req.URL.Path, err)
+		}
+	}
+	in := &openapi3filter.RequestValidationInput{
+		Request: rr, PathParams: params, Route: route,
+		Options: &openapi3filter.Options{ExcludeRequestBody: true, AuthenticationFunc: openapi3filter.NoopAuthenticationFunc},
+	}
+	out := &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: in,
+		Status:                 resp.StatusCode,
+		Header:                 resp.Header,
+		Body:                   io.NopCloser(bytes.NewReader(body)),
+		Options:                &openapi3filter.Options{IncludeResponseStatus: true},
+	}
+	if err := openapi3filter.ValidateResponse(context.Background(), out); err != nil {
+		t.Errorf("%s %s → %d does not match openapi.yaml: %v\nbody: %.500s", req.Method, req.URL.Path, resp.StatusCode, err, body)
+	}
+}
+
+// Client sends requests and checks every response against the contract.
+type Client struct {
+	T       testing.TB
+	BaseURL string
+	HTTP    *http.Client
+}
+
+// Do sends req (its URL may be a path, resolved against BaseURL) and returns
+// the response and its body, after validating both.
+func (c *Client) Do(req *http.Request) (*http.Response, []byte) {
+	c.T.Helper()
+	if req.URL.Host == "" {
+		full, err := http.NewRequest(req.Method, c.BaseURL+req.URL.String(), req.Body)
+		if err != nil {
+			c.T.Fatal(err)
+		}
+		full.Header = req.Header
+		req = full
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		c.T.Fatalf("%s %s: %v", req.Method, req.URL, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		c.T.Fatalf("read body: %v", err)
+	}
+	Check(c.T, req, resp, body)
+	return resp, body
+}
+
+// NewRequest builds a request with an optional JSON body and headers given
+// as "Name", "value" pairs.
+func NewRequest(t testing.TB, method, path string, body string, headers ...string) *http.Request {
+	t.Helper()
+	var r io.Reader
+	if body != "" {
+		r = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, path, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	return req
+}
