@@ -30,34 +30,36 @@ func (m msg) in(lang string) string {
 // Field rule messages, in Rocky's terse style (they are shown next to the
 // field in the caller's UI).
 var (
-	msgRequired       = msg{"Required", "Obligatorio"}
-	msgBoolean        = msg{"Must be true or false", "Debe ser true o false"}
-	msgDate           = msg{"Must be a date in mm-dd-yyyy format", "Debe ser una fecha con formato mm-dd-aaaa"}
-	msgDateFuture     = msg{"Must not be in the future", "No puede ser una fecha futura"}
-	msgDateTime       = msg{"Must be a date and time in mmddyyyy hh:mm:ss format", "Debe ser una fecha y hora con formato mmddaaaa hh:mm:ss"}
-	msgEmail          = msg{"Invalid email address", "Correo electrónico no válido"}
-	msgEmailBlocked   = msg{"This email address is not accepted; please use another one", "No se acepta esta dirección de correo electrónico; use otra"}
-	msgZIP            = msg{"Must be a 5 digit ZIP code", "Debe ser un código postal de 5 dígitos"}
-	msgZIPState       = msg{"ZIP code does not match state", "El código postal no corresponde al estado"}
-	msgState          = msg{"Invalid state", "Estado no válido"}
-	msgIDChars        = msg{"Must contain only letters and digits", "Solo puede contener letras y dígitos"}
-	msgRace           = msg{"Invalid race", "Raza no válida"}
-	msgRaceRequired   = msg{"Required: this state asks for race or ethnic group", "Obligatorio: este estado pide la raza o el grupo étnico"}
-	msgParty          = msg{"Invalid party for this state", "Partido no válido para este estado"}
-	msgPartyRequired  = msg{"Required: choose a party, or the no-party option, in this state", "Obligatorio: elija un partido, o la opción sin partido, en este estado"}
-	msgPhone          = msg{"Must be a 10 digit phone number", "Debe ser un número de teléfono de 10 dígitos"}
-	msgCitizen        = msg{"You must be a U.S. citizen to register to vote", "Debe ser ciudadano de los EE. UU. para inscribirse para votar"}
-	msgURL            = msg{"Must be an http or https URL", "Debe ser una URL http o https"}
-	msgPartner        = msg{"Invalid partner ID", "ID de socio no válido"}
-	msgNumber         = msg{"Must be a whole number", "Debe ser un número entero"}
-	msgDigits         = msg{"Must be a series of digits", "Debe ser una serie de dígitos"}
-	msgOneOf          = msg{"Must be one of: %s", "Debe ser uno de: %s"}
-	msgIDLength       = msg{"Must be %d to %d letters or digits long in %s", "Debe tener de %d a %d letras o dígitos en %s"}
-	msgNotInState     = msg{"%s does not accept the national mail-in voter registration form from this service; contact the state's election office", "%s no acepta el formulario nacional de inscripción por correo de este servicio; comuníquese con la oficina electoral del estado"}
-	msgSurvey         = msg{"Question %d required when Answer %d provided", "Se requiere la Pregunta %d cuando se da la Respuesta %d"}
-	msgNoStateOrZIP   = msg{"home_state_id or home_zip_code is required", "Se requiere home_state_id o home_zip_code"}
-	msgInvalidStateID = msg{"Invalid state ID", "ID de estado no válido"}
-	msgInvalidZIP     = msg{"Invalid ZIP code", "Código postal no válido"}
+	msgRequired         = msg{"Required", "Obligatorio"}
+	msgBoolean          = msg{"Must be true or false", "Debe ser true o false"}
+	msgDate             = msg{"Must be a date in mm-dd-yyyy format", "Debe ser una fecha con formato mm-dd-aaaa"}
+	msgDateFuture       = msg{"Must not be in the future", "No puede ser una fecha futura"}
+	msgDateTime         = msg{"Must be a date and time in mmddyyyy hh:mm:ss format", "Debe ser una fecha y hora con formato mmddaaaa hh:mm:ss"}
+	msgEmail            = msg{"Invalid email address", "Correo electrónico no válido"}
+	msgEmailBlocked     = msg{"This email address is not accepted; please use another one", "No se acepta esta dirección de correo electrónico; use otra"}
+	msgZIP              = msg{"Must be a 5 digit ZIP code", "Debe ser un código postal de 5 dígitos"}
+	msgZIPState         = msg{"ZIP code does not match state", "El código postal no corresponde al estado"}
+	msgState            = msg{"Invalid state", "Estado no válido"}
+	msgIDChars          = msg{"Must contain only letters and digits", "Solo puede contener letras y dígitos"}
+	msgRace             = msg{"Invalid race", "Raza no válida"}
+	msgRaceRequired     = msg{"Required: this state asks for race or ethnic group", "Obligatorio: este estado pide la raza o el grupo étnico"}
+	msgParty            = msg{"Invalid party for this state", "Partido no válido para este estado"}
+	msgPartyRequired    = msg{"Required: choose a party, or the no-party option, in this state", "Obligatorio: elija un partido, o la opción sin partido, en este estado"}
+	msgPhone            = msg{"Must be a 10 digit phone number", "Debe ser un número de teléfono de 10 dígitos"}
+	msgCitizen          = msg{"You must be a U.S. citizen to register to vote", "Debe ser ciudadano de los EE. UU. para inscribirse para votar"}
+	msgURL              = msg{"Must be an http or https URL", "Debe ser una URL http o https"}
+	msgPartner          = msg{"Invalid partner ID", "ID de socio no válido"}
+	msgNumber           = msg{"Must be a whole number", "Debe ser un número entero"}
+	msgDigits           = msg{"Must be a series of digits", "Debe ser una serie de dígitos"}
+	msgOneOf            = msg{"Must be one of: %s", "Debe ser uno de: %s"}
+	msgIDLength         = msg{"Must be %d to %d letters or digits long in %s", "Debe tener de %d a %d letras o dígitos en %s"}
+	msgNotInState       = msg{"%s does not accept the national mail-in voter registration form from this service; contact the state's election office", "%s no acepta el formulario nacional de inscripción por correo de este servicio; comuníquese con la oficina electoral del estado"}
+	msgSurvey           = msg{"Question %d required when Answer %d provided", "Se requiere la Pregunta %d cuando se da la Respuesta %d"}
+	msgNoStateOrZIP     = msg{"home_state_id or home_zip_code is required", "Se requiere home_state_id o home_zip_code"}
+	msgInvalidStateID   = msg{"Invalid state ID", "ID de estado no válido"}
+	msgInvalidZIP       = msg{"Invalid ZIP code", "Código postal no válido"}
+	msgZIPNotInState    = msg{"ZIP code does not match state", "El código postal no corresponde al estado"}
+	msgUnsupportedState = msg{"Unsupported state", "Estado no admitido"}
 )
 
 // NameTitles, NameSuffixes and PhoneTypes are the seed's enumerations
@@ -146,13 +148,14 @@ func PartyName(key, lang string) string {
 	return key
 }
 
-// PartyList is the state's party choices in lang, the no-party option last.
+// PartyList is the state's party choices in lang. The no-party option is
+// not in it: clients append no_party_msg themselves (as Rocky's do).
 func (s *State) PartyList(lang string) []string {
-	out := make([]string, 0, len(s.Parties)+1)
+	out := make([]string, 0, len(s.Parties))
 	for _, p := range s.Parties {
 		out = append(out, PartyName(p, lang))
 	}
-	return append(out, PartyName(s.NoParty, lang))
+	return out
 }
 
 // partyKey resolves a party given by key or by name in any language.

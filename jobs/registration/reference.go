@@ -188,3 +188,15 @@ func digits(s string) bool {
 	}
 	return true
 }
+
+// GRegistrationStates are the states whose own online registration site a
+// registrant can be sent to (those with an online_registration_url).
+func (r *Reference) GRegistrationStates() []*State {
+	var out []*State
+	for _, s := range r.order {
+		if s.OnlineRegistrationURL != nil && *s.OnlineRegistrationURL != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
