@@ -22,6 +22,7 @@ import (
 	"github.com/turnoutdev/turnout/api/middleware"
 	"github.com/turnoutdev/turnout/api/native"
 	"github.com/turnoutdev/turnout/api/ops"
+	"github.com/turnoutdev/turnout/api/rocky"
 	"github.com/turnoutdev/turnout/api/salsa"
 	"github.com/turnoutdev/turnout/jobs"
 	"github.com/turnoutdev/turnout/storage"
@@ -40,6 +41,9 @@ type Deps struct {
 	Enqueuer  *jobs.Enqueuer
 	Registry  *prometheus.Registry
 	Log       *slog.Logger
+	// Rocky serves the Rocky API v4 surface when set (it needs the
+	// registration service, so main builds it).
+	Rocky *rocky.Handler
 	// RequestTimeout bounds an ordinary API request (default 30s).
 	RequestTimeout time.Duration
 }
@@ -97,6 +101,11 @@ func New(d Deps) *echo.Echo {
 	e.GET("/api/integration/ext/v1/metrics", sm.Get, middleware.Surface(salsa.RenderError), timeout,
 		middleware.Authenticate(d.Store, storage.ScopeMetrics, middleware.SalsaToken), limiter.Middleware(),
 		middleware.Resource("metricsRead"))
+
+	// Rock the Vote "Rocky" API v4 (seed 002).
+	if d.Rocky != nil {
+		d.Rocky.Routes(e, d.Store, limiter.Middleware(), timeout)
+	}
 
 	return e
 }

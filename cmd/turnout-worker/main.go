@@ -13,6 +13,8 @@ import (
 	"github.com/turnoutdev/turnout/internal/config"
 	"github.com/turnoutdev/turnout/internal/platform"
 	"github.com/turnoutdev/turnout/jobs"
+	"github.com/turnoutdev/turnout/jobs/notify"
+	"github.com/turnoutdev/turnout/jobs/registration"
 	"github.com/turnoutdev/turnout/worker"
 )
 
@@ -53,6 +55,16 @@ func run(args []string) error {
 
 	handlers := map[string]jobs.Handler{
 		jobs.KindNoop: jobs.HandlerFunc(jobs.Noop),
+	}
+	// Rocky voter registration: PDFs (queue pdf) and e-mails (queue notify).
+	regSvc, err := registration.NewService(registration.Options{
+		EncryptionKeys: cfg.EncryptionKeys, BlockedEmails: cfg.RockyEmailBlocklist, Reminders: cfg.RockyReminders,
+	}, p.Store, p.Enqueuer)
+	if err != nil {
+		return err
+	}
+	for kind, h := range regSvc.NewJobs(p.Blobs, notify.NewMailer(cfg.SMTPURL, cfg.MailFrom), cfg.PublicURL, log).Handlers() {
+		handlers[kind] = h
 	}
 	srv := worker.New(worker.Options{
 		Redis:           p.AsynqConn,

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -353,4 +355,48 @@ func decodeParams(job *storage.Job) (jobParams, error) {
 		return p, fault.New(fault.Invalid, "job %d: bad params", job.ID)
 	}
 	return p, nil
+}
+
+// Options configure NewService.
+type Options struct {
+	// EncryptionKeys protect ID numbers (internal/crypt); without one,
+	// registrations are refused with ErrNotConfigured.
+	EncryptionKeys [][]byte
+	// BlockedEmails are e-mail block list entries; nil means
+	// DefaultBlockedDomains.
+	BlockedEmails []string
+	// Reminders is the reminder schedule; nil means DefaultReminders.
+	Reminders []time.Duration
+}
+
+// NewService returns a Service (and loads the reference data once).
+func NewService(opts Options, store *storage.Store, enq *jobs.Enqueuer) (*Service, error) {
+	ref, err := LoadReference()
+	if err != nil {
+		return nil, err
+	}
+	ring, err := crypt.NewRing(opts.EncryptionKeys)
+	if err != nil {
+		return nil, err
+	}
+	blocked := opts.BlockedEmails
+	if blocked == nil {
+		blocked = DefaultBlockedDomains
+	}
+	reminders := opts.Reminders
+	if reminders == nil {
+		reminders = DefaultReminders
+	}
+	return &Service{
+		Store: store, Enqueuer: enq, Ring: ring, Reminders: reminders,
+		Validator: &Validator{Ref: ref, Blocklist: NewBlocklist(blocked)},
+	}, nil
+}
+
+// NewJobs returns the job handlers sharing s's reference data and keys.
+func (s *Service) NewJobs(blobs storage.Blobs, mail Sender, publicURL *url.URL, log *slog.Logger) *Jobs {
+	return &Jobs{
+		Store: s.Store, Blobs: blobs, Ring: s.Ring, Ref: s.Validator.Ref, Renderer: NewPDFRenderer(),
+		Enqueuer: s.Enqueuer, Mail: mail, PublicURL: publicURL, Reminders: s.Reminders, Log: log,
+	}
 }
