@@ -331,15 +331,19 @@ func (h *Handler) StopRemindersPage(c echo.Context) error {
 
 // PDF serves a registrant's form from the blob store.
 func (h *Handler) PDF(c echo.Context) error {
-	file := c.Param("file")
-	uid, ok := strings.CutSuffix(file, ".pdf")
+	// A missing PDF is a 404 (a browser follows this link), unlike
+	// Rocky's API errors, which are all 400.
+	notFound := func() error {
+		return respond(c, http.StatusNotFound, map[string]any{"message": "PDF not found, or not ready yet: check pdf_ready"})
+	}
+	uid, ok := strings.CutSuffix(c.Param("file"), ".pdf")
 	if !ok || len(uid) < 32 || strings.ContainsAny(uid, "/.\\") {
-		return fault.New(fault.NotFound, "PDF not found")
+		return notFound()
 	}
 	rc, err := h.Blobs.Open(c.Request().Context(), registration.PDFKey(uid))
 	if err != nil {
 		if fault.Is(err, fault.NotFound) || fault.Is(err, fault.Invalid) {
-			return fault.New(fault.NotFound, "PDF not found or not ready yet; check pdf_ready")
+			return notFound()
 		}
 		return err
 	}
