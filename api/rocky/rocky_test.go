@@ -69,13 +69,18 @@ type stack struct {
 	adminKey   string
 	partnerID  string
 	partnerKey string
+	// runWorker starts a worker with that many task slots (noWorker
+	// stacks start theirs late).
+	runWorker func(concurrency int)
 }
 
 type options struct {
-	noKey     bool
-	noWorker  bool
-	reminders []time.Duration
-	pdfWait   time.Duration
+	noKey    bool
+	noWorker bool
+	// workerConcurrency is the worker's task slots (default 4).
+	workerConcurrency int
+	reminders         []time.Duration
+	pdfWait           time.Duration
 }
 
 // start runs the API and a worker (queues pdf and notify) in-process over
@@ -118,18 +123,20 @@ func start(t testing.TB, o options) *stack {
 		Rocky: &rocky.Handler{Service: svc, Blobs: blobs, PublicURL: pub, PDFWait: o.pdfWait},
 	})
 	mailSrv := testsmtp.Start(t)
-	done := make(chan struct{})
-	if !o.noWorker {
-		handlers := svc.NewJobs(blobs, notify.NewMailer(mailSrv.URL(), "Turnout <no-reply@localhost>"), pub, log).Handlers()
+	handlers := svc.NewJobs(blobs, notify.NewMailer(mailSrv.URL(), "Turnout <no-reply@localhost>"), pub, log).Handlers()
+	var workers sync.WaitGroup
+	runWorker := func(concurrency int) {
 		w := worker.New(worker.Options{Redis: env.AsynqConn, Queues: map[string]int{jobs.QueuePDF: 6, jobs.QueueNotify: 4},
-			Concurrency: 4, Log: log}, env.Store, enq, handlers)
-		go func() { defer close(done); _ = w.Run(ctx) }()
-	} else {
-		close(done)
+			Concurrency: concurrency, Log: log}, env.Store, enq, handlers)
+		workers.Add(1)
+		go func() { defer workers.Done(); _ = w.Run(ctx) }()
+	}
+	if !o.noWorker {
+		runWorker(max(o.workerConcurrency, 4))
 	}
 	t.Cleanup(func() {
 		cancel()
-		<-done
+		workers.Wait()
 		srv.Close()
 		aq.Close()
 		blobs.Close()
@@ -139,7 +146,7 @@ func start(t testing.TB, o options) *stack {
 		t.Fatal(err)
 	}
 	s := &stack{t: t, client: &apitest.Client{T: t, BaseURL: srv.URL}, url: srv.URL, smtp: mailSrv, store: env.Store,
-		logs: logs, adminKey: admin.Secret}
+		logs: logs, adminKey: admin.Secret, runWorker: runWorker}
 	s.createPartner()
 	return s
 }
