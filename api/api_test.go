@@ -422,3 +422,35 @@ func TestEverySurfaceCredentialResolvesToTheSameKey(t *testing.T) {
 		})
 	}
 }
+
+func TestGuessingKeysIsThrottledPerClient(t *testing.T) {
+	env := testenv.Get(t)
+	env.FlushRedis(t)
+	client := asynq.NewClient(env.AsynqConn)
+	defer client.Close()
+	h := api.New(api.Deps{Store: env.Store, Redis: env.Redis, AsynqConn: env.AsynqConn,
+		Enqueuer: jobs.NewEnqueuer(env.Store, client, quiet), Registry: prometheus.NewRegistry(), Log: quiet,
+		AuthFailuresPerMinute: 5})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	c := &apitest.Client{T: t, BaseURL: srv.URL}
+	good := createKey(t, storage.NewKey{Scopes: []string{"metrics"}})
+
+	for i := 0; i < 5; i++ {
+		if resp, _ := get(t, c, "/api/integration/ext/v1/metrics", "authToken", "trn_guess"+strconv.Itoa(i)); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("guess %d: %d, want 401", i, resp.StatusCode)
+		}
+	}
+	resp, body := get(t, c, "/api/integration/ext/v1/metrics", "authToken", good.Secret)
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("after 5 bad guesses: %d, want 429 with Retry-After even for a good key", resp.StatusCode)
+	}
+	if msg := body["errors"].([]any)[0].(map[string]any)["message"]; msg != "too many failed authentication attempts; retry in a minute" {
+		t.Errorf("message = %q", msg)
+	}
+	// The lockout is per client address: the budget refills with time (cleared here).
+	env.Redis.Del(context.Background(), "rate:authfail:127.0.0.1")
+	if resp, _ := get(t, c, "/api/integration/ext/v1/metrics", "authToken", good.Secret); resp.StatusCode != http.StatusOK {
+		t.Fatalf("after the window: %d, want 200", resp.StatusCode)
+	}
+}
