@@ -454,3 +454,37 @@ func TestGuessingKeysIsThrottledPerClient(t *testing.T) {
 		t.Fatalf("after the window: %d, want 200", resp.StatusCode)
 	}
 }
+
+func TestNoopJobParametersAreValidated(t *testing.T) {
+	c := newServer(t, nil)
+	k := createKey(t, storage.NewKey{Scopes: []string{"admin"}})
+	cases := []struct {
+		body   string
+		status int
+		field  string
+		code   float64
+	}{
+		{`{"sleepMs": 10}`, http.StatusAccepted, "", 0},
+		{`{"sleepMs": 60001}`, http.StatusBadRequest, "sleepMs", 2007},
+		{`{"sleepMs": -1}`, http.StatusBadRequest, "sleepMs", 2007},
+		{`{"sleep": 1}`, http.StatusBadRequest, "body", 2011},
+		{`[1]`, http.StatusBadRequest, "", 0},
+	}
+	for _, tc := range cases {
+		resp, b := c.Do(apitest.NewRequest(t, http.MethodPost, "/service/jobs", tc.body, "X-API-Key", k.Secret))
+		if resp.StatusCode != tc.status {
+			t.Errorf("%s: status %d, want %d (%s)", tc.body, resp.StatusCode, tc.status, b)
+			continue
+		}
+		body := decode(t, b)
+		if tc.field != "" {
+			fe := body["errors"].([]any)[0].(map[string]any)
+			if fe["field"] != tc.field || fe["code"] != tc.code {
+				t.Errorf("%s: field error %v, want %s/%v", tc.body, fe, tc.field, tc.code)
+			}
+		}
+		if tc.status == http.StatusAccepted && body["input"].(map[string]any)["sleepMs"] != 10.0 {
+			t.Errorf("input does not mirror the body: %v", body["input"])
+		}
+	}
+}
