@@ -46,10 +46,16 @@ type Deps struct {
 	Rocky *rocky.Handler
 	// RequestTimeout bounds an ordinary API request (default 30s).
 	RequestTimeout time.Duration
+	// AuthFailuresPerMinute is how many bad credentials one client address
+	// may present per minute before it is refused (default 60).
+	AuthFailuresPerMinute int
 }
 
 // New returns the HTTP handler with every route.
 func New(d Deps) *echo.Echo {
+	if d.AuthFailuresPerMinute == 0 {
+		d.AuthFailuresPerMinute = 60
+	}
 	if d.RequestTimeout == 0 {
 		d.RequestTimeout = 30 * time.Second
 	}
@@ -63,6 +69,9 @@ func New(d Deps) *echo.Echo {
 		return err
 	}}))
 	e.Use(echomw.BodyLimit("10M"))
+	// Client addresses come from the connection, not from X-Forwarded-For,
+	// which a client could forge to dodge the auth-failure limit.
+	e.IPExtractor = echo.ExtractIPDirect()
 
 	insp := asynq.NewInspector(d.AsynqConn)
 	d.Registry.MustRegister(ops.NewQueueCollector(insp))
@@ -86,6 +95,7 @@ func New(d Deps) *echo.Echo {
 	mon.Any("/*", dash)
 
 	limiter := middleware.NewLimiter(redis_rate.NewLimiter(d.Redis), storage.NewUsage(d.Redis), d.Log)
+	e.Use(limiter.GuardAuth(d.AuthFailuresPerMinute))
 	timeout := echomw.ContextTimeoutWithConfig(echomw.ContextTimeoutConfig{Timeout: d.RequestTimeout})
 
 	// Native surface (TargetSmart conventions).

@@ -44,12 +44,14 @@ func TestMain(m *testing.M) {
 
 // Stack is a running API and worker with their configuration.
 type Stack struct {
-	t      *testing.T
-	Env    []string
-	URL    string
-	api    *exec.Cmd
-	worker *exec.Cmd
-	Logs   *bytes.Buffer
+	t   *testing.T
+	Env []string
+	URL string
+	// WorkerHTTP serves the worker's /healthz and /metrics.
+	WorkerHTTP string
+	api        *exec.Cmd
+	worker     *exec.Cmd
+	Logs       *bytes.Buffer
 }
 
 func freeAddr(t *testing.T) string {
@@ -81,7 +83,8 @@ func StartStack(t *testing.T, extraEnv ...string) *Stack {
 	s.Env = append(s.Env, extraEnv...)
 	s.CLI("migrate", "up")
 	s.api = s.start("turnout-api")
-	s.worker = s.start("turnout-worker")
+	s.WorkerHTTP = "http://" + freeAddr(t)
+	s.worker = s.start("turnout-worker", "--http-addr", strings.TrimPrefix(s.WorkerHTTP, "http://"))
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
 		if resp, err := http.Get(s.URL + "/readyz"); err == nil {
@@ -231,6 +234,16 @@ func TestStackServesOperatorsAndClients(t *testing.T) {
 	code, _, body = s.Do("GET", "/metrics", "")
 	if code != 200 || !strings.Contains(string(body), `turnout_queue_size{queue="default"}`) {
 		t.Errorf("/metrics: %d, want queue metrics", code)
+	}
+
+	resp, err := http.Get(s.WorkerHTTP + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wm, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(wm), `turnout_job_attempts_total{kind="noop",outcome="succeeded"} 1`) {
+		t.Errorf("worker /metrics lacks the succeeded noop attempt:\n%.1500s", wm)
 	}
 
 	// Keys are listed without secrets and revoked at once.

@@ -5,12 +5,14 @@ import (
 	"context"
 	"errors"
 	"io"
-	"strings"
+	"io/fs"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/turnoutdev/turnout/internal/fault"
 	"github.com/turnoutdev/turnout/internal/testenv"
+	"github.com/turnoutdev/turnout/migrations"
 	"github.com/turnoutdev/turnout/storage"
 )
 
@@ -212,4 +214,31 @@ func mustOpen(t *testing.T, path string) io.Reader {
 	t.Cleanup(func() { f.Close() })
 	return f
 }
+
 var openFile = os.Open
+
+// Every migration must be reversible: roll all of them back, then apply
+// them again, on a database of the test's own.
+func TestMigrationsRollBackAndReapply(t *testing.T) {
+	ctx := context.Background()
+	url := testenv.NewDatabase(t)
+	entries, err := fs.Glob(migrations.FS, "*.sql")
+	if err != nil || len(entries) == 0 {
+		t.Fatalf("no migrations found: %v", err)
+	}
+	for range entries {
+		if err := storage.Migrate(ctx, url, "down", io.Discard); err != nil {
+			t.Fatalf("down: %v", err)
+		}
+	}
+	var out bytes.Buffer
+	if err := storage.Migrate(ctx, url, "status", &out); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out.String(), "applied") {
+		t.Fatalf("after rolling everything back, status still shows applied migrations:\n%s", out.String())
+	}
+	if err := storage.Migrate(ctx, url, "up", io.Discard); err != nil {
+		t.Fatalf("up again: %v", err)
+	}
+}

@@ -45,18 +45,18 @@ func Key(c echo.Context) *storage.APIKey {
 func Authenticate(keys Keys, scope string, extract Extractor) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			cred, err := extract(c)
-			if err != nil {
-				return err
-			}
-			k, err := keys.KeyBySecret(c.Request().Context(), cred.Secret)
-			if err != nil {
-				return err
-			}
-			if cred.Check != nil {
-				if err := cred.Check(k); err != nil {
+			g, _ := c.Get(guardKey).(*authGuard)
+			if g != nil {
+				if err := g.check(c); err != nil {
 					return err
 				}
+			}
+			k, err := authenticate(c, keys, extract)
+			if err != nil {
+				if g != nil && fault.Is(err, fault.Unauthorized) {
+					g.failed(c)
+				}
+				return err
 			}
 			if scope != "" && !k.HasScope(scope) {
 				return fault.New(fault.Forbidden, "the %s service is not configured for this API key", scope)
@@ -65,6 +65,23 @@ func Authenticate(keys Keys, scope string, extract Extractor) echo.MiddlewareFun
 			return next(c)
 		}
 	}
+}
+
+func authenticate(c echo.Context, keys Keys, extract Extractor) (*storage.APIKey, error) {
+	cred, err := extract(c)
+	if err != nil {
+		return nil, err
+	}
+	k, err := keys.KeyBySecret(c.Request().Context(), cred.Secret)
+	if err != nil {
+		return nil, err
+	}
+	if cred.Check != nil {
+		if err := cred.Check(k); err != nil {
+			return nil, err
+		}
+	}
+	return k, nil
 }
 
 var errNoCredential = fault.New(fault.Unauthorized, "missing API key")

@@ -25,6 +25,8 @@ commands:
   keys list [--json]
   keys revoke ID
   keys rotate-webhook-secret ID [--json]
+  dev smtp [--addr 127.0.0.1:1025] [--log FILE]
+                                  a local SMTP catcher for demos
 
 Configuration comes from TURNOUT_* environment variables (see README).
 `
@@ -88,6 +90,8 @@ func run(ctx context.Context, args []string, out, errOut io.Writer) error {
 		return storage.Migrate(ctx, cfg.DatabaseURL, args[1], out)
 	case "keys":
 		return keysCmd(ctx, e, args[1:])
+	case "dev":
+		return devCmd(ctx, e, args[1:])
 	}
 	return fmt.Errorf("unknown command %q\n\n%s", args[0], usage)
 }
