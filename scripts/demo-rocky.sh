@@ -37,7 +37,7 @@ echo "..."
 
 echo
 echo "-- submit a registration (POST /api/v4/registrations.json)"
-reg=$(curl -fsS -X POST "$URL/api/v4/registrations.json" -H 'Content-Type: application/json' -d '{
+body='{
   "registration": {"lang": "en", "partner_id": "'"$partner_id"'", "send_confirmation_reminder_emails": true,
     "created_at": "'"$(date -u +%m%d%Y\ %H:%M:%S)"'", "updated_at": "'"$(date -u +%m%d%Y\ %H:%M:%S)"'",
     "date_of_birth": "05-17-1990", "id_number": "D1234567", "email_address": "ada@example.org",
@@ -47,15 +47,17 @@ reg=$(curl -fsS -X POST "$URL/api/v4/registrations.json" -H 'Content-Type: appli
     "has_mailing_address": false, "party": "Democratic", "change_of_name": false, "change_of_address": false,
     "opt_in_email": false, "opt_in_sms": false, "opt_in_volunteer": false, "partner_opt_in_email": true,
     "partner_opt_in_sms": false, "partner_opt_in_volunteer": false,
-    "survey_question_1": "Why do you vote?", "survey_answer_1": "Because it matters."}}')
+    "survey_question_1": "Why do you vote?", "survey_answer_1": "Because it matters."}}'
+reg=$(curl -fsS -X POST "$URL/api/v4/registrations.json" -H 'Content-Type: application/json' -d "$body")
 echo "$reg"
 uid=$(json_field uid <<<"$reg")
 pdfurl=$(json_field pdfurl <<<"$reg")
 
 echo
 echo "-- an invalid one gets Rocky's error shape"
+echo "(the same registration in Spanish with a New York ZIP code)"
 curl -sS -X POST "$URL/api/v4/registrations.json" -H 'Content-Type: application/json' \
-	-d '{"registration": {"lang": "es", "partner_id": "'"$partner_id"'", "home_zip_code": "10001", "home_state_id": "CA"}}'
+	-d "$(sed -e 's/"lang": "en"/"lang": "es"/' -e 's/"94110"/"10001"/' <<<"$body")"
 echo
 
 echo
