@@ -255,10 +255,19 @@ stop_redis() {
 	rm -f "$pidfile"
 }
 
+# pdftotext (Debian poppler-utils): the Rocky tests read the generated
+# voter registration PDFs with it.
+ensure_pdftotext() {
+	command -v pdftotext >/dev/null && return 0
+	apt_install poppler-utils
+	log "pdftotext: installed (poppler-utils)"
+}
+
 case ${1:-start} in
 start)
 	ensure_postgres
 	ensure_redis
+	ensure_pdftotext
 	;;
 stop)
 	stop_postgres
