@@ -353,3 +353,26 @@ func MarkConfirmationSent(ctx context.Context, q Querier, id int64) (bool, error
 	}
 	return tag.RowsAffected() == 1, nil
 }
+
+// EncryptedIDNumber is one registrant's encrypted ID number.
+type EncryptedIDNumber struct {
+	ID  int64  `db:"id"`
+	UID string `db:"uid"`
+	Enc []byte `db:"id_number_enc"`
+}
+
+// EncryptedIDNumbers returns up to limit encrypted ID numbers with id >
+// after, in id order (for key rotation).
+func (s *Store) EncryptedIDNumbers(ctx context.Context, after int64, limit int) ([]EncryptedIDNumber, error) {
+	rows, _ := s.Pool.Query(ctx, `SELECT id, uid, id_number_enc FROM rocky_registrants
+		WHERE id > $1 AND id_number_enc IS NOT NULL ORDER BY id LIMIT $2`, after, limit)
+	return pgx.CollectRows(rows, pgx.RowToStructByName[EncryptedIDNumber])
+}
+
+// ReplaceIDNumber swaps a ciphertext for a new one, only if it is still
+// old (a concurrent rotation wins cleanly).
+func (s *Store) ReplaceIDNumber(ctx context.Context, id int64, old, replacement []byte) error {
+	_, err := s.Pool.Exec(ctx, `UPDATE rocky_registrants SET id_number_enc = $3 WHERE id = $1 AND id_number_enc = $2`,
+		id, old, replacement)
+	return err
+}

@@ -26,6 +26,8 @@ commands:
   keys revoke ID
   keys rotate-webhook-secret ID [--json]
   dev smtp [--addr 127.0.0.1:1025] [--log FILE]
+  rocky partner-create --org-name N --contact-name N --contact-email E [--org-url U] [--json]
+  rocky reencrypt                 re-encrypt ID numbers under the first TURNOUT_ENCRYPTION_KEY
                                   a local SMTP catcher for demos
 
 Configuration comes from TURNOUT_* environment variables (see README).
@@ -88,6 +90,8 @@ func run(ctx context.Context, args []string, out, errOut io.Writer) error {
 			return errors.New("usage: turnout migrate up|down|status")
 		}
 		return storage.Migrate(ctx, cfg.DatabaseURL, args[1], out)
+	case "rocky":
+		return rockyCmd(ctx, e, args[1:])
 	case "keys":
 		return keysCmd(ctx, e, args[1:])
 	case "dev":

@@ -99,3 +99,12 @@ func (r *Ring) Decrypt(ciphertext, ad []byte) ([]byte, error) {
 	}
 	return nil, ErrDecrypt
 }
+
+// Stale reports whether ciphertext was not made with the ring's first key,
+// so a rotation should re-encrypt it.
+func (r *Ring) Stale(ciphertext []byte) bool {
+	if !r.Enabled() || len(ciphertext) < headerLen {
+		return false
+	}
+	return binary.BigEndian.Uint32(ciphertext[1:5]) != r.ids[0]
+}

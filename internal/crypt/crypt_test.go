@@ -65,3 +65,13 @@ func TestNoKey(t *testing.T) {
 		t.Fatal("a 16-byte key was accepted")
 	}
 }
+
+func TestStale(t *testing.T) {
+	a, b := key(t), key(t)
+	old, _ := NewRing([][]byte{a})
+	ct, _ := old.Encrypt([]byte("x"), nil)
+	rotated, _ := NewRing([][]byte{b, a})
+	if old.Stale(ct) || !rotated.Stale(ct) {
+		t.Fatal("Stale: want false under the encrypting key, true after rotation")
+	}
+}

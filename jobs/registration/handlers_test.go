@@ -30,10 +30,22 @@ type fixture struct {
 	env  *testenv.Env
 }
 
+// ringOf returns the ring "first, fixtureKey".
+func ringOf(t *testing.T, first []byte) *crypt.Ring {
+	r, err := crypt.NewRing([][]byte{first, fixtureKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// fixtureKey is the key fixtures encrypt with (a test-process constant,
+// so rotation tests can name it).
+var fixtureKey = func() []byte { k := make([]byte, 32); _, _ = rand.Read(k); return k }()
+
 func newFixture(t *testing.T) *fixture {
 	env := testenv.Get(t)
-	key := make([]byte, 32)
-	_, _ = rand.Read(key)
+	key := fixtureKey
 	aq := asynq.NewClient(env.AsynqConn)
 	t.Cleanup(func() { aq.Close() })
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -186,5 +198,27 @@ func TestEmailsInSpanish(t *testing.T) {
 		if !strings.Contains(e.Text, want) || !strings.Contains(e.HTML, want) {
 			t.Errorf("Spanish reminder lacks %q", want)
 		}
+	}
+}
+
+func TestReencryptFinishesARotation(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	r := f.register(t)
+	newKey := make([]byte, 32)
+	_, _ = rand.Read(newKey)
+	// The old key stays in the ring, second, until the rows are rewritten.
+	f.svc.Ring = ringOf(t, newKey)
+	n, err := f.svc.Reencrypt(ctx)
+	if err != nil || n < 1 {
+		t.Fatalf("Reencrypt: %d, %v", n, err)
+	}
+	got, _ := f.env.Store.Registrant(ctx, r.ID)
+	newOnly, _ := crypt.NewRing([][]byte{newKey})
+	if id, err := newOnly.Decrypt(got.IDNumberEnc, []byte(r.UID)); err != nil || string(id) != "D1234567" {
+		t.Fatalf("after rotation the new key alone gives %q, %v", id, err)
+	}
+	if n, _ := f.svc.Reencrypt(ctx); n != 0 {
+		t.Fatalf("second Reencrypt rewrote %d rows", n)
 	}
 }

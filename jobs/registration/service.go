@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/url"
 	"strconv"
@@ -398,5 +399,43 @@ func (s *Service) NewJobs(blobs storage.Blobs, mail Sender, publicURL *url.URL, 
 	return &Jobs{
 		Store: s.Store, Blobs: blobs, Ring: s.Ring, Ref: s.Validator.Ref, Renderer: NewPDFRenderer(),
 		Enqueuer: s.Enqueuer, Mail: mail, PublicURL: publicURL, Reminders: s.Reminders, Log: log,
+	}
+}
+
+// Reencrypt re-encrypts every ID number not under the first key, to finish
+// a key rotation (TURNOUT_ENCRYPTION_KEY="new,old" → run this → drop old).
+// It returns how many it rewrote; a ciphertext no key opens is an error.
+func (s *Service) Reencrypt(ctx context.Context) (int, error) {
+	if !s.Ring.Enabled() {
+		return 0, ErrNotConfigured
+	}
+	n := 0
+	var after int64
+	for {
+		batch, err := s.Store.EncryptedIDNumbers(ctx, after, 500)
+		if err != nil {
+			return n, err
+		}
+		if len(batch) == 0 {
+			return n, nil
+		}
+		for _, e := range batch {
+			after = e.ID
+			if !s.Ring.Stale(e.Enc) {
+				continue
+			}
+			pt, err := s.Ring.Decrypt(e.Enc, []byte(e.UID))
+			if err != nil {
+				return n, fmt.Errorf("registrant %d: %w", e.ID, err)
+			}
+			enc, err := s.Ring.Encrypt(pt, []byte(e.UID))
+			if err != nil {
+				return n, err
+			}
+			if err := s.Store.ReplaceIDNumber(ctx, e.ID, e.Enc, enc); err != nil {
+				return n, err
+			}
+			n++
+		}
 	}
 }
