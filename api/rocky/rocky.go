@@ -65,6 +65,7 @@ func (h *Handler) Routes(e *echo.Echo, keys middleware.Keys, limit echo.Middlewa
 	pub := e.Group("", append([]echo.MiddlewareFunc{middleware.Surface(RenderError)}, mw...)...)
 	pub.GET("/pdf/:file", h.PDF)
 	pub.GET("/stop_reminders/:uid", h.StopRemindersPage)
+	pub.POST("/stop_reminders/:uid", h.StopRemindersPage)
 }
 
 // partnerInPath reads GET partners/{id}.json's credential: the id from the
@@ -226,7 +227,11 @@ func (h *Handler) Register(c echo.Context) error {
 		return err
 	}
 	if !async {
-		wctx, cancel := context.WithTimeout(ctx, h.PDFWait)
+		wait := h.PDFWait
+		if wait <= 0 {
+			wait = 20 * time.Second
+		}
+		wctx, cancel := context.WithTimeout(ctx, wait)
 		defer cancel()
 		if err := h.Service.WaitPDF(wctx, r.UID); err != nil {
 			return err
@@ -312,21 +317,35 @@ func (h *Handler) StopReminders(c echo.Context) error {
 }
 
 // StopRemindersPage is the link in reminder e-mails: the unguessable uid is
-// the capability, as it is for the PDF.
+// the capability, as it is for the PDF. GET only shows a button that POSTs
+// back, because mail scanners open links and must not stop reminders.
 func (h *Handler) StopRemindersPage(c echo.Context) error {
 	uid := c.Param("uid")
-	r, err := h.Service.Store.RegistrantByUID(c.Request().Context(), uid)
+	ctx := c.Request().Context()
+	r, err := h.Service.Store.RegistrantByUID(ctx, uid)
 	if err != nil {
 		return uidError(err)
 	}
-	if _, err := h.Service.Store.StopReminders(c.Request().Context(), r.PartnerID, uid); err != nil {
+	es := r.Locale == "es"
+	text := func(en, sp string) string {
+		if es {
+			return template.HTMLEscapeString(sp)
+		}
+		return template.HTMLEscapeString(en)
+	}
+	page := "<!doctype html><meta charset=utf-8><meta name=robots content=noindex><title>Turnout</title><p>"
+	if c.Request().Method == http.MethodGet {
+		page += text("Stop the reminders about your voter registration form?",
+			"¿Detener los recordatorios sobre su solicitud de inscripción electoral?") +
+			`</p><form method=post><button type=submit>` + text("Stop reminders", "Detener recordatorios") + `</button></form>`
+		return c.HTML(http.StatusOK, page)
+	}
+	if _, err := h.Service.Store.StopReminders(ctx, r.PartnerID, uid); err != nil {
 		return err
 	}
-	msg := "You will not receive any more reminders about your voter registration form."
-	if r.Locale == "es" {
-		msg = "No recibirá más recordatorios sobre su solicitud de inscripción electoral."
-	}
-	return c.HTML(http.StatusOK, "<!doctype html><meta charset=utf-8><title>OK</title><p>"+template.HTMLEscapeString(msg)+"</p>")
+	page += text("You will not receive any more reminders about your voter registration form.",
+		"No recibirá más recordatorios sobre su solicitud de inscripción electoral.") + "</p>"
+	return c.HTML(http.StatusOK, page)
 }
 
 // PDF serves a registrant's form from the blob store.
