@@ -147,14 +147,14 @@ func (j *Jobs) RunConfirmation(ctx context.Context, job *storage.Job) (any, erro
 			return err
 		}
 		next, err = storage.InsertJob(ctx, tx, storage.NewJob{Kind: KindReminder, Queue: jobs.QueueNotify,
-			Params: jobParams{RegistrantID: r.ID, Left: r.RemindersLeft}})
+			Params: jobParams{RegistrantID: r.ID, Left: r.RemindersLeft, Due: j.dueAt(r.RemindersLeft)}})
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	if next != nil {
-		j.enqueueReminder(ctx, next, r.RemindersLeft)
+		j.enqueueReminder(ctx, next, j.delayBefore(r.RemindersLeft))
 	}
 	return map[string]any{"sent": true}, nil
 }
@@ -170,8 +170,11 @@ func (j *Jobs) delayBefore(left int32) time.Duration {
 	return j.Reminders[i]
 }
 
-func (j *Jobs) enqueueReminder(ctx context.Context, job *storage.Job, left int32) {
-	if err := j.Enqueuer.EnqueueIn(ctx, job, j.delayBefore(left)); err != nil {
+// dueAt is when the reminder sent with left reminders remaining is due.
+func (j *Jobs) dueAt(left int32) int64 { return time.Now().Add(j.delayBefore(left)).Unix() }
+
+func (j *Jobs) enqueueReminder(ctx context.Context, job *storage.Job, delay time.Duration) {
+	if err := j.Enqueuer.EnqueueIn(ctx, job, delay); err != nil {
 		j.Log.Warn("reminder not scheduled; the reconciler will enqueue it", "job_id", job.ID, "err", err)
 	}
 }
@@ -186,6 +189,17 @@ func (j *Jobs) RunReminder(ctx context.Context, job *storage.Job) (any, error) {
 	if r.RemindersLeft != p.Left || p.Left <= 0 {
 		return map[string]any{"sent": false, "reason": "reminders stopped or already sent"}, nil
 	}
+	// Early: the reconciler re-enqueues a job whose delayed task was lost
+	// (Redis flushed) without its delay. Schedule a fresh job for the rest
+	// of the wait; the reminders_left guard keeps a duplicate harmless.
+	if wait := time.Until(time.Unix(p.Due, 0)); p.Due > 0 && wait > time.Second {
+		again, err := storage.InsertJob(ctx, j.Store.Pool, storage.NewJob{Kind: KindReminder, Queue: jobs.QueueNotify, Params: p})
+		if err != nil {
+			return nil, err
+		}
+		j.enqueueReminder(ctx, again, wait)
+		return map[string]any{"sent": false, "reason": "early; rescheduled", "job_id": again.ID}, nil
+	}
 	e := buildEmail(emailReminder, r, st, j.URL(PDFPath(r.UID)), j.stopURL(r))
 	if err := j.Mail.Send(ctx, e); err != nil {
 		return nil, err
@@ -197,14 +211,14 @@ func (j *Jobs) RunReminder(ctx context.Context, job *storage.Job) (any, error) {
 			return err
 		}
 		next, err = storage.InsertJob(ctx, tx, storage.NewJob{Kind: KindReminder, Queue: jobs.QueueNotify,
-			Params: jobParams{RegistrantID: r.ID, Left: p.Left - 1}})
+			Params: jobParams{RegistrantID: r.ID, Left: p.Left - 1, Due: j.dueAt(p.Left - 1)}})
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	if next != nil {
-		j.enqueueReminder(ctx, next, p.Left-1)
+		j.enqueueReminder(ctx, next, j.delayBefore(p.Left-1))
 	}
 	return map[string]any{"sent": true, "left": p.Left - 1}, nil
 }

@@ -133,6 +133,22 @@ func TestJobsAreIdempotent(t *testing.T) {
 	if len(rem) != 1 {
 		t.Fatalf("%d reminder jobs after two confirmation runs, want 1", len(rem))
 	}
+	// Run early (as after Redis lost the delayed task and the reconciler
+	// re-enqueued it at once): nothing is sent, a job for the rest of the
+	// wait replaces it.
+	res, err := f.jobs.RunReminder(ctx, rem[0])
+	if err != nil || res.(map[string]any)["sent"] != false {
+		t.Fatalf("early reminder: %v %v", res, err)
+	}
+	rem = f.jobsOf(t, r, KindReminder)
+	if len(rem) != 2 {
+		t.Fatalf("%d reminder jobs after an early run, want 2", len(rem))
+	}
+	// Now due.
+	if _, err := f.env.Store.Pool.Exec(ctx, `UPDATE jobs SET params = jsonb_set(params, '{due}', '0') WHERE id = $1`, rem[1].ID); err != nil {
+		t.Fatal(err)
+	}
+	rem[0], _ = f.env.Store.Job(ctx, rem[1].ID)
 	for range 2 {
 		if _, err := f.jobs.RunReminder(ctx, rem[0]); err != nil {
 			t.Fatal(err)
@@ -143,14 +159,14 @@ func TestJobsAreIdempotent(t *testing.T) {
 		t.Fatalf("%d e-mails after a reminder ran twice, want 2", n)
 	}
 	rem = f.jobsOf(t, r, KindReminder)
-	if len(rem) != 2 {
-		t.Fatalf("%d reminder jobs, want 2 (the first and the next one)", len(rem))
+	if len(rem) != 3 {
+		t.Fatalf("%d reminder jobs, want 3 (the first, its rescheduled run and the next one)", len(rem))
 	}
 	// Stopped: the scheduled reminder sends nothing.
 	if _, err := f.env.Store.StopReminders(ctx, r.PartnerID, r.UID); err != nil {
 		t.Fatal(err)
 	}
-	res, err := f.jobs.RunReminder(ctx, rem[1])
+	res, err = f.jobs.RunReminder(ctx, rem[2])
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -60,6 +60,8 @@ type Service struct {
 type jobParams struct {
 	RegistrantID int64 `json:"registrant_id"`
 	Left         int32 `json:"left,omitempty"`
+	// Due (Unix seconds) is when a reminder is meant to go out.
+	Due int64 `json:"due,omitempty"`
 }
 
 // Register validates a registration, stores it (ID number encrypted) and
