@@ -38,7 +38,10 @@ type Handler struct {
 	PublicURL *url.URL
 	// PDFWait bounds how long an async=false registration waits for its PDF.
 	PDFWait time.Duration
-	Now     func() time.Time
+	// OpenSignup serves POST partners.json without a key (Rocky's own
+	// behaviour); by default it needs an admin key.
+	OpenSignup bool
+	Now        func() time.Time
 }
 
 // Routes registers the surface on e. keys resolves partner keys; limit is
@@ -49,7 +52,11 @@ func (h *Handler) Routes(e *echo.Echo, keys middleware.Keys, limit echo.Middlewa
 	partner := middleware.Authenticate(keys, storage.ScopeRocky, middleware.RockyPartner)
 	admin := middleware.Authenticate(keys, storage.ScopeAdmin, middleware.NativeKey)
 
-	g.POST("/partners.json", h.CreatePartner, admin, limit, middleware.Resource("rockyPartnerCreate"))
+	if h.OpenSignup {
+		g.POST("/partners.json", h.CreatePartner)
+	} else {
+		g.POST("/partners.json", h.CreatePartner, admin, limit, middleware.Resource("rockyPartnerCreate"))
+	}
 	g.GET("/partners/:id", h.GetPartner, middleware.Authenticate(keys, storage.ScopeRocky, partnerInPath), limit,
 		middleware.Resource("rockyPartnerRead"))
 	g.GET("/partnerpublicprofiles/:id", h.PublicProfile)

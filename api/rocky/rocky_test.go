@@ -81,6 +81,7 @@ type options struct {
 	workerConcurrency int
 	reminders         []time.Duration
 	pdfWait           time.Duration
+	openSignup        bool
 }
 
 // start runs the API and a worker (queues pdf and notify) in-process over
@@ -120,7 +121,7 @@ func start(t testing.TB, o options) *stack {
 	h = api.New(api.Deps{
 		Store: env.Store, Redis: env.Redis, AsynqConn: env.AsynqConn, Enqueuer: enq,
 		Registry: prometheus.NewRegistry(), Log: log,
-		Rocky: &rocky.Handler{Service: svc, Blobs: blobs, PublicURL: pub, PDFWait: o.pdfWait},
+		Rocky: &rocky.Handler{Service: svc, Blobs: blobs, PublicURL: pub, PDFWait: o.pdfWait, OpenSignup: o.openSignup},
 	})
 	mailSrv := testsmtp.Start(t)
 	handlers := svc.NewJobs(blobs, notify.NewMailer(mailSrv.URL(), "Turnout <no-reply@localhost>"), pub, log).Handlers()
@@ -586,4 +587,12 @@ func TestBulk(t *testing.T) {
 		t.Fatalf("oversized batch: %d %v", status, m)
 	}
 	assertNoIDNumber(t, s, "S999")
+}
+
+func TestOpenSignup(t *testing.T) {
+	s := start(t, options{noWorker: true, openSignup: true})
+	status, m, raw := s.do("POST", "/api/v4/partners.json", `{"partner": {"org_name": "Open", "contact_name": "O", "contact_email": "o@example.org"}}`)
+	if status != 200 || m["partner_API_key"] == nil {
+		t.Fatalf("open signup: %d %s", status, raw)
+	}
 }

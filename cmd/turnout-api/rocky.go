@@ -22,5 +22,6 @@ func newRocky(cfg *config.Config, p *platform.Platform, log *slog.Logger) (*rock
 	if !svc.Ring.Enabled() {
 		log.Warn("TURNOUT_ENCRYPTION_KEY is not set: Rocky registrations will be refused with 503")
 	}
-	return &rocky.Handler{Service: svc, Blobs: p.Blobs, PublicURL: cfg.PublicURL, PDFWait: cfg.RockyPDFWait}, nil
+	return &rocky.Handler{Service: svc, Blobs: p.Blobs, PublicURL: cfg.PublicURL, PDFWait: cfg.RockyPDFWait,
+		OpenSignup: cfg.RockyOpenSignup}, nil
 }

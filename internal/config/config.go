@@ -46,6 +46,10 @@ type Config struct {
 	RockyReminders      []time.Duration
 	RockyEmailBlocklist []string
 	RockyPDFWait        time.Duration
+	// RockyOpenSignup lets anyone create a partner (and get its key) with
+	// POST /api/v4/partners.json, as Rocky does; otherwise an admin key is
+	// required.
+	RockyOpenSignup bool
 }
 
 // defaults are those of DESIGN.md: a local development stack.
@@ -66,6 +70,7 @@ var defaults = map[string]string{
 	"TURNOUT_ROCKY_REMINDERS":       "72h,72h,72h",
 	"TURNOUT_ROCKY_EMAIL_BLOCKLIST": "",
 	"TURNOUT_ROCKY_PDF_WAIT":        "20s",
+	"TURNOUT_ROCKY_OPEN_SIGNUP":     "false",
 }
 
 // Load reads the process environment.
@@ -167,6 +172,9 @@ func Parse(getenv func(string) string) (*Config, error) {
 		c.RockyReminders = append(c.RockyReminders, v)
 	}
 	c.RockyEmailBlocklist = splitList(get("TURNOUT_ROCKY_EMAIL_BLOCKLIST"))
+	if c.RockyOpenSignup, err = strconv.ParseBool(get("TURNOUT_ROCKY_OPEN_SIGNUP")); err != nil {
+		bad("TURNOUT_ROCKY_OPEN_SIGNUP", "want true or false")
+	}
 	if c.RockyPDFWait, err = time.ParseDuration(get("TURNOUT_ROCKY_PDF_WAIT")); err != nil || c.RockyPDFWait <= 0 {
 		bad("TURNOUT_ROCKY_PDF_WAIT", "want a positive duration such as 20s")
 	}
