@@ -52,22 +52,32 @@ func (h *Handler) Routes(e *echo.Echo, keys middleware.Keys, limit echo.Middlewa
 	partner := middleware.Authenticate(keys, storage.ScopeRocky, middleware.RockyPartner)
 	admin := middleware.Authenticate(keys, storage.ScopeAdmin, middleware.NativeKey)
 
-	if h.OpenSignup {
-		g.POST("/partners.json", h.CreatePartner)
-	} else {
-		g.POST("/partners.json", h.CreatePartner, admin, limit, middleware.Resource("rockyPartnerCreate"))
+	// Rails serves every route with or without its format suffix; clients
+	// use both, so both are routed.
+	route := func(method, path string, hf echo.HandlerFunc, m ...echo.MiddlewareFunc) {
+		g.Add(method, path, hf, m...)
+		if alt, ok := strings.CutSuffix(path, ".json"); ok {
+			g.Add(method, alt, hf, m...)
+		} else if !strings.Contains(path, ":") {
+			g.Add(method, path+".json", hf, m...)
+		}
 	}
-	g.GET("/partners/:id", h.GetPartner, middleware.Authenticate(keys, storage.ScopeRocky, partnerInPath), limit,
+	if h.OpenSignup {
+		route(http.MethodPost, "/partners.json", h.CreatePartner)
+	} else {
+		route(http.MethodPost, "/partners.json", h.CreatePartner, admin, limit, middleware.Resource("rockyPartnerCreate"))
+	}
+	route(http.MethodGet, "/partners/:id", h.GetPartner, middleware.Authenticate(keys, storage.ScopeRocky, partnerInPath), limit,
 		middleware.Resource("rockyPartnerRead"))
-	g.GET("/partnerpublicprofiles/:id", h.PublicProfile)
-	g.GET("/state_requirements.json", h.StateRequirements)
-	g.GET("/gregistrationstates.json", h.GRegistrationStates)
-	g.POST("/registrations.json", h.Register)
-	g.GET("/registrations/pdf_ready", h.PDFReady)
-	g.POST("/registrations/stop_reminders", h.StopReminders, partner, limit, middleware.Resource("rockyStopReminders"))
-	g.POST("/gregistrations.json", h.GRegister)
-	g.POST("/registrations/bulk", h.Bulk, partner, limit, middleware.Resource("rockyBulk"))
-	g.POST("/bulk_gregistrations.json", h.BulkGRegistrations, partner, limit, middleware.Resource("rockyBulk"))
+	route(http.MethodGet, "/partnerpublicprofiles/:id", h.PublicProfile)
+	route(http.MethodGet, "/state_requirements.json", h.StateRequirements)
+	route(http.MethodGet, "/gregistrationstates.json", h.GRegistrationStates)
+	route(http.MethodPost, "/registrations.json", h.Register)
+	route(http.MethodGet, "/registrations/pdf_ready", h.PDFReady)
+	route(http.MethodPost, "/registrations/stop_reminders", h.StopReminders, partner, limit, middleware.Resource("rockyStopReminders"))
+	route(http.MethodPost, "/gregistrations.json", h.GRegister)
+	route(http.MethodPost, "/registrations/bulk", h.Bulk, partner, limit, middleware.Resource("rockyBulk"))
+	route(http.MethodPost, "/bulk_gregistrations.json", h.BulkGRegistrations, partner, limit, middleware.Resource("rockyBulk"))
 
 	pub := e.Group("", append([]echo.MiddlewareFunc{middleware.Surface(RenderError)}, mw...)...)
 	pub.GET("/pdf/:file", h.PDF)

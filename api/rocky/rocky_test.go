@@ -596,3 +596,19 @@ func TestOpenSignup(t *testing.T) {
 		t.Fatalf("open signup: %d %s", status, raw)
 	}
 }
+
+// Rails routes answer with and without the .json suffix; so do these.
+func TestFormatSuffixIsOptional(t *testing.T) {
+	s := start(t, options{noWorker: true})
+	for _, path := range []string{"/api/v4/state_requirements?lang=en&home_state_id=CA", "/api/v4/gregistrationstates",
+		"/api/v4/registrations/pdf_ready.json?UID=x", "/api/v4/partnerpublicprofiles/" + s.partnerID} {
+		resp, err := http.Get(s.url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == 404 || resp.StatusCode == 405 {
+			t.Errorf("%s: %d", path, resp.StatusCode)
+		}
+	}
+}
