@@ -72,6 +72,9 @@ type stack struct {
 	// runWorker starts a worker with that many task slots (noWorker
 	// stacks start theirs late).
 	runWorker func(concurrency int)
+
+	mu        sync.Mutex
+	responses []string // every body the API answered through do
 }
 
 type options struct {
@@ -155,12 +158,21 @@ func start(t testing.TB, o options) *stack {
 func (s *stack) do(method, path, body string, headers ...string) (int, map[string]any, []byte) {
 	s.t.Helper()
 	resp, raw := s.client.Do(apitest.NewRequest(s.t, method, path, body, headers...))
+	s.mu.Lock()
+	s.responses = append(s.responses, string(raw))
+	s.mu.Unlock()
 	var m map[string]any
 	_ = json.Unmarshal(raw, &m)
 	return resp.StatusCode, m, raw
 }
 
 func (s *stack) createPartner() {
+	s.t.Helper()
+	s.partnerID, s.partnerKey = s.newPartner()
+}
+
+// newPartner creates a partner through the API and returns its id and key.
+func (s *stack) newPartner() (id, key string) {
 	s.t.Helper()
 	status, m, raw := s.do("POST", "/api/v4/partners.json", `{"partner": {"org_name": "Vote Club", "org_URL": "https://vote.example.org",
 		"contact_name": "Pat", "contact_email": "pat@vote.example.org", "contact_phone": "415-555-1212", "contact_state": "CA",
@@ -169,7 +181,7 @@ func (s *stack) createPartner() {
 	if status != 200 {
 		s.t.Fatalf("create partner: %d %s", status, raw)
 	}
-	s.partnerID, s.partnerKey = m["partner_id"].(string), m["partner_API_key"].(string)
+	return m["partner_id"].(string), m["partner_API_key"].(string)
 }
 
 func registrationJSON(t testing.TB, edit func(m map[string]any)) string {
@@ -297,6 +309,13 @@ func assertNoIDNumber(t *testing.T, s *stack, id string) {
 	if strings.Contains(s.logs.String(), id) {
 		t.Error("the ID number appears in the logs")
 	}
+	s.mu.Lock()
+	for _, body := range s.responses {
+		if strings.Contains(body, id) {
+			t.Errorf("a response contains the ID number: %.200s", body)
+		}
+	}
+	s.mu.Unlock()
 	var n int
 	if err := s.store.Pool.QueryRow(context.Background(), `SELECT count(*) FROM jobs WHERE params::text LIKE '%'||$1||'%' OR result::text LIKE '%'||$1||'%'`, id).Scan(&n); err != nil || n != 0 {
 		t.Errorf("jobs rows mention the ID number: %d %v", n, err)
@@ -443,9 +462,8 @@ func TestPartners(t *testing.T) {
 		t.Fatalf("wrong key: %d %v", status, m)
 	}
 	// Another partner's key does not open this partner.
-	other := *s
-	other.createPartner()
-	status, _, _ = s.do("GET", "/api/v4/partners/"+s.partnerID+".json?partner_API_key="+other.partnerKey, "")
+	_, otherKey := s.newPartner()
+	status, _, _ = s.do("GET", "/api/v4/partners/"+s.partnerID+".json?partner_API_key="+otherKey, "")
 	if status != 400 {
 		t.Fatalf("another partner's key: %d", status)
 	}
@@ -492,10 +510,9 @@ func TestPDFReadyAndStopRemindersErrors(t *testing.T) {
 	if status != 400 || m["message"] != "Invalid Partner or API key" {
 		t.Fatalf("stop_reminders without key: %d %v", status, m)
 	}
-	other := *s
-	other.createPartner()
+	otherID, otherKey := s.newPartner()
 	status, m, _ = s.do("POST", "/api/v4/registrations/stop_reminders",
-		fmt.Sprintf(`{"UID": %q, "partner_id": %q, "partner_API_key": %q}`, uid, other.partnerID, other.partnerKey))
+		fmt.Sprintf(`{"UID": %q, "partner_id": %q, "partner_API_key": %q}`, uid, otherID, otherKey))
 	if status != 400 || m["field_name"] != "UID" {
 		t.Fatalf("another partner's registrant: %d %v", status, m)
 	}
