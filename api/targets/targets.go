@@ -26,6 +26,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -187,8 +188,12 @@ func (h *Handler) Delete(c echo.Context) error {
 		"target types and values cannot be deleted (every change is kept in the edit log); deactivate the value instead: PUT /api/targettypes/{id}/targets/{valueId} with {\"active\": false}"))
 }
 
+// allowed is the Allow header of the DELETE's route.
 func allowed(c echo.Context) string {
-	if c.Param("valueId") != "" || c.Path() == "/api/targettypes/:id/targets" {
+	switch {
+	case c.Param("valueId") != "":
+		return "GET, PUT"
+	case strings.HasSuffix(c.Path(), "/targets"):
 		return "GET, POST, PUT"
 	}
 	return "GET"
