@@ -71,10 +71,11 @@ SELECT setval(pg_get_serial_sequence('target_types', 'id'), 99);
 
 -- Ballot code lists: `code` is the integer id VAN files carry in the
 -- BallotReturnStatus / BallotType / BallotRequestType / BallotRejectionReason
--- columns. VAN's real lists differ per state and committee; the ids 14
--- (Not Voted), 7 (Overseas), 4 (a request type) and 1 (Rejected) appear as
--- examples in a client generated from VAN's OpenAPI document, the rest are
--- Turnout defaults. Phone codes are VAN's phone type (H/C/W) and opt-in
+-- columns. VAN's real lists differ per state and committee (VAN serves
+-- them per context at GET /ballotReturnStatuses etc.). The pairs 14 Not
+-- Voted, 7 Overseas, 4 Mailed and 1 Rejected are the examples of VAN's
+-- OpenAPI document (as generated into alxmrs/ngpvan-api-client); every
+-- other id is a Turnout default. Phone codes are VAN's phone type (H/C/W) and opt-in
 -- (I/U/O) letters; names are the seed's spellings, which files carry.
 INSERT INTO target_values (type_id, code, name) VALUES
     (1, '1', 'Received'),
@@ -97,8 +98,9 @@ INSERT INTO target_values (type_id, code, name) VALUES
     (3, '1', 'Mail Application'),
     (3, '2', 'In Person'),
     (3, '3', 'Online'),
-    (3, '4', 'Permanent Absentee List'),
+    (3, '4', 'Mailed'),
     (3, '5', 'All Mail Election'),
+    (3, '6', 'Permanent Absentee List'),
     (4, '1', 'Rejected'),
     (4, '2', 'Signature Mismatch'),
     (4, '3', 'Missing Signature'),
