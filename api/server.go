@@ -23,7 +23,9 @@ import (
 	"github.com/turnoutdev/turnout/api/native"
 	"github.com/turnoutdev/turnout/api/ops"
 	"github.com/turnoutdev/turnout/api/salsa"
+	"github.com/turnoutdev/turnout/api/targets"
 	"github.com/turnoutdev/turnout/jobs"
+	targetrules "github.com/turnoutdev/turnout/jobs/targets"
 	"github.com/turnoutdev/turnout/storage"
 )
 
@@ -107,6 +109,23 @@ func New(d Deps) *echo.Echo {
 	e.GET("/api/integration/ext/v1/metrics", sm.Get, middleware.Surface(salsa.RenderError), timeout,
 		middleware.Authenticate(d.Store, storage.ScopeMetrics, middleware.SalsaToken), limiter.Middleware(),
 		middleware.Resource("metricsRead"))
+
+	// Adhese Target API: reference code lists and their edit log (native
+	// X-API-Key or Bearer credential, targets scope).
+	th := &targets.Handler{Read: d.Store, Editor: targetrules.NewEditor(d.Store)}
+	tg := e.Group("/api/targettypes", middleware.Surface(targets.RenderError), timeout,
+		middleware.Authenticate(d.Store, storage.ScopeTargets, middleware.NativeKey), limiter.Middleware())
+	tg.GET("", th.Types, middleware.Resource("targetTypeRead"))
+	tg.GET("/log", th.Log, middleware.Resource("targetLogRead"))
+	tg.GET("/:id", th.Type, middleware.Resource("targetTypeRead"))
+	tg.GET("/:id/targets", th.Values, middleware.Resource("targetValueRead"))
+	tg.GET("/:id/targets/:valueId", th.Value, middleware.Resource("targetValueRead"))
+	tg.POST("/:id/targets", th.Add, middleware.Resource("targetValueAdd"))
+	tg.PUT("/:id/targets", th.Update, middleware.Resource("targetValueUpdate"))
+	tg.PUT("/:id/targets/:valueId", th.Update, middleware.Resource("targetValueUpdate"))
+	for _, p := range []string{"/:id", "/:id/targets", "/:id/targets/:valueId"} {
+		tg.DELETE(p, th.Delete, middleware.Resource("targetValueDelete"))
+	}
 
 	return e
 }
