@@ -44,6 +44,8 @@ type Deps struct {
 	// Rocky serves the Rocky API v4 surface when set (it needs the
 	// registration service, so main builds it).
 	Rocky *rocky.Handler
+	// Reports serves the Rocky registrant reports when set.
+	Reports *rocky.Reports
 	// RequestTimeout bounds an ordinary API request (default 30s).
 	RequestTimeout time.Duration
 }
@@ -105,6 +107,9 @@ func New(d Deps) *echo.Echo {
 	// Rock the Vote "Rocky" API v4 (seed 002).
 	if d.Rocky != nil {
 		d.Rocky.Routes(e, d.Store, limiter.Middleware(), timeout)
+	}
+	if d.Reports != nil {
+		d.Reports.Routes(e, d.Store, limiter.Middleware(), timeout)
 	}
 
 	return e

@@ -46,6 +46,10 @@ type Config struct {
 	RockyReminders      []time.Duration
 	RockyEmailBlocklist []string
 	RockyPDFWait        time.Duration
+
+	// ReportRetention is how long a registrant report's file stays
+	// downloadable before the worker deletes it.
+	ReportRetention time.Duration
 }
 
 // defaults are those of DESIGN.md: a local development stack.
@@ -66,6 +70,7 @@ var defaults = map[string]string{
 	"TURNOUT_ROCKY_REMINDERS":       "72h,72h,72h",
 	"TURNOUT_ROCKY_EMAIL_BLOCKLIST": "",
 	"TURNOUT_ROCKY_PDF_WAIT":        "20s",
+	"TURNOUT_REPORT_RETENTION":      "7d",
 }
 
 // Load reads the process environment.
@@ -170,10 +175,25 @@ func Parse(getenv func(string) string) (*Config, error) {
 	if c.RockyPDFWait, err = time.ParseDuration(get("TURNOUT_ROCKY_PDF_WAIT")); err != nil || c.RockyPDFWait <= 0 {
 		bad("TURNOUT_ROCKY_PDF_WAIT", "want a positive duration such as 20s")
 	}
+	if c.ReportRetention, err = parseDays(get("TURNOUT_REPORT_RETENTION")); err != nil || c.ReportRetention < time.Second {
+		bad("TURNOUT_REPORT_RETENTION", "want a duration of at least 1s such as 7d, 36h or 90m")
+	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("invalid configuration:\n  %s", strings.Join(errs, "\n  "))
 	}
 	return c, nil
+}
+
+// parseDays is time.ParseDuration that also takes whole days ("7d").
+func parseDays(s string) (time.Duration, error) {
+	if d, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(d)
+		if err != nil || n < 0 || n > 3650 {
+			return 0, fmt.Errorf("bad day count %q", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	return time.ParseDuration(s)
 }
 
 func splitList(s string) []string {
