@@ -209,9 +209,10 @@ func (s *Store) CopyRegistrantsCSV(ctx context.Context, f ReportFilter, columns,
 	if err := count(n); err != nil {
 		return 0, err
 	}
+	// nullif before the cast: an unset bound must not be cast at all.
 	where := `partner_id = current_setting('turnout.r_partner')::bigint
-		AND (current_setting('turnout.r_since') = '' OR created_at >= current_setting('turnout.r_since')::timestamptz)
-		AND (current_setting('turnout.r_before') = '' OR created_at < current_setting('turnout.r_before')::timestamptz)
+		AND created_at >= coalesce(nullif(current_setting('turnout.r_since'), '')::timestamptz, '-infinity')
+		AND created_at < coalesce(nullif(current_setting('turnout.r_before'), '')::timestamptz, 'infinity')
 		AND (current_setting('turnout.r_email') = '' OR lower(email_address) = lower(current_setting('turnout.r_email')))`
 	tag, err := tx.Conn().PgConn().CopyTo(ctx, w,
 		`COPY (SELECT `+columns+` FROM rocky_registrants r WHERE `+where+` ORDER BY id) TO STDOUT WITH (FORMAT csv)`)
