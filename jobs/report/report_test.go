@@ -470,3 +470,24 @@ func TestAnotherPartnersReportIsAnsweredLikeABadKey(t *testing.T) {
 		}
 	}
 }
+
+func TestStatusShowsAGivenUpBuildAsFailedAndAPassedExpiryAsExpired(t *testing.T) {
+	now := time.Now()
+	failed, running, past, future := storage.JobFailed, storage.JobRunning, now.Add(-time.Second), now.Add(time.Hour)
+	cases := []struct {
+		r    storage.RegistrantReport
+		want string
+	}{
+		{storage.RegistrantReport{Status: storage.ReportBuilding, JobStatus: &failed}, storage.ReportFailed},
+		{storage.RegistrantReport{Status: storage.ReportQueued, JobStatus: &failed}, storage.ReportFailed},
+		{storage.RegistrantReport{Status: storage.ReportBuilding, JobStatus: &running}, storage.ReportBuilding},
+		{storage.RegistrantReport{Status: storage.ReportComplete, ExpiresAt: &past}, storage.ReportExpired},
+		{storage.RegistrantReport{Status: storage.ReportComplete, ExpiresAt: &future}, storage.ReportComplete},
+		{storage.RegistrantReport{Status: storage.ReportExpired}, storage.ReportExpired},
+	}
+	for _, c := range cases {
+		if got := Status(&c.r, now); got != c.want {
+			t.Errorf("report %s with job %v, expiry %v: status %s, want %s", c.r.Status, c.r.JobStatus, c.r.ExpiresAt, got, c.want)
+		}
+	}
+}
