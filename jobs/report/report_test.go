@@ -491,3 +491,34 @@ func TestStatusShowsAGivenUpBuildAsFailedAndAPassedExpiryAsExpired(t *testing.T)
 		}
 	}
 }
+
+func TestThePeriodicSweepDeletesExpiredFiles(t *testing.T) {
+	f := newFixture(t)
+	f.seed(3, time.Now().Add(-time.Hour), nil)
+	f.builder.Retention = 300 * time.Millisecond
+	r, job := f.create(Request{})
+	if _, err := f.builder.Run(context.Background(), job); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); f.builder.SweepEvery(ctx, 50*time.Millisecond) }()
+	defer func() { cancel(); <-done }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got, _ := f.store.RegistrantReport(context.Background(), r.ID)
+		if got.Status == storage.ReportExpired && got.BlobKey == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("report not swept 10s after a 300ms retention: %s", got.Status)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if ok, _ := f.blobs.Exists(context.Background(), BlobKey(r.ID)); ok {
+		t.Fatal("file still stored after the sweep")
+	}
+	if SweepInterval(7*24*time.Hour) != 10*time.Minute || SweepInterval(2*time.Second) != time.Second {
+		t.Errorf("sweep intervals: %s for 7d, %s for 2s", SweepInterval(7*24*time.Hour), SweepInterval(2*time.Second))
+	}
+}
