@@ -81,7 +81,12 @@ func ParseTime(field, s string) (*time.Time, error) {
 	if s == "" {
 		return nil, nil
 	}
-	for _, layout := range []string{"2006-01-02 15:04:05 MST", "2006-01-02 15:04:05 -0700", time.RFC3339Nano,
+	// Only UTC by name: Go would read another abbreviation ("EST") as a
+	// zone of offset 0, silently shifting the bound.
+	if v, ok := strings.CutSuffix(s, " UTC"); ok {
+		s = v
+	}
+	for _, layout := range []string{"2006-01-02 15:04:05 -0700", time.RFC3339Nano,
 		"2006-01-02T15:04:05", "2006-01-02 15:04:05", "2006-01-02"} {
 		if t, err := time.Parse(layout, s); err == nil {
 			t = t.UTC()
