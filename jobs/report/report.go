@@ -280,7 +280,7 @@ func (b *Builder) Run(ctx context.Context, job *storage.Job) (any, error) {
 	if r.Status != storage.ReportQueued && r.Status != storage.ReportBuilding {
 		return map[string]any{"report_id": r.ID, "status": r.Status}, nil
 	}
-	rows, size, err := b.build(ctx, r)
+	rows, size, err := b.build(ctx, job.ID, r)
 	if err != nil {
 		if fault.Is(err, fault.Invalid) {
 			_ = b.Store.FailReport(context.WithoutCancel(ctx), r.ID, fault.As(err).Message)
@@ -299,7 +299,10 @@ func (b *Builder) retention() time.Duration {
 }
 
 // build streams the CSV into the blob store and marks the report complete.
-func (b *Builder) build(ctx context.Context, r *storage.RegistrantReport) (rows, size int64, err error) {
+// The job's own progress counters follow current_index, so the native
+// job API and the dashboard show the build too.
+func (b *Builder) build(ctx context.Context, jobID int64, r *storage.RegistrantReport) (rows, size int64, err error) {
+	var total int64
 	f := storage.ReportFilter{PartnerID: r.PartnerID, Since: r.Since, Before: r.Before}
 	if r.Email != nil {
 		f.Email = *r.Email
@@ -329,13 +332,17 @@ func (b *Builder) build(ctx context.Context, r *storage.RegistrantReport) (rows,
 		if b.onProgress != nil {
 			b.onProgress(n)
 		}
-		return b.Store.SetReportProgress(ctx, r.ID, n)
+		if err := b.Store.SetReportProgress(ctx, r.ID, n); err != nil {
+			return err
+		}
+		return b.Store.SetProgress(ctx, jobID, total, n, 0)
 	}}
 	n, copyErr := func() (int64, error) {
 		if _, err := io.WriteString(pw, csvLine(Header(r.ReportType))); err != nil {
 			return 0, err
 		}
 		return b.Store.CopyRegistrantsCSV(cctx, f, SelectList(r.ReportType), TimeZone, func(n int64) error {
+			total = n
 			ok, err := b.Store.StartReportBuild(ctx, r.ID, n)
 			if err == nil && !ok {
 				err = fault.New(fault.Invalid, "report %d is no longer buildable", r.ID)
@@ -358,6 +365,9 @@ func (b *Builder) build(ctx context.Context, r *storage.RegistrantReport) (rows,
 	}
 	if err := b.Store.CompleteReport(ctx, r.ID, n, counter.bytes, key, b.retention()); err != nil {
 		return 0, 0, fmt.Errorf("complete report %d: %w", r.ID, err)
+	}
+	if err := b.Store.SetProgress(ctx, jobID, n, n, 0); err != nil {
+		return 0, 0, err
 	}
 	return n, counter.bytes, nil
 }

@@ -370,6 +370,9 @@ func TestProgressAdvancesWhileStreaming(t *testing.T) {
 	if got.CurrentIndex != 5_500 || got.Status != storage.ReportComplete {
 		t.Fatalf("after the build: %d %s", got.CurrentIndex, got.Status)
 	}
+	if j, _ := f.store.Job(context.Background(), job.ID); j.ProgressTotal != 5_500 || j.ProgressDone != 5_500 {
+		t.Errorf("job progress %d/%d, want 5500/5500", j.ProgressDone, j.ProgressTotal)
+	}
 }
 
 func TestKilledBuildLeavesNoFileAndTheRetryWritesACorrectOne(t *testing.T) {
