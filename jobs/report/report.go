@@ -318,7 +318,7 @@ func (b *Builder) build(ctx context.Context, jobID int64, r *storage.RegistrantR
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	put := make(chan error, 1)
-	counter := &rowCounter{}
+	counter := &byteCounter{}
 	go func() {
 		err := b.Blobs.Put(cctx, key, counter.bytesOf(pr), "text/csv")
 		if err != nil {
@@ -390,10 +390,10 @@ func csvLine(fields []string) string {
 	return sb.String()
 }
 
-// rowCounter counts the bytes that reach the blob store.
-type rowCounter struct{ bytes int64 }
+// byteCounter counts the bytes that reach the blob store.
+type byteCounter struct{ bytes int64 }
 
-func (c *rowCounter) bytesOf(r io.Reader) io.Reader { return &countingReader{r: r, n: &c.bytes} }
+func (c *byteCounter) bytesOf(r io.Reader) io.Reader { return &countingReader{r: r, n: &c.bytes} }
 
 type countingReader struct {
 	r io.Reader
@@ -411,7 +411,7 @@ func (c *countingReader) Read(p []byte) (int, error) {
 // newline and doubles quotes inside, so toggling on each quote tracks it).
 type progressWriter struct {
 	w       io.Writer
-	counter *rowCounter
+	counter *byteCounter
 	rows    int64
 	quoted  bool
 	every   int64
