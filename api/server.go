@@ -22,6 +22,7 @@ import (
 	"github.com/turnoutdev/turnout/api/middleware"
 	"github.com/turnoutdev/turnout/api/native"
 	"github.com/turnoutdev/turnout/api/ops"
+	"github.com/turnoutdev/turnout/api/rocky"
 	"github.com/turnoutdev/turnout/api/salsa"
 	"github.com/turnoutdev/turnout/api/targets"
 	"github.com/turnoutdev/turnout/jobs"
@@ -42,6 +43,11 @@ type Deps struct {
 	Enqueuer  *jobs.Enqueuer
 	Registry  *prometheus.Registry
 	Log       *slog.Logger
+	// Rocky serves the Rocky API v4 surface when set (it needs the
+	// registration service, so main builds it).
+	Rocky *rocky.Handler
+	// Reports serves the Rocky registrant reports when set.
+	Reports *rocky.Reports
 	// RequestTimeout bounds an ordinary API request (default 30s).
 	RequestTimeout time.Duration
 	// AuthFailuresPerMinute is how many bad credentials one client address
@@ -125,6 +131,14 @@ func New(d Deps) *echo.Echo {
 	tg.PUT("/:id/targets/:valueId", th.Update, middleware.Resource("targetValueUpdate"))
 	for _, p := range []string{"/:id", "/:id/targets", "/:id/targets/:valueId"} {
 		tg.DELETE(p, th.Delete, middleware.Resource("targetValueDelete"))
+	}
+
+	// Rock the Vote "Rocky" API v4 (seed 002).
+	if d.Rocky != nil {
+		d.Rocky.Routes(e, d.Store, limiter.Middleware(), timeout)
+	}
+	if d.Reports != nil {
+		d.Reports.Routes(e, d.Store, limiter.Middleware(), timeout)
 	}
 
 	return e

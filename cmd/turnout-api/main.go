@@ -43,9 +43,13 @@ func run() error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	rockyH, err := newRocky(cfg, p, log)
+	if err != nil {
+		return err
+	}
 	handler := api.New(api.Deps{
 		Store: p.Store, Redis: p.Redis, AsynqConn: p.AsynqConn, Enqueuer: p.Enqueuer,
-		Registry: reg, Log: log,
+		Registry: reg, Log: log, Rocky: rockyH, Reports: newReports(cfg, p),
 	})
 	srv := &http.Server{
 		Addr:              cfg.HTTPAddr,

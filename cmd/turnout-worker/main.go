@@ -19,6 +19,9 @@ import (
 	"github.com/turnoutdev/turnout/internal/config"
 	"github.com/turnoutdev/turnout/internal/platform"
 	"github.com/turnoutdev/turnout/jobs"
+	"github.com/turnoutdev/turnout/jobs/notify"
+	"github.com/turnoutdev/turnout/jobs/registration"
+	"github.com/turnoutdev/turnout/jobs/report"
 	"github.com/turnoutdev/turnout/worker"
 )
 
@@ -74,6 +77,24 @@ func run(args []string) error {
 			}
 		}()
 		defer hs.Close()
+	}
+	// Rocky voter registration: PDFs (queue pdf) and e-mails (queue notify).
+	regSvc, err := registration.NewService(registration.Options{
+		EncryptionKeys: cfg.EncryptionKeys, BlockedEmails: cfg.RockyEmailBlocklist, Reminders: cfg.RockyReminders,
+	}, p.Store, p.Enqueuer)
+	if err != nil {
+		return err
+	}
+	for kind, h := range regSvc.NewJobs(p.Blobs, notify.NewMailer(cfg.SMTPURL, cfg.MailFrom), cfg.PublicURL, log).Handlers() {
+		handlers[kind] = h
+	}
+	// Rocky registrant reports (queue reports) and their retention sweep.
+	reports := &report.Builder{Store: p.Store, Blobs: p.Blobs, Retention: cfg.ReportRetention, Log: log}
+	for kind, h := range reports.Handlers() {
+		handlers[kind] = h
+	}
+	if _, ok := qs[jobs.QueueReports]; ok {
+		go reports.SweepEvery(ctx, report.SweepInterval(cfg.ReportRetention))
 	}
 	srv := worker.New(worker.Options{
 		Redis:           p.AsynqConn,

@@ -41,24 +41,40 @@ type Config struct {
 	// ReconcileStale is how old a running job's heartbeat may grow before
 	// its worker is presumed dead and the job is run again.
 	ReconcileStale time.Duration
+
+	// Rocky (voter registration): delays of the reminder e-mails after the
+	// confirmation, the e-mail block list (nil = the built-in list of
+	// disposable domains) and how long registrations with async=false wait
+	// for their PDF before answering 504.
+	RockyReminders      []time.Duration
+	RockyEmailBlocklist []string
+	RockyPDFWait        time.Duration
+
+	// ReportRetention is how long a registrant report's file stays
+	// downloadable before the worker deletes it.
+	ReportRetention time.Duration
 }
 
 // defaults are those of DESIGN.md: a local development stack.
 var defaults = map[string]string{
-	"TURNOUT_DATABASE_URL":       "postgres://postgres@127.0.0.1:5432/turnout?sslmode=disable",
-	"TURNOUT_REDIS_URL":          "redis://127.0.0.1:6379/0",
-	"TURNOUT_HTTP_ADDR":          ":8080",
-	"TURNOUT_PUBLIC_URL":         "http://localhost:8080",
-	"TURNOUT_BLOB_URL":           "file://./var/blobs",
-	"TURNOUT_SMTP_URL":           "smtp://127.0.0.1:1025",
-	"TURNOUT_MAIL_FROM":          "Turnout <no-reply@localhost>",
-	"TURNOUT_ALLOW_NETWORKS":     "",
-	"TURNOUT_ENCRYPTION_KEY":     "",
-	"TURNOUT_LOG_LEVEL":          "info",
-	"TURNOUT_SHUTDOWN_TIMEOUT":   "30s",
-	"TURNOUT_WORKER_CONCURRENCY": "10",
-	"TURNOUT_RECONCILE_INTERVAL": "30s",
-	"TURNOUT_RECONCILE_STALE":    "2m",
+	"TURNOUT_DATABASE_URL":          "postgres://postgres@127.0.0.1:5432/turnout?sslmode=disable",
+	"TURNOUT_REDIS_URL":             "redis://127.0.0.1:6379/0",
+	"TURNOUT_HTTP_ADDR":             ":8080",
+	"TURNOUT_PUBLIC_URL":            "http://localhost:8080",
+	"TURNOUT_BLOB_URL":              "file://./var/blobs",
+	"TURNOUT_SMTP_URL":              "smtp://127.0.0.1:1025",
+	"TURNOUT_MAIL_FROM":             "Turnout <no-reply@localhost>",
+	"TURNOUT_ALLOW_NETWORKS":        "",
+	"TURNOUT_ENCRYPTION_KEY":        "",
+	"TURNOUT_LOG_LEVEL":             "info",
+	"TURNOUT_SHUTDOWN_TIMEOUT":      "30s",
+	"TURNOUT_WORKER_CONCURRENCY":    "10",
+	"TURNOUT_RECONCILE_INTERVAL":    "30s",
+	"TURNOUT_RECONCILE_STALE":       "2m",
+	"TURNOUT_ROCKY_REMINDERS":       "72h,72h,72h",
+	"TURNOUT_ROCKY_EMAIL_BLOCKLIST": "",
+	"TURNOUT_ROCKY_PDF_WAIT":        "20s",
+	"TURNOUT_REPORT_RETENTION":      "7d",
 }
 
 // Load reads the process environment.
@@ -153,10 +169,40 @@ func Parse(getenv func(string) string) (*Config, error) {
 	if c.WorkerConcurrency, err = strconv.Atoi(get("TURNOUT_WORKER_CONCURRENCY")); err != nil || c.WorkerConcurrency < 1 {
 		bad("TURNOUT_WORKER_CONCURRENCY", "want a positive integer")
 	}
+	for _, d := range splitList(get("TURNOUT_ROCKY_REMINDERS")) {
+		if d == "none" {
+			continue
+		}
+		v, err := time.ParseDuration(d)
+		if err != nil || v <= 0 {
+			bad("TURNOUT_ROCKY_REMINDERS", "want comma-separated positive durations such as 72h,72h,72h (or none), not %q", d)
+			continue
+		}
+		c.RockyReminders = append(c.RockyReminders, v)
+	}
+	c.RockyEmailBlocklist = splitList(get("TURNOUT_ROCKY_EMAIL_BLOCKLIST"))
+	if c.RockyPDFWait, err = time.ParseDuration(get("TURNOUT_ROCKY_PDF_WAIT")); err != nil || c.RockyPDFWait <= 0 {
+		bad("TURNOUT_ROCKY_PDF_WAIT", "want a positive duration such as 20s")
+	}
+	if c.ReportRetention, err = parseDays(get("TURNOUT_REPORT_RETENTION")); err != nil || c.ReportRetention < time.Second {
+		bad("TURNOUT_REPORT_RETENTION", "want a duration of at least 1s such as 7d, 36h or 90m")
+	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("invalid configuration:\n  %s", strings.Join(errs, "\n  "))
 	}
 	return c, nil
+}
+
+// parseDays is time.ParseDuration that also takes whole days ("7d").
+func parseDays(s string) (time.Duration, error) {
+	if d, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(d)
+		if err != nil || n < 0 || n > 3650 {
+			return 0, fmt.Errorf("bad day count %q", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	return time.ParseDuration(s)
 }
 
 func splitList(s string) []string {

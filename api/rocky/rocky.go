@@ -1,0 +1,578 @@
+// Package rocky is the Rock the Vote "Rocky" API v4-compatible surface
+// (seed 002) under /api/v4: partners, state requirements, registrations
+// with their PDF, reminders and bulk statistics rows. Rules live in
+// jobs/registration; this package decodes, calls it and answers in Rocky's
+// shapes: success bodies as the seed lists them, errors as {field_name,
+// message} or {message} with status 400 (429 for an oversized batch, 504
+// when an async=false registration's PDF is late), and JSONP when a
+// callback is given.
+package rocky
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/turnoutdev/turnout/api/middleware"
+	"github.com/turnoutdev/turnout/internal/fault"
+	"github.com/turnoutdev/turnout/jobs/registration"
+	"github.com/turnoutdev/turnout/storage"
+)
+
+// Handler serves the surface.
+type Handler struct {
+	Service   *registration.Service
+	Blobs     storage.Blobs
+	PublicURL *url.URL
+	// PDFWait bounds how long an async=false registration waits for its PDF.
+	PDFWait time.Duration
+	Now     func() time.Time
+}
+
+// Routes registers the surface on e. keys resolves partner keys; limit is
+// the shared rate limiter (applied where a key is required); mw (a request
+// timeout) applies to every route.
+func (h *Handler) Routes(e *echo.Echo, keys middleware.Keys, limit echo.MiddlewareFunc, mw ...echo.MiddlewareFunc) {
+	g := e.Group("/api/v4", append([]echo.MiddlewareFunc{middleware.Surface(RenderError)}, mw...)...)
+	partner := middleware.Authenticate(keys, storage.ScopeRocky, middleware.RockyPartner)
+	admin := middleware.Authenticate(keys, storage.ScopeAdmin, middleware.NativeKey)
+
+	g.POST("/partners.json", h.CreatePartner, admin, limit, middleware.Resource("rockyPartnerCreate"))
+	g.GET("/partners/:id", h.GetPartner, middleware.Authenticate(keys, storage.ScopeRocky, partnerInPath), limit,
+		middleware.Resource("rockyPartnerRead"))
+	g.GET("/partnerpublicprofiles/:id", h.PublicProfile)
+	g.GET("/state_requirements.json", h.StateRequirements)
+	g.GET("/gregistrationstates.json", h.GRegistrationStates)
+	g.POST("/registrations.json", h.Register)
+	g.GET("/registrations/pdf_ready", h.PDFReady)
+	g.POST("/registrations/stop_reminders", h.StopReminders, partner, limit, middleware.Resource("rockyStopReminders"))
+	g.POST("/gregistrations.json", h.GRegister)
+	g.POST("/registrations/bulk", h.Bulk, partner, limit, middleware.Resource("rockyBulk"))
+	g.POST("/bulk_gregistrations.json", h.BulkGRegistrations, partner, limit, middleware.Resource("rockyBulk"))
+
+	pub := e.Group("", append([]echo.MiddlewareFunc{middleware.Surface(RenderError)}, mw...)...)
+	pub.GET("/pdf/:file", h.PDF)
+	pub.GET("/stop_reminders/:uid", h.StopRemindersPage)
+}
+
+// partnerInPath reads GET partners/{id}.json's credential: the id from the
+// path, the key from partner_API_key.
+func partnerInPath(c echo.Context) (middleware.Credential, error) {
+	id, ok := pathID(c)
+	secret := c.QueryParam("partner_API_key")
+	if !ok || secret == "" {
+		return middleware.Credential{}, fault.New(fault.Unauthorized, "Invalid Partner or API key")
+	}
+	return middleware.Credential{Secret: secret, Check: func(k *storage.APIKey) error {
+		if k.RockyPartnerID == nil || *k.RockyPartnerID != id {
+			return fault.New(fault.Unauthorized, "Invalid Partner or API key")
+		}
+		return nil
+	}}, nil
+}
+
+// pathID parses ":id" with or without the ".json" suffix.
+func pathID(c echo.Context) (int64, bool) {
+	n, err := strconv.ParseInt(strings.TrimSuffix(c.Param("id"), ".json"), 10, 64)
+	return n, err == nil && n > 0
+}
+
+// callbackName restricts JSONP callbacks to JavaScript identifiers and
+// dotted paths, so a callback cannot inject script.
+var callbackName = regexp.MustCompile(`^[A-Za-z_$][A-Za-z0-9_$]*(\.[A-Za-z_$][A-Za-z0-9_$]*)*$`)
+
+const callbackKey = "rocky.callback"
+
+// respond writes v as JSON, or as JSONP ("cb(json);", Rocky's form) when
+// the request names a callback.
+func respond(c echo.Context, status int, v any) error {
+	cb := c.QueryParam("callback")
+	if cb == "" {
+		cb, _ = c.Get(callbackKey).(string)
+	}
+	if cb == "" {
+		return c.JSON(status, v)
+	}
+	if !callbackName.MatchString(cb) || len(cb) > 100 {
+		return c.JSON(http.StatusBadRequest, map[string]any{"field_name": "callback", "message": "Invalid parameter value"})
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return c.Blob(status, "application/javascript; charset=UTF-8", []byte(cb+"("+string(b)+");"))
+}
+
+// RenderError writes err in Rocky's shapes: {field_name, message} for a
+// field problem, {message} otherwise. Input problems, bad credentials and
+// unknown registrants are 400, as Rocky answers them.
+func RenderError(c echo.Context, status int, e *fault.Error) error {
+	body := map[string]any{}
+	switch e.Kind {
+	case fault.Invalid, fault.Query, fault.NotFound:
+		status = http.StatusBadRequest
+		if f, m := registration.FieldOf(e); f != "" {
+			body["field_name"], body["message"] = f, m
+		} else {
+			body["message"] = m
+		}
+	case fault.Unauthorized, fault.Forbidden:
+		status = http.StatusBadRequest
+		body["message"] = "Invalid Partner or API key"
+	case fault.Internal:
+		body["message"] = "Internal error (request " + middleware.RequestID(c) + ")"
+	default:
+		body["message"] = e.Message
+	}
+	return respond(c, status, body)
+}
+
+// checkParams rejects query parameters the endpoint does not define, with
+// Rocky's syntax error. "_" is jQuery's JSONP cache buster.
+func checkParams(c echo.Context, allowed ...string) error {
+	names := make([]string, 0)
+	for k := range c.QueryParams() {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	for _, k := range names {
+		if k != "callback" && k != "_" && !slices.Contains(allowed, k) {
+			return syntaxError(k)
+		}
+	}
+	return nil
+}
+
+func syntaxError(field string) error {
+	return fault.Validation(fault.FieldError{Field: field, Code: fault.CodeInvalidValue, Message: registration.InvalidParameterType})
+}
+
+// maxBody bounds a Rocky request body (bulk bodies are capped by the
+// key's batch size anyway).
+const maxBody = 4 << 20
+
+// decodeObject reads a JSON object body, returning the object under key
+// (or the top level when key is absent and the top level has no such
+// key). Values stay raw so validation sees what the client sent.
+func decodeObject(c echo.Context, key string) (registration.Input, error) {
+	raw, err := io.ReadAll(io.LimitReader(c.Request().Body, maxBody+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(raw) > maxBody {
+		return nil, fault.New(fault.Invalid, "request body too large")
+	}
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &top); err != nil {
+		return nil, fault.New(fault.Invalid, "the body must be a JSON object with the fields nested under %q", key)
+	}
+	if cb := top["callback"]; cb != nil {
+		var s string
+		if json.Unmarshal(cb, &s) == nil {
+			c.Set(callbackKey, s)
+		}
+	}
+	inner, ok := top[key]
+	if !ok {
+		return nil, fault.Validation(fault.FieldError{Field: key, Code: fault.CodeRequired,
+			Message: fmt.Sprintf("Required: post the fields nested under %q", key)})
+	}
+	var in registration.Input
+	if err := json.Unmarshal(inner, &in); err != nil || in == nil {
+		return nil, fault.Validation(fault.FieldError{Field: key, Code: fault.CodeInvalidValue, Message: "Must be a JSON object"})
+	}
+	if cb := in["callback"]; cb != nil {
+		var s string
+		if json.Unmarshal(cb, &s) == nil && s != "" {
+			c.Set(callbackKey, s)
+		}
+	}
+	return in, nil
+}
+
+func (h *Handler) now() time.Time {
+	if h.Now != nil {
+		return h.Now()
+	}
+	return time.Now()
+}
+
+func (h *Handler) pdfURL(uid string) string {
+	return h.PublicURL.String() + registration.PDFPath(uid)
+}
+
+// Register answers POST registrations.json: pdfurl and uid at once, or,
+// with async=false, once the PDF exists (504 after PDFWait).
+func (h *Handler) Register(c echo.Context) error {
+	in, err := decodeObject(c, "registration")
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	r, async, err := h.Service.Register(ctx, in)
+	if err != nil {
+		return err
+	}
+	if !async {
+		wctx, cancel := context.WithTimeout(ctx, h.PDFWait)
+		defer cancel()
+		if err := h.Service.WaitPDF(wctx, r.UID); err != nil {
+			return err
+		}
+	}
+	return respond(c, http.StatusOK, map[string]any{"pdfurl": h.pdfURL(r.UID), "uid": r.UID})
+}
+
+// GRegister answers POST gregistrations.json: no body on success.
+func (h *Handler) GRegister(c echo.Context) error {
+	in, err := decodeObject(c, "registration")
+	if err != nil {
+		return err
+	}
+	if _, err := h.Service.GRegister(c.Request().Context(), in); err != nil {
+		return err
+	}
+	return respond(c, http.StatusOK, map[string]any{})
+}
+
+// PDFReady answers GET registrations/pdf_ready?UID=.
+func (h *Handler) PDFReady(c echo.Context) error {
+	if err := checkParams(c, "UID", "partner_id", "partner_API_key"); err != nil {
+		return err
+	}
+	uid := c.QueryParam("UID")
+	if uid == "" {
+		return fault.Validation(fault.FieldError{Field: "UID", Code: fault.CodeRequired, Message: "Required"})
+	}
+	ready, err := h.Service.PDFReady(c.Request().Context(), uid)
+	if err != nil {
+		return uidError(err)
+	}
+	return respond(c, http.StatusOK, map[string]any{"pdf_ready": ready, "UID": uid})
+}
+
+// uidError reports an unknown registrant in the seed's shape.
+func uidError(err error) error {
+	if fault.Is(err, fault.NotFound) {
+		return fault.Validation(fault.FieldError{Field: "UID", Code: fault.CodeInvalidValue, Message: "Registrant not found"})
+	}
+	return err
+}
+
+// StopReminders answers POST registrations/stop_reminders (partner key).
+// UID may come in the query or in the JSON body.
+func (h *Handler) StopReminders(c echo.Context) error {
+	uid := c.QueryParam("UID")
+	if uid == "" && c.Request().ContentLength != 0 {
+		var body map[string]json.RawMessage
+		raw, _ := io.ReadAll(io.LimitReader(c.Request().Body, 1<<20))
+		if len(bytes.TrimSpace(raw)) > 0 {
+			if err := json.Unmarshal(raw, &body); err != nil {
+				return fault.New(fault.Invalid, "the body must be a JSON object")
+			}
+			for k := range body {
+				if k != "UID" && k != "partner_id" && k != "partner_API_key" && k != "callback" {
+					return syntaxError(k)
+				}
+			}
+			_ = json.Unmarshal(body["UID"], &uid)
+			var cb string
+			if json.Unmarshal(body["callback"], &cb) == nil && cb != "" {
+				c.Set(callbackKey, cb)
+			}
+		}
+	}
+	if err := checkParams(c, "UID", "partner_id", "partner_API_key"); err != nil {
+		return err
+	}
+	if uid == "" {
+		return fault.Validation(fault.FieldError{Field: "UID", Code: fault.CodeRequired, Message: "Required"})
+	}
+	k := middleware.Key(c)
+	r, err := h.Service.Store.StopReminders(c.Request().Context(), *k.RockyPartnerID, uid)
+	if err != nil {
+		return uidError(err)
+	}
+	return respond(c, http.StatusOK, map[string]any{
+		"UID": uid, "first_name": r.FirstName, "last_name": r.LastName, "email_address": r.EmailAddress,
+		"reminders_stopped": true,
+	})
+}
+
+// StopRemindersPage is the link in reminder e-mails: the unguessable uid is
+// the capability, as it is for the PDF.
+func (h *Handler) StopRemindersPage(c echo.Context) error {
+	uid := c.Param("uid")
+	r, err := h.Service.Store.RegistrantByUID(c.Request().Context(), uid)
+	if err != nil {
+		return uidError(err)
+	}
+	if _, err := h.Service.Store.StopReminders(c.Request().Context(), r.PartnerID, uid); err != nil {
+		return err
+	}
+	msg := "You will not receive any more reminders about your voter registration form."
+	if r.Locale == "es" {
+		msg = "No recibirá más recordatorios sobre su solicitud de inscripción electoral."
+	}
+	return c.HTML(http.StatusOK, "<!doctype html><meta charset=utf-8><title>OK</title><p>"+template.HTMLEscapeString(msg)+"</p>")
+}
+
+// PDF serves a registrant's form from the blob store.
+func (h *Handler) PDF(c echo.Context) error {
+	// A missing PDF is a 404 (a browser follows this link), unlike
+	// Rocky's API errors, which are all 400.
+	notFound := func() error {
+		return respond(c, http.StatusNotFound, map[string]any{"message": "PDF not found, or not ready yet: check pdf_ready"})
+	}
+	uid, ok := strings.CutSuffix(c.Param("file"), ".pdf")
+	if !ok || len(uid) < 32 || strings.ContainsAny(uid, "/.\\") {
+		return notFound()
+	}
+	rc, err := h.Blobs.Open(c.Request().Context(), registration.PDFKey(uid))
+	if err != nil {
+		if fault.Is(err, fault.NotFound) || fault.Is(err, fault.Invalid) {
+			return notFound()
+		}
+		return err
+	}
+	defer rc.Close()
+	c.Response().Header().Set("Cache-Control", "private, max-age=3600")
+	c.Response().Header().Set("X-Robots-Tag", "noindex")
+	return c.Stream(http.StatusOK, "application/pdf", rc)
+}
+
+// Bulk answers POST registrations/bulk: a JSON list of records, or
+// {"registrants": [...]} with the credentials beside it.
+func (h *Handler) Bulk(c echo.Context) error {
+	records, err := decodeList(c, "registrants")
+	if err != nil {
+		return err
+	}
+	res, err := h.bulk(c, records, "bulk")
+	if err != nil {
+		return err
+	}
+	if res.Errors != nil {
+		return respond(c, http.StatusBadRequest, bulkErrors(res.Errors))
+	}
+	// The seed names the count abandoned_registrations; Rocky's code
+	// registrants_added. Both are sent.
+	return respond(c, http.StatusOK, map[string]any{"abandoned_registrations": res.Written, "registrants_added": res.Written})
+}
+
+// BulkGRegistrations answers POST bulk_gregistrations.json.
+func (h *Handler) BulkGRegistrations(c echo.Context) error {
+	records, err := decodeList(c, "bulk_gregistrations")
+	if err != nil {
+		return err
+	}
+	res, err := h.bulk(c, records, "bulk_gregistration")
+	if err != nil {
+		return err
+	}
+	if res.Errors != nil {
+		return respond(c, http.StatusBadRequest, bulkErrors(res.Errors))
+	}
+	return respond(c, http.StatusOK, map[string]any{"bulk_gregistrations": res.Written})
+}
+
+func (h *Handler) bulk(c echo.Context, records []registration.Input, kind string) (*registration.BulkResult, error) {
+	if len(records) == 0 {
+		return nil, fault.New(fault.Invalid, "no registrations given")
+	}
+	if err := middleware.CheckBatch(c, len(records)); err != nil {
+		return nil, err
+	}
+	k := middleware.Key(c)
+	return h.Service.Bulk(c.Request().Context(), *k.RockyPartnerID, records, kind)
+}
+
+func bulkErrors(errs []*registration.BulkError) []any {
+	out := make([]any, len(errs))
+	for i, e := range errs {
+		if e == nil {
+			out[i] = map[string]any{}
+		} else {
+			out[i] = e
+		}
+	}
+	return out
+}
+
+// decodeList reads a JSON array of objects, or an object holding one
+// under key.
+func decodeList(c echo.Context, key string) ([]registration.Input, error) {
+	raw, err := io.ReadAll(io.LimitReader(c.Request().Body, maxBody+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(raw) > maxBody {
+		return nil, fault.New(fault.Invalid, "request body too large")
+	}
+	raw = bytes.TrimSpace(raw)
+	if len(raw) > 0 && raw[0] == '{' {
+		var top map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &top); err != nil {
+			return nil, fault.New(fault.Invalid, "the body must be a JSON list of registrations or an object with %q", key)
+		}
+		for k := range top {
+			if k != key && k != "partner_id" && k != "partner_API_key" && k != "callback" {
+				return nil, syntaxError(k)
+			}
+		}
+		raw = top[key]
+	}
+	var list []registration.Input
+	if err := json.Unmarshal(raw, &list); err != nil {
+		return nil, fault.Validation(fault.FieldError{Field: key, Code: fault.CodeInvalidValue,
+			Message: "Must be a JSON list of registration objects"})
+	}
+	for _, in := range list {
+		if in == nil {
+			return nil, fault.Validation(fault.FieldError{Field: key, Code: fault.CodeInvalidValue,
+				Message: "Must be a JSON list of registration objects"})
+		}
+	}
+	return list, nil
+}
+
+// StateRequirements answers GET state_requirements.json.
+func (h *Handler) StateRequirements(c echo.Context) error {
+	if err := checkParams(c, "lang", "home_state_id", "home_zip_code", "date_of_birth", "partner_id"); err != nil {
+		// Seed: {message, field_name} for an undefined parameter.
+		return err
+	}
+	req, err := h.Service.Validator.Ref.StateRequirements(registration.RequirementsQuery{
+		Lang: c.QueryParam("lang"), HomeStateID: c.QueryParam("home_state_id"),
+		HomeZIPCode: c.QueryParam("home_zip_code"), DateOfBirth: c.QueryParam("date_of_birth"),
+	}, h.now())
+	if err != nil {
+		return err
+	}
+	return respond(c, http.StatusOK, req)
+}
+
+// GRegistrationStates answers GET gregistrationstates.json.
+func (h *Handler) GRegistrationStates(c echo.Context) error {
+	if err := checkParams(c); err != nil {
+		return err
+	}
+	states := []map[string]string{}
+	for _, s := range h.Service.Validator.Ref.GRegistrationStates() {
+		states = append(states, map[string]string{"name": s.Abbreviation, "url": *s.OnlineRegistrationURL})
+	}
+	return respond(c, http.StatusOK, map[string]any{"states": states})
+}
+
+// CreatePartner answers POST partners.json: the new partner's id and its
+// API key, which is shown only here.
+func (h *Handler) CreatePartner(c echo.Context) error {
+	in, err := decodeObject(c, "partner")
+	if err != nil {
+		return err
+	}
+	p, err := h.Service.Validator.NewPartner(in)
+	if err != nil {
+		return err
+	}
+	created, err := h.Service.Store.CreateRockyPartner(c.Request().Context(), p)
+	if err != nil {
+		return err
+	}
+	return respond(c, http.StatusOK, map[string]any{
+		"partner_id":      strconv.FormatInt(created.Partner.ID, 10),
+		"partner_API_key": created.Key.Secret,
+	})
+}
+
+func (h *Handler) partner(c echo.Context) (*storage.RockyPartner, error) {
+	id, ok := pathID(c)
+	if !ok {
+		return nil, fault.New(fault.Unauthorized, "Invalid Partner or API key")
+	}
+	p, err := h.Service.Store.RockyPartner(c.Request().Context(), id)
+	if fault.Is(err, fault.NotFound) {
+		return nil, fault.New(fault.Unauthorized, "Invalid Partner or API key")
+	}
+	return p, err
+}
+
+// GetPartner answers GET partners/{id}.json (partner key).
+func (h *Handler) GetPartner(c echo.Context) error {
+	if err := checkParams(c, "partner_id", "partner_API_key"); err != nil {
+		return err
+	}
+	p, err := h.partner(c)
+	if err != nil {
+		return err
+	}
+	out := map[string]any{
+		"org_name": p.OrgName, "org_URL": p.OrgURL, "org_privacy_url": p.OrgPrivacyURL,
+		"contact_name": p.ContactName, "contact_email": p.ContactEmail, "contact_phone": p.ContactPhone,
+		"contact_address": p.ContactAddress, "contact_city": p.ContactCity, "contact_state": p.ContactState,
+		"contact_ZIP": p.ContactZIP, "logo_image_URL": p.LogoImageURL,
+		"application_css_URL": p.ApplicationCSSURL, "registration_css_URL": p.RegistrationCSSURL,
+		// "parnter_css_URL" is the seed's spelling; the correct one is sent too.
+		"parnter_css_URL": p.PartnerCSSURL, "partner_css_URL": p.PartnerCSSURL,
+		"finish_iframe_url": p.FinishIframeURL, "whitelabeled": p.Whitelabeled,
+		"rtv_email_opt_in": p.RTVEmailOptIn, "partner_email_opt_in": p.PartnerEmailOptIn,
+		"rtv_sms_opt_in": p.RTVSMSOptIn, "partner_sms_opt_in": p.PartnerSMSOptIn,
+		"rtv_ask_email_opt_in": p.RTVEmailOptIn, "partner_ask_email_opt_in": p.PartnerEmailOptIn,
+		"rtv_ask_sms_opt_in": p.RTVSMSOptIn, "partner_ask_sms_opt_in": p.PartnerSMSOptIn,
+		"ask_for_volunteers": p.AskForVolunteers, "partner_ask_for_volunteers": p.PartnerAskForVolunteers,
+		"external_tracking_snippet": p.ExternalTrackingSnippet, "registration_instructions_url": p.RegistrationInstructionsURL,
+		"application_css_present": p.ApplicationCSSURL != "", "application_css_url": p.ApplicationCSSURL,
+		"registration_css_present": p.RegistrationCSSURL != "", "registration_css_url": p.RegistrationCSSURL,
+		"partner_css_present": p.PartnerCSSURL != "", "partner_css_url": p.PartnerCSSURL,
+		"primary": p.IsPrimary,
+	}
+	for n, byLocale := range p.Questions() {
+		for loc, q := range byLocale {
+			out["survey_question_"+n+"_"+loc] = q
+		}
+	}
+	return respond(c, http.StatusOK, out)
+}
+
+// PublicProfile answers GET partnerpublicprofiles/{id}.json (no key): the
+// public subset and its alias fields.
+func (h *Handler) PublicProfile(c echo.Context) error {
+	if err := checkParams(c, "partner_id"); err != nil {
+		return err
+	}
+	p, err := h.partner(c)
+	if err != nil {
+		return err
+	}
+	qs := p.Questions()
+	q := func(n string) map[string]string {
+		if qs[n] == nil {
+			return map[string]string{}
+		}
+		return qs[n]
+	}
+	return respond(c, http.StatusOK, map[string]any{
+		"org_name": p.OrgName, "org_URL": p.OrgURL, "org_privacy_url": p.OrgPrivacyURL,
+		"logo_image_URL": p.LogoImageURL, "survey_question_1": q("1"), "survey_question_2": q("2"),
+		"whitelabeled": p.Whitelabeled, "rtv_ask_email_opt_in": p.RTVEmailOptIn,
+		"partner_ask_email_opt_in": p.PartnerEmailOptIn, "rtv_ask_sms_opt_in": p.RTVSMSOptIn,
+		"partner_ask_sms_opt_in": p.PartnerSMSOptIn, "rtv_ask_volunteer": p.AskForVolunteers,
+		"partner_ask_volunteer": p.PartnerAskForVolunteers,
+		// Aliases (seed 002).
+		"organization": p.OrgName, "url": p.OrgURL, "privacy_url": p.OrgPrivacyURL,
+		"rtv_email_opt_in": p.RTVEmailOptIn, "partner_email_opt_in": p.PartnerEmailOptIn,
+		"rtv_sms_opt_in": p.RTVSMSOptIn, "partner_sms_opt_in": p.PartnerSMSOptIn,
+	})
+}

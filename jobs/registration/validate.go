@@ -1,0 +1,517 @@
+package registration
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/mail"
+	"net/url"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/turnoutdev/turnout/internal/fault"
+	"github.com/turnoutdev/turnout/storage"
+)
+
+// Mode selects the rule set: a full registration, or a gregistration (the
+// registrant finished on the state's own site; seed: only nine fields are
+// required and no PDF is made).
+type Mode int
+
+const (
+	ModeRegistration Mode = iota
+	ModeGRegistration
+)
+
+// InvalidParameterType is the message of the syntax error (seed 002).
+const InvalidParameterType = "Invalid parameter type"
+
+// registrationFields are the fields of the seed's registration table, in
+// its order (the order errors are looked for).
+var registrationFields = []string{
+	"lang", "partner_id", "send_confirmation_reminder_emails", "collect_email_address",
+	"source_tracking_id", "partner_tracking_id", "short_form", "state_ovr_data", "created_at",
+	"updated_at", "date_of_birth", "id_number", "email_address", "first_registration",
+	"home_zip_code", "us_citizen", "has_state_license", "is_eighteen_or_older", "name_title",
+	"first_name", "middle_name", "last_name", "name_suffix", "home_address", "home_unit",
+	"home_city", "home_state_id", "has_mailing_address", "mailing_address", "mailing_unit",
+	"mailing_city", "mailing_state_id", "mailing_zip_code", "race", "party", "phone", "phone_type",
+	"change_of_name", "prev_name_title", "prev_first_name", "prev_middle_name", "prev_last_name",
+	"prev_name_suffix", "change_of_address", "prev_address", "prev_unit", "prev_city",
+	"prev_state_id", "prev_zip_code", "opt_in_email", "opt_in_sms", "opt_in_volunteer",
+	"partner_opt_in_email", "partner_opt_in_sms", "partner_opt_in_volunteer",
+	"survey_question_1", "survey_answer_1", "survey_question_2", "survey_answer_2",
+	"callback", "custom_stop_reminders_url", "async",
+}
+
+// bulkFields are the extra fields of bulk registrations (seed 002).
+var bulkFields = []string{
+	"status", "ineligible_non_participating_state", "ineligible_age", "ineligible_non_citizen",
+	"under_18_ok", "remind_when_18", "age", "javascript_disabled", "using_state_online_registration",
+	"finish_with_state",
+}
+
+// credentialFields may accompany a registration (clients send the key
+// beside the data); they are accepted and never stored.
+var credentialFields = []string{"partner_API_key"}
+
+// Input is a registration object as posted: field name → raw JSON value.
+type Input map[string]json.RawMessage
+
+// Validated is a registration that passed every rule, ready to store.
+type Validated struct {
+	Registrant *storage.Registrant // IDNumberEnc and UID not yet set
+	IDNumber   string
+	State      *State
+	Async      bool
+}
+
+// Validator applies the field and state rules.
+type Validator struct {
+	Ref       *Reference
+	Blocklist *Blocklist
+	Now       func() time.Time
+}
+
+// checker collects the problems of one registration, in the registrant's
+// language.
+type checker struct {
+	in     Input
+	lang   string
+	errs   []fault.FieldError
+	failed map[string]bool
+}
+
+func (c *checker) fail(field string, m msg, a ...any) {
+	if c.failed[field] {
+		return
+	}
+	c.failed[field] = true
+	text := m.in(c.lang)
+	if len(a) > 0 {
+		text = fmt.Sprintf(text, a...)
+	}
+	c.errs = append(c.errs, fault.FieldError{Field: field, Code: fault.CodeInvalidValue, Message: text})
+}
+
+func (c *checker) present(field string) bool {
+	raw, ok := c.in[field]
+	if !ok {
+		return false
+	}
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" || string(raw) == `""` {
+		return false
+	}
+	if s, isStr := c.text(field); isStr && strings.TrimSpace(s) == "" {
+		return false
+	}
+	return true
+}
+
+// text returns a scalar field as text (strings as is, numbers and booleans
+// as written); ok is false for objects and arrays.
+func (c *checker) text(field string) (string, bool) {
+	raw := bytes.TrimSpace(c.in[field])
+	if len(raw) == 0 || string(raw) == "null" {
+		return "", true
+	}
+	switch raw[0] {
+	case '"':
+		var s string
+		if json.Unmarshal(raw, &s) != nil {
+			return "", false
+		}
+		return s, true
+	case '{', '[':
+		return "", false
+	}
+	return string(raw), true
+}
+
+// str returns a string field, trimmed; required makes a missing value an
+// error.
+func (c *checker) str(field string, required bool) string {
+	s, ok := c.text(field)
+	if !ok {
+		c.fail(field, msg{InvalidParameterType, InvalidParameterType})
+		return ""
+	}
+	s = strings.TrimSpace(s)
+	if s == "" && required {
+		c.fail(field, msgRequired)
+	}
+	return s
+}
+
+// boolean parses true/false as JSON or as the strings and numbers form
+// posts use ("true", "false", "1", "0").
+func (c *checker) boolean(field string, required bool) bool {
+	if !c.present(field) {
+		if required {
+			c.fail(field, msgRequired)
+		}
+		return false
+	}
+	s, _ := c.text(field)
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "true", "1", "t", "yes", "y":
+		return true
+	case "false", "0", "f", "no", "n":
+		return false
+	}
+	c.fail(field, msgBoolean)
+	return false
+}
+
+func (c *checker) oneOf(field string, allowed []string, required bool) string {
+	v := c.str(field, required)
+	if v == "" {
+		return ""
+	}
+	for _, a := range allowed {
+		if strings.EqualFold(v, a) {
+			return a
+		}
+	}
+	c.fail(field, msgOneOf, strings.Join(allowed, ", "))
+	return v
+}
+
+func (c *checker) zip(field string, required bool) string {
+	v := c.str(field, required)
+	if v == "" {
+		return ""
+	}
+	z, ok := ZIP5(v)
+	if !ok {
+		c.fail(field, msgZIP)
+		return v
+	}
+	return z
+}
+
+func (c *checker) stateCode(ref *Reference, field string, required bool) (string, *State) {
+	v := strings.ToUpper(c.str(field, required))
+	if v == "" {
+		return "", nil
+	}
+	s, ok := ref.State(v)
+	if !ok {
+		c.fail(field, msgState)
+		return v, nil
+	}
+	return v, s
+}
+
+// Dates use the seed's formats exactly.
+const (
+	dateLayout     = "01-02-2006"
+	dateTimeLayout = "01022006 15:04:05"
+)
+
+func (c *checker) dateTime(field string, required bool) *time.Time {
+	v := c.str(field, required)
+	if v == "" {
+		return nil
+	}
+	t, err := time.Parse(dateTimeLayout, v)
+	if err != nil {
+		c.fail(field, msgDateTime)
+		return nil
+	}
+	return &t
+}
+
+// Unknown returns the first field of in (sorted) that the mode does not
+// define; bulk allows the bulk fields too.
+func Unknown(in Input, bulk bool) string {
+	var names []string
+	for k := range in {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		if slices.Contains(registrationFields, k) || slices.Contains(credentialFields, k) {
+			continue
+		}
+		if bulk && slices.Contains(bulkFields, k) {
+			continue
+		}
+		return k
+	}
+	return ""
+}
+
+// Validate checks a registration. Errors are fault.Invalid: with Fields for
+// a field problem (the first is the one Rocky would report), without for
+// the message-only errors (unsupported language, survey pairing,
+// unsupported state).
+func (v *Validator) Validate(in Input, mode Mode) (*Validated, error) {
+	if f := Unknown(in, false); f != "" {
+		return nil, fault.Validation(fault.FieldError{Field: f, Code: fault.CodeInvalidValue, Message: InvalidParameterType})
+	}
+	c := &checker{in: in, lang: "en", failed: map[string]bool{}}
+	lang := strings.ToLower(c.str("lang", true))
+	if len(c.errs) > 0 {
+		return nil, fault.Validation(c.errs...)
+	}
+	if !SupportedLanguage(lang) {
+		return nil, fault.New(fault.Invalid, "%s", UnsupportedLanguageMessage(lang))
+	}
+	c.lang = lang
+	// Seed: "Question N required when Answer N provided".
+	for n := 1; n <= 2; n++ {
+		q, a := fmt.Sprintf("survey_question_%d", n), fmt.Sprintf("survey_answer_%d", n)
+		if c.present(a) && !c.present(q) {
+			return nil, fault.New(fault.Invalid, msgSurvey.in(lang), n, n)
+		}
+	}
+
+	full := mode == ModeRegistration
+	r := &storage.Registrant{Locale: lang, Status: "complete", PDFStatus: storage.PDFNone}
+	out := &Validated{Registrant: r, Async: true}
+
+	if pid := c.str("partner_id", true); pid != "" {
+		n, err := strconv.ParseInt(pid, 10, 64)
+		if err != nil || n <= 0 {
+			c.fail("partner_id", msgDigits)
+		}
+		r.PartnerID = n
+	}
+	r.SendConfirmationReminderEmails = c.boolean("send_confirmation_reminder_emails", true)
+	r.CollectEmailAddress = c.str("collect_email_address", false)
+	r.SourceTrackingID = c.str("source_tracking_id", false)
+	r.PartnerTrackingID = c.str("partner_tracking_id", false)
+	r.ShortForm = c.boolean("short_form", false)
+	if c.present("state_ovr_data") {
+		raw := bytes.TrimSpace(in["state_ovr_data"])
+		if raw[0] != '{' {
+			// A string is kept as a JSON string.
+			raw, _ = json.Marshal(c.str("state_ovr_data", false))
+		}
+		r.StateOVRData = json.RawMessage(raw)
+	}
+	r.ClientCreatedAt = c.dateTime("created_at", full)
+	r.ClientUpdatedAt = c.dateTime("updated_at", full)
+
+	var dob *time.Time
+	if s := c.str("date_of_birth", true); s != "" {
+		t, err := time.Parse(dateLayout, s)
+		switch {
+		case err != nil:
+			c.fail("date_of_birth", msgDate)
+		case t.After(v.now()):
+			c.fail("date_of_birth", msgDateFuture)
+		default:
+			dob = &t
+		}
+	}
+	r.DateOfBirth = dob
+
+	idNumber := c.str("id_number", full)
+	if idNumber != "" && !alnum(idNumber) {
+		c.fail("id_number", msgIDChars)
+	}
+	out.IDNumber = idNumber
+
+	emailRequired := !strings.EqualFold(r.CollectEmailAddress, "no")
+	if e := c.str("email_address", emailRequired); e != "" {
+		a, err := mail.ParseAddress(e)
+		switch {
+		case err != nil || a.Address != e || !strings.Contains(e[strings.LastIndex(e, "@")+1:], "."):
+			c.fail("email_address", msgEmail)
+		case v.Blocklist.Blocked(e):
+			c.fail("email_address", msgEmailBlocked)
+		}
+		r.EmailAddress = e
+	}
+	r.FirstRegistration = c.boolean("first_registration", full)
+	r.HomeZIPCode = c.zip("home_zip_code", true)
+	r.USCitizen = c.boolean("us_citizen", true)
+	if c.present("us_citizen") && !r.USCitizen && !c.failed["us_citizen"] {
+		c.fail("us_citizen", msgCitizen)
+	}
+	r.HasStateLicense = c.boolean("has_state_license", full)
+	r.IsEighteenOrOlder = c.boolean("is_eighteen_or_older", full)
+	r.NameTitle = c.oneOf("name_title", NameTitles, true)
+	r.FirstName = c.str("first_name", false)
+	r.MiddleName = c.str("middle_name", false)
+	r.LastName = c.str("last_name", true)
+	r.NameSuffix = c.oneOf("name_suffix", NameSuffixes, false)
+	r.HomeAddress = c.str("home_address", full)
+	r.HomeUnit = c.str("home_unit", false)
+	r.HomeCity = c.str("home_city", full)
+	var state *State
+	r.HomeStateID, state = c.stateCode(v.Ref, "home_state_id", full)
+
+	r.HasMailingAddress = c.boolean("has_mailing_address", full)
+	m := r.HasMailingAddress
+	r.MailingAddress = c.str("mailing_address", m)
+	r.MailingUnit = c.str("mailing_unit", false)
+	r.MailingCity = c.str("mailing_city", m)
+	r.MailingStateID, _ = c.stateCode(v.Ref, "mailing_state_id", m)
+	r.MailingZIPCode = c.zip("mailing_zip_code", m)
+
+	raceIn := c.str("race", false)
+	partyIn := c.str("party", false)
+
+	r.Phone = c.str("phone", false)
+	if r.Phone != "" {
+		if d := digitsOnly(r.Phone); len(d) != 10 && !(len(d) == 11 && d[0] == '1') {
+			c.fail("phone", msgPhone)
+		}
+	}
+	r.PhoneType = c.oneOf("phone_type", PhoneTypes, r.Phone != "")
+
+	r.ChangeOfName = c.boolean("change_of_name", full)
+	r.PrevNameTitle = c.oneOf("prev_name_title", NameTitles, false)
+	r.PrevFirstName = c.str("prev_first_name", false)
+	r.PrevMiddleName = c.str("prev_middle_name", false)
+	r.PrevLastName = c.str("prev_last_name", r.ChangeOfName)
+	r.PrevNameSuffix = c.oneOf("prev_name_suffix", NameSuffixes, false)
+	r.ChangeOfAddress = c.boolean("change_of_address", full)
+	p := r.ChangeOfAddress
+	r.PrevAddress = c.str("prev_address", p)
+	r.PrevUnit = c.str("prev_unit", false)
+	r.PrevCity = c.str("prev_city", p)
+	r.PrevStateID, _ = c.stateCode(v.Ref, "prev_state_id", p)
+	r.PrevZIPCode = c.zip("prev_zip_code", p)
+
+	r.OptInEmail = c.boolean("opt_in_email", full)
+	r.OptInSMS = c.boolean("opt_in_sms", full)
+	r.OptInVolunteer = c.boolean("opt_in_volunteer", full)
+	r.PartnerOptInEmail = c.boolean("partner_opt_in_email", full)
+	r.PartnerOptInSMS = c.boolean("partner_opt_in_sms", full)
+	r.PartnerOptInVolunteer = c.boolean("partner_opt_in_volunteer", full)
+	r.SurveyQuestion1 = c.str("survey_question_1", false)
+	r.SurveyAnswer1 = c.str("survey_answer_1", false)
+	r.SurveyQuestion2 = c.str("survey_question_2", false)
+	r.SurveyAnswer2 = c.str("survey_answer_2", false)
+	if u := c.str("custom_stop_reminders_url", false); u != "" {
+		// <UID> is replaced later; it is not valid in a URL as written.
+		pu, err := url.Parse(strings.ReplaceAll(u, "<UID>", "UID"))
+		if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+			c.fail("custom_stop_reminders_url", msgURL)
+		}
+		r.CustomStopRemindersURL = u
+	}
+	if c.present("async") {
+		out.Async = c.boolean("async", false)
+	}
+	c.str("callback", false)
+
+	// State rules (states.json), once the fields they depend on are sound.
+	if full && state != nil {
+		out.State = state
+		if !state.Participating {
+			c.fail("home_state_id", msg{state.NotParticipatingMsg("en"), state.NotParticipatingMsg("es")})
+		}
+		if r.HomeZIPCode != "" && !c.failed["home_zip_code"] {
+			if zs, ok := v.Ref.StateOfZIP(r.HomeZIPCode); !ok || zs != state {
+				c.fail("home_zip_code", msgZIPState)
+			}
+		}
+		if idNumber != "" && !c.failed["id_number"] {
+			lo, hi := state.IDBounds()
+			if n := len(idNumber); n < lo || n > hi {
+				c.fail("id_number", msgIDLength, lo, hi, state.Name)
+			}
+		}
+		if raceIn != "" {
+			if k, ok := raceKey(raceIn); ok {
+				r.Race = k
+			} else {
+				c.fail("race", msgRace)
+			}
+		} else if state.RequiresRace {
+			c.fail("race", msgRaceRequired)
+		}
+		if partyIn != "" {
+			if k, ok := state.partyKey(partyIn); ok {
+				r.Party = k
+			} else {
+				c.fail("party", msgParty)
+			}
+		} else if state.RequiresParty {
+			c.fail("party", msgPartyRequired)
+		}
+		if dob != nil && !MayRegister(state, *dob, v.now()) {
+			c.fail("date_of_birth", msg{state.Sub18Msg("en"), state.Sub18Msg("es")})
+		}
+	} else {
+		// gregistration: race and party are kept as given when valid in
+		// general; the state's own site applied its rules.
+		if k, ok := raceKey(raceIn); ok {
+			r.Race = k
+		} else if raceIn != "" {
+			c.fail("race", msgRace)
+		}
+		r.Party = partyIn
+		if !full && r.HomeZIPCode != "" && !c.failed["home_zip_code"] {
+			zs, ok := v.Ref.StateOfZIP(r.HomeZIPCode)
+			switch {
+			case !ok:
+				c.fail("home_zip_code", msgZIP)
+			case state != nil && zs != state:
+				c.fail("home_zip_code", msgZIPState)
+			default:
+				state = zs
+				r.HomeStateID = zs.Abbreviation
+			}
+			out.State = state
+		}
+	}
+	if len(c.errs) > 0 {
+		return nil, fault.Validation(c.errs...)
+	}
+	if !full && (out.State == nil || out.State.OnlineRegistrationURL == nil || *out.State.OnlineRegistrationURL == "") {
+		return nil, fault.New(fault.Invalid, "%s", msgUnsupportedState.in(lang))
+	}
+	if full {
+		r.Kind = "registration"
+		r.PDFStatus = storage.PDFPending
+	} else {
+		r.Kind = "gregistration"
+		r.FinishWithState = true
+	}
+	return out, nil
+}
+
+func (v *Validator) now() time.Time {
+	if v.Now != nil {
+		return v.Now()
+	}
+	return time.Now()
+}
+
+func alnum(s string) bool {
+	for _, r := range s {
+		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+func digitsOnly(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if r >= '0' && r <= '9' {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// FieldOf returns the field name and message an error reports in Rocky's
+// shape; field is "" for message-only errors.
+func FieldOf(err *fault.Error) (field, message string) {
+	if len(err.Fields) > 0 {
+		return err.Fields[0].Field, err.Fields[0].Message
+	}
+	return "", err.Message
+}
