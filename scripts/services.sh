@@ -255,10 +255,24 @@ stop_redis() {
 	rm -f "$pidfile"
 }
 
+# The test suite also runs these programs: redis-server (the chaos tests
+# start Redis instances of their own), psql, and pdftotext (PDF checks).
+ensure_tools() {
+	local missing=()
+	command -v redis-server >/dev/null || missing+=(redis-server)
+	command -v psql >/dev/null || missing+=(postgresql-client)
+	command -v pdftotext >/dev/null || missing+=(poppler-utils)
+	if ((${#missing[@]})); then
+		apt_install "${missing[@]}"
+		log "tools: installed ${missing[*]}"
+	fi
+}
+
 case ${1:-start} in
 start)
 	ensure_postgres
 	ensure_redis
+	ensure_tools
 	;;
 stop)
 	stop_postgres
