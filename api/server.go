@@ -24,7 +24,9 @@ import (
 	"github.com/turnoutdev/turnout/api/ops"
 	"github.com/turnoutdev/turnout/api/rocky"
 	"github.com/turnoutdev/turnout/api/salsa"
+	"github.com/turnoutdev/turnout/api/targets"
 	"github.com/turnoutdev/turnout/jobs"
+	targetrules "github.com/turnoutdev/turnout/jobs/targets"
 	"github.com/turnoutdev/turnout/storage"
 )
 
@@ -44,6 +46,8 @@ type Deps struct {
 	// Rocky serves the Rocky API v4 surface when set (it needs the
 	// registration service, so main builds it).
 	Rocky *rocky.Handler
+	// Reports serves the Rocky registrant reports when set.
+	Reports *rocky.Reports
 	// RequestTimeout bounds an ordinary API request (default 30s).
 	RequestTimeout time.Duration
 	// AuthFailuresPerMinute is how many bad credentials one client address
@@ -112,9 +116,29 @@ func New(d Deps) *echo.Echo {
 		middleware.Authenticate(d.Store, storage.ScopeMetrics, middleware.SalsaToken), limiter.Middleware(),
 		middleware.Resource("metricsRead"))
 
+	// Adhese Target API: reference code lists and their edit log (native
+	// X-API-Key or Bearer credential, targets scope).
+	th := &targets.Handler{Read: d.Store, Editor: targetrules.NewEditor(d.Store)}
+	tg := e.Group("/api/targettypes", middleware.Surface(targets.RenderError), timeout,
+		middleware.Authenticate(d.Store, storage.ScopeTargets, middleware.NativeKey), limiter.Middleware())
+	tg.GET("", th.Types, middleware.Resource("targetTypeRead"))
+	tg.GET("/log", th.Log, middleware.Resource("targetLogRead"))
+	tg.GET("/:id", th.Type, middleware.Resource("targetTypeRead"))
+	tg.GET("/:id/targets", th.Values, middleware.Resource("targetValueRead"))
+	tg.GET("/:id/targets/:valueId", th.Value, middleware.Resource("targetValueRead"))
+	tg.POST("/:id/targets", th.Add, middleware.Resource("targetValueAdd"))
+	tg.PUT("/:id/targets", th.Update, middleware.Resource("targetValueUpdate"))
+	tg.PUT("/:id/targets/:valueId", th.Update, middleware.Resource("targetValueUpdate"))
+	for _, p := range []string{"/:id", "/:id/targets", "/:id/targets/:valueId"} {
+		tg.DELETE(p, th.Delete, middleware.Resource("targetValueDelete"))
+	}
+
 	// Rock the Vote "Rocky" API v4 (seed 002).
 	if d.Rocky != nil {
 		d.Rocky.Routes(e, d.Store, limiter.Middleware(), timeout)
+	}
+	if d.Reports != nil {
+		d.Reports.Routes(e, d.Store, limiter.Middleware(), timeout)
 	}
 
 	return e

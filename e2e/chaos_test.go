@@ -1,14 +1,21 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // redisServer is a Redis of the test's own (no persistence), so it can be
@@ -148,5 +155,100 @@ func TestChaosRedisLosesEverythingWhileJobsRun(t *testing.T) {
 	if !strings.Contains(s.Logs.String(), "re-enqueued orphaned jobs") {
 		t.Errorf("the reconciler never re-enqueued anything; the test did not exercise it")
 	}
+	s.Stop()
+}
+
+// SIGTERM under load: the API finishes every request it accepted (a client
+// either gets a whole response or never reached the server — no job is
+// created whose response was lost) and the worker's in-flight jobs finish
+// or are retried by the next worker.
+func TestChaosSIGTERMUnderLoad(t *testing.T) {
+	s := StartStack(t, "TURNOUT_WORKER_CONCURRENCY=4")
+	secret := s.CreateKey("--name", "load", "--scopes", "admin", "--rate-limit", "100000")["secret"].(string)
+
+	var (
+		mu       sync.Mutex
+		accepted []int64
+		failures int
+	)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	hc := &http.Client{Timeout: 10 * time.Second}
+	for c := 0; c < 4; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				req, _ := http.NewRequest("POST", s.URL+"/service/jobs", strings.NewReader(`{"sleepMs":30}`))
+				req.Header.Set("X-API-Key", secret)
+				resp, err := hc.Do(req)
+				if err != nil {
+					mu.Lock()
+					failures++
+					mu.Unlock()
+					time.Sleep(20 * time.Millisecond)
+					continue
+				}
+				var r struct{ Job jobView }
+				body, rerr := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if rerr != nil || json.Unmarshal(body, &r) != nil {
+					t.Errorf("a response was cut off: status %d, read error %v, body %q", resp.StatusCode, rerr, body)
+					continue
+				}
+				if resp.StatusCode == 202 {
+					mu.Lock()
+					accepted = append(accepted, r.Job.ID)
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	time.Sleep(1500 * time.Millisecond)
+	_ = s.api.Process.Signal(syscall.SIGTERM)
+	_ = s.worker.Process.Signal(syscall.SIGTERM)
+	if err := s.api.Wait(); err != nil {
+		t.Errorf("API exit after SIGTERM: %v", err)
+	}
+	time.Sleep(200 * time.Millisecond) // clients now meet a closed port
+	close(stop)
+	wg.Wait()
+	if err := s.worker.Wait(); err != nil {
+		t.Errorf("worker exit after SIGTERM: %v", err)
+	}
+	if len(accepted) == 0 {
+		t.Fatal("no request was accepted before SIGTERM; the test did not exercise anything")
+	}
+
+	// Every job in the database was answered with 202, and vice versa.
+	db, err := pgx.Connect(context.Background(), s.env("TURNOUT_DATABASE_URL"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close(context.Background())
+	var rows int
+	if err := db.QueryRow(context.Background(), `SELECT count(*) FROM jobs`).Scan(&rows); err != nil {
+		t.Fatal(err)
+	}
+	if rows != len(accepted) {
+		t.Fatalf("%d jobs in the database, %d answered 202: a response was lost", rows, len(accepted))
+	}
+
+	// A new API and worker finish everything that was left.
+	s.api = s.start("turnout-api")
+	s.worker = s.start("turnout-worker")
+	s.waitReady()
+	views := s.waitAll(t, secret, accepted, 90*time.Second)
+	for _, v := range views {
+		if v.Attempts > 2 {
+			t.Errorf("job %d took %d attempts", v.ID, v.Attempts)
+		}
+	}
+	t.Logf("%d jobs accepted, %d client errors after the port closed", len(accepted), failures)
 	s.Stop()
 }

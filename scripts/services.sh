@@ -255,19 +255,24 @@ stop_redis() {
 	rm -f "$pidfile"
 }
 
-# pdftotext (Debian poppler-utils): the Rocky tests read the generated
-# voter registration PDFs with it.
-ensure_pdftotext() {
-	command -v pdftotext >/dev/null && return 0
-	apt_install poppler-utils
-	log "pdftotext: installed (poppler-utils)"
+# The test suite also runs these programs: redis-server (the chaos tests
+# start Redis instances of their own), psql, and pdftotext (PDF checks).
+ensure_tools() {
+	local missing=()
+	command -v redis-server >/dev/null || missing+=(redis-server)
+	command -v psql >/dev/null || missing+=(postgresql-client)
+	command -v pdftotext >/dev/null || missing+=(poppler-utils)
+	if ((${#missing[@]})); then
+		apt_install "${missing[@]}"
+		log "tools: installed ${missing[*]}"
+	fi
 }
 
 case ${1:-start} in
 start)
 	ensure_postgres
 	ensure_redis
-	ensure_pdftotext
+	ensure_tools
 	;;
 stop)
 	stop_postgres

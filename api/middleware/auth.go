@@ -92,7 +92,9 @@ func NativeKey(c echo.Context) (Credential, error) {
 		return Credential{Secret: s}, nil
 	}
 	if auth := c.Request().Header.Get(echo.HeaderAuthorization); len(auth) > 7 && strings.EqualFold(auth[:7], "bearer ") {
-		return Credential{Secret: strings.TrimSpace(auth[7:])}, nil
+		if s := strings.TrimSpace(auth[7:]); s != "" {
+			return Credential{Secret: s}, nil
+		}
 	}
 	return Credential{}, errNoCredential
 }
@@ -125,7 +127,7 @@ func VANBasic(c echo.Context) (Credential, error) {
 	}
 	secret, modeStr, found := strings.Cut(pass, "|")
 	mode, err := strconv.Atoi(modeStr)
-	if !found || err != nil || (mode != 0 && mode != 1) {
+	if !found || secret == "" || err != nil || (mode != 0 && mode != 1) {
 		return Credential{}, fault.New(fault.Unauthorized, "the password must be apiKey|dbMode with dbMode 0 or 1")
 	}
 	return Credential{Secret: secret, Check: func(k *storage.APIKey) error {

@@ -49,7 +49,7 @@ func run() error {
 	}
 	handler := api.New(api.Deps{
 		Store: p.Store, Redis: p.Redis, AsynqConn: p.AsynqConn, Enqueuer: p.Enqueuer,
-		Registry: reg, Log: log, Rocky: rockyH,
+		Registry: reg, Log: log, Rocky: rockyH, Reports: newReports(cfg, p),
 	})
 	srv := &http.Server{
 		Addr:              cfg.HTTPAddr,

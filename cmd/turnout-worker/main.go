@@ -21,6 +21,7 @@ import (
 	"github.com/turnoutdev/turnout/jobs"
 	"github.com/turnoutdev/turnout/jobs/notify"
 	"github.com/turnoutdev/turnout/jobs/registration"
+	"github.com/turnoutdev/turnout/jobs/report"
 	"github.com/turnoutdev/turnout/worker"
 )
 
@@ -63,16 +64,6 @@ func run(args []string) error {
 	handlers := map[string]jobs.Handler{
 		jobs.KindNoop: jobs.HandlerFunc(jobs.Noop),
 	}
-	// Rocky voter registration: PDFs (queue pdf) and e-mails (queue notify).
-	regSvc, err := registration.NewService(registration.Options{
-		EncryptionKeys: cfg.EncryptionKeys, BlockedEmails: cfg.RockyEmailBlocklist, Reminders: cfg.RockyReminders,
-	}, p.Store, p.Enqueuer)
-	if err != nil {
-		return err
-	}
-	for kind, h := range regSvc.NewJobs(p.Blobs, notify.NewMailer(cfg.SMTPURL, cfg.MailFrom), cfg.PublicURL, log).Handlers() {
-		handlers[kind] = h
-	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if *httpAddr != "" {
@@ -87,6 +78,24 @@ func run(args []string) error {
 		}()
 		defer hs.Close()
 	}
+	// Rocky voter registration: PDFs (queue pdf) and e-mails (queue notify).
+	regSvc, err := registration.NewService(registration.Options{
+		EncryptionKeys: cfg.EncryptionKeys, BlockedEmails: cfg.RockyEmailBlocklist, Reminders: cfg.RockyReminders,
+	}, p.Store, p.Enqueuer)
+	if err != nil {
+		return err
+	}
+	for kind, h := range regSvc.NewJobs(p.Blobs, notify.NewMailer(cfg.SMTPURL, cfg.MailFrom), cfg.PublicURL, log).Handlers() {
+		handlers[kind] = h
+	}
+	// Rocky registrant reports (queue reports) and their retention sweep.
+	reports := &report.Builder{Store: p.Store, Blobs: p.Blobs, Retention: cfg.ReportRetention, Log: log}
+	for kind, h := range reports.Handlers() {
+		handlers[kind] = h
+	}
+	if _, ok := qs[jobs.QueueReports]; ok {
+		go reports.SweepEvery(ctx, report.SweepInterval(cfg.ReportRetention))
+	}
 	srv := worker.New(worker.Options{
 		Redis:           p.AsynqConn,
 		Queues:          qs,
@@ -94,7 +103,7 @@ func run(args []string) error {
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		// Grace equals the interval: a job queued for a whole pass without a
 		// task is orphaned (the commit-to-enqueue gap is milliseconds).
-		Reconcile: worker.ReconcileOptions{Interval: cfg.ReconcileInterval, Grace: cfg.ReconcileInterval},
+		Reconcile: worker.ReconcileOptions{Interval: cfg.ReconcileInterval, Grace: cfg.ReconcileInterval, Stale: cfg.ReconcileStale},
 		Registry:  reg,
 		Log:       log,
 	}, p.Store, p.Enqueuer, handlers)

@@ -25,6 +25,10 @@ commands:
   keys list [--json]
   keys revoke ID
   keys rotate-webhook-secret ID [--json]
+  targets types|values TYPE [--all]|log [--size 20] [--start 0] [--json]
+  targets add TYPE --name N --code C [--inactive] [--json]
+  targets set TYPE VALUE_ID [--name N] [--active true|false] [--json]
+                                  reference code lists (Adhese Target API), logged as CLI
   dev smtp [--addr 127.0.0.1:1025] [--log FILE]
   rocky partner-create --org-name N --contact-name N --contact-email E [--org-url U] [--json]
   rocky reencrypt                 re-encrypt ID numbers under the first TURNOUT_ENCRYPTION_KEY
@@ -94,6 +98,8 @@ func run(ctx context.Context, args []string, out, errOut io.Writer) error {
 		return rockyCmd(ctx, e, args[1:])
 	case "keys":
 		return keysCmd(ctx, e, args[1:])
+	case "targets":
+		return targetsCmd(ctx, e, args[1:])
 	case "dev":
 		return devCmd(ctx, e, args[1:])
 	}

@@ -38,6 +38,9 @@ type Config struct {
 	ShutdownTimeout   time.Duration
 	WorkerConcurrency int
 	ReconcileInterval time.Duration
+	// ReconcileStale is how old a running job's heartbeat may grow before
+	// its worker is presumed dead and the job is run again.
+	ReconcileStale time.Duration
 
 	// Rocky (voter registration): delays of the reminder e-mails after the
 	// confirmation, the e-mail block list (nil = the built-in list of
@@ -50,6 +53,10 @@ type Config struct {
 	// POST /api/v4/partners.json, as Rocky does; otherwise an admin key is
 	// required.
 	RockyOpenSignup bool
+
+	// ReportRetention is how long a registrant report's file stays
+	// downloadable before the worker deletes it.
+	ReportRetention time.Duration
 }
 
 // defaults are those of DESIGN.md: a local development stack.
@@ -67,10 +74,12 @@ var defaults = map[string]string{
 	"TURNOUT_SHUTDOWN_TIMEOUT":      "30s",
 	"TURNOUT_WORKER_CONCURRENCY":    "10",
 	"TURNOUT_RECONCILE_INTERVAL":    "30s",
+	"TURNOUT_RECONCILE_STALE":       "2m",
 	"TURNOUT_ROCKY_REMINDERS":       "72h,72h,72h",
 	"TURNOUT_ROCKY_EMAIL_BLOCKLIST": "",
 	"TURNOUT_ROCKY_PDF_WAIT":        "20s",
 	"TURNOUT_ROCKY_OPEN_SIGNUP":     "false",
+	"TURNOUT_REPORT_RETENTION":      "7d",
 }
 
 // Load reads the process environment.
@@ -157,6 +166,11 @@ func Parse(getenv func(string) string) (*Config, error) {
 	if c.ReconcileInterval, err = time.ParseDuration(get("TURNOUT_RECONCILE_INTERVAL")); err != nil || c.ReconcileInterval <= 0 {
 		bad("TURNOUT_RECONCILE_INTERVAL", "want a positive duration such as 30s")
 	}
+	// The heartbeat is written every 10s; anything under 30s would declare
+	// live workers dead.
+	if c.ReconcileStale, err = time.ParseDuration(get("TURNOUT_RECONCILE_STALE")); err != nil || c.ReconcileStale < 30*time.Second {
+		bad("TURNOUT_RECONCILE_STALE", "want a duration of at least 30s (the heartbeat is every 10s)")
+	}
 	if c.WorkerConcurrency, err = strconv.Atoi(get("TURNOUT_WORKER_CONCURRENCY")); err != nil || c.WorkerConcurrency < 1 {
 		bad("TURNOUT_WORKER_CONCURRENCY", "want a positive integer")
 	}
@@ -178,10 +192,25 @@ func Parse(getenv func(string) string) (*Config, error) {
 	if c.RockyPDFWait, err = time.ParseDuration(get("TURNOUT_ROCKY_PDF_WAIT")); err != nil || c.RockyPDFWait <= 0 {
 		bad("TURNOUT_ROCKY_PDF_WAIT", "want a positive duration such as 20s")
 	}
+	if c.ReportRetention, err = parseDays(get("TURNOUT_REPORT_RETENTION")); err != nil || c.ReportRetention < time.Second {
+		bad("TURNOUT_REPORT_RETENTION", "want a duration of at least 1s such as 7d, 36h or 90m")
+	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("invalid configuration:\n  %s", strings.Join(errs, "\n  "))
 	}
 	return c, nil
+}
+
+// parseDays is time.ParseDuration that also takes whole days ("7d").
+func parseDays(s string) (time.Duration, error) {
+	if d, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(d)
+		if err != nil || n < 0 || n > 3650 {
+			return 0, fmt.Errorf("bad day count %q", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	return time.ParseDuration(s)
 }
 
 func splitList(s string) []string {

@@ -34,6 +34,8 @@ func TestEveryBadVariableIsNamed(t *testing.T) {
 		"TURNOUT_SHUTDOWN_TIMEOUT":   "-1s",
 		"TURNOUT_WORKER_CONCURRENCY": "zero",
 		"TURNOUT_RECONCILE_INTERVAL": "often",
+		"TURNOUT_RECONCILE_STALE":    "5s",
+		"TURNOUT_REPORT_RETENTION":   "0s",
 	}
 	for k, v := range cases {
 		t.Run(k, func(t *testing.T) {
@@ -69,5 +71,19 @@ func TestAllowNetworksAndEncryptionKeys(t *testing.T) {
 	}
 	if len(c.EncryptionKeys) != 2 || c.EncryptionKeys[1][0] != 1 {
 		t.Errorf("encryption keys = %d, want 2 in order", len(c.EncryptionKeys))
+	}
+}
+
+func TestReportRetentionTakesDays(t *testing.T) {
+	for in, want := range map[string]time.Duration{"": 7 * 24 * time.Hour, "30d": 30 * 24 * time.Hour, "36h": 36 * time.Hour} {
+		c, err := Parse(envOf(map[string]string{"TURNOUT_REPORT_RETENTION": in}))
+		if err != nil || c.ReportRetention != want {
+			t.Errorf("TURNOUT_REPORT_RETENTION=%q: %v, %v; want %v", in, c.ReportRetention, err, want)
+		}
+	}
+	for _, in := range []string{"xd", "-1h", "500ms", "week"} {
+		if _, err := Parse(envOf(map[string]string{"TURNOUT_REPORT_RETENTION": in})); err == nil {
+			t.Errorf("TURNOUT_REPORT_RETENTION=%q accepted", in)
+		}
 	}
 }

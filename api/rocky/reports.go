@@ -1,0 +1,186 @@
+package rocky
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/turnoutdev/turnout/api/middleware"
+	"github.com/turnoutdev/turnout/internal/fault"
+	"github.com/turnoutdev/turnout/jobs/report"
+	"github.com/turnoutdev/turnout/storage"
+)
+
+// Reports serves registrant reports (seed 002 "reports" and "report
+// status", v4 release notes): create, poll, download. Every call takes the
+// partner's partner_id and partner_API_key; a report of another partner is
+// answered exactly like a bad key.
+type Reports struct {
+	Service   *report.Service
+	PublicURL *url.URL
+}
+
+// Routes registers the report endpoints. mw (the request timeout) applies
+// to create and status; a download streams for as long as the file takes.
+func (h *Reports) Routes(e *echo.Echo, keys middleware.Keys, limit echo.MiddlewareFunc, mw ...echo.MiddlewareFunc) {
+	g := e.Group("/api/v4", middleware.Surface(RenderError))
+	partner := middleware.Authenticate(keys, storage.ScopeRocky, middleware.RockyPartner)
+	with := func(m ...echo.MiddlewareFunc) []echo.MiddlewareFunc { return append(slices.Clone(mw), m...) }
+	g.POST("/registrant_reports.json", h.Create, with(partner, limit, middleware.Resource("rockyReportCreate"))...)
+	// ":id" is "17" (the status_url) or "17.json".
+	g.GET("/registrant_reports/:id", h.Status, with(partner, limit, middleware.Resource("rockyReportRead"))...)
+	g.GET("/registrant_reports/:id/download", h.Download, partner, limit, middleware.Resource("rockyReportDownload"))
+}
+
+// reportParams are the fields POST registrant_reports.json defines.
+var reportParams = []string{"partner_id", "partner_API_key", "since", "before", "email", "report_type", "callback"}
+
+// Create answers POST registrant_reports.json: the fields come as a JSON
+// object (what the Parsons connector sends) and/or as query parameters.
+func (h *Reports) Create(c echo.Context) error {
+	in := map[string]string{}
+	for k, v := range c.QueryParams() {
+		if k == "_" {
+			continue
+		}
+		if !slices.Contains(reportParams, k) {
+			return syntaxError(k)
+		}
+		in[k] = v[0]
+	}
+	raw, err := io.ReadAll(io.LimitReader(c.Request().Body, 64<<10+1))
+	if err != nil {
+		return err
+	}
+	if len(raw) > 64<<10 {
+		return fault.New(fault.Invalid, "request body too large")
+	}
+	if s := strings.TrimSpace(string(raw)); s != "" {
+		var body map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &body); err != nil {
+			return fault.New(fault.Invalid, "the body must be a JSON object with the report's fields")
+		}
+		keys := make([]string, 0, len(body))
+		for k := range body {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			if !slices.Contains(reportParams, k) {
+				return syntaxError(k)
+			}
+			v, ok := scalar(body[k])
+			if !ok {
+				return fault.Validation(fault.FieldError{Field: k, Code: fault.CodeInvalidValue, Message: "Invalid parameter type"})
+			}
+			if _, set := in[k]; !set {
+				in[k] = v
+			}
+		}
+	}
+	if in["callback"] != "" {
+		c.Set(callbackKey, in["callback"])
+	}
+	r, err := h.Service.Create(c.Request().Context(), report.Request{
+		PartnerID: *middleware.Key(c).RockyPartnerID, Since: in["since"], Before: in["before"],
+		Email: in["email"], ReportType: in["report_type"],
+	})
+	if err != nil {
+		return err
+	}
+	return respond(c, http.StatusOK, h.statusBody(r))
+}
+
+// scalar reads a JSON string, number, boolean or null as text.
+func scalar(raw json.RawMessage) (string, bool) {
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return "", false
+	}
+	switch x := v.(type) {
+	case nil:
+		return "", true
+	case string:
+		return x, true
+	case float64, bool:
+		return strings.TrimSpace(string(raw)), true
+	}
+	return "", false
+}
+
+func (h *Reports) statusURL(id int64) string {
+	return h.PublicURL.String() + "/api/v4/registrant_reports/" + strconv.FormatInt(id, 10)
+}
+
+// statusBody is seed 002's report answer. status_url ends with the id (the
+// Parsons connector parses it from there); download_url is empty until the
+// report is complete.
+func (h *Reports) statusBody(r *storage.RegistrantReport) map[string]any {
+	download := ""
+	if r.Status == storage.ReportComplete {
+		download = h.statusURL(r.ID) + "/download"
+	}
+	return map[string]any{
+		"status": r.Status, "report_id": r.ID, "record_count": r.RecordCount, "current_index": r.CurrentIndex,
+		"status_url": h.statusURL(r.ID), "download_url": download,
+	}
+}
+
+func reportID(c echo.Context) (int64, error) {
+	id, ok := pathID(c)
+	if !ok {
+		return 0, fault.New(fault.Unauthorized, "Invalid Partner or API key")
+	}
+	return id, nil
+}
+
+// Status answers GET registrant_reports/{id}.json with the live status.
+func (h *Reports) Status(c echo.Context) error {
+	if err := checkParams(c, "partner_id", "partner_API_key"); err != nil {
+		return err
+	}
+	id, err := reportID(c)
+	if err != nil {
+		return err
+	}
+	r, err := h.Service.Get(c.Request().Context(), *middleware.Key(c).RockyPartnerID, id)
+	if err != nil {
+		return err
+	}
+	return respond(c, http.StatusOK, h.statusBody(r))
+}
+
+// Download answers GET registrant_reports/{id}/download with the CSV. A
+// report still building is 409, an expired one 410, both with {message}.
+func (h *Reports) Download(c echo.Context) error {
+	if err := checkParams(c, "partner_id", "partner_API_key"); err != nil {
+		return err
+	}
+	id, err := reportID(c)
+	if err != nil {
+		return err
+	}
+	rc, r, err := h.Service.Open(c.Request().Context(), *middleware.Key(c).RockyPartnerID, id)
+	var expired *report.ExpiredError
+	if errors.As(err, &expired) {
+		return respond(c, http.StatusGone, map[string]any{"message": expired.Error()})
+	}
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	hd := c.Response().Header()
+	hd.Set("Content-Disposition", `attachment; filename="registrants-report-`+strconv.FormatInt(r.ID, 10)+`.csv"`)
+	hd.Set("Cache-Control", "private, no-store")
+	if r.Bytes != nil {
+		hd.Set("Content-Length", strconv.FormatInt(*r.Bytes, 10))
+	}
+	return c.Stream(http.StatusOK, "text/csv; charset=utf-8", rc)
+}
