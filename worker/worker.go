@@ -36,7 +36,9 @@ type Options struct {
 	// HeartbeatEvery is how often a running job's heartbeat is written.
 	HeartbeatEvery time.Duration
 	Reconcile      ReconcileOptions
-	Log            *slog.Logger
+	// RetryDelay overrides the backoff between attempts (tests make it short).
+	RetryDelay asynq.RetryDelayFunc
+	Log        *slog.Logger
 }
 
 // Server is one worker process.
@@ -60,6 +62,13 @@ func New(opts Options, store *storage.Store, enq *jobs.Enqueuer, handlers map[st
 	if opts.ShutdownTimeout == 0 {
 		opts.ShutdownTimeout = 30 * time.Second
 	}
+	if opts.RetryDelay == nil {
+		// Exponential backoff with jitter, capped: a flaky SFTP host or SMTP
+		// relay gets time to come back, a job does not sleep for hours.
+		opts.RetryDelay = func(n int, err error, t *asynq.Task) time.Duration {
+			return min(asynq.DefaultRetryDelayFunc(n, err, t), 10*time.Minute)
+		}
+	}
 	if opts.Queues == nil {
 		opts.Queues = jobs.QueueWeights
 	}
@@ -73,12 +82,10 @@ func New(opts Options, store *storage.Store, enq *jobs.Enqueuer, handlers map[st
 		// Poll empty queues often: a registrant waits on a PDF, and the
 		// default (1s) alone would eat the latency budget.
 		TaskCheckInterval: 100 * time.Millisecond,
-		// Exponential backoff with jitter, capped: a flaky SFTP host or SMTP
-		// relay gets time to come back, a job does not sleep for hours.
-		RetryDelayFunc: func(n int, err error, t *asynq.Task) time.Duration {
-			d := asynq.DefaultRetryDelayFunc(n, err, t)
-			return min(d, 10*time.Minute)
-		},
+		// Retries and scheduled tasks (reminder e-mails) move to pending on
+		// this beat; the default 5 s would add up to 5 s to every retry.
+		DelayedTaskCheckInterval: time.Second,
+		RetryDelayFunc:           opts.RetryDelay,
 	})
 	s.mux = asynq.NewServeMux()
 	s.mux.Use(s.jobMiddleware)

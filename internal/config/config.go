@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net"
+	"net/mail"
 	"net/netip"
 	"net/url"
 	"os"
@@ -27,6 +28,7 @@ type Config struct {
 	PublicURL     *url.URL
 	BlobURL       string
 	SMTPURL       *url.URL
+	MailFrom      string
 	AllowNetworks []netip.Prefix
 	// EncryptionKeys holds the AES-256 keys for data encrypted at rest; the
 	// first encrypts, all decrypt, so a key can be rotated by prepending.
@@ -46,6 +48,7 @@ var defaults = map[string]string{
 	"TURNOUT_PUBLIC_URL":         "http://localhost:8080",
 	"TURNOUT_BLOB_URL":           "file://./var/blobs",
 	"TURNOUT_SMTP_URL":           "smtp://127.0.0.1:1025",
+	"TURNOUT_MAIL_FROM":          "Turnout <no-reply@localhost>",
 	"TURNOUT_ALLOW_NETWORKS":     "",
 	"TURNOUT_ENCRYPTION_KEY":     "",
 	"TURNOUT_LOG_LEVEL":          "info",
@@ -71,6 +74,7 @@ func Parse(getenv func(string) string) (*Config, error) {
 		HTTPAddr:    get("TURNOUT_HTTP_ADDR"),
 		BlobURL:     get("TURNOUT_BLOB_URL"),
 		LogLevel:    strings.ToLower(get("TURNOUT_LOG_LEVEL")),
+		MailFrom:    get("TURNOUT_MAIL_FROM"),
 	}
 	var errs []string
 	bad := func(k, format string, a ...any) {
@@ -101,6 +105,9 @@ func Parse(getenv func(string) string) (*Config, error) {
 		bad("TURNOUT_SMTP_URL", "want smtp://[user:pass@]host:port or smtps://...")
 	} else {
 		c.SMTPURL = u
+	}
+	if _, err := mail.ParseAddress(c.MailFrom); err != nil {
+		bad("TURNOUT_MAIL_FROM", "want an address such as \"Turnout <no-reply@example.org>\"")
 	}
 	for _, s := range splitList(get("TURNOUT_ALLOW_NETWORKS")) {
 		p, err := netip.ParsePrefix(s)

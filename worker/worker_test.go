@@ -1,0 +1,346 @@
+package worker_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/turnoutdev/turnout/internal/fault"
+	"github.com/turnoutdev/turnout/internal/testenv"
+	"github.com/turnoutdev/turnout/jobs"
+	"github.com/turnoutdev/turnout/storage"
+	"github.com/turnoutdev/turnout/worker"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// harness runs a worker in-process against the package's PostgreSQL and Redis.
+type harness struct {
+	env    *testenv.Env
+	enq    *jobs.Enqueuer
+	client *asynq.Client
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func start(t *testing.T, handlers map[string]jobs.Handler, opts worker.Options) *harness {
+	t.Helper()
+	env := testenv.Get(t)
+	env.FlushRedis(t)
+	client := asynq.NewClient(env.AsynqConn)
+	h := &harness{env: env, client: client, enq: jobs.NewEnqueuer(env.Store, client, quiet), done: make(chan struct{})}
+	opts.Redis = env.AsynqConn
+	opts.Log = quiet
+	if opts.Concurrency == 0 {
+		opts.Concurrency = 4
+	}
+	srv := worker.New(opts, env.Store, h.enq, handlers)
+	ctx, cancel := context.WithCancel(context.Background())
+	h.cancel = cancel
+	go func() { defer close(h.done); _ = srv.Run(ctx) }()
+	t.Cleanup(func() { h.stop(); client.Close() })
+	return h
+}
+
+func (h *harness) stop() {
+	h.cancel()
+	<-h.done
+}
+
+func (h *harness) create(t *testing.T, kind string, maxAttempts int) *storage.Job {
+	t.Helper()
+	j, err := h.enq.Create(context.Background(), storage.NewJob{Kind: kind, Queue: jobs.QueueDefault, MaxAttempts: maxAttempts})
+	if err != nil {
+		t.Fatalf("create job: %v", err)
+	}
+	return j
+}
+
+// waitStatus polls the job row until it reaches want or 20 s pass.
+func waitStatus(t *testing.T, store *storage.Store, id int64, want string) *storage.Job {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	var j *storage.Job
+	for time.Now().Before(deadline) {
+		var err error
+		if j, err = store.Job(context.Background(), id); err != nil {
+			t.Fatalf("load job: %v", err)
+		}
+		if j.Status == want {
+			return j
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	t.Fatalf("job %d: want status %q, still %q (error %v, attempts %d)", id, want, j.Status, deref(j.Error), j.Attempts)
+	return nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return "<nil>"
+	}
+	return *s
+}
+
+// fastRetry makes retries immediate so tests do not wait for backoff.
+var fastRetry = worker.Options{RetryDelay: func(int, error, *asynq.Task) time.Duration { return 10 * time.Millisecond }}
+
+func TestJobSucceedsWithResultAndTimestamps(t *testing.T) {
+	h := start(t, map[string]jobs.Handler{"ok": jobs.HandlerFunc(func(ctx context.Context, j *storage.Job) (any, error) {
+		if j.Status != storage.JobRunning {
+			t.Errorf("handler saw status %q, want running", j.Status)
+		}
+		return map[string]int{"rows": 3}, nil
+	})}, worker.Options{})
+	j := waitStatus(t, h.env.Store, h.create(t, "ok", 3).ID, storage.JobSucceeded)
+	if j.Attempts != 1 || j.StartedAt == nil || j.FinishedAt == nil || j.Error != nil {
+		t.Errorf("got attempts=%d started=%v finished=%v error=%v; want 1 attempt, both times, no error", j.Attempts, j.StartedAt, j.FinishedAt, deref(j.Error))
+	}
+	if string(j.Result) != `{"rows": 3}` && string(j.Result) != `{"rows":3}` {
+		t.Errorf("result = %s, want {\"rows\":3}", j.Result)
+	}
+}
+
+func TestFailedAttemptIsRetriedThenSucceeds(t *testing.T) {
+	var calls atomic.Int32
+	h := start(t, map[string]jobs.Handler{"flaky": jobs.HandlerFunc(func(context.Context, *storage.Job) (any, error) {
+		if calls.Add(1) < 3 {
+			return nil, errors.New("sftp host went away")
+		}
+		return nil, nil
+	})}, fastRetry)
+	j := waitStatus(t, h.env.Store, h.create(t, "flaky", 5).ID, storage.JobSucceeded)
+	if j.Attempts != 3 {
+		t.Errorf("attempts = %d, want 3 (two failures, one success)", j.Attempts)
+	}
+	if j.Error != nil {
+		t.Errorf("error = %q after success, want cleared", *j.Error)
+	}
+}
+
+func TestInvalidInputFailsAtOnceWithoutRetry(t *testing.T) {
+	var calls atomic.Int32
+	h := start(t, map[string]jobs.Handler{"bad": jobs.HandlerFunc(func(context.Context, *storage.Job) (any, error) {
+		calls.Add(1)
+		return nil, fault.New(fault.Invalid, "row 2: score 11 is above the maximum 10")
+	})}, fastRetry)
+	j := waitStatus(t, h.env.Store, h.create(t, "bad", 5).ID, storage.JobFailed)
+	time.Sleep(300 * time.Millisecond)
+	if n := calls.Load(); n != 1 || j.Attempts != 1 {
+		t.Errorf("handler ran %d times over %d attempts; invalid input must not be retried", n, j.Attempts)
+	}
+	if deref(j.Error) != "row 2: score 11 is above the maximum 10" {
+		t.Errorf("error = %q, want the fault's message", deref(j.Error))
+	}
+}
+
+func TestExhaustedAttemptsFailTheJobWithSafeMessage(t *testing.T) {
+	h := start(t, map[string]jobs.Handler{"down": jobs.HandlerFunc(func(context.Context, *storage.Job) (any, error) {
+		return nil, errors.New("dial tcp 10.1.2.3:5432: password=hunter2 refused")
+	})}, fastRetry)
+	j := waitStatus(t, h.env.Store, h.create(t, "down", 3).ID, storage.JobFailed)
+	if j.Attempts != 3 {
+		t.Errorf("attempts = %d, want 3", j.Attempts)
+	}
+	// An error that is not ours is internal: its details stay in the log.
+	if deref(j.Error) != "internal error" {
+		t.Errorf("error = %q, want %q (no internals on the job)", deref(j.Error), "internal error")
+	}
+}
+
+func TestPanicIsRecoveredAndRetried(t *testing.T) {
+	var calls atomic.Int32
+	h := start(t, map[string]jobs.Handler{
+		"panics": jobs.HandlerFunc(func(context.Context, *storage.Job) (any, error) {
+			if calls.Add(1) == 1 {
+				var m map[string]int
+				m["boom"]++ // nil map write
+			}
+			return "recovered", nil
+		}),
+		"ok": jobs.HandlerFunc(func(context.Context, *storage.Job) (any, error) { return nil, nil }),
+	}, fastRetry)
+	j := waitStatus(t, h.env.Store, h.create(t, "panics", 3).ID, storage.JobSucceeded)
+	if j.Attempts != 2 {
+		t.Errorf("attempts = %d, want 2 (panic, then success)", j.Attempts)
+	}
+	// The worker process survived the panic and still serves other jobs.
+	waitStatus(t, h.env.Store, h.create(t, "ok", 1).ID, storage.JobSucceeded)
+}
+
+func TestDuplicateEnqueueIsANoOp(t *testing.T) {
+	env := testenv.Get(t)
+	env.FlushRedis(t)
+	client := asynq.NewClient(env.AsynqConn)
+	defer client.Close()
+	enq := jobs.NewEnqueuer(env.Store, client, quiet)
+	j, err := enq.Create(context.Background(), storage.NewJob{Kind: "count", Queue: jobs.QueueDefault})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		if err := enq.Enqueue(context.Background(), j); err != nil {
+			t.Fatalf("second enqueue: %v, want nil (no-op)", err)
+		}
+	}
+	info, err := asynq.NewInspector(env.AsynqConn).GetQueueInfo(jobs.QueueDefault)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Pending != 1 {
+		t.Fatalf("pending tasks = %d after 4 enqueues of one job, want 1", info.Pending)
+	}
+
+	var runs atomic.Int32
+	srv := worker.New(worker.Options{Redis: env.AsynqConn, Log: quiet}, env.Store, enq, map[string]jobs.Handler{
+		"count": jobs.HandlerFunc(func(context.Context, *storage.Job) (any, error) { runs.Add(1); return nil, nil }),
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Run(ctx) }()
+	waitStatus(t, env.Store, j.ID, storage.JobSucceeded)
+	// A late duplicate delivery of a finished job is acknowledged, not run.
+	if _, err := client.Enqueue(asynq.NewTask("count", []byte(`{"job_id":`+itoa(j.ID)+`}`)), asynq.Queue(jobs.QueueDefault)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	cancel()
+	<-done
+	if n := runs.Load(); n != 1 {
+		t.Fatalf("handler ran %d times, want exactly 1", n)
+	}
+}
+
+func itoa(n int64) string { return jobs.TaskID(n)[len("job:"):] }
+
+func TestReconcilerReenqueuesJobsLostFromRedis(t *testing.T) {
+	env := testenv.Get(t)
+	env.FlushRedis(t)
+	client := asynq.NewClient(env.AsynqConn)
+	defer client.Close()
+	enq := jobs.NewEnqueuer(env.Store, client, quiet)
+	var ids []int64
+	for i := 0; i < 5; i++ {
+		j, err := enq.Create(context.Background(), storage.NewJob{Kind: "lost", Queue: jobs.QueueFileload})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, j.ID)
+	}
+	// Redis loses everything (FLUSHDB) before any worker ran the jobs.
+	env.FlushRedis(t)
+	// Age the rows past the reconciler's grace period.
+	if _, err := env.Store.Pool.Exec(context.Background(), `UPDATE jobs SET updated_at = now() - interval '1 hour' WHERE id = ANY($1)`, ids); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	runs := map[int64]int{}
+	h := start(t, map[string]jobs.Handler{"lost": jobs.HandlerFunc(func(_ context.Context, j *storage.Job) (any, error) {
+		mu.Lock()
+		runs[j.ID]++
+		mu.Unlock()
+		return nil, nil
+	})}, worker.Options{Reconcile: worker.ReconcileOptions{Interval: 100 * time.Millisecond, Grace: time.Second, Stale: time.Minute}})
+	for _, id := range ids {
+		waitStatus(t, h.env.Store, id, storage.JobSucceeded)
+	}
+	time.Sleep(300 * time.Millisecond) // further reconcile passes must not run them again
+	mu.Lock()
+	defer mu.Unlock()
+	for _, id := range ids {
+		if runs[id] != 1 {
+			t.Errorf("job %d ran %d times, want 1", id, runs[id])
+		}
+	}
+}
+
+func TestReconcilerLeavesLiveTasksAlone(t *testing.T) {
+	env := testenv.Get(t)
+	env.FlushRedis(t)
+	client := asynq.NewClient(env.AsynqConn)
+	defer client.Close()
+	enq := jobs.NewEnqueuer(env.Store, client, quiet)
+	j, err := enq.Create(context.Background(), storage.NewJob{Kind: "waiting", Queue: jobs.QueueReports})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.Store.Pool.Exec(context.Background(), `UPDATE jobs SET updated_at = now() - interval '1 hour' WHERE id = $1`, j.ID); err != nil {
+		t.Fatal(err)
+	}
+	r := worker.NewReconciler(worker.ReconcileOptions{Grace: time.Second}, env.Store, enq, asynq.NewInspector(env.AsynqConn), env.AsynqConn, quiet)
+	n, err := r.ReconcileOrphanedJobs(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Fatalf("re-enqueued %d jobs whose task is still pending, want 0", n)
+	}
+}
+
+func TestGracefulShutdownFinishesInFlightJob(t *testing.T) {
+	started := make(chan struct{})
+	h := start(t, map[string]jobs.Handler{"slow": jobs.HandlerFunc(func(ctx context.Context, _ *storage.Job) (any, error) {
+		close(started)
+		select {
+		case <-time.After(700 * time.Millisecond):
+			return "done", nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	})}, worker.Options{ShutdownTimeout: 10 * time.Second})
+	j := h.create(t, "slow", 3)
+	<-started
+	h.stop() // SIGTERM equivalent: returns once the in-flight job is done
+	got, err := h.env.Store.Job(context.Background(), j.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != storage.JobSucceeded {
+		t.Fatalf("after graceful shutdown the in-flight job is %q, want succeeded", got.Status)
+	}
+}
+
+func TestShutdownTimeoutHandsJobBackForRetry(t *testing.T) {
+	var calls atomic.Int32
+	first := make(chan struct{})
+	slow := jobs.HandlerFunc(func(ctx context.Context, _ *storage.Job) (any, error) {
+		if calls.Add(1) == 1 {
+			close(first)
+			<-ctx.Done() // longer than the shutdown timeout
+			return nil, ctx.Err()
+		}
+		return "second run", nil
+	})
+	h := start(t, map[string]jobs.Handler{"stuck": slow}, worker.Options{ShutdownTimeout: 300 * time.Millisecond})
+	j := h.create(t, "stuck", 3)
+	<-first
+	h.stop()
+	got, _ := h.env.Store.Job(context.Background(), j.ID)
+	if got.Finished() {
+		t.Fatalf("job is %q after a cut-off shutdown, want it left for a retry", got.Status)
+	}
+	// A new worker picks it up again and finishes it.
+	start2(t, h.env, map[string]jobs.Handler{"stuck": slow})
+	waitStatus(t, h.env.Store, j.ID, storage.JobSucceeded)
+}
+
+// start2 starts a worker without flushing Redis (the queue keeps its tasks).
+func start2(t *testing.T, env *testenv.Env, handlers map[string]jobs.Handler) *harness {
+	client := asynq.NewClient(env.AsynqConn)
+	h := &harness{env: env, client: client, enq: jobs.NewEnqueuer(env.Store, client, quiet), done: make(chan struct{})}
+	srv := worker.New(worker.Options{Redis: env.AsynqConn, Log: quiet, RetryDelay: fastRetry.RetryDelay}, env.Store, h.enq, handlers)
+	ctx, cancel := context.WithCancel(context.Background())
+	h.cancel = cancel
+	go func() { defer close(h.done); _ = srv.Run(ctx) }()
+	t.Cleanup(func() { h.stop(); client.Close() })
+	return h
+}
