@@ -1,8 +1,8 @@
 -- +goose Up
 -- One row per fileLoadingJobs job, beside its jobs row. request is the
--- client's request with sourceUrl already redacted (it is what GET renders);
--- source_url keeps the real URL, credentials included, because the worker
--- needs them to fetch; it is never rendered, logged or put in Redis.
+-- client's request with sourceUrl and listener URLs already redacted (it is what GET renders);
+-- source_url and listeners keep the real URLs, credentials included, because
+-- the worker needs them; it is never rendered, logged or put in Redis.
 CREATE TABLE van_file_loads (
     job_id         bigint      PRIMARY KEY REFERENCES jobs (id) ON DELETE CASCADE,
     key_id         bigint      NOT NULL REFERENCES api_keys (id),
@@ -10,6 +10,7 @@ CREATE TABLE van_file_loads (
     description    text        NOT NULL DEFAULT '',
     request        jsonb       NOT NULL,
     source_url     text        NOT NULL,
+    listeners      jsonb       NOT NULL DEFAULT '[]', -- unredacted, for the notifier only
     rows_read      bigint      NOT NULL DEFAULT 0,
     error_count    bigint      NOT NULL DEFAULT 0,
     error_file_key text,

@@ -145,6 +145,7 @@ type FileLoad struct {
 	Description  string
 	Request      json.RawMessage // sourceUrl redacted
 	SourceURL    string          // with credentials; never render
+	Listeners    json.RawMessage // unredacted; for the notifier only
 	RowsRead     int64
 	ErrorCount   int64
 	ErrorFileKey *string
@@ -154,8 +155,8 @@ type FileLoad struct {
 
 // InsertFileLoad records a file load beside its job, inside tx.
 func InsertFileLoad(ctx context.Context, q Querier, f FileLoad) error {
-	_, err := q.Exec(ctx, `INSERT INTO van_file_loads (job_id, key_id, db_mode, description, request, source_url)
-		VALUES ($1, $2, $3, $4, $5, $6)`, f.JobID, f.KeyID, f.DBMode, f.Description, f.Request, f.SourceURL)
+	_, err := q.Exec(ctx, `INSERT INTO van_file_loads (job_id, key_id, db_mode, description, request, source_url, listeners)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`, f.JobID, f.KeyID, f.DBMode, f.Description, f.Request, f.SourceURL, f.Listeners)
 	if err != nil {
 		return fmt.Errorf("insert file load: %w", err)
 	}
@@ -165,9 +166,9 @@ func InsertFileLoad(ctx context.Context, q Querier, f FileLoad) error {
 // FileLoad returns the file load of a job.
 func (s *Store) FileLoad(ctx context.Context, jobID int64) (*FileLoad, error) {
 	var f FileLoad
-	err := s.Pool.QueryRow(ctx, `SELECT job_id, key_id, db_mode, description, request, source_url, rows_read, error_count,
+	err := s.Pool.QueryRow(ctx, `SELECT job_id, key_id, db_mode, description, request, source_url, listeners, rows_read, error_count,
 		error_file_key, message, created_at FROM van_file_loads WHERE job_id = $1`, jobID).Scan(
-		&f.JobID, &f.KeyID, &f.DBMode, &f.Description, &f.Request, &f.SourceURL, &f.RowsRead, &f.ErrorCount,
+		&f.JobID, &f.KeyID, &f.DBMode, &f.Description, &f.Request, &f.SourceURL, &f.Listeners, &f.RowsRead, &f.ErrorCount,
 		&f.ErrorFileKey, &f.Message, &f.CreatedAt)
 	if err != nil {
 		return nil, notFound(err, "file loading job")
@@ -322,4 +323,10 @@ func ClaimNotify(ctx context.Context, q Querier, loadJobID, notifyJobID int64) (
 		return false, err
 	}
 	return tag.RowsAffected() == 1, nil
+}
+
+// SetFileLoadMessage records the final message of a load.
+func (s *Store) SetFileLoadMessage(ctx context.Context, jobID int64, message string) error {
+	_, err := s.Pool.Exec(ctx, `UPDATE van_file_loads SET message = $2 WHERE job_id = $1`, jobID, message)
+	return err
 }

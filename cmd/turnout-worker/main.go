@@ -54,6 +54,9 @@ func run(args []string) error {
 	handlers := map[string]jobs.Handler{
 		jobs.KindNoop: jobs.HandlerFunc(jobs.Noop),
 	}
+	for kind, h := range fileloadHandlers(cfg, p, log) {
+		handlers[kind] = h
+	}
 	srv := worker.New(worker.Options{
 		Redis:           p.AsynqConn,
 		Queues:          qs,
