@@ -314,7 +314,6 @@ func (s *Store) DeliveredOK(ctx context.Context, loadJobID int64, listener int) 
 	return ok, err
 }
 
-
 // ClaimNotify records notifyJobID as the load's notification job unless one
 // is recorded already; it reports whether this call won.
 func ClaimNotify(ctx context.Context, q Querier, loadJobID, notifyJobID int64) (bool, error) {

@@ -125,4 +125,3 @@ func (c *inflateCap) Read(p []byte) (int, error) {
 }
 
 func (c *inflateCap) Close() error { return c.rc.Close() }
-

@@ -53,4 +53,6 @@ func (e statusError) Error() string {
 	return "fetch " + e.u + ": source answered HTTP " + http.StatusText(e.code)
 }
 
-func transientStatus(u *url.URL, code int) error { return statusError{u: netguard.Redacted(u), code: code} }
+func transientStatus(u *url.URL, code int) error {
+	return statusError{u: netguard.Redacted(u), code: code}
+}

@@ -26,7 +26,7 @@ type Notifier interface {
 
 // Options are a Runner's limits.
 type Options struct {
-	MaxFileBytes int64  // spooled source size cap (TURNOUT_MAX_FILE_BYTES)
+	MaxFileBytes int64 // spooled source size cap (TURNOUT_MAX_FILE_BYTES)
 	Zip          ZipLimits
 	SpoolDir     string // "" = os.TempDir()
 	// MaxStoredErrors is how many row errors are kept queryable in
