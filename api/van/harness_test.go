@@ -54,12 +54,7 @@ type stack struct {
 	hookSt  int // status the receiver answers with
 	key     *storage.CreatedKey
 	auth    string
-	scores  []int64
-	fetches Fetchers
 }
-
-// Fetchers lets a test add transports (SFTP, FTP) before the worker starts.
-type Fetchers = fileload.Fetchers
 
 type hook struct {
 	ID       string

@@ -3,7 +3,6 @@ package fileload
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net/url"
 	"strings"
@@ -62,10 +61,11 @@ func blocked(err error, u *url.URL) error {
 	return nil
 }
 
-// transient wraps a retryable fetch error with a caller-safe message.
+// transient wraps a retryable fetch error (the worker retries Unavailable)
+// with a caller-safe message.
 func transient(err error, u *url.URL, what string) error {
 	if e := blocked(err, u); e != nil {
 		return e
 	}
-	return fmt.Errorf("fetch %s: %s: %s", netguard.Redacted(u), what, netguard.SafeError(err, u))
+	return fault.Wrap(fault.Unavailable, err, "file.sourceUrl: %s: %s: %s", netguard.Redacted(u), what, netguard.SafeError(err, u))
 }

@@ -2,6 +2,7 @@ package fileload
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -36,7 +37,7 @@ func (f HTTPFetcher) Fetch(ctx context.Context, u *url.URL, w io.Writer) error {
 		return fault.New(fault.Invalid, "file.sourceUrl: %s answered HTTP %d %s", netguard.Redacted(u), resp.StatusCode, http.StatusText(resp.StatusCode))
 	}
 	if _, err := io.Copy(w, resp.Body); err != nil {
-		if err == errTooLarge {
+		if errors.Is(err, errTooLarge) {
 			return err
 		}
 		return transient(err, u, "download interrupted")
@@ -44,15 +45,6 @@ func (f HTTPFetcher) Fetch(ctx context.Context, u *url.URL, w io.Writer) error {
 	return nil
 }
 
-type statusError struct {
-	u    string
-	code int
-}
-
-func (e statusError) Error() string {
-	return "fetch " + e.u + ": source answered HTTP " + http.StatusText(e.code)
-}
-
 func transientStatus(u *url.URL, code int) error {
-	return statusError{u: netguard.Redacted(u), code: code}
+	return fault.New(fault.Unavailable, "file.sourceUrl: %s answered HTTP %d %s", netguard.Redacted(u), code, http.StatusText(code))
 }

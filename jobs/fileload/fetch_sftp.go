@@ -3,7 +3,6 @@ package fileload
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/url"
@@ -16,7 +15,6 @@ import (
 	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/turnoutdev/turnout/internal/fault"
-	"github.com/turnoutdev/turnout/internal/netguard"
 )
 
 // SFTPFetcher fetches sftp://user:password@host[:port]/path. Host keys are
@@ -108,7 +106,7 @@ func (f SFTPFetcher) Fetch(ctx context.Context, u *url.URL, w io.Writer) error {
 		if errors.Is(err, errTooLarge) {
 			return errTooLarge
 		}
-		return fmt.Errorf("fetch %s: download interrupted: %s", netguard.Redacted(u), netguard.SafeError(err, u))
+		return transient(err, u, "download interrupted")
 	}
 	return nil
 }
