@@ -298,3 +298,8 @@ func seedCSV(n int) string {
 	}
 	return b.String()
 }
+
+func storageKey(app string) storage.NewKey {
+	mode := int16(0)
+	return storage.NewKey{Name: app, Scopes: []string{storage.ScopeVAN}, VANApp: app, VANDBMode: &mode}
+}
