@@ -329,3 +329,50 @@ func (s *Store) SetFileLoadMessage(ctx context.Context, jobID int64, message str
 	_, err := s.Pool.Exec(ctx, `UPDATE van_file_loads SET message = $2 WHERE job_id = $1`, jobID, message)
 	return err
 }
+
+// PersonColumns are the van_people columns an import may fill, in order.
+var PersonColumns = []string{"vanid", "dwid", "statefileid", "first_name", "middle_name", "last_name",
+	"date_of_birth", "address", "city", "state", "zip", "email", "phone"}
+
+// ImportPeople COPYs people rows (values in PersonColumns order) into the
+// database mode's people in one transaction: a person already there (same
+// VANID) is updated, so importing a file twice leaves one copy. Within the
+// source the last row of a VANID wins.
+func (s *Store) ImportPeople(ctx context.Context, dbMode int16, src pgx.CopyFromSource) (int64, error) {
+	var n int64
+	err := s.InTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE people_import ON COMMIT DROP AS SELECT `+joinCols()+` FROM van_people WITH NO DATA`); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `ALTER TABLE people_import ADD COLUMN line bigserial`); err != nil {
+			return err
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"people_import"}, PersonColumns, src); err != nil {
+			return err
+		}
+		set := ""
+		for _, c := range PersonColumns[1:] {
+			set += ", " + c + " = excluded." + c
+		}
+		tag, err := tx.Exec(ctx, `INSERT INTO van_people (db_mode, `+joinCols()+`)
+			SELECT DISTINCT ON (vanid) $1, `+joinCols()+` FROM people_import ORDER BY vanid, line DESC
+			ON CONFLICT (db_mode, vanid) DO UPDATE SET `+set[2:], dbMode)
+		n = tag.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("import people: %w", err)
+	}
+	return n, nil
+}
+
+func joinCols() string {
+	out := ""
+	for i, c := range PersonColumns {
+		if i > 0 {
+			out += ", "
+		}
+		out += c
+	}
+	return out
+}

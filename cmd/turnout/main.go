@@ -25,6 +25,11 @@ commands:
   keys list [--json]
   keys revoke ID
   keys rotate-webhook-secret ID [--json]
+  people import --db-mode 0|1 FILE.csv [--json]
+                                   bulk-load VAN people (header names the columns; VANID required)
+  gen people --count N [--seed S] [--out FILE]
+                                   write deterministic synthetic people as CSV
+  scores create --name N [--short-name S] (--min A --max B | --values v1,v2) [--json]
 
 Configuration comes from TURNOUT_* environment variables (see README).
 `
@@ -88,6 +93,12 @@ func run(ctx context.Context, args []string, out, errOut io.Writer) error {
 		return storage.Migrate(ctx, cfg.DatabaseURL, args[1], out)
 	case "keys":
 		return keysCmd(ctx, e, args[1:])
+	case "people":
+		return peopleCmd(ctx, e, args[1:])
+	case "gen":
+		return genCmd(ctx, e, args[1:])
+	case "scores":
+		return scoresCmd(ctx, e, args[1:])
 	}
 	return fmt.Errorf("unknown command %q\n\n%s", args[0], usage)
 }
