@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/turnoutdev/turnout/internal/fault"
 	"github.com/turnoutdev/turnout/jobs"
@@ -38,7 +39,9 @@ type Options struct {
 	Reconcile      ReconcileOptions
 	// RetryDelay overrides the backoff between attempts (tests make it short).
 	RetryDelay asynq.RetryDelayFunc
-	Log        *slog.Logger
+	// Registry, if set, receives the job metrics.
+	Registry prometheus.Registerer
+	Log      *slog.Logger
 }
 
 // Server is one worker process.
@@ -49,6 +52,8 @@ type Server struct {
 	mux        *asynq.ServeMux
 	reconciler *Reconciler
 	log        *slog.Logger
+	finished   *prometheus.CounterVec
+	duration   *prometheus.HistogramVec
 }
 
 // New returns a Server that runs handlers (job kind → handler).
@@ -73,6 +78,16 @@ func New(opts Options, store *storage.Store, enq *jobs.Enqueuer, handlers map[st
 		opts.Queues = jobs.QueueWeights
 	}
 	s := &Server{opts: opts, store: store, log: opts.Log}
+	s.finished = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "turnout_job_attempts_total", Help: "Job attempts by kind and outcome (succeeded, retrying, failed).",
+	}, []string{"kind", "outcome"})
+	s.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "turnout_job_attempt_duration_seconds", Help: "Duration of job attempts by kind.",
+		Buckets: prometheus.ExponentialBuckets(0.005, 4, 10),
+	}, []string{"kind"})
+	if opts.Registry != nil {
+		opts.Registry.MustRegister(s.finished, s.duration)
+	}
 	s.srv = asynq.NewServer(opts.Redis, asynq.Config{
 		Concurrency:     opts.Concurrency,
 		Queues:          opts.Queues,
@@ -180,7 +195,9 @@ func (s *Server) jobMiddleware(next asynq.Handler) asynq.Handler {
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
 		elapsed := time.Since(start)
+		s.duration.WithLabelValues(job.Kind).Observe(elapsed.Seconds())
 		if runErr == nil {
+			s.finished.WithLabelValues(job.Kind, "succeeded").Inc()
 			if err := s.store.SucceedJob(wctx, job.ID, st.result); err != nil {
 				return fmt.Errorf("record success of job %d: %w", job.ID, err)
 			}
@@ -190,6 +207,11 @@ func (s *Server) jobMiddleware(next asynq.Handler) asynq.Handler {
 		retried, _ := asynq.GetRetryCount(ctx)
 		maxRetry, _ := asynq.GetMaxRetry(ctx)
 		final := fault.Is(runErr, fault.Invalid) || errors.Is(runErr, asynq.SkipRetry) || retried >= maxRetry
+		outcome := "retrying"
+		if final {
+			outcome = "failed"
+		}
+		s.finished.WithLabelValues(job.Kind, outcome).Inc()
 		msg := fault.As(runErr).Message
 		if err := s.store.FailJob(wctx, job.ID, msg, final); err != nil {
 			log.Error("record failure", "err", err)

@@ -162,8 +162,7 @@ func TestPanicIsRecoveredAndRetried(t *testing.T) {
 	h := start(t, map[string]jobs.Handler{
 		"panics": jobs.HandlerFunc(func(context.Context, *storage.Job) (any, error) {
 			if calls.Add(1) == 1 {
-				var m map[string]int
-				m["boom"]++ // nil map write
+				panic("handler bug")
 			}
 			return "recovered", nil
 		}),
@@ -343,4 +342,22 @@ func start2(t *testing.T, env *testenv.Env, handlers map[string]jobs.Handler) *h
 	go func() { defer close(h.done); _ = srv.Run(ctx) }()
 	t.Cleanup(func() { h.stop(); client.Close() })
 	return h
+}
+
+func TestWorkerServesOnlyItsQueues(t *testing.T) {
+	noop := jobs.HandlerFunc(func(context.Context, *storage.Job) (any, error) { return nil, nil })
+	h := start(t, map[string]jobs.Handler{"n": noop}, worker.Options{Queues: map[string]int{jobs.QueueFileload: 1}})
+	other, err := h.enq.Create(context.Background(), storage.NewJob{Kind: "n", Queue: jobs.QueuePDF})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mine, err := h.enq.Create(context.Background(), storage.NewJob{Kind: "n", Queue: jobs.QueueFileload})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, h.env.Store, mine.ID, storage.JobSucceeded)
+	time.Sleep(300 * time.Millisecond)
+	if got, _ := h.env.Store.Job(context.Background(), other.ID); got.Status != storage.JobQueued {
+		t.Fatalf("a fileload-only worker ran a pdf job: status %q", got.Status)
+	}
 }

@@ -5,10 +5,16 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/turnoutdev/turnout/internal/config"
 	"github.com/turnoutdev/turnout/internal/platform"
@@ -27,6 +33,7 @@ func run(args []string) error {
 	fs := flag.NewFlagSet("turnout-worker", flag.ContinueOnError)
 	queues := fs.String("queues", strings.Join(jobs.Queues, ","), "comma-separated queues this process serves")
 	concurrency := fs.Int("concurrency", 0, "tasks run at once (default TURNOUT_WORKER_CONCURRENCY)")
+	httpAddr := fs.String("http-addr", "", "serve /healthz and /metrics on this address (e.g. :9090); off when empty")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -57,12 +64,27 @@ func run(args []string) error {
 	for kind, h := range fileloadHandlers(cfg, p, log) {
 		handlers[kind] = h
 	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if *httpAddr != "" {
+		mux := http.NewServeMux()
+		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, `{"status":"ok"}`) })
+		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		hs := &http.Server{Addr: *httpAddr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		go func() {
+			if err := hs.ListenAndServe(); err != nil && err != http.ErrServerClosed {
+				log.Error("worker http server", "err", err)
+			}
+		}()
+		defer hs.Close()
+	}
 	srv := worker.New(worker.Options{
 		Redis:           p.AsynqConn,
 		Queues:          qs,
 		Concurrency:     cfg.WorkerConcurrency,
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		Reconcile:       worker.ReconcileOptions{Interval: cfg.ReconcileInterval},
+		Registry:        reg,
 		Log:             log,
 	}, p.Store, p.Enqueuer, handlers)
 	return srv.Run(ctx)

@@ -30,6 +30,8 @@ commands:
   gen people --count N [--seed S] [--out FILE]
                                    write deterministic synthetic people as CSV
   scores create --name N [--short-name S] (--min A --max B | --values v1,v2) [--json]
+  dev smtp [--addr 127.0.0.1:1025] [--log FILE]
+                                  a local SMTP catcher for demos
 
 Configuration comes from TURNOUT_* environment variables (see README).
 `
@@ -99,6 +101,8 @@ func run(ctx context.Context, args []string, out, errOut io.Writer) error {
 		return genCmd(ctx, e, args[1:])
 	case "scores":
 		return scoresCmd(ctx, e, args[1:])
+	case "dev":
+		return devCmd(ctx, e, args[1:])
 	}
 	return fmt.Errorf("unknown command %q\n\n%s", args[0], usage)
 }

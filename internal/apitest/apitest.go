@@ -28,6 +28,11 @@ var (
 
 func load() (routers.Router, error) {
 	once.Do(func() {
+		// Pages and documents are checked for status and content type; their
+		// bodies are text, not JSON to decode.
+		for _, ct := range []string{"text/html", "application/yaml", "application/pdf", "text/csv"} {
+			openapi3filter.RegisterBodyDecoder(ct, openapi3filter.FileBodyDecoder)
+		}
 		loader := openapi3.NewLoader()
 		doc, err := loader.LoadFromData(api.OpenAPI)
 		if err != nil {

@@ -1,0 +1,73 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func envOf(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestDefaultsAreALocalDevelopmentStack(t *testing.T) {
+	c, err := Parse(envOf(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.DatabaseURL != "postgres://postgres@127.0.0.1:5432/turnout?sslmode=disable" || c.HTTPAddr != ":8080" ||
+		c.PublicURL.String() != "http://localhost:8080" || c.ShutdownTimeout != 30*time.Second || c.WorkerConcurrency != 10 {
+		t.Fatalf("defaults: %+v", c)
+	}
+}
+
+func TestEveryBadVariableIsNamed(t *testing.T) {
+	cases := map[string]string{
+		"TURNOUT_DATABASE_URL":       "mysql://x",
+		"TURNOUT_REDIS_URL":          "http://x",
+		"TURNOUT_HTTP_ADDR":          "8080",
+		"TURNOUT_PUBLIC_URL":         "localhost:8080",
+		"TURNOUT_BLOB_URL":           "ftp://x",
+		"TURNOUT_SMTP_URL":           "mail.example.org",
+		"TURNOUT_MAIL_FROM":          "not an address",
+		"TURNOUT_ALLOW_NETWORKS":     "10.0.0.0/8,nonsense",
+		"TURNOUT_ENCRYPTION_KEY":     "c2hvcnQ=",
+		"TURNOUT_LOG_LEVEL":          "loud",
+		"TURNOUT_SHUTDOWN_TIMEOUT":   "-1s",
+		"TURNOUT_WORKER_CONCURRENCY": "zero",
+		"TURNOUT_RECONCILE_INTERVAL": "often",
+	}
+	for k, v := range cases {
+		t.Run(k, func(t *testing.T) {
+			_, err := Parse(envOf(map[string]string{k: v}))
+			if err == nil || !strings.Contains(err.Error(), k+":") {
+				t.Fatalf("%s=%q: error %v, want one naming %s", k, v, err, k)
+			}
+		})
+	}
+	// All problems are reported at once.
+	_, err := Parse(envOf(cases))
+	for k := range cases {
+		if !strings.Contains(err.Error(), k) {
+			t.Errorf("combined error misses %s", k)
+		}
+	}
+}
+
+func TestAllowNetworksAndEncryptionKeys(t *testing.T) {
+	c, err := Parse(envOf(map[string]string{
+		"TURNOUT_ALLOW_NETWORKS": "10.1.2.3/8, 192.168.1.5, ::1/128",
+		"TURNOUT_ENCRYPTION_KEY": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=,AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := []string{}
+	for _, p := range c.AllowNetworks {
+		got = append(got, p.String())
+	}
+	if strings.Join(got, " ") != "10.0.0.0/8 192.168.1.5/32 ::1/128" {
+		t.Errorf("allow networks = %v", got)
+	}
+	if len(c.EncryptionKeys) != 2 || c.EncryptionKeys[1][0] != 1 {
+		t.Errorf("encryption keys = %d, want 2 in order", len(c.EncryptionKeys))
+	}
+}
