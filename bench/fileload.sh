@@ -36,7 +36,7 @@ export TURNOUT_DATABASE_URL="${ADMIN%/*}/$db?sslmode=disable"
 export TURNOUT_REDIS_URL="redis://127.0.0.1:6379/$rdb"
 export TURNOUT_BLOB_URL="file://$work/blobs"
 export TURNOUT_ALLOW_NETWORKS=127.0.0.0/8
-export TURNOUT_LOG_LEVEL=warn
+export TURNOUT_LOG_LEVEL=info
 apiport=$(freeport); fileport=$(freeport)
 export TURNOUT_HTTP_ADDR="127.0.0.1:$apiport"
 bin/turnout migrate up >/dev/null
@@ -81,10 +81,11 @@ echo "$st" > "$work/job.json"
 matched=$(jq -r '.actions[0].results.matchedRows' <<<"$st")
 rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$wpid/status")
 
-echo "psql \\copy of the same rows into the same staging table…"
-awk -v n="$ROWS" 'BEGIN { for (i = 1; i <= n; i++) printf "999999999,0,%d,%d,%d\n", i + 1, i, (i * 7919) % 101 }' > "$work/stage.csv"
+echo "psql \\copy of the same rows into a table shaped like the pipeline's staging table…"
+awk -v n="$ROWS" 'BEGIN { for (i = 1; i <= n; i++) printf "0,%d,%d,%d\n", i + 1, i, (i * 7919) % 101 }' > "$work/stage.csv"
+psql -q "$TURNOUT_DATABASE_URL" -c "CREATE TABLE bench_copy (action_index integer NOT NULL, line bigint NOT NULL, person_id text NOT NULL, value text)"
 t=$(date +%s.%N)
-psql -q "$TURNOUT_DATABASE_URL" -c "\\copy van_stage_rows (job_id, action_index, line, person_id, value) FROM '$work/stage.csv' CSV"
+psql -q "$TURNOUT_DATABASE_URL" -c "\\copy bench_copy (action_index, line, person_id, value) FROM '$work/stage.csv' CSV"
 copy_s=$(echo "$(date +%s.%N) - $t" | bc)
 
 ratio=$(echo "scale=2; $load_s / $copy_s" | bc)
@@ -97,9 +98,13 @@ out=bench/fileload-results.md
   echo "| rows | $ROWS (zip $zip_bytes bytes) |"
   echo "| matched rows | $matched |"
   echo "| end to end over HTTP (POST → Completed; fetch, unzip, parse, validate, COPY, apply) | ${load_s}s |"
-  echo "| psql \\\\copy of the same rows into van_stage_rows | ${copy_s}s |"
+  echo "| psql \\copy of the same rows into a table shaped like the staging table | ${copy_s}s |"
   echo "| ratio | ${ratio}× |"
   echo "| worker peak RSS (VmHWM) | $((rss_kb / 1024)) MB |"
   echo "| people import (turnout people import, $ROWS rows) | ${people_s}s |"
+  echo
+  echo "Worker phases (from its log):"
+  echo
+  grep -E '"msg":"(source fetched|rows staged|action applied|job succeeded)"' "$work/worker.log" | jq -r '"- \(.time) \(.msg) \(.rows // .bytes // .duration_ms // "")"' || true
 } > "$out"
 cat "$out"

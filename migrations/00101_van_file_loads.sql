@@ -50,20 +50,7 @@ CREATE TABLE van_file_load_errors (
     PRIMARY KEY (job_id, seq)
 );
 
--- Valid rows of a running load, COPY'd in one pass for every action and
--- applied per action with set-based SQL. Unlogged: it is scratch space that
--- a retry rebuilds from the file.
-CREATE UNLOGGED TABLE van_stage_rows (
-    job_id       bigint  NOT NULL,
-    action_index integer NOT NULL,
-    line         bigint  NOT NULL,
-    person_id    text    NOT NULL,
-    value        text
-);
-CREATE INDEX van_stage_rows_job ON van_stage_rows (job_id, action_index);
-
 -- +goose Down
-DROP TABLE van_stage_rows;
 DROP TABLE van_file_load_errors;
 DROP TABLE van_file_load_actions;
 DROP TABLE van_file_loads;

@@ -142,11 +142,7 @@ func (r *Runner) load(ctx context.Context, job *storage.Job, fl *storage.FileLoa
 	if err != nil {
 		return nil, err
 	}
-	applied := map[int]bool{}
-	for _, a := range done {
-		applied[a.ActionIndex] = true
-	}
-	if len(done) == len(req.Actions) {
+	if len(done) > 0 {
 		// Every action committed on an earlier attempt; only the job's own
 		// status was lost.
 		return &Result{RowsRead: fl.RowsRead, ErrorCount: fl.ErrorCount, Actions: done}, nil
@@ -198,7 +194,7 @@ func (r *Runner) load(ctx context.Context, job *storage.Job, fl *storage.FileLoa
 	defer os.Remove(errFile.Name())
 	defer errFile.Close()
 	st := &stager{
-		rd: newReader(data, req.File), rules: rules, applied: applied, header: req.File.HasHeader, jobID: job.ID,
+		rd: newReader(data, req.File), rules: rules, header: req.File.HasHeader,
 		errW: csv.NewWriter(errFile), maxErrs: r.opts.MaxStoredErrors,
 	}
 	_ = st.errW.Write([]string{"line", "actionIndex", "column", "message"})
@@ -207,77 +203,59 @@ func (r *Runner) load(ctx context.Context, job *storage.Job, fl *storage.FileLoa
 			_ = r.store.SetProgress(ctx, job.ID, 0, read, failed)
 		}
 	}
-	// One pass over the file for every action; the staging is rebuilt in
-	// the same transaction, so an earlier attempt's rows never mix in.
+	// One pass over the file for every action, COPY'd into a temporary
+	// table of this transaction; every action is applied in the same
+	// transaction. A crash anywhere rolls all of it back, and the result
+	// rows it commits make a later attempt skip the load, so a re-run never
+	// duplicates or half-applies data.
 	err = r.store.InTx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `DELETE FROM van_stage_rows WHERE job_id = $1`, job.ID); err != nil {
+		// Big sorts (DISTINCT ON, the median) stay in memory.
+		if _, err := tx.Exec(ctx, `SET LOCAL work_mem = '256MB'`); err != nil {
 			return err
 		}
-		_, err := tx.CopyFrom(ctx, pgx.Identifier{"van_stage_rows"}, []string{"job_id", "action_index", "line", "person_id", "value"}, st)
-		return err
+		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE fileload_stage (action_index integer NOT NULL, line bigint NOT NULL,
+			person_id text NOT NULL, value text) ON COMMIT DROP`); err != nil {
+			return err
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"fileload_stage"}, []string{"action_index", "line", "person_id", "value"}, st); err != nil {
+			if st.err != nil {
+				return st.err
+			}
+			return fmt.Errorf("stage rows: %w", err)
+		}
+		if !st.sawRecord {
+			return fault.New(fault.Invalid, "file: the file has no rows")
+		}
+		_ = r.store.SetProgress(ctx, job.ID, st.rowsRead, st.rowsRead, st.rowsFailed)
+		log.Info("rows staged", "rows", st.rowsRead, "errors", st.errCount)
+		if err := r.saveErrors(ctx, job.ID, st, errFile); err != nil {
+			return err
+		}
+		if st.rowsRead == 0 {
+			return fault.New(fault.Invalid, "file: the file has a header but no data rows")
+		}
+		anyValid := false
+		for _, rule := range rules {
+			anyValid = anyValid || rule.valid > 0
+		}
+		if !anyValid {
+			return fault.New(fault.Invalid, "file: none of the %d rows is valid for any action; first error: line %d: %s", st.rowsRead, st.errs[0].Line, st.errs[0].Message)
+		}
+		if _, err := tx.Exec(ctx, `ANALYZE fileload_stage`); err != nil {
+			return err
+		}
+		for _, rule := range rules {
+			res, su, err := applyScore(ctx, tx, job.ID, fl, rule, st.rowsRead)
+			if err != nil {
+				return fmt.Errorf("apply actions[%d]: %w", rule.index, err)
+			}
+			log.Info("action applied", "action", rule.index, "rows", res.RowsValid, "matched", res.Matched, "score_update_id", su.ID, "load_status", su.LoadStatus)
+		}
+		return nil
 	})
 	if err != nil {
-		if st.err != nil {
-			return nil, st.err
-		}
-		return nil, fmt.Errorf("stage rows: %w", err)
-	}
-	if !st.sawRecord {
-		return nil, fault.New(fault.Invalid, "file: the file has no rows")
-	}
-	_ = r.store.SetProgress(ctx, job.ID, st.rowsRead, st.rowsRead, st.rowsFailed)
-	log.Info("rows staged", "rows", st.rowsRead, "errors", st.errCount)
-
-	var errKey *string
-	if st.errCount > 0 {
-		st.errW.Flush()
-		if err := st.errW.Error(); err != nil {
-			return nil, fmt.Errorf("write error file: %w", err)
-		}
-		if _, err := errFile.Seek(0, io.SeekStart); err != nil {
-			return nil, err
-		}
-		key := "fileload/" + strconv.FormatInt(job.ID, 10) + "/errors.csv"
-		if err := r.blobs.Put(ctx, key, errFile, "text/csv"); err != nil {
-			return nil, fmt.Errorf("store error file: %w", err)
-		}
-		errKey = &key
-	}
-	if err := r.store.ReplaceRowErrors(ctx, job.ID, st.errs); err != nil {
-		return nil, fmt.Errorf("store row errors: %w", err)
-	}
-	if err := r.store.FinishFileLoad(ctx, job.ID, st.rowsRead, st.errCount, errKey, ""); err != nil {
 		return nil, err
 	}
-	if st.rowsRead == 0 {
-		r.dropStaging(ctx, job.ID, log)
-		return nil, fault.New(fault.Invalid, "file: the file has a header but no data rows")
-	}
-	anyValid := false
-	for _, rule := range rules {
-		anyValid = anyValid || rule.valid > 0
-	}
-	if !anyValid {
-		r.dropStaging(ctx, job.ID, log)
-		return nil, fault.New(fault.Invalid, "file: none of the %d rows is valid for any action; first error: line %d: %s", st.rowsRead, st.errs[0].Line, st.errs[0].Message)
-	}
-
-	for _, rule := range rules {
-		if applied[rule.index] {
-			continue
-		}
-		err := r.store.InTx(ctx, func(tx pgx.Tx) error {
-			res, su, err := applyScore(ctx, tx, job.ID, fl, rule, st.rowsRead)
-			if err == nil {
-				log.Info("action applied", "action", rule.index, "rows", res.RowsValid, "matched", res.Matched, "score_update_id", su.ID, "load_status", su.LoadStatus)
-			}
-			return err
-		})
-		if err != nil {
-			return nil, fmt.Errorf("apply actions[%d]: %w", rule.index, err)
-		}
-	}
-	r.dropStaging(ctx, job.ID, log)
 	results, err := r.store.ActionResults(ctx, job.ID)
 	if err != nil {
 		return nil, err
@@ -285,10 +263,28 @@ func (r *Runner) load(ctx context.Context, job *storage.Job, fl *storage.FileLoa
 	return &Result{RowsRead: st.rowsRead, ErrorCount: st.errCount, Actions: results}, nil
 }
 
-func (r *Runner) dropStaging(ctx context.Context, jobID int64, log *slog.Logger) {
-	if _, err := r.store.Pool.Exec(ctx, `DELETE FROM van_stage_rows WHERE job_id = $1`, jobID); err != nil {
-		log.Warn("drop staging rows", "err", err)
+// saveErrors stores the first row errors in PostgreSQL and the full list
+// as the error file, and records the pass's counts on the load.
+func (r *Runner) saveErrors(ctx context.Context, jobID int64, st *stager, errFile *os.File) error {
+	var errKey *string
+	if st.errCount > 0 {
+		st.errW.Flush()
+		if err := st.errW.Error(); err != nil {
+			return fmt.Errorf("write error file: %w", err)
+		}
+		if _, err := errFile.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+		key := "fileload/" + strconv.FormatInt(jobID, 10) + "/errors.csv"
+		if err := r.blobs.Put(ctx, key, errFile, "text/csv"); err != nil {
+			return fmt.Errorf("store error file: %w", err)
+		}
+		errKey = &key
 	}
+	if err := r.store.ReplaceRowErrors(ctx, jobID, st.errs); err != nil {
+		return fmt.Errorf("store row errors: %w", err)
+	}
+	return r.store.FinishFileLoad(ctx, jobID, st.rowsRead, st.errCount, errKey, "")
 }
 
 // stager is the pgx.CopyFromSource of the single pass: it reads records,
@@ -297,10 +293,8 @@ func (r *Runner) dropStaging(ctx context.Context, jobID int64, log *slog.Logger)
 type stager struct {
 	rd        *reader
 	rules     []*scoreRule
-	applied   map[int]bool
 	header    bool
 	sawRecord bool
-	jobID     int64
 
 	buf [][]any
 	pos int
@@ -389,9 +383,7 @@ func (s *stager) fill() bool {
 			continue
 		}
 		r.valid++
-		if !s.applied[r.index] {
-			s.buf = append(s.buf, []any{s.jobID, int32(r.index), line, person, value})
-		}
+		s.buf = append(s.buf, []any{int32(r.index), line, person, value})
 	}
 	if bad {
 		s.rowsFailed++

@@ -111,7 +111,8 @@ var personJoin = map[string]string{
 	IDStateFile: `p.statefileid = s.person_id`,
 }
 
-// applyScore turns a Score action's staged rows into a score update in tx:
+// applyScore turns a Score action's staged rows (fileload_stage, a
+// temporary table of tx) into a score update in tx:
 // the update row (unique per job and action), its values (the last row
 // wins for a person listed twice), its statistics, and, when the approval
 // criteria hold, its application to the people's current scores.
@@ -124,15 +125,15 @@ func applyScore(ctx context.Context, tx pgx.Tx, jobID int64, fl *storage.FileLoa
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO van_score_update_values (score_update_id, vanid, value)
 		SELECT DISTINCT ON (p.vanid) $1, p.vanid, s.value
-		FROM van_stage_rows s JOIN van_people p ON p.db_mode = $4 AND `+personJoin[r.action.PersonIDType]+`
-		WHERE s.job_id = $2 AND s.action_index = $3
-		ORDER BY p.vanid, s.line DESC`, id, jobID, r.index, fl.DBMode); err != nil {
+		FROM fileload_stage s JOIN van_people p ON p.db_mode = $3 AND `+personJoin[r.action.PersonIDType]+`
+		WHERE s.action_index = $2
+		ORDER BY p.vanid, s.line DESC`, id, r.index, fl.DBMode); err != nil {
 		return res, nil, fmt.Errorf("stage score values: %w", err)
 	}
 	st := Statistics{TotalRows: rowsRead, OutOfRange: r.outOfRange, BadValues: r.badValues}
 	var distinct int64
-	if err := tx.QueryRow(ctx, `SELECT count(DISTINCT person_id) FROM van_stage_rows WHERE job_id = $1 AND action_index = $2`,
-		jobID, r.index).Scan(&distinct); err != nil {
+	if err := tx.QueryRow(ctx, `SELECT count(*) FROM (SELECT DISTINCT person_id FROM fileload_stage WHERE action_index = $1) d`,
+		r.index).Scan(&distinct); err != nil {
 		return res, nil, err
 	}
 	numeric := "NULL::numeric"
