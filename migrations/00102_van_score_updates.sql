@@ -19,8 +19,13 @@ CREATE TABLE van_score_updates (
 );
 CREATE INDEX van_score_updates_key ON van_score_updates (key_id, created_at);
 
+-- The two bulk tables below carry no foreign keys on purpose: a per-row
+-- RI trigger costs more than the COPY itself at a million rows. Their rows
+-- are only written by set-based SQL that joins van_people and a checked
+-- score update in the same statement, so the references hold by
+-- construction.
 CREATE TABLE van_score_update_values (
-    score_update_id bigint NOT NULL REFERENCES van_score_updates (id) ON DELETE CASCADE,
+    score_update_id bigint NOT NULL,
     vanid           bigint NOT NULL,
     value           text, -- NULL clears the person's score
     PRIMARY KEY (score_update_id, vanid)
@@ -29,12 +34,11 @@ CREATE TABLE van_score_update_values (
 CREATE TABLE van_person_scores (
     db_mode         smallint    NOT NULL,
     vanid           bigint      NOT NULL,
-    score_id        bigint      NOT NULL REFERENCES van_scores (id),
+    score_id        bigint      NOT NULL,
     value           text        NOT NULL,
-    score_update_id bigint      NOT NULL REFERENCES van_score_updates (id),
+    score_update_id bigint      NOT NULL,
     updated_at      timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (db_mode, vanid, score_id),
-    FOREIGN KEY (db_mode, vanid) REFERENCES van_people (db_mode, vanid) ON DELETE CASCADE
+    PRIMARY KEY (db_mode, vanid, score_id)
 );
 
 -- Listener deliveries (webhook and email) and each attempt, shown on the job.

@@ -363,6 +363,10 @@ func (s *Store) ImportPeople(ctx context.Context, dbMode int16, src pgx.CopyFrom
 	if err != nil {
 		return 0, fmt.Errorf("import people: %w", err)
 	}
+	// Fresh statistics, so the first load's join is planned for the real size.
+	if _, err := s.Pool.Exec(ctx, `ANALYZE van_people`); err != nil {
+		return 0, fmt.Errorf("analyze people: %w", err)
+	}
 	return n, nil
 }
 

@@ -209,9 +209,12 @@ func (r *Runner) load(ctx context.Context, job *storage.Job, fl *storage.FileLoa
 	// rows it commits make a later attempt skip the load, so a re-run never
 	// duplicates or half-applies data.
 	err = r.store.InTx(ctx, func(tx pgx.Tx) error {
-		// Big sorts (DISTINCT ON, the median) stay in memory.
-		if _, err := tx.Exec(ctx, `SET LOCAL work_mem = '256MB'`); err != nil {
-			return err
+		// Big sorts (DISTINCT ON, the median) stay in memory; JIT compiling
+		// these few plans costs more than it saves.
+		for _, set := range []string{`SET LOCAL work_mem = '256MB'`, `SET LOCAL jit = off`} {
+			if _, err := tx.Exec(ctx, set); err != nil {
+				return err
+			}
 		}
 		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE fileload_stage (action_index integer NOT NULL, line bigint NOT NULL,
 			person_id text NOT NULL, value text) ON COMMIT DROP`); err != nil {
