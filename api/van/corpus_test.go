@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -121,8 +122,16 @@ func TestBadInputCorpus(t *testing.T) {
 					t.Errorf("errors[%d] = line %d %q, want line %d %q", i, got.Line, got.Message, want.line, want.message)
 				}
 			}
-			if len(tc.errors) > 0 && v.ErrorFile == "" {
-				t.Error("no error file linked from the job")
+			if len(tc.errors) > 0 {
+				if v.ErrorFile == "" {
+					t.Fatal("no error file linked from the job")
+				}
+				resp, body := s.do(http.MethodGet, v.ErrorFile, "")
+				first := fmt.Sprintf("%d,", tc.errors[0].line)
+				if resp.StatusCode != 200 || !strings.HasPrefix(string(body), "line,actionIndex,column,message\n") ||
+					!strings.Contains(string(body), first) {
+					t.Errorf("error file: %d %q", resp.StatusCode, body)
+				}
 			}
 		})
 	}
