@@ -67,5 +67,7 @@ func transient(err error, u *url.URL, what string) error {
 	if e := blocked(err, u); e != nil {
 		return e
 	}
-	return fault.Wrap(fault.Unavailable, err, "file.sourceUrl: %s: %s: %s", netguard.Redacted(u), what, netguard.SafeError(err, u))
+	// The cause is kept only in its scrubbed form: worker logs print it.
+	safe := netguard.SafeError(err, u)
+	return fault.Wrap(fault.Unavailable, errors.New(safe), "file.sourceUrl: %s: %s: %s", netguard.Redacted(u), what, safe)
 }

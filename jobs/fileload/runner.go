@@ -216,8 +216,9 @@ func (r *Runner) load(ctx context.Context, job *storage.Job, fl *storage.FileLoa
 				return err
 			}
 		}
+		// Byte-order collation: person ids are compared, never shown sorted.
 		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE fileload_stage (action_index integer NOT NULL, line bigint NOT NULL,
-			person_id text NOT NULL, value text) ON COMMIT DROP`); err != nil {
+			person_id text COLLATE "C" NOT NULL, value text) ON COMMIT DROP`); err != nil {
 			return err
 		}
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"fileload_stage"}, []string{"action_index", "line", "person_id", "value"}, st); err != nil {
