@@ -32,8 +32,8 @@ demo-stop:
 bench: services build ## benchmarks; results in bench/results.md
 	scripts/bench.sh
 
-chaos: services build ## fault-injection tests (real processes)
-	$(GO) test -count=1 -timeout 20m -tags chaos ./e2e/...
+chaos: services build ## fault-injection tests (real processes); also part of make test
+	$(GO) test -count=1 -timeout 20m -run Chaos -v ./e2e/...
 
 clean:
 	rm -rf $(BIN) var/blobs

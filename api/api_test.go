@@ -422,3 +422,69 @@ func TestEverySurfaceCredentialResolvesToTheSameKey(t *testing.T) {
 		})
 	}
 }
+
+func TestGuessingKeysIsThrottledPerClient(t *testing.T) {
+	env := testenv.Get(t)
+	env.FlushRedis(t)
+	client := asynq.NewClient(env.AsynqConn)
+	defer client.Close()
+	h := api.New(api.Deps{Store: env.Store, Redis: env.Redis, AsynqConn: env.AsynqConn,
+		Enqueuer: jobs.NewEnqueuer(env.Store, client, quiet), Registry: prometheus.NewRegistry(), Log: quiet,
+		AuthFailuresPerMinute: 5})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	c := &apitest.Client{T: t, BaseURL: srv.URL}
+	good := createKey(t, storage.NewKey{Scopes: []string{"metrics"}})
+
+	for i := 0; i < 5; i++ {
+		if resp, _ := get(t, c, "/api/integration/ext/v1/metrics", "authToken", "trn_guess"+strconv.Itoa(i)); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("guess %d: %d, want 401", i, resp.StatusCode)
+		}
+	}
+	resp, body := get(t, c, "/api/integration/ext/v1/metrics", "authToken", good.Secret)
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("after 5 bad guesses: %d, want 429 with Retry-After even for a good key", resp.StatusCode)
+	}
+	if msg := body["errors"].([]any)[0].(map[string]any)["message"]; msg != "too many failed authentication attempts; retry in a minute" {
+		t.Errorf("message = %q", msg)
+	}
+	// The lockout is per client address: the budget refills with time (cleared here).
+	env.Redis.Del(context.Background(), "rate:authfail:127.0.0.1")
+	if resp, _ := get(t, c, "/api/integration/ext/v1/metrics", "authToken", good.Secret); resp.StatusCode != http.StatusOK {
+		t.Fatalf("after the window: %d, want 200", resp.StatusCode)
+	}
+}
+
+func TestNoopJobParametersAreValidated(t *testing.T) {
+	c := newServer(t, nil)
+	k := createKey(t, storage.NewKey{Scopes: []string{"admin"}})
+	cases := []struct {
+		body   string
+		status int
+		field  string
+		code   float64
+	}{
+		{`{"sleepMs": 10}`, http.StatusAccepted, "", 0},
+		{`{"sleepMs": 60001}`, http.StatusBadRequest, "sleepMs", 2007},
+		{`{"sleepMs": -1}`, http.StatusBadRequest, "sleepMs", 2007},
+		{`{"sleep": 1}`, http.StatusBadRequest, "body", 2011},
+		{`[1]`, http.StatusBadRequest, "", 0},
+	}
+	for _, tc := range cases {
+		resp, b := c.Do(apitest.NewRequest(t, http.MethodPost, "/service/jobs", tc.body, "X-API-Key", k.Secret))
+		if resp.StatusCode != tc.status {
+			t.Errorf("%s: status %d, want %d (%s)", tc.body, resp.StatusCode, tc.status, b)
+			continue
+		}
+		body := decode(t, b)
+		if tc.field != "" {
+			fe := body["errors"].([]any)[0].(map[string]any)
+			if fe["field"] != tc.field || fe["code"] != tc.code {
+				t.Errorf("%s: field error %v, want %s/%v", tc.body, fe, tc.field, tc.code)
+			}
+		}
+		if tc.status == http.StatusAccepted && body["input"].(map[string]any)["sleepMs"] != 10.0 {
+			t.Errorf("input does not mirror the body: %v", body["input"])
+		}
+	}
+}

@@ -23,9 +23,11 @@ import (
 	"github.com/turnoutdev/turnout/api/native"
 	"github.com/turnoutdev/turnout/api/ops"
 	"github.com/turnoutdev/turnout/api/salsa"
+	"github.com/turnoutdev/turnout/api/targets"
 	"github.com/turnoutdev/turnout/api/van"
 	"github.com/turnoutdev/turnout/internal/netguard"
 	"github.com/turnoutdev/turnout/jobs"
+	targetrules "github.com/turnoutdev/turnout/jobs/targets"
 	"github.com/turnoutdev/turnout/storage"
 )
 
@@ -48,10 +50,16 @@ type Deps struct {
 	Guard *netguard.Guard
 	// RequestTimeout bounds an ordinary API request (default 30s).
 	RequestTimeout time.Duration
+	// AuthFailuresPerMinute is how many bad credentials one client address
+	// may present per minute before it is refused (default 60).
+	AuthFailuresPerMinute int
 }
 
 // New returns the HTTP handler with every route.
 func New(d Deps) *echo.Echo {
+	if d.AuthFailuresPerMinute == 0 {
+		d.AuthFailuresPerMinute = 60
+	}
 	if d.RequestTimeout == 0 {
 		d.RequestTimeout = 30 * time.Second
 	}
@@ -69,6 +77,9 @@ func New(d Deps) *echo.Echo {
 		return err
 	}}))
 	e.Use(echomw.BodyLimit("10M"))
+	// Client addresses come from the connection, not from X-Forwarded-For,
+	// which a client could forge to dodge the auth-failure limit.
+	e.IPExtractor = echo.ExtractIPDirect()
 
 	insp := asynq.NewInspector(d.AsynqConn)
 	d.Registry.MustRegister(ops.NewQueueCollector(insp))
@@ -92,6 +103,7 @@ func New(d Deps) *echo.Echo {
 	mon.Any("/*", dash)
 
 	limiter := middleware.NewLimiter(redis_rate.NewLimiter(d.Redis), storage.NewUsage(d.Redis), d.Log)
+	e.Use(limiter.GuardAuth(d.AuthFailuresPerMinute))
 	timeout := echomw.ContextTimeoutWithConfig(echomw.ContextTimeoutConfig{Timeout: d.RequestTimeout})
 
 	// Native surface (TargetSmart conventions).
@@ -112,6 +124,22 @@ func New(d Deps) *echo.Echo {
 	vh := &van.Handlers{Store: d.Store, Enqueuer: d.Enqueuer, Guard: d.Guard, Blobs: d.Blobs}
 	vh.Register(e.Group("/v4", middleware.Surface(van.RenderError), timeout,
 		middleware.Authenticate(d.Store, storage.ScopeVAN, middleware.VANBasic), limiter.Middleware()))
+	// Adhese Target API: reference code lists and their edit log (native
+	// X-API-Key or Bearer credential, targets scope).
+	th := &targets.Handler{Read: d.Store, Editor: targetrules.NewEditor(d.Store)}
+	tg := e.Group("/api/targettypes", middleware.Surface(targets.RenderError), timeout,
+		middleware.Authenticate(d.Store, storage.ScopeTargets, middleware.NativeKey), limiter.Middleware())
+	tg.GET("", th.Types, middleware.Resource("targetTypeRead"))
+	tg.GET("/log", th.Log, middleware.Resource("targetLogRead"))
+	tg.GET("/:id", th.Type, middleware.Resource("targetTypeRead"))
+	tg.GET("/:id/targets", th.Values, middleware.Resource("targetValueRead"))
+	tg.GET("/:id/targets/:valueId", th.Value, middleware.Resource("targetValueRead"))
+	tg.POST("/:id/targets", th.Add, middleware.Resource("targetValueAdd"))
+	tg.PUT("/:id/targets", th.Update, middleware.Resource("targetValueUpdate"))
+	tg.PUT("/:id/targets/:valueId", th.Update, middleware.Resource("targetValueUpdate"))
+	for _, p := range []string{"/:id", "/:id/targets", "/:id/targets/:valueId"} {
+		tg.DELETE(p, th.Delete, middleware.Resource("targetValueDelete"))
+	}
 
 	return e
 }

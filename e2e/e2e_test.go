@@ -85,18 +85,33 @@ func StartStack(t *testing.T, extraEnv ...string) *Stack {
 	s.api = s.start("turnout-api")
 	s.WorkerHTTP = "http://" + freeAddr(t)
 	s.worker = s.start("turnout-worker", "--http-addr", strings.TrimPrefix(s.WorkerHTTP, "http://"))
+	s.waitReady()
+	return s
+}
+
+func (s *Stack) waitReady() {
+	s.t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
 		if resp, err := http.Get(s.URL + "/readyz"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				return s
+				return
 			}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("API not ready after 15s; logs:\n%s", s.Logs)
-	return nil
+	s.t.Fatalf("API not ready after 15s; logs:\n%s", s.Logs)
+}
+
+// env returns the value of a variable of the stack's environment.
+func (s *Stack) env(name string) string {
+	for i := len(s.Env) - 1; i >= 0; i-- {
+		if v, ok := strings.CutPrefix(s.Env[i], name+"="); ok {
+			return v
+		}
+	}
+	return ""
 }
 
 func (s *Stack) start(name string, args ...string) *exec.Cmd {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/turnoutdev/turnout/internal/fault"
 	"github.com/turnoutdev/turnout/storage"
 )
 
@@ -170,7 +171,34 @@ func (e *Enqueuer) EnqueueIn(ctx context.Context, job *storage.Job, delay time.D
 	return nil
 }
 
+// NoopParams are a no-op job's parameters.
+type NoopParams struct {
+	// SleepMS makes the job take this long (0–60000), to watch a job run on
+	// the dashboard or to exercise shutdown and recovery.
+	SleepMS int `json:"sleepMs"`
+}
+
+// Validate checks the parameters.
+func (p NoopParams) Validate() error {
+	if p.SleepMS < 0 || p.SleepMS > 60000 {
+		return fault.Validation(fault.FieldError{Field: "sleepMs", Code: fault.CodeOutOfRange, Message: "must be between 0 and 60000"})
+	}
+	return nil
+}
+
 // Noop is the handler of KindNoop jobs.
 func Noop(ctx context.Context, job *storage.Job) (any, error) {
+	var p NoopParams
+	if err := json.Unmarshal(job.Params, &p); err != nil {
+		return nil, fault.Wrap(fault.Invalid, err, "bad no-op parameters")
+	}
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	select {
+	case <-time.After(time.Duration(p.SleepMS) * time.Millisecond):
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 	return map[string]any{"ok": true}, nil
 }

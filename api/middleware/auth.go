@@ -45,18 +45,18 @@ func Key(c echo.Context) *storage.APIKey {
 func Authenticate(keys Keys, scope string, extract Extractor) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			cred, err := extract(c)
-			if err != nil {
-				return err
-			}
-			k, err := keys.KeyBySecret(c.Request().Context(), cred.Secret)
-			if err != nil {
-				return err
-			}
-			if cred.Check != nil {
-				if err := cred.Check(k); err != nil {
+			g, _ := c.Get(guardKey).(*authGuard)
+			if g != nil {
+				if err := g.check(c); err != nil {
 					return err
 				}
+			}
+			k, err := authenticate(c, keys, extract)
+			if err != nil {
+				if g != nil && fault.Is(err, fault.Unauthorized) {
+					g.failed(c)
+				}
+				return err
 			}
 			if scope != "" && !k.HasScope(scope) {
 				return fault.New(fault.Forbidden, "the %s service is not configured for this API key", scope)
@@ -67,6 +67,23 @@ func Authenticate(keys Keys, scope string, extract Extractor) echo.MiddlewareFun
 	}
 }
 
+func authenticate(c echo.Context, keys Keys, extract Extractor) (*storage.APIKey, error) {
+	cred, err := extract(c)
+	if err != nil {
+		return nil, err
+	}
+	k, err := keys.KeyBySecret(c.Request().Context(), cred.Secret)
+	if err != nil {
+		return nil, err
+	}
+	if cred.Check != nil {
+		if err := cred.Check(k); err != nil {
+			return nil, err
+		}
+	}
+	return k, nil
+}
+
 var errNoCredential = fault.New(fault.Unauthorized, "missing API key")
 
 // NativeKey reads X-API-Key or "Authorization: Bearer <secret>".
@@ -75,7 +92,9 @@ func NativeKey(c echo.Context) (Credential, error) {
 		return Credential{Secret: s}, nil
 	}
 	if auth := c.Request().Header.Get(echo.HeaderAuthorization); len(auth) > 7 && strings.EqualFold(auth[:7], "bearer ") {
-		return Credential{Secret: strings.TrimSpace(auth[7:])}, nil
+		if s := strings.TrimSpace(auth[7:]); s != "" {
+			return Credential{Secret: s}, nil
+		}
 	}
 	return Credential{}, errNoCredential
 }
@@ -108,7 +127,7 @@ func VANBasic(c echo.Context) (Credential, error) {
 	}
 	secret, modeStr, found := strings.Cut(pass, "|")
 	mode, err := strconv.Atoi(modeStr)
-	if !found || err != nil || (mode != 0 && mode != 1) {
+	if !found || secret == "" || err != nil || (mode != 0 && mode != 1) {
 		return Credential{}, fault.New(fault.Unauthorized, "the password must be apiKey|dbMode with dbMode 0 or 1")
 	}
 	return Credential{Secret: secret, Check: func(k *storage.APIKey) error {

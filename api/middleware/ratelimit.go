@@ -119,3 +119,45 @@ func resourceOf(c echo.Context) string {
 	s, _ := c.Get(resourceKey).(string)
 	return s
 }
+
+// ErrTooManyAuthFailures answers a client that keeps presenting bad
+// credentials.
+var ErrTooManyAuthFailures = fault.New(fault.RateLimited, "too many failed authentication attempts; retry in a minute")
+
+const guardKey = "turnout.authguard"
+
+// authGuard throttles guessing per client address; Authenticate consults
+// it, so the refusal is rendered in the route's own surface shape.
+type authGuard struct {
+	l     *Limiter
+	limit redis_rate.Limit
+}
+
+func (g *authGuard) check(c echo.Context) error {
+	res, err := g.l.rl.AllowN(c.Request().Context(), "authfail:"+c.RealIP(), g.limit, 0)
+	if err == nil && res.Remaining <= 0 {
+		c.Response().Header().Set("Retry-After", strconv.Itoa(int(res.RetryAfter.Seconds())+1))
+		return ErrTooManyAuthFailures
+	}
+	return nil
+}
+
+func (g *authGuard) failed(c echo.Context) {
+	if _, err := g.l.rl.Allow(c.Request().Context(), "authfail:"+c.RealIP(), g.limit); err != nil {
+		g.l.log.Warn("auth failure not counted", "err", err)
+	}
+}
+
+// GuardAuth throttles guessing: a client address that presented bad
+// credentials perMinute times within a minute is refused (429) until its
+// budget refills, whatever credential it sends. Use it on the whole server;
+// Authenticate does the checking.
+func (l *Limiter) GuardAuth(perMinute int) echo.MiddlewareFunc {
+	g := &authGuard{l: l, limit: redis_rate.PerMinute(perMinute)}
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			c.Set(guardKey, g)
+			return next(c)
+		}
+	}
+}

@@ -8,8 +8,10 @@
 package native
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strconv"
 
@@ -148,17 +150,30 @@ func (h *Jobs) Get(c echo.Context) error {
 	return Respond(c, http.StatusOK, map[string]any{"job": j})
 }
 
-// CreateNoop starts a no-op job.
+// CreateNoop starts a no-op job; the optional body is jobs.NoopParams.
 func (h *Jobs) CreateNoop(c echo.Context) error {
-	var body map[string]any
+	var p jobs.NoopParams
 	if c.Request().ContentLength != 0 {
-		if err := json.NewDecoder(http.MaxBytesReader(c.Response(), c.Request().Body, 1<<16)).Decode(&body); err != nil {
+		raw, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, 1<<16))
+		if err != nil {
+			return fault.New(fault.Invalid, "the body is too large")
+		}
+		var body map[string]any
+		if err := json.Unmarshal(raw, &body); err != nil {
 			return fault.New(fault.Invalid, "the body must be a JSON object")
 		}
+		SetInput(c, body)
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&p); err != nil {
+			return fault.Validation(fault.FieldError{Field: "body", Code: fault.CodeInvalidValue, Message: "only sleepMs (an integer) is accepted"})
+		}
 	}
-	SetInput(c, body)
+	if err := p.Validate(); err != nil {
+		return err
+	}
 	kid := middleware.Key(c).ID
-	j, err := h.Enqueuer.Create(c.Request().Context(), storage.NewJob{Kind: jobs.KindNoop, Queue: jobs.QueueDefault, KeyID: &kid})
+	j, err := h.Enqueuer.Create(c.Request().Context(), storage.NewJob{Kind: jobs.KindNoop, Queue: jobs.QueueDefault, KeyID: &kid, Params: p})
 	if err != nil {
 		return err
 	}

@@ -76,7 +76,7 @@ func newStack(t *testing.T, o options) *stack {
 	env := testenv.Get(t)
 	env.FlushRedis(t)
 	ctx := context.Background()
-	for _, q := range []string{`TRUNCATE van_people, van_scores, van_file_loads, van_score_updates, van_score_update_values, van_person_scores, jobs, api_keys CASCADE`} {
+	for _, q := range []string{`TRUNCATE van_people, van_scores, van_file_loads, van_score_updates, van_score_update_values, van_person_scores, van_deliveries, jobs CASCADE`} {
 		if _, err := env.Store.Pool.Exec(ctx, q); err != nil {
 			t.Fatal(err)
 		}

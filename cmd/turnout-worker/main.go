@@ -83,9 +83,11 @@ func run(args []string) error {
 		Queues:          qs,
 		Concurrency:     cfg.WorkerConcurrency,
 		ShutdownTimeout: cfg.ShutdownTimeout,
-		Reconcile:       worker.ReconcileOptions{Interval: cfg.ReconcileInterval},
-		Registry:        reg,
-		Log:             log,
+		// Grace equals the interval: a job queued for a whole pass without a
+		// task is orphaned (the commit-to-enqueue gap is milliseconds).
+		Reconcile: worker.ReconcileOptions{Interval: cfg.ReconcileInterval, Grace: cfg.ReconcileInterval},
+		Registry:  reg,
+		Log:       log,
 	}, p.Store, p.Enqueuer, handlers)
 	return srv.Run(ctx)
 }

@@ -30,6 +30,10 @@ commands:
   gen people --count N [--seed S] [--out FILE]
                                    write deterministic synthetic people as CSV
   scores create --name N [--short-name S] (--min A --max B | --values v1,v2) [--json]
+  targets types|values TYPE [--all]|log [--size 20] [--start 0] [--json]
+  targets add TYPE --name N --code C [--inactive] [--json]
+  targets set TYPE VALUE_ID [--name N] [--active true|false] [--json]
+                                  reference code lists (Adhese Target API), logged as CLI
   dev smtp [--addr 127.0.0.1:1025] [--log FILE]
                                   a local SMTP catcher for demos
 
@@ -101,6 +105,8 @@ func run(ctx context.Context, args []string, out, errOut io.Writer) error {
 		return genCmd(ctx, e, args[1:])
 	case "scores":
 		return scoresCmd(ctx, e, args[1:])
+	case "targets":
+		return targetsCmd(ctx, e, args[1:])
 	case "dev":
 		return devCmd(ctx, e, args[1:])
 	}
