@@ -43,4 +43,3 @@ func BenchmarkReadAndValidate(b *testing.B) {
 	}
 	b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
 }
-
