@@ -38,6 +38,13 @@ type Config struct {
 	ShutdownTimeout   time.Duration
 	WorkerConcurrency int
 	ReconcileInterval time.Duration
+
+	// File loads (issue 3): the known_hosts file SFTP host keys are checked
+	// against, the development-only switch that skips that check, and the
+	// largest source file fetched.
+	SFTPKnownHosts string
+	SFTPInsecure   bool
+	MaxFileBytes   int64
 	// ReconcileStale is how old a running job's heartbeat may grow before
 	// its worker is presumed dead and the job is run again.
 	ReconcileStale time.Duration
@@ -80,6 +87,9 @@ var defaults = map[string]string{
 	"TURNOUT_ROCKY_PDF_WAIT":        "20s",
 	"TURNOUT_ROCKY_OPEN_SIGNUP":     "false",
 	"TURNOUT_REPORT_RETENTION":      "7d",
+	"TURNOUT_SFTP_KNOWN_HOSTS":      "",
+	"TURNOUT_SFTP_INSECURE":         "false",
+	"TURNOUT_MAX_FILE_BYTES":        "2147483648",
 }
 
 // Load reads the process environment.
@@ -194,6 +204,18 @@ func Parse(getenv func(string) string) (*Config, error) {
 	}
 	if c.ReportRetention, err = parseDays(get("TURNOUT_REPORT_RETENTION")); err != nil || c.ReportRetention < time.Second {
 		bad("TURNOUT_REPORT_RETENTION", "want a duration of at least 1s such as 7d, 36h or 90m")
+	}
+	c.SFTPKnownHosts = get("TURNOUT_SFTP_KNOWN_HOSTS")
+	if c.SFTPKnownHosts != "" {
+		if _, err := os.Stat(c.SFTPKnownHosts); err != nil {
+			bad("TURNOUT_SFTP_KNOWN_HOSTS", "cannot read %q (want the path of an OpenSSH known_hosts file)", c.SFTPKnownHosts)
+		}
+	}
+	if c.SFTPInsecure, err = strconv.ParseBool(get("TURNOUT_SFTP_INSECURE")); err != nil {
+		bad("TURNOUT_SFTP_INSECURE", "want true or false")
+	}
+	if c.MaxFileBytes, err = strconv.ParseInt(get("TURNOUT_MAX_FILE_BYTES"), 10, 64); err != nil || c.MaxFileBytes <= 0 {
+		bad("TURNOUT_MAX_FILE_BYTES", "want a positive number of bytes")
 	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("invalid configuration:\n  %s", strings.Join(errs, "\n  "))
