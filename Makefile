@@ -33,7 +33,7 @@ bench: services build ## benchmarks; results in bench/results.md
 	scripts/bench.sh
 
 chaos: services build ## fault-injection tests (real processes); also part of make test
-	$(GO) test -count=1 -timeout 20m -run Chaos -v ./e2e/...
+	$(GO) test -count=1 -timeout 20m -tags chaos -run Chaos -v ./e2e/...
 
 clean:
 	rm -rf $(BIN) var/blobs
