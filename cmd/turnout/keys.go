@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/turnoutdev/turnout/storage"
 )
@@ -176,21 +175,11 @@ func keysList(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *asJSON {
-		if keys == nil {
-			keys = []storage.APIKey{}
-		}
-		return json.NewEncoder(e.out).Encode(keys)
-	}
-	tw := tabwriter.NewWriter(e.out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tSCOPES\tRATE/MIN\tBATCH\tSECRET\tCREATED\tSTATE")
-	for _, k := range keys {
+	return printList(e.out, *asJSON, keys, "ID\tNAME\tSCOPES\tRATE/MIN\tBATCH\tSECRET\tCREATED\tSTATE", func(k storage.APIKey) []any {
 		state := "active"
 		if k.RevokedAt != nil {
 			state = "revoked " + k.RevokedAt.Format("2006-01-02")
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t…%s\t%s\t%s\n", k.ID, k.Name, strings.Join(k.Scopes, ","),
-			k.RateLimit, k.MaxBatchSize, k.SecretHint, k.CreatedAt.Format("2006-01-02"), state)
-	}
-	return tw.Flush()
+		return []any{k.ID, k.Name, strings.Join(k.Scopes, ","), k.RateLimit, k.MaxBatchSize, "…" + k.SecretHint, k.CreatedAt.Format("2006-01-02"), state}
+	})
 }

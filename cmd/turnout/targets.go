@@ -71,18 +71,9 @@ func targetsTypes(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *asJSON {
-		if types == nil {
-			types = []storage.TargetType{}
-		}
-		return json.NewEncoder(e.out).Encode(types)
-	}
-	tw := tabwriter.NewWriter(e.out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tEDITABLE")
-	for _, t := range types {
-		fmt.Fprintf(tw, "%d\t%s\t%t\n", t.ID, t.Name, t.Editable)
-	}
-	return tw.Flush()
+	return printList(e.out, *asJSON, types, "ID\tNAME\tEDITABLE", func(t storage.TargetType) []any {
+		return []any{t.ID, t.Name, t.Editable}
+	})
 }
 
 func targetsValues(ctx context.Context, e *env, args []string) error {
@@ -106,18 +97,9 @@ func targetsValues(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *asJSON {
-		if vals == nil {
-			vals = []storage.TargetValue{}
-		}
-		return json.NewEncoder(e.out).Encode(vals)
-	}
-	tw := tabwriter.NewWriter(e.out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tCODE\tNAME\tACTIVE")
-	for _, v := range vals {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%t\n", v.ID, v.Code, v.Name, v.Active)
-	}
-	return tw.Flush()
+	return printList(e.out, *asJSON, vals, "ID\tCODE\tNAME\tACTIVE", func(v storage.TargetValue) []any {
+		return []any{v.ID, v.Code, v.Name, v.Active}
+	})
 }
 
 func targetsAdd(ctx context.Context, e *env, args []string) error {
