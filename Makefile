@@ -4,7 +4,7 @@ GO      ?= go
 BIN     := bin
 PKGS    := ./...
 
-.PHONY: all build test test-race lint demo demo-stop services bench chaos clean
+.PHONY: all build test test-race lint demo demo-stop services bench chaos fuzz clean
 
 all: build
 
@@ -34,6 +34,10 @@ bench: services build ## benchmarks; results in bench/results.md
 
 chaos: services build ## fault-injection tests (real processes); also part of make test
 	$(GO) test -count=1 -timeout 20m -tags chaos -run Chaos -v ./e2e/...
+
+FUZZTIME ?= 10s
+fuzz: services ## every fuzz target for FUZZTIME each (make fuzz FUZZTIME=10m for a long run)
+	scripts/fuzz.sh $(FUZZTIME)
 
 clean:
 	rm -rf $(BIN) var/blobs
