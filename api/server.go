@@ -56,6 +56,9 @@ type Deps struct {
 	Guard *netguard.Guard
 	// RequestTimeout bounds an ordinary API request (default 30s).
 	RequestTimeout time.Duration
+	// PublicCallsPerMinute limits each client address on the endpoints that
+	// take no key (Rocky's public ones); 0 means no limit.
+	PublicCallsPerMinute int
 	// AuthFailuresPerMinute is how many bad credentials one client address
 	// may present per minute before it is refused (default 60).
 	AuthFailuresPerMinute int
@@ -149,6 +152,9 @@ func New(d Deps) *echo.Echo {
 
 	// Rock the Vote "Rocky" API v4 (seed 002).
 	if d.Rocky != nil {
+		if d.PublicCallsPerMinute > 0 {
+			d.Rocky.PublicLimit = limiter.PerAddress(d.PublicCallsPerMinute)
+		}
 		d.Rocky.Routes(e, d.Store, limiter.Middleware(), timeout)
 	}
 	if d.Reports != nil {

@@ -161,3 +161,24 @@ func (l *Limiter) GuardAuth(perMinute int) echo.MiddlewareFunc {
 		}
 	}
 }
+
+// PerAddress limits calls per client address, for endpoints that take no
+// key (Rocky's public registration endpoints): without it anyone could make
+// the workers render PDFs without end.
+func (l *Limiter) PerAddress(perMinute int) echo.MiddlewareFunc {
+	limit := redis_rate.PerMinute(perMinute)
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			res, err := l.rl.Allow(c.Request().Context(), "addr:"+c.RealIP(), limit)
+			if err != nil {
+				l.log.Warn("rate limiter unavailable; allowing call", "err", err)
+				return next(c)
+			}
+			if res.Allowed == 0 {
+				c.Response().Header().Set("Retry-After", strconv.Itoa(int(res.RetryAfter.Seconds())+1))
+				return ErrCallRate
+			}
+			return next(c)
+		}
+	}
+}

@@ -41,7 +41,9 @@ type Handler struct {
 	// OpenSignup serves POST partners.json without a key (Rocky's own
 	// behaviour); by default it needs an admin key.
 	OpenSignup bool
-	Now        func() time.Time
+	// PublicLimit, when set, limits the keyless endpoints per client address.
+	PublicLimit echo.MiddlewareFunc
+	Now         func() time.Time
 }
 
 // Routes registers the surface on e. keys resolves partner keys; limit is
@@ -69,13 +71,18 @@ func (h *Handler) Routes(e *echo.Echo, keys middleware.Keys, limit echo.Middlewa
 	}
 	route(http.MethodGet, "/partners/:id", h.GetPartner, middleware.Authenticate(keys, storage.ScopeRocky, partnerInPath), limit,
 		middleware.Resource("rockyPartnerRead"))
-	route(http.MethodGet, "/partnerpublicprofiles/:id", h.PublicProfile)
-	route(http.MethodGet, "/state_requirements.json", h.StateRequirements)
-	route(http.MethodGet, "/gregistrationstates.json", h.GRegistrationStates)
-	route(http.MethodPost, "/registrations.json", h.Register)
-	route(http.MethodGet, "/registrations/pdf_ready", h.PDFReady)
+	// Public endpoints (no key, as in Rocky) are limited per client address.
+	var public []echo.MiddlewareFunc
+	if h.PublicLimit != nil {
+		public = append(public, h.PublicLimit)
+	}
+	route(http.MethodGet, "/partnerpublicprofiles/:id", h.PublicProfile, public...)
+	route(http.MethodGet, "/state_requirements.json", h.StateRequirements, public...)
+	route(http.MethodGet, "/gregistrationstates.json", h.GRegistrationStates, public...)
+	route(http.MethodPost, "/registrations.json", h.Register, public...)
+	route(http.MethodGet, "/registrations/pdf_ready", h.PDFReady, public...)
 	route(http.MethodPost, "/registrations/stop_reminders", h.StopReminders, partner, limit, middleware.Resource("rockyStopReminders"))
-	route(http.MethodPost, "/gregistrations.json", h.GRegister)
+	route(http.MethodPost, "/gregistrations.json", h.GRegister, public...)
 	route(http.MethodPost, "/registrations/bulk", h.Bulk, partner, limit, middleware.Resource("rockyBulk"))
 	route(http.MethodPost, "/bulk_gregistrations.json", h.BulkGRegistrations, partner, limit, middleware.Resource("rockyBulk"))
 

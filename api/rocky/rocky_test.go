@@ -85,6 +85,7 @@ type options struct {
 	reminders         []time.Duration
 	pdfWait           time.Duration
 	openSignup        bool
+	publicPerMinute   int
 }
 
 // start runs the API and a worker (queues pdf and notify) in-process over
@@ -123,7 +124,7 @@ func start(t testing.TB, o options) *stack {
 	pub, _ := url.Parse(srv.URL)
 	h = api.New(api.Deps{
 		Store: env.Store, Redis: env.Redis, AsynqConn: env.AsynqConn, Enqueuer: enq,
-		Registry: prometheus.NewRegistry(), Log: log,
+		Registry: prometheus.NewRegistry(), Log: log, PublicCallsPerMinute: o.publicPerMinute,
 		Rocky: &rocky.Handler{Service: svc, Blobs: blobs, PublicURL: pub, PDFWait: o.pdfWait, OpenSignup: o.openSignup},
 	})
 	mailSrv := testsmtp.Start(t)
@@ -627,5 +628,20 @@ func TestFormatSuffixIsOptional(t *testing.T) {
 		if resp.StatusCode == 404 || resp.StatusCode == 405 {
 			t.Errorf("%s: %d", path, resp.StatusCode)
 		}
+	}
+}
+
+// The keyless endpoints are limited per client address (TURNOUT_PUBLIC_RATE_LIMIT),
+// and the refusal comes in Rocky's error shape.
+func TestPublicEndpointsAreLimitedPerAddress(t *testing.T) {
+	s := start(t, options{noWorker: true, publicPerMinute: 3})
+	for i := 0; i < 3; i++ {
+		if status, _, raw := s.do("GET", "/api/v4/state_requirements.json?lang=en&home_state_id=CA", ""); status != 200 {
+			t.Fatalf("call %d: %d %s", i+1, status, raw)
+		}
+	}
+	status, m, raw := s.do("POST", "/api/v4/registrations.json", `{"registration":{"lang":"en"}}`)
+	if status != http.StatusTooManyRequests || m["message"] != "Call rate has been exceeded" {
+		t.Fatalf("4th public call: %d %s, want 429 with Rocky's {message}", status, raw)
 	}
 }

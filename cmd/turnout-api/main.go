@@ -51,7 +51,7 @@ func run() error {
 	handler := api.New(api.Deps{
 		Store: p.Store, Redis: p.Redis, AsynqConn: p.AsynqConn, Enqueuer: p.Enqueuer,
 		Registry: reg, Log: log, Rocky: rockyH, Reports: newReports(cfg, p),
-		Blobs: p.Blobs, Guard: netguard.New(cfg.AllowNetworks),
+		Blobs: p.Blobs, Guard: netguard.New(cfg.AllowNetworks), PublicCallsPerMinute: cfg.PublicRateLimit,
 	})
 	srv := &http.Server{
 		Addr:              cfg.HTTPAddr,

@@ -48,6 +48,9 @@ type Config struct {
 	// ReconcileStale is how old a running job's heartbeat may grow before
 	// its worker is presumed dead and the job is run again.
 	ReconcileStale time.Duration
+	// PublicRateLimit is calls per minute per client address on endpoints
+	// that take no key; 0 turns the limit off.
+	PublicRateLimit int
 
 	// Rocky (voter registration): delays of the reminder e-mails after the
 	// confirmation, the e-mail block list (nil = the built-in list of
@@ -81,6 +84,7 @@ var defaults = map[string]string{
 	"TURNOUT_SHUTDOWN_TIMEOUT":      "30s",
 	"TURNOUT_WORKER_CONCURRENCY":    "10",
 	"TURNOUT_RECONCILE_INTERVAL":    "30s",
+	"TURNOUT_PUBLIC_RATE_LIMIT":     "600",
 	"TURNOUT_RECONCILE_STALE":       "2m",
 	"TURNOUT_ROCKY_REMINDERS":       "72h,72h,72h",
 	"TURNOUT_ROCKY_EMAIL_BLOCKLIST": "",
@@ -180,6 +184,9 @@ func Parse(getenv func(string) string) (*Config, error) {
 	// live workers dead.
 	if c.ReconcileStale, err = time.ParseDuration(get("TURNOUT_RECONCILE_STALE")); err != nil || c.ReconcileStale < 30*time.Second {
 		bad("TURNOUT_RECONCILE_STALE", "want a duration of at least 30s (the heartbeat is every 10s)")
+	}
+	if c.PublicRateLimit, err = strconv.Atoi(get("TURNOUT_PUBLIC_RATE_LIMIT")); err != nil || c.PublicRateLimit < 0 {
+		bad("TURNOUT_PUBLIC_RATE_LIMIT", "want calls per minute per client address (0 for no limit)")
 	}
 	if c.WorkerConcurrency, err = strconv.Atoi(get("TURNOUT_WORKER_CONCURRENCY")); err != nil || c.WorkerConcurrency < 1 {
 		bad("TURNOUT_WORKER_CONCURRENCY", "want a positive integer")
