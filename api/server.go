@@ -24,6 +24,8 @@ import (
 	"github.com/turnoutdev/turnout/api/ops"
 	"github.com/turnoutdev/turnout/api/salsa"
 	"github.com/turnoutdev/turnout/api/targets"
+	"github.com/turnoutdev/turnout/api/van"
+	"github.com/turnoutdev/turnout/internal/netguard"
 	"github.com/turnoutdev/turnout/jobs"
 	targetrules "github.com/turnoutdev/turnout/jobs/targets"
 	"github.com/turnoutdev/turnout/storage"
@@ -42,6 +44,10 @@ type Deps struct {
 	Enqueuer  *jobs.Enqueuer
 	Registry  *prometheus.Registry
 	Log       *slog.Logger
+	// Blobs holds error files (VAN file loads); Guard checks caller-supplied
+	// URLs (nil: a guard with no allow-listed networks).
+	Blobs storage.Blobs
+	Guard *netguard.Guard
 	// RequestTimeout bounds an ordinary API request (default 30s).
 	RequestTimeout time.Duration
 	// AuthFailuresPerMinute is how many bad credentials one client address
@@ -57,7 +63,11 @@ func New(d Deps) *echo.Echo {
 	if d.RequestTimeout == 0 {
 		d.RequestTimeout = 30 * time.Second
 	}
+	if d.Guard == nil {
+		d.Guard = netguard.New(nil)
+	}
 	e := echo.New()
+	e.Pre(van.CanonicalPath)
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = middleware.ErrorHandler(d.Log, native.RenderError)
 	e.Use(echomw.RequestIDWithConfig(echomw.RequestIDConfig{Generator: uuid.NewString}))
@@ -126,6 +136,10 @@ func New(d Deps) *echo.Echo {
 	for _, p := range []string{"/:id", "/:id/targets", "/:id/targets/:valueId"} {
 		tg.DELETE(p, th.Delete, middleware.Resource("targetValueDelete"))
 	}
+	// VAN surface (seed 004).
+	vh := &van.Handlers{Store: d.Store, Enqueuer: d.Enqueuer, Guard: d.Guard, Blobs: d.Blobs}
+	vh.Register(e.Group("/v4", middleware.Surface(van.RenderError), timeout,
+		middleware.Authenticate(d.Store, storage.ScopeVAN, middleware.VANBasic), limiter.Middleware()))
 
 	return e
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/turnoutdev/turnout/api"
 	"github.com/turnoutdev/turnout/internal/config"
+	"github.com/turnoutdev/turnout/internal/netguard"
 	"github.com/turnoutdev/turnout/internal/platform"
 )
 
@@ -46,6 +47,7 @@ func run() error {
 	handler := api.New(api.Deps{
 		Store: p.Store, Redis: p.Redis, AsynqConn: p.AsynqConn, Enqueuer: p.Enqueuer,
 		Registry: reg, Log: log,
+		Blobs: p.Blobs, Guard: netguard.New(cfg.AllowNetworks),
 	})
 	srv := &http.Server{
 		Addr:              cfg.HTTPAddr,

@@ -61,6 +61,9 @@ func run(args []string) error {
 	handlers := map[string]jobs.Handler{
 		jobs.KindNoop: jobs.HandlerFunc(jobs.Noop),
 	}
+	for kind, h := range fileloadHandlers(cfg, p, log) {
+		handlers[kind] = h
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if *httpAddr != "" {

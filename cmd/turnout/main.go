@@ -29,6 +29,11 @@ commands:
   targets add TYPE --name N --code C [--inactive] [--json]
   targets set TYPE VALUE_ID [--name N] [--active true|false] [--json]
                                   reference code lists (Adhese Target API), logged as CLI
+  people import --db-mode 0|1 FILE.csv [--json]
+                                   bulk-load VAN people (header names the columns; VANID required)
+  gen people --count N [--seed S] [--out FILE]
+                                   write deterministic synthetic people as CSV
+  scores create --name N [--short-name S] (--min A --max B | --values v1,v2) [--json]
   dev smtp [--addr 127.0.0.1:1025] [--log FILE]
                                   a local SMTP catcher for demos
 
@@ -96,6 +101,12 @@ func run(ctx context.Context, args []string, out, errOut io.Writer) error {
 		return keysCmd(ctx, e, args[1:])
 	case "targets":
 		return targetsCmd(ctx, e, args[1:])
+	case "people":
+		return peopleCmd(ctx, e, args[1:])
+	case "gen":
+		return genCmd(ctx, e, args[1:])
+	case "scores":
+		return scoresCmd(ctx, e, args[1:])
 	case "dev":
 		return devCmd(ctx, e, args[1:])
 	}

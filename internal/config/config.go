@@ -38,6 +38,13 @@ type Config struct {
 	ShutdownTimeout   time.Duration
 	WorkerConcurrency int
 	ReconcileInterval time.Duration
+
+	// File loads (issue 3): the known_hosts file SFTP host keys are checked
+	// against, the development-only switch that skips that check, and the
+	// largest source file fetched.
+	SFTPKnownHosts string
+	SFTPInsecure   bool
+	MaxFileBytes   int64
 }
 
 // defaults are those of DESIGN.md: a local development stack.
@@ -55,6 +62,9 @@ var defaults = map[string]string{
 	"TURNOUT_SHUTDOWN_TIMEOUT":   "30s",
 	"TURNOUT_WORKER_CONCURRENCY": "10",
 	"TURNOUT_RECONCILE_INTERVAL": "30s",
+	"TURNOUT_SFTP_KNOWN_HOSTS":   "",
+	"TURNOUT_SFTP_INSECURE":      "false",
+	"TURNOUT_MAX_FILE_BYTES":     "2147483648",
 }
 
 // Load reads the process environment.
@@ -143,6 +153,18 @@ func Parse(getenv func(string) string) (*Config, error) {
 	}
 	if c.WorkerConcurrency, err = strconv.Atoi(get("TURNOUT_WORKER_CONCURRENCY")); err != nil || c.WorkerConcurrency < 1 {
 		bad("TURNOUT_WORKER_CONCURRENCY", "want a positive integer")
+	}
+	c.SFTPKnownHosts = get("TURNOUT_SFTP_KNOWN_HOSTS")
+	if c.SFTPKnownHosts != "" {
+		if _, err := os.Stat(c.SFTPKnownHosts); err != nil {
+			bad("TURNOUT_SFTP_KNOWN_HOSTS", "cannot read %q (want the path of an OpenSSH known_hosts file)", c.SFTPKnownHosts)
+		}
+	}
+	if c.SFTPInsecure, err = strconv.ParseBool(get("TURNOUT_SFTP_INSECURE")); err != nil {
+		bad("TURNOUT_SFTP_INSECURE", "want true or false")
+	}
+	if c.MaxFileBytes, err = strconv.ParseInt(get("TURNOUT_MAX_FILE_BYTES"), 10, 64); err != nil || c.MaxFileBytes <= 0 {
+		bad("TURNOUT_MAX_FILE_BYTES", "want a positive number of bytes")
 	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("invalid configuration:\n  %s", strings.Join(errs, "\n  "))

@@ -71,3 +71,22 @@ func TestAllowNetworksAndEncryptionKeys(t *testing.T) {
 		t.Errorf("encryption keys = %d, want 2 in order", len(c.EncryptionKeys))
 	}
 }
+
+func TestFileLoadSettings(t *testing.T) {
+	c, err := Parse(envOf(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MaxFileBytes != 2<<30 || c.SFTPInsecure || c.SFTPKnownHosts != "" {
+		t.Errorf("file-load defaults: max %d insecure %v known_hosts %q", c.MaxFileBytes, c.SFTPInsecure, c.SFTPKnownHosts)
+	}
+	for k, v := range map[string]string{
+		"TURNOUT_SFTP_KNOWN_HOSTS": "/nonexistent/known_hosts",
+		"TURNOUT_SFTP_INSECURE":    "sometimes",
+		"TURNOUT_MAX_FILE_BYTES":   "-5",
+	} {
+		if _, err := Parse(envOf(map[string]string{k: v})); err == nil || !strings.Contains(err.Error(), k+":") {
+			t.Errorf("%s=%q: error %v, want one naming %s", k, v, err, k)
+		}
+	}
+}

@@ -1,0 +1,101 @@
+package van_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/turnoutdev/turnout/jobs/fileload"
+	"github.com/turnoutdev/turnout/jobs/notify"
+	"github.com/turnoutdev/turnout/storage"
+)
+
+var loopback = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+
+// runSeedExample runs seed 004's two-score example from sourceURL and
+// checks every observable outcome.
+func runSeedExample(t *testing.T, s *stack, sourceURL string, rows int) {
+	t.Helper()
+	a, b := s.rangeScore("Hat wearing", 0, 100), s.rangeScore("Needs another hat", 0, 100)
+	listeners := fmt.Sprintf(`[{"type": "URL", "value": %q}, {"type": "EMAIL", "value": "hats@example.org"}]`, s.hooks.URL+"/listener")
+	id := s.submit(seedRequest(sourceURL, a, b, listeners))
+	v := s.wait(id)
+	if v.Status != "Completed" {
+		t.Fatalf("job status %s (message %v), want Completed", v.Status, deref(v.Message))
+	}
+	if v.RowsRead != int64(rows) || v.ErrorCount != 0 {
+		t.Errorf("rowsRead %d errorCount %d, want %d and 0", v.RowsRead, v.ErrorCount, rows)
+	}
+	if strings.Contains(v.File.SourceURL, "s3cret") {
+		t.Errorf("sourceUrl shown with its password: %s", v.File.SourceURL)
+	}
+	want := []string{storage.LoadPendingApproval, storage.LoadCompleted}
+	for i, act := range v.Actions {
+		if act.Results == nil || act.Results.LoadStatus != want[i] || act.Results.Matched != int64(rows) {
+			t.Errorf("actions[%d].results = %+v, want %s with %d matched", i, act.Results, want[i], rows)
+		}
+	}
+	// Only the auto-approved score is applied.
+	var nA, nB int
+	ctx := context.Background()
+	_ = s.env.Store.Pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE score_id = $1), count(*) FILTER (WHERE score_id = $2) FROM van_person_scores`, a, b).Scan(&nA, &nB)
+	if nA != 0 || nB != rows {
+		t.Errorf("current scores: %d of score A (pending), %d of score B (auto-approved); want 0 and %d", nA, nB, rows)
+	}
+	hooks := s.waitHooks(1)
+	if hooks[0].Verified != nil {
+		t.Errorf("webhook signature: %v", hooks[0].Verified)
+	}
+	if hooks[0].Body["description"] != "Load habberdasher score" || hooks[0].Body["message"] != "success" || hooks[0].Body["status"] != "Successful" {
+		t.Errorf("webhook body = %v", hooks[0].Body)
+	}
+	if hooks[0].ID != notify.WebhookID(id, 0) {
+		t.Errorf("webhook-id = %q, want %q", hooks[0].ID, notify.WebhookID(id, 0))
+	}
+	mails := s.smtp.WaitFor(t, 1)
+	if mails[0].To[0] != "hats@example.org" || !strings.Contains(mails[0].Subject, fmt.Sprintf("File loading job %d: Successful", id)) {
+		t.Errorf("email to %v subject %q", mails[0].To, mails[0].Subject)
+	}
+	// Approving the pending update applies it.
+	pending := *v.Actions[0].Results.ScoreUpdateID
+	resp, body := s.do(http.MethodPatch, fmt.Sprintf("/v4/scoreUpdates/%d", pending), `{"loadStatus":"Approved"}`)
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("PATCH approve: %d %s", resp.StatusCode, body)
+	}
+	_ = s.env.Store.Pool.QueryRow(ctx, `SELECT count(*) FROM van_person_scores WHERE score_id = $1`, a).Scan(&nA)
+	if nA != rows {
+		t.Errorf("after approval %d people have score A, want %d", nA, rows)
+	}
+	resp, body = s.do(http.MethodGet, fmt.Sprintf("/v4/scoreUpdates/%d", pending), "")
+	var su struct {
+		LoadStatus       string
+		UpdateStatistics fileload.Statistics
+	}
+	_ = json.Unmarshal(body, &su)
+	if resp.StatusCode != 200 || su.LoadStatus != "Completed" || su.UpdateStatistics.MatchedRows != int64(rows) || su.UpdateStatistics.Added != int64(rows) {
+		t.Errorf("score update after approval: %d %s", resp.StatusCode, body)
+	}
+	// Deliveries are visible on the job.
+	v = s.wait(id)
+	if len(v.Deliveries) < 2 {
+		t.Errorf("deliveries on the job = %+v, want the webhook and the email", v.Deliveries)
+	}
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return "<nil>"
+	}
+	return *s
+}
+
+func TestSeedExampleOverHTTP(t *testing.T) {
+	s := newStack(t, options{allow: loopback})
+	s.people(10, 0)
+	u := s.serve("/haberdasher.csv.zip", zipOf(t, "haberdashery.csv", seedCSV(10)))
+	runSeedExample(t, s, strings.Replace(u, "http://", "http://keep:s3cret@", 1), 10)
+}

@@ -1,0 +1,305 @@
+package van_test
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/turnoutdev/turnout/api"
+	"github.com/turnoutdev/turnout/internal/apitest"
+	"github.com/turnoutdev/turnout/internal/netguard"
+	"github.com/turnoutdev/turnout/internal/testenv"
+	"github.com/turnoutdev/turnout/internal/testsmtp"
+	"github.com/turnoutdev/turnout/jobs"
+	"github.com/turnoutdev/turnout/jobs/fileload"
+	"github.com/turnoutdev/turnout/jobs/notify"
+	"github.com/turnoutdev/turnout/storage"
+	"github.com/turnoutdev/turnout/worker"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// stack is the API and a worker in-process against the package's real
+// PostgreSQL and Redis, with a real SMTP server, a webhook receiver that
+// verifies signatures and an HTTP server for source files.
+type stack struct {
+	t       *testing.T
+	env     *testenv.Env
+	api     *apitest.Client
+	smtp    *testsmtp.Server
+	files   *httptest.Server
+	fileMu  sync.Mutex
+	served  map[string][]byte
+	hooks   *httptest.Server
+	hookMu  sync.Mutex
+	hookLog []hook
+	hookSt  int // status the receiver answers with
+	key     *storage.CreatedKey
+	auth    string
+}
+
+type hook struct {
+	ID       string
+	Verified error
+	Body     map[string]any
+}
+
+type options struct {
+	allow     []netip.Prefix
+	noAuto    bool
+	dbMode    int16
+	fetchers  fileload.Fetchers
+	maxFile   int64
+	hookCodes []int
+}
+
+func newStack(t *testing.T, o options) *stack {
+	t.Helper()
+	env := testenv.Get(t)
+	env.FlushRedis(t)
+	ctx := context.Background()
+	for _, q := range []string{`TRUNCATE van_people, van_scores, van_file_loads, van_score_updates, van_score_update_values, van_person_scores, jobs CASCADE`} {
+		if _, err := env.Store.Pool.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := &stack{t: t, env: env, served: map[string][]byte{}, hookSt: http.StatusOK}
+	blobs, err := storage.OpenBlobs(ctx, "file://"+t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { blobs.Close() })
+	guard := netguard.New(o.allow)
+	client := asynq.NewClient(env.AsynqConn)
+	t.Cleanup(func() { client.Close() })
+	enq := jobs.NewEnqueuer(env.Store, client, quiet)
+
+	srv := httptest.NewServer(api.New(api.Deps{Store: env.Store, Redis: env.Redis, AsynqConn: env.AsynqConn, Enqueuer: enq,
+		Registry: prometheus.NewRegistry(), Log: quiet, Blobs: blobs, Guard: guard}))
+	t.Cleanup(srv.Close)
+	s.api = &apitest.Client{T: t, BaseURL: srv.URL}
+
+	s.smtp = testsmtp.Start(t)
+	s.files = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.fileMu.Lock()
+		b, ok := s.served[r.URL.Path]
+		s.fileMu.Unlock()
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		_, _ = w.Write(b)
+	}))
+	t.Cleanup(s.files.Close)
+
+	mode := o.dbMode
+	k, err := env.Store.CreateKey(ctx, storage.NewKey{Name: "haberdashery", Scopes: []string{storage.ScopeVAN},
+		VANApp: "haberdashery", VANDBMode: &mode, MayAutoApprove: !o.noAuto})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.key = k
+	s.auth = "Basic " + base64.StdEncoding.EncodeToString([]byte(fmt.Sprintf("haberdashery:%s|%d", k.Secret, mode)))
+
+	verifier, _ := notify.NewVerifier(k.WebhookSecret)
+	codes := o.hookCodes
+	s.hooks = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		h := hook{ID: r.Header.Get(notify.HeaderID), Verified: verifier.Verify(r.Header, body)}
+		_ = json.Unmarshal(body, &h.Body)
+		s.hookMu.Lock()
+		s.hookLog = append(s.hookLog, h)
+		code := http.StatusOK
+		if len(codes) > 0 {
+			code, codes = codes[0], codes[1:]
+		}
+		s.hookMu.Unlock()
+		w.WriteHeader(code)
+	}))
+	t.Cleanup(s.hooks.Close)
+
+	fetchers := fileload.Fetchers{
+		"http":  fileload.HTTPFetcher{Client: guard.HTTPClient(netguard.ClientOptions{})},
+		"https": fileload.HTTPFetcher{Client: guard.HTTPClient(netguard.ClientOptions{})},
+		"sftp":  fileload.SFTPFetcher{Dial: guard.DialContext, Insecure: true},
+		"ftp":   fileload.FTPFetcher{Dial: guard.DialContext},
+	}
+	for k, f := range o.fetchers {
+		fetchers[k] = f
+	}
+	runner := fileload.NewRunner(env.Store, blobs, fetchers, &notify.Scheduler{Store: env.Store, Enqueuer: enq},
+		fileload.Options{MaxFileBytes: o.maxFile, ProgressEvery: 1000}, quiet)
+	deliverer := &notify.Deliverer{Store: env.Store, Client: guard.HTTPClient(netguard.ClientOptions{}),
+		Mailer: notify.NewMailer(s.smtp.URL(), "Turnout <no-reply@turnout.test>"), Log: quiet}
+	w := worker.New(worker.Options{Redis: env.AsynqConn, Log: quiet, Concurrency: 4,
+		RetryDelay: func(int, error, *asynq.Task) time.Duration { return 50 * time.Millisecond }},
+		env.Store, enq, map[string]jobs.Handler{fileload.Kind: runner, notify.KindListeners: deliverer})
+	wctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = w.Run(wctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return s
+}
+
+// people inserts people with VANIDs 1..n (DWID = 1000000 + VANID,
+// StateFileID = "SF<VANID>") in the key's database mode.
+func (s *stack) people(n int, mode int16) {
+	s.t.Helper()
+	_, err := s.env.Store.Pool.CopyFrom(context.Background(), pgx.Identifier{"van_people"},
+		[]string{"db_mode", "vanid", "dwid", "statefileid", "first_name"},
+		pgx.CopyFromSlice(n, func(i int) ([]any, error) {
+			return []any{mode, int64(i + 1), int64(1000001 + i), fmt.Sprintf("SF%d", i+1), "Person"}, nil
+		}))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+func (s *stack) rangeScore(name string, lo, hi float64) int64 {
+	s.t.Helper()
+	sc, err := s.env.Store.CreateScore(context.Background(), storage.NewScore{Name: name, Min: &lo, Max: &hi})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return sc.ID
+}
+
+func (s *stack) serve(path string, b []byte) string {
+	s.fileMu.Lock()
+	defer s.fileMu.Unlock()
+	s.served[path] = b
+	return s.files.URL + path
+}
+
+func (s *stack) do(method, path, body string) (*http.Response, []byte) {
+	s.t.Helper()
+	return s.api.Do(apitest.NewRequest(s.t, method, path, body, "Authorization", s.auth))
+}
+
+func (s *stack) submit(body string) int64 {
+	s.t.Helper()
+	resp, b := s.do(http.MethodPost, "/v4/FileLoadingJobs", body)
+	if resp.StatusCode != http.StatusCreated {
+		s.t.Fatalf("POST fileLoadingJobs: %d %s", resp.StatusCode, b)
+	}
+	var out struct{ JobID int64 }
+	_ = json.Unmarshal(b, &out)
+	return out.JobID
+}
+
+// wait polls GET /v4/fileLoadingJobs/{id} until the job is finished.
+func (s *stack) wait(id int64) fileload.JobView {
+	s.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	var v fileload.JobView
+	for time.Now().Before(deadline) {
+		resp, b := s.do(http.MethodGet, fmt.Sprintf("/v4/fileLoadingJobs/%d", id), "")
+		if resp.StatusCode != http.StatusOK {
+			s.t.Fatalf("GET job: %d %s", resp.StatusCode, b)
+		}
+		if err := json.Unmarshal(b, &v); err != nil {
+			s.t.Fatal(err)
+		}
+		if v.Status == "Completed" || v.Status == "Error" {
+			return v
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	s.t.Fatalf("job %d not finished after 60s: %+v", id, v)
+	return v
+}
+
+func (s *stack) waitHooks(n int) []hook {
+	s.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		s.hookMu.Lock()
+		got := append([]hook(nil), s.hookLog...)
+		s.hookMu.Unlock()
+		if len(got) >= n {
+			return got
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	s.t.Fatalf("want %d webhook deliveries, got %d", n, len(s.hookLog))
+	return nil
+}
+
+// zipOf returns a zip holding name → content entries, in order.
+func zipOf(t testing.TB, entries ...string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for i := 0; i+1 < len(entries); i += 2 {
+		w, err := zw.Create(entries[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.WriteString(w, entries[i+1])
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// seedRequest is seed 004's two-score example with the given source URL,
+// score ids and listeners.
+func seedRequest(sourceURL string, scoreA, scoreB int64, listeners string) string {
+	return fmt.Sprintf(`{
+    "description": "Load habberdasher score",
+    "file": {
+        "columnDelimiter": "Csv",
+        "columns": [{"name": "hatWearerId"}, {"name": "hatWearingScore"}, {"name": "needsAnotherHatScore"}],
+        "fileName": "haberdashery.csv",
+        "hasHeader": true,
+        "sourceUrl": %q
+    },
+    "actions": [
+        {"actionType": "score", "personIdColumn": "hatWearerId", "personIdType": "VANID",
+         "scoreColumn": "hatWearingScore", "scoreId": %d},
+        {"actionType": "score", "personIdColumn": "hatWearerId", "personIdType": "VANID",
+         "scoreColumn": "needsAnotherHatScore", "scoreId": %d,
+         "approvalCriteria": {"average": 75.2, "tolerance": 1.3}}
+    ],
+    "listeners": %s
+}`, sourceURL, scoreA, scoreB, listeners)
+}
+
+// seedCSV has n people (n even); column 3 alternates 76.2 and 74.2, so its
+// average is exactly 75.2, inside the seed's auto-approval criteria.
+func seedCSV(n int) string {
+	var b strings.Builder
+	b.WriteString("hatWearerId,hatWearingScore,needsAnotherHatScore\r\n")
+	for i := 1; i <= n; i++ {
+		v := 76.2
+		if i%2 == 0 {
+			v = 74.2
+		}
+		fmt.Fprintf(&b, "%d,%d,%.1f\r\n", i, i%100, v)
+	}
+	return b.String()
+}
+
+func storageKey(app string) storage.NewKey {
+	mode := int16(0)
+	return storage.NewKey{Name: app, Scopes: []string{storage.ScopeVAN}, VANApp: app, VANDBMode: &mode}
+}

@@ -1,0 +1,397 @@
+package fileload
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"strconv"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/turnoutdev/turnout/internal/fault"
+	"github.com/turnoutdev/turnout/storage"
+)
+
+// Notifier tells a load's listeners that it ended. body is the seed's
+// notification object; Notify must be idempotent per load.
+type Notifier interface {
+	Notify(ctx context.Context, loadJobID int64, body any) error
+}
+
+// Options are a Runner's limits.
+type Options struct {
+	MaxFileBytes int64 // spooled source size cap (TURNOUT_MAX_FILE_BYTES)
+	Zip          ZipLimits
+	SpoolDir     string // "" = os.TempDir()
+	// MaxStoredErrors is how many row errors are kept queryable in
+	// PostgreSQL; the error file has them all.
+	MaxStoredErrors int
+	// ProgressEvery is how many rows pass between progress updates.
+	ProgressEvery int64
+}
+
+// Runner is the fileload job handler.
+type Runner struct {
+	store    *storage.Store
+	blobs    storage.Blobs
+	fetchers Fetchers
+	notifier Notifier
+	opts     Options
+	log      *slog.Logger
+}
+
+// NewRunner returns a Runner. notifier may be nil (no listeners notified).
+func NewRunner(store *storage.Store, blobs storage.Blobs, fetchers Fetchers, notifier Notifier, opts Options, log *slog.Logger) *Runner {
+	if opts.MaxFileBytes == 0 {
+		opts.MaxFileBytes = 2 << 30
+	}
+	if opts.Zip.MaxUncompressed == 0 {
+		opts.Zip.MaxUncompressed = 4 * opts.MaxFileBytes
+	}
+	if opts.Zip.MaxRatio == 0 {
+		// CSV of ids and scores compresses 5-20:1; 200:1 is a bomb.
+		opts.Zip.MaxRatio = 200
+	}
+	if opts.MaxStoredErrors == 0 {
+		opts.MaxStoredErrors = 1000
+	}
+	if opts.ProgressEvery == 0 {
+		opts.ProgressEvery = 50000
+	}
+	return &Runner{store: store, blobs: blobs, fetchers: fetchers, notifier: notifier, opts: opts, log: log}
+}
+
+// Result is a finished load's job result.
+type Result struct {
+	RowsRead   int64                  `json:"rowsRead"`
+	ErrorCount int64                  `json:"errorCount"`
+	Actions    []storage.ActionResult `json:"actions"`
+}
+
+// Run implements jobs.Handler. When the job ends for good (success, bad
+// input, or the last attempt) the outcome is recorded and the listeners
+// are notified.
+func (r *Runner) Run(ctx context.Context, job *storage.Job) (any, error) {
+	fl, err := r.store.FileLoad(ctx, job.ID)
+	if err != nil {
+		return nil, err
+	}
+	log := r.log.With("job_id", job.ID)
+	res, err := r.load(ctx, job, fl, log)
+	final := err == nil || fault.Is(err, fault.Invalid) || job.Attempts >= job.MaxAttempts
+	if !final {
+		return nil, err
+	}
+	wctx := context.WithoutCancel(ctx)
+	status, message := "Successful", "success"
+	if err != nil {
+		status, message = "Failed", fault.As(err).Message
+		if fault.KindOf(err) == fault.Internal {
+			message = "the file could not be loaded; retry later or contact the operator"
+		}
+	} else if res.ErrorCount > 0 {
+		message = fmt.Sprintf("success: %d rows read, %d row errors", res.RowsRead, res.ErrorCount)
+	}
+	if uerr := r.store.SetFileLoadMessage(wctx, job.ID, message); uerr != nil {
+		log.Warn("record load message", "err", uerr)
+	}
+	if r.notifier != nil {
+		body, nerr := r.notification(wctx, job.ID, fl, status, message)
+		if nerr == nil {
+			nerr = r.notifier.Notify(wctx, job.ID, body)
+		}
+		if nerr != nil {
+			// The load itself is done; failing it now would re-run it.
+			log.Error("schedule notification", "err", nerr)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+func (r *Runner) notification(ctx context.Context, jobID int64, fl *storage.FileLoad, status, message string) (map[string]any, error) {
+	ups, err := r.store.ScoreUpdatesOfJob(ctx, jobID)
+	if err != nil {
+		return nil, err
+	}
+	var notes []map[string]any
+	for _, u := range ups {
+		notes = append(notes, map[string]any{"scoreUpdateId": u.ID, "scoreId": u.ScoreID, "loadStatus": u.LoadStatus, "updateStatistics": u.Statistics})
+	}
+	body := map[string]any{"jobId": jobID, "description": fl.Description, "message": message, "status": status}
+	if notes != nil {
+		body["scoreUpdates"] = notes
+	}
+	return body, nil
+}
+
+func (r *Runner) load(ctx context.Context, job *storage.Job, fl *storage.FileLoad, log *slog.Logger) (*Result, error) {
+	var req Request
+	if err := json.Unmarshal(fl.Request, &req); err != nil {
+		return nil, fmt.Errorf("decode stored request: %w", err)
+	}
+	done, err := r.store.ActionResults(ctx, job.ID)
+	if err != nil {
+		return nil, err
+	}
+	if len(done) > 0 {
+		// Every action committed on an earlier attempt; only the job's own
+		// status was lost.
+		return &Result{RowsRead: fl.RowsRead, ErrorCount: fl.ErrorCount, Actions: done}, nil
+	}
+	var rules []*scoreRule
+	for i, a := range req.Actions {
+		s, err := r.store.Score(ctx, a.ScoreID)
+		if fault.Is(err, fault.NotFound) {
+			return nil, fault.New(fault.Invalid, "actions[%d].scoreId: score %d no longer exists", i, a.ScoreID)
+		}
+		if err != nil {
+			return nil, err
+		}
+		rule := newScoreRule(i, a, s, req.File)
+		rules = append(rules, rule)
+	}
+
+	u, err := url.Parse(fl.SourceURL)
+	if err != nil {
+		return nil, fault.New(fault.Invalid, "file.sourceUrl: not a valid URL")
+	}
+	spool, err := os.CreateTemp(r.opts.SpoolDir, "turnout-fileload-*")
+	if err != nil {
+		return nil, fmt.Errorf("create spool file: %w", err)
+	}
+	defer os.Remove(spool.Name())
+	defer spool.Close()
+	if err := r.fetchers.fetchTo(ctx, u, spool, r.opts.MaxFileBytes); err != nil {
+		return nil, err
+	}
+	size, err := spool.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("source fetched", "bytes", size)
+	if size == 0 {
+		return nil, fault.New(fault.Invalid, "file: the file is empty")
+	}
+	data, err := openData(spool, size, req.File.FileName, r.opts.Zip)
+	if err != nil {
+		return nil, err
+	}
+	defer data.Close()
+
+	errFile, err := os.CreateTemp(r.opts.SpoolDir, "turnout-fileload-errors-*")
+	if err != nil {
+		return nil, fmt.Errorf("create error file: %w", err)
+	}
+	defer os.Remove(errFile.Name())
+	defer errFile.Close()
+	st := &stager{
+		rd: newReader(data, req.File), rules: rules, header: req.File.HasHeader,
+		errW: csv.NewWriter(errFile), maxErrs: r.opts.MaxStoredErrors,
+	}
+	_ = st.errW.Write([]string{"line", "actionIndex", "column", "message"})
+	st.progress = func(read, failed int64) {
+		if r.opts.ProgressEvery > 0 && read%r.opts.ProgressEvery == 0 {
+			_ = r.store.SetProgress(ctx, job.ID, 0, read, failed)
+		}
+	}
+	// One pass over the file for every action, COPY'd into a temporary
+	// table of this transaction; every action is applied in the same
+	// transaction. A crash anywhere rolls all of it back, and the result
+	// rows it commits make a later attempt skip the load, so a re-run never
+	// duplicates or half-applies data.
+	err = r.store.InTx(ctx, func(tx pgx.Tx) error {
+		// Big sorts (DISTINCT ON, the median) stay in memory; JIT compiling
+		// these few plans costs more than it saves.
+		for _, set := range []string{`SET LOCAL work_mem = '256MB'`, `SET LOCAL jit = off`} {
+			if _, err := tx.Exec(ctx, set); err != nil {
+				return err
+			}
+		}
+		// Byte-order collation: person ids are compared, never shown sorted.
+		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE fileload_stage (action_index integer NOT NULL, line bigint NOT NULL,
+			person_id text COLLATE "C" NOT NULL, value text) ON COMMIT DROP`); err != nil {
+			return err
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"fileload_stage"}, []string{"action_index", "line", "person_id", "value"}, st); err != nil {
+			if st.err != nil {
+				return st.err
+			}
+			return fmt.Errorf("stage rows: %w", err)
+		}
+		if !st.sawRecord {
+			return fault.New(fault.Invalid, "file: the file has no rows")
+		}
+		_ = r.store.SetProgress(ctx, job.ID, st.rowsRead, st.rowsRead, st.rowsFailed)
+		log.Info("rows staged", "rows", st.rowsRead, "errors", st.errCount)
+		if err := r.saveErrors(ctx, job.ID, st, errFile); err != nil {
+			return err
+		}
+		if st.rowsRead == 0 {
+			return fault.New(fault.Invalid, "file: the file has a header but no data rows")
+		}
+		anyValid := false
+		for _, rule := range rules {
+			anyValid = anyValid || rule.valid > 0
+		}
+		if !anyValid {
+			return fault.New(fault.Invalid, "file: none of the %d rows is valid for any action; first error: line %d: %s", st.rowsRead, st.errs[0].Line, st.errs[0].Message)
+		}
+		if _, err := tx.Exec(ctx, `ANALYZE fileload_stage`); err != nil {
+			return err
+		}
+		for _, rule := range rules {
+			res, su, err := applyScore(ctx, tx, job.ID, fl, rule, st.rowsRead)
+			if err != nil {
+				return fmt.Errorf("apply actions[%d]: %w", rule.index, err)
+			}
+			log.Info("action applied", "action", rule.index, "rows", res.RowsValid, "matched", res.Matched, "score_update_id", su.ID, "load_status", su.LoadStatus)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	results, err := r.store.ActionResults(ctx, job.ID)
+	if err != nil {
+		return nil, err
+	}
+	return &Result{RowsRead: st.rowsRead, ErrorCount: st.errCount, Actions: results}, nil
+}
+
+// saveErrors stores the first row errors in PostgreSQL and the full list
+// as the error file, and records the pass's counts on the load.
+func (r *Runner) saveErrors(ctx context.Context, jobID int64, st *stager, errFile *os.File) error {
+	var errKey *string
+	if st.errCount > 0 {
+		st.errW.Flush()
+		if err := st.errW.Error(); err != nil {
+			return fmt.Errorf("write error file: %w", err)
+		}
+		if _, err := errFile.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+		key := "fileload/" + strconv.FormatInt(jobID, 10) + "/errors.csv"
+		if err := r.blobs.Put(ctx, key, errFile, "text/csv"); err != nil {
+			return fmt.Errorf("store error file: %w", err)
+		}
+		errKey = &key
+	}
+	if err := r.store.ReplaceRowErrors(ctx, jobID, st.errs); err != nil {
+		return fmt.Errorf("store row errors: %w", err)
+	}
+	return r.store.FinishFileLoad(ctx, jobID, st.rowsRead, st.errCount, errKey, "")
+}
+
+// stager is the pgx.CopyFromSource of the single pass: it reads records,
+// validates each for every action, yields the staged rows and records the
+// row errors.
+type stager struct {
+	rd        *reader
+	rules     []*scoreRule
+	header    bool
+	sawRecord bool
+
+	buf [][]any
+	pos int
+
+	rowsRead, rowsFailed int64
+	errs                 []storage.RowError
+	errCount             int64
+	maxErrs              int
+	errW                 *csv.Writer
+	progress             func(read, failed int64)
+	err                  error
+}
+
+func (s *stager) addErr(line int64, action *int, column, msg string) {
+	s.errCount++
+	e := storage.RowError{Line: line, ActionIndex: action, Column: column, Message: msg}
+	if len(s.errs) < s.maxErrs {
+		s.errs = append(s.errs, e)
+	}
+	ai := ""
+	if action != nil {
+		ai = strconv.Itoa(*action)
+	}
+	_ = s.errW.Write([]string{strconv.FormatInt(line, 10), ai, column, msg})
+}
+
+func (s *stager) Next() bool {
+	if s.pos+1 < len(s.buf) {
+		s.pos++
+		return true
+	}
+	s.buf, s.pos = s.buf[:0], 0
+	for len(s.buf) == 0 {
+		if !s.fill() {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *stager) Values() ([]any, error) { return s.buf[s.pos], nil }
+
+func (s *stager) Err() error { return s.err }
+
+// fill reads one record; it returns false at the end or on a fatal error.
+func (s *stager) fill() bool {
+	rec, line, err := s.rd.next(s.header)
+	if errors.Is(err, io.EOF) {
+		return false
+	}
+	var re *rowError
+	if errors.As(err, &re) {
+		s.sawRecord = true
+		if s.header {
+			s.err = fault.New(fault.Invalid, "file.hasHeader: the header row cannot be read: %s", re.message)
+			return false
+		}
+		s.rowsRead++
+		s.rowsFailed++
+		s.addErr(re.line, nil, "", re.message)
+		s.progress(s.rowsRead, s.rowsFailed)
+		return true
+	}
+	if err != nil {
+		s.err = err
+		return false
+	}
+	s.sawRecord = true
+	if s.header {
+		s.header = false
+		if err := checkHeader(rec, s.rd.file); err != nil {
+			s.err = err
+			return false
+		}
+		return true
+	}
+	s.rowsRead++
+	bad := false
+	for _, r := range s.rules {
+		person, value, col, problem := r.check(rec)
+		if problem != "" {
+			r.invalid++
+			bad = true
+			idx := r.index
+			s.addErr(line, &idx, col, problem)
+			continue
+		}
+		r.valid++
+		s.buf = append(s.buf, []any{int32(r.index), line, person, value})
+	}
+	if bad {
+		s.rowsFailed++
+	}
+	s.progress(s.rowsRead, s.rowsFailed)
+	return true
+}

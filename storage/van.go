@@ -1,0 +1,382 @@
+package storage
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/turnoutdev/turnout/internal/fault"
+)
+
+// Score is a VAN score definition. Range scores have MinValue/MaxValue;
+// value scores have Values (their allowed shortName values).
+type Score struct {
+	ID          int64    `json:"scoreId"`
+	Name        string   `json:"name"`
+	ShortName   string   `json:"shortName"`
+	Description *string  `json:"description"`
+	Type        string   `json:"-"` // "range" or "value"
+	MinValue    *float64 `json:"minValue"`
+	MaxValue    *float64 `json:"maxValue"`
+	State       string   `json:"state"`
+	Origin      string   `json:"origin"`
+	Values      []string `json:"-"`
+}
+
+// Score types.
+const (
+	ScoreRange = "range"
+	ScoreValue = "value"
+)
+
+// NewScore describes a score to create.
+type NewScore struct {
+	Name, ShortName, Description string
+	Min, Max                     *float64
+	Values                       []string
+}
+
+// CreateScore inserts a score definition.
+func (s *Store) CreateScore(ctx context.Context, n NewScore) (*Score, error) {
+	var fe []fault.FieldError
+	if n.Name == "" {
+		fe = append(fe, fault.FieldError{Field: "name", Code: fault.CodeRequired, Message: "is required"})
+	}
+	isRange := n.Min != nil || n.Max != nil
+	switch {
+	case isRange && len(n.Values) > 0:
+		fe = append(fe, fault.FieldError{Field: "values", Code: fault.CodeInvalidValue, Message: "a score is either a range (--min/--max) or a list of values, not both"})
+	case isRange && (n.Min == nil || n.Max == nil):
+		fe = append(fe, fault.FieldError{Field: "max", Code: fault.CodeRequired, Message: "a range score needs both --min and --max"})
+	case isRange && *n.Min >= *n.Max:
+		fe = append(fe, fault.FieldError{Field: "max", Code: fault.CodeOutOfRange, Message: "must be greater than --min"})
+	case !isRange && len(n.Values) == 0:
+		fe = append(fe, fault.FieldError{Field: "values", Code: fault.CodeRequired, Message: "give --min and --max (range score) or --values (value score)"})
+	}
+	seen := map[string]bool{}
+	for _, v := range n.Values {
+		if v == "" || seen[v] {
+			fe = append(fe, fault.FieldError{Field: "values", Code: fault.CodeInvalidValue, Message: fmt.Sprintf("value %q is empty or repeated", v)})
+		}
+		seen[v] = true
+	}
+	if len(fe) > 0 {
+		return nil, fault.Validation(fe...)
+	}
+	if n.ShortName == "" {
+		n.ShortName = n.Name
+	}
+	typ := ScoreRange
+	if !isRange {
+		typ = ScoreValue
+	}
+	var desc *string
+	if n.Description != "" {
+		desc = &n.Description
+	}
+	var id int64
+	err := s.InTx(ctx, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, `INSERT INTO van_scores (name, short_name, description, score_type, min_value, max_value)
+			VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`, n.Name, n.ShortName, desc, typ, n.Min, n.Max).Scan(&id); err != nil {
+			return err
+		}
+		for _, v := range n.Values {
+			if _, err := tx.Exec(ctx, `INSERT INTO van_score_values (score_id, short_name) VALUES ($1, $2)`, id, v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create score: %w", err)
+	}
+	return s.Score(ctx, id)
+}
+
+const scoreSelect = `SELECT s.id, s.name, s.short_name, s.description, s.score_type, s.min_value::float8, s.max_value::float8,
+	s.state, s.origin, coalesce((SELECT array_agg(v.short_name ORDER BY v.short_name) FROM van_score_values v WHERE v.score_id = s.id), '{}')
+	FROM van_scores s`
+
+func scanScore(r pgx.Row) (*Score, error) {
+	var sc Score
+	err := r.Scan(&sc.ID, &sc.Name, &sc.ShortName, &sc.Description, &sc.Type, &sc.MinValue, &sc.MaxValue, &sc.State, &sc.Origin, &sc.Values)
+	return &sc, err
+}
+
+// Score returns a score definition by id.
+func (s *Store) Score(ctx context.Context, id int64) (*Score, error) {
+	sc, err := scanScore(s.Pool.QueryRow(ctx, scoreSelect+` WHERE s.id = $1`, id))
+	if err != nil {
+		return nil, notFound(err, "score")
+	}
+	return sc, nil
+}
+
+// Scores returns a page of score definitions and the total count.
+func (s *Store) Scores(ctx context.Context, skip, top int) ([]Score, int64, error) {
+	var total int64
+	if err := s.Pool.QueryRow(ctx, `SELECT count(*) FROM van_scores`).Scan(&total); err != nil {
+		return nil, 0, err
+	}
+	rows, err := s.Pool.Query(ctx, scoreSelect+` ORDER BY s.id OFFSET $1 LIMIT $2`, skip, top)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rows.Close()
+	out := []Score{}
+	for rows.Next() {
+		sc, err := scanScore(rows)
+		if err != nil {
+			return nil, 0, err
+		}
+		out = append(out, *sc)
+	}
+	return out, total, rows.Err()
+}
+
+// FileLoad is the VAN-side record of a fileLoadingJobs job.
+type FileLoad struct {
+	JobID        int64
+	KeyID        int64
+	DBMode       int16
+	Description  string
+	Request      json.RawMessage // sourceUrl redacted
+	SourceURL    string          // with credentials; never render
+	Listeners    json.RawMessage // unredacted; for the notifier only
+	RowsRead     int64
+	ErrorCount   int64
+	ErrorFileKey *string
+	Message      *string
+	CreatedAt    time.Time
+}
+
+// InsertFileLoad records a file load beside its job, inside tx.
+func InsertFileLoad(ctx context.Context, q Querier, f FileLoad) error {
+	_, err := q.Exec(ctx, `INSERT INTO van_file_loads (job_id, key_id, db_mode, description, request, source_url, listeners)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`, f.JobID, f.KeyID, f.DBMode, f.Description, f.Request, f.SourceURL, f.Listeners)
+	if err != nil {
+		return fmt.Errorf("insert file load: %w", err)
+	}
+	return nil
+}
+
+// FileLoad returns the file load of a job.
+func (s *Store) FileLoad(ctx context.Context, jobID int64) (*FileLoad, error) {
+	var f FileLoad
+	err := s.Pool.QueryRow(ctx, `SELECT job_id, key_id, db_mode, description, request, source_url, listeners, rows_read, error_count,
+		error_file_key, message, created_at FROM van_file_loads WHERE job_id = $1`, jobID).Scan(
+		&f.JobID, &f.KeyID, &f.DBMode, &f.Description, &f.Request, &f.SourceURL, &f.Listeners, &f.RowsRead, &f.ErrorCount,
+		&f.ErrorFileKey, &f.Message, &f.CreatedAt)
+	if err != nil {
+		return nil, notFound(err, "file loading job")
+	}
+	return &f, nil
+}
+
+// FinishFileLoad records the outcome of a load's pass over its file.
+func (s *Store) FinishFileLoad(ctx context.Context, jobID, rowsRead, errorCount int64, errorFileKey *string, message string) error {
+	_, err := s.Pool.Exec(ctx, `UPDATE van_file_loads SET rows_read = $2, error_count = $3, error_file_key = $4, message = $5
+		WHERE job_id = $1`, jobID, rowsRead, errorCount, errorFileKey, message)
+	return err
+}
+
+// RowError is one problem with one row of a loaded file.
+type RowError struct {
+	Line        int64  `json:"line"`
+	ActionIndex *int   `json:"actionIndex,omitempty"`
+	Column      string `json:"column,omitempty"`
+	Message     string `json:"message"`
+}
+
+// ReplaceRowErrors stores the first row errors of a job, replacing those of
+// an earlier attempt.
+func (s *Store) ReplaceRowErrors(ctx context.Context, jobID int64, errs []RowError) error {
+	return s.InTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `DELETE FROM van_file_load_errors WHERE job_id = $1`, jobID); err != nil {
+			return err
+		}
+		_, err := tx.CopyFrom(ctx, pgx.Identifier{"van_file_load_errors"},
+			[]string{"job_id", "seq", "line", "action_index", "column_name", "message"},
+			pgx.CopyFromSlice(len(errs), func(i int) ([]any, error) {
+				e := errs[i]
+				var col *string
+				if e.Column != "" {
+					col = &e.Column
+				}
+				return []any{jobID, i + 1, e.Line, e.ActionIndex, col, e.Message}, nil
+			}))
+		return err
+	})
+}
+
+// RowErrors returns the stored row errors of a job.
+func (s *Store) RowErrors(ctx context.Context, jobID int64, limit int) ([]RowError, error) {
+	rows, err := s.Pool.Query(ctx, `SELECT line, action_index, coalesce(column_name, ''), message FROM van_file_load_errors
+		WHERE job_id = $1 ORDER BY seq LIMIT $2`, jobID, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []RowError{}
+	for rows.Next() {
+		var e RowError
+		if err := rows.Scan(&e.Line, &e.ActionIndex, &e.Column, &e.Message); err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// ActionResult is the applied outcome of one action of a file load.
+type ActionResult struct {
+	ActionIndex int             `json:"actionIndex"`
+	ActionType  string          `json:"actionType"`
+	RowsRead    int64           `json:"rowsRead"`
+	RowsValid   int64           `json:"rowsValid"`
+	RowsInvalid int64           `json:"rowsInvalid"`
+	Matched     int64           `json:"matched"`
+	Unmatched   int64           `json:"unmatched"`
+	Result      json.RawMessage `json:"result"`
+}
+
+// ActionResults returns a load's applied actions in order.
+func (s *Store) ActionResults(ctx context.Context, jobID int64) ([]ActionResult, error) {
+	rows, err := s.Pool.Query(ctx, `SELECT action_index, action_type, rows_read, rows_valid, rows_invalid, matched, unmatched, result
+		FROM van_file_load_actions WHERE job_id = $1 ORDER BY action_index`, jobID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []ActionResult{}
+	for rows.Next() {
+		var a ActionResult
+		if err := rows.Scan(&a.ActionIndex, &a.ActionType, &a.RowsRead, &a.RowsValid, &a.RowsInvalid, &a.Matched, &a.Unmatched, &a.Result); err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// Delivery is one attempt to notify one listener of a file load.
+type Delivery struct {
+	ID          int64     `json:"-"`
+	JobID       int64     `json:"-"`
+	LoadJobID   int64     `json:"-"`
+	Listener    int       `json:"listener"`
+	Kind        string    `json:"type"`
+	Target      string    `json:"value"`
+	WebhookID   string    `json:"webhookId"`
+	Attempt     int       `json:"attempt"`
+	StatusCode  *int      `json:"statusCode"`
+	OK          bool      `json:"ok"`
+	Error       *string   `json:"error"`
+	AttemptedAt time.Time `json:"attemptedAt"`
+}
+
+// RecordDelivery stores one delivery attempt.
+func (s *Store) RecordDelivery(ctx context.Context, d Delivery) error {
+	_, err := s.Pool.Exec(ctx, `INSERT INTO van_deliveries (job_id, load_job_id, listener, kind, target, webhook_id, attempt, status_code, ok, error)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, d.JobID, d.LoadJobID, d.Listener, d.Kind, d.Target, d.WebhookID,
+		d.Attempt, d.StatusCode, d.OK, d.Error)
+	return err
+}
+
+// Deliveries returns every delivery attempt for a file load.
+func (s *Store) Deliveries(ctx context.Context, loadJobID int64) ([]Delivery, error) {
+	rows, err := s.Pool.Query(ctx, `SELECT id, job_id, load_job_id, listener, kind, target, webhook_id, attempt, status_code, ok, error, attempted_at
+		FROM van_deliveries WHERE load_job_id = $1 ORDER BY id`, loadJobID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []Delivery{}
+	for rows.Next() {
+		var d Delivery
+		if err := rows.Scan(&d.ID, &d.JobID, &d.LoadJobID, &d.Listener, &d.Kind, &d.Target, &d.WebhookID, &d.Attempt, &d.StatusCode, &d.OK, &d.Error, &d.AttemptedAt); err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// DeliveredOK reports whether a listener of a load was already notified
+// (a retried notify job must not send twice).
+func (s *Store) DeliveredOK(ctx context.Context, loadJobID int64, listener int) (bool, error) {
+	var ok bool
+	err := s.Pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM van_deliveries WHERE load_job_id = $1 AND listener = $2 AND ok)`,
+		loadJobID, listener).Scan(&ok)
+	return ok, err
+}
+
+// ClaimNotify records notifyJobID as the load's notification job unless one
+// is recorded already; it reports whether this call won.
+func ClaimNotify(ctx context.Context, q Querier, loadJobID, notifyJobID int64) (bool, error) {
+	tag, err := q.Exec(ctx, `UPDATE van_file_loads SET notify_job_id = $2 WHERE job_id = $1 AND notify_job_id IS NULL`, loadJobID, notifyJobID)
+	if err != nil {
+		return false, err
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// SetFileLoadMessage records the final message of a load.
+func (s *Store) SetFileLoadMessage(ctx context.Context, jobID int64, message string) error {
+	_, err := s.Pool.Exec(ctx, `UPDATE van_file_loads SET message = $2 WHERE job_id = $1`, jobID, message)
+	return err
+}
+
+// PersonColumns are the van_people columns an import may fill, in order.
+var PersonColumns = []string{"vanid", "dwid", "statefileid", "first_name", "middle_name", "last_name",
+	"date_of_birth", "address", "city", "state", "zip", "email", "phone"}
+
+// ImportPeople COPYs people rows (values in PersonColumns order) into the
+// database mode's people in one transaction: a person already there (same
+// VANID) is updated, so importing a file twice leaves one copy. Within the
+// source the last row of a VANID wins.
+func (s *Store) ImportPeople(ctx context.Context, dbMode int16, src pgx.CopyFromSource) (int64, error) {
+	var n int64
+	err := s.InTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE people_import ON COMMIT DROP AS SELECT `+joinCols()+` FROM van_people WITH NO DATA`); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `ALTER TABLE people_import ADD COLUMN line bigserial`); err != nil {
+			return err
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"people_import"}, PersonColumns, src); err != nil {
+			return err
+		}
+		set := ""
+		for _, c := range PersonColumns[1:] {
+			set += ", " + c + " = excluded." + c
+		}
+		tag, err := tx.Exec(ctx, `INSERT INTO van_people (db_mode, `+joinCols()+`)
+			SELECT DISTINCT ON (vanid) $1, `+joinCols()+` FROM people_import ORDER BY vanid, line DESC
+			ON CONFLICT (db_mode, vanid) DO UPDATE SET `+set[2:], dbMode)
+		n = tag.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("import people: %w", err)
+	}
+	// Fresh statistics, so the first load's join is planned for the real size.
+	if _, err := s.Pool.Exec(ctx, `ANALYZE van_people`); err != nil {
+		return 0, fmt.Errorf("analyze people: %w", err)
+	}
+	return n, nil
+}
+
+func joinCols() string {
+	out := ""
+	for i, c := range PersonColumns {
+		if i > 0 {
+			out += ", "
+		}
+		out += c
+	}
+	return out
+}
