@@ -375,6 +375,9 @@ func checkAction(ctx context.Context, p *problems, i int, wa wireAction, f File,
 	if !ok {
 		return a
 	}
+	if a, ok := checkOtherAction(ctx, p, i, typ, wa, f, c); ok {
+		return a
+	}
 	if !strings.EqualFold(typ, ActionScore) {
 		for _, other := range []string{"AVEVDataFile", "LoadSavedListFile", "phonesFile"} {
 			if strings.EqualFold(typ, other) {
