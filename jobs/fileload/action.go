@@ -46,6 +46,8 @@ func (r *Runner) newRule(ctx context.Context, i int, a Action, f File, fl *stora
 	switch a.ActionType {
 	case ActionPhones:
 		return newPhonesRule(ctx, r.store, i, f, fl.DBMode)
+	case ActionAVEV:
+		return newAVEVRule(ctx, r.store, i, a, f)
 	}
 	s, err := r.store.Score(ctx, a.ScoreID)
 	if fault.Is(err, fault.NotFound) {
@@ -105,6 +107,8 @@ func checkOtherAction(_ context.Context, p *problems, i int, typ string, _ wireA
 	switch {
 	case strings.EqualFold(typ, ActionPhones):
 		return checkPhonesAction(p, i, f), true
+	case strings.EqualFold(typ, ActionAVEV):
+		return checkAVEVAction(p, i, f), true
 	}
 	return Action{}, false
 }
