@@ -34,6 +34,8 @@ commands:
   gen people --count N [--seed S] [--out FILE]
                                    write deterministic synthetic people as CSV
   scores create --name N [--short-name S] (--min A --max B | --values v1,v2) [--json]
+  folders create --name N [--api-writable] [--key-id K ...] [--json]
+                                  a saved-list folder shared with API keys
   dev smtp [--addr 127.0.0.1:1025] [--log FILE]
                                   a local SMTP catcher for demos
 
@@ -107,6 +109,8 @@ func run(ctx context.Context, args []string, out, errOut io.Writer) error {
 		return genCmd(ctx, e, args[1:])
 	case "scores":
 		return scoresCmd(ctx, e, args[1:])
+	case "folders":
+		return foldersCmd(ctx, e, args[1:])
 	case "dev":
 		return devCmd(ctx, e, args[1:])
 	}

@@ -48,6 +48,8 @@ func (r *Runner) newRule(ctx context.Context, i int, a Action, f File, fl *stora
 		return newPhonesRule(ctx, r.store, i, f, fl.DBMode)
 	case ActionAVEV:
 		return newAVEVRule(ctx, r.store, i, a, f)
+	case ActionSavedList:
+		return newSavedListRule(i, a, f), nil
 	}
 	s, err := r.store.Score(ctx, a.ScoreID)
 	if fault.Is(err, fault.NotFound) {
@@ -103,12 +105,20 @@ func settleRules(ctx context.Context, tx pgx.Tx, rules []rule, st *stager) error
 
 // checkOtherAction checks an action of a type other than Score at submit
 // time; ok is false when typ is not one of them.
-func checkOtherAction(_ context.Context, p *problems, i int, typ string, _ wireAction, f File, _ Caller) (Action, bool) {
+func checkOtherAction(ctx context.Context, p *problems, i int, typ string, wa wireAction, f File, scores Scores, c Caller) (Action, bool) {
 	switch {
 	case strings.EqualFold(typ, ActionPhones):
 		return checkPhonesAction(p, i, f), true
 	case strings.EqualFold(typ, ActionAVEV):
 		return checkAVEVAction(p, i, f), true
+	case strings.EqualFold(typ, ActionSavedList):
+		// The store that knows scores knows folders; a Scores without
+		// them (a unit test's) cannot check folders and lists.
+		var q storage.Querier
+		if st, ok := scores.(*storage.Store); ok {
+			q = st.Pool
+		}
+		return checkSavedListAction(ctx, p, i, wa, f, q, c), true
 	}
 	return Action{}, false
 }

@@ -59,6 +59,7 @@ type Action struct {
 	ScoreColumn      string            `json:"scoreColumn"`
 	ScoreID          int64             `json:"scoreId"`
 	ApprovalCriteria *ApprovalCriteria `json:"approvalCriteria,omitempty"`
+	SavedListLoad
 }
 
 // ApprovalCriteria auto-approves a range score update whose observed
@@ -112,6 +113,7 @@ type wireAction struct {
 	ScoreColumn      json.RawMessage `json:"scoreColumn"`
 	ScoreID          json.RawMessage `json:"scoreId"`
 	ApprovalCriteria json.RawMessage `json:"approvalCriteria"`
+	wireSavedList
 }
 
 // Scores is what validation needs to know about score definitions.
@@ -375,7 +377,7 @@ func checkAction(ctx context.Context, p *problems, i int, wa wireAction, f File,
 	if !ok {
 		return a
 	}
-	if a, ok := checkOtherAction(ctx, p, i, typ, wa, f, c); ok {
+	if a, ok := checkOtherAction(ctx, p, i, typ, wa, f, scores, c); ok {
 		return a
 	}
 	if !strings.EqualFold(typ, ActionScore) {

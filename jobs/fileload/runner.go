@@ -130,7 +130,7 @@ func (r *Runner) notification(ctx context.Context, jobID int64, fl *storage.File
 	if notes != nil {
 		body["scoreUpdates"] = notes
 	}
-	return body, nil
+	return body, r.savedListNotice(ctx, jobID, body)
 }
 
 func (r *Runner) load(ctx context.Context, job *storage.Job, fl *storage.FileLoad, log *slog.Logger) (*Result, error) {
