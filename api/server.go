@@ -120,6 +120,10 @@ func New(d Deps) *echo.Echo {
 		middleware.Authenticate(d.Store, storage.ScopeMetrics, middleware.SalsaToken), limiter.Middleware(),
 		middleware.Resource("metricsRead"))
 
+	// VAN surface (seed 004).
+	vh := &van.Handlers{Store: d.Store, Enqueuer: d.Enqueuer, Guard: d.Guard, Blobs: d.Blobs}
+	vh.Register(e.Group("/v4", middleware.Surface(van.RenderError), timeout,
+		middleware.Authenticate(d.Store, storage.ScopeVAN, middleware.VANBasic), limiter.Middleware()))
 	// Adhese Target API: reference code lists and their edit log (native
 	// X-API-Key or Bearer credential, targets scope).
 	th := &targets.Handler{Read: d.Store, Editor: targetrules.NewEditor(d.Store)}
@@ -136,10 +140,6 @@ func New(d Deps) *echo.Echo {
 	for _, p := range []string{"/:id", "/:id/targets", "/:id/targets/:valueId"} {
 		tg.DELETE(p, th.Delete, middleware.Resource("targetValueDelete"))
 	}
-	// VAN surface (seed 004).
-	vh := &van.Handlers{Store: d.Store, Enqueuer: d.Enqueuer, Guard: d.Guard, Blobs: d.Blobs}
-	vh.Register(e.Group("/v4", middleware.Surface(van.RenderError), timeout,
-		middleware.Authenticate(d.Store, storage.ScopeVAN, middleware.VANBasic), limiter.Middleware()))
 
 	return e
 }

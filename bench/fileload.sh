@@ -88,7 +88,7 @@ t=$(date +%s.%N)
 psql -q "$TURNOUT_DATABASE_URL" -c "\\copy bench_copy (action_index, line, person_id, value) FROM '$work/stage.csv' CSV"
 copy_s=$(echo "$(date +%s.%N) - $t" | bc)
 # …and into the table the score values end in (same definition, its
-# primary key included).
+# index included).
 awk -v n="$ROWS" 'BEGIN { for (i = 1; i <= n; i++) printf "1,%d,%d\n", i, (i * 7919) % 101 }' > "$work/final.csv"
 psql -q "$TURNOUT_DATABASE_URL" -c "CREATE TABLE bench_final (LIKE van_score_update_values INCLUDING ALL)"
 t=$(date +%s.%N)
@@ -107,7 +107,7 @@ out=bench/fileload-results.md
   echo "| matched rows | $matched |"
   echo "| end to end over HTTP (POST → Completed; fetch, unzip, parse, validate, COPY, apply) | ${load_s}s |"
   echo "| psql \\copy of the same rows into a table shaped like the staging table | ${copy_s}s |"
-  echo "| psql \\copy of the same rows into a table defined like van_score_update_values (with its primary key) | ${final_s}s |"
+  echo "| psql \\copy of the same rows into a table defined like van_score_update_values (with its index) | ${final_s}s |"
   echo "| ratio to the staging-shaped copy / to the final-table copy | ${ratio}× / ${ratio_final}× |"
   echo "| load average when the run ended | $(cut -d' ' -f1-3 /proc/loadavg) |"
   echo "| worker peak RSS (VmHWM) | $((rss_kb / 1024)) MB |"

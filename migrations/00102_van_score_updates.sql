@@ -27,9 +27,12 @@ CREATE INDEX van_score_updates_key ON van_score_updates (key_id, created_at);
 CREATE TABLE van_score_update_values (
     score_update_id bigint NOT NULL,
     vanid           bigint NOT NULL,
-    value           text, -- NULL clears the person's score
-    PRIMARY KEY (score_update_id, vanid)
+    value           text -- NULL clears the person's score
 );
+-- One person appears once per update by construction (the insert is a
+-- DISTINCT ON the person), so no unique index is maintained for a million
+-- rows; updates' ids only grow, so a BRIN index finds an update's rows.
+CREATE INDEX van_score_update_values_update ON van_score_update_values USING brin (score_update_id);
 
 CREATE TABLE van_person_scores (
     db_mode         smallint    NOT NULL,

@@ -10,6 +10,14 @@
 # auto-approved and applied, one pending until approved here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Tools the demo uses; on Debian they are installed when missing.
+missing=()
+for tool in jq zip python3 curl; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+if ((${#missing[@]})); then
+  command -v apt-get >/dev/null || { echo "demo-fileload: please install ${missing[*]}" >&2; exit 1; }
+  SUDO=(); [ "$(id -u)" = 0 ] || SUDO=(sudo)
+  "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null
+fi
 URL=${TURNOUT_DEMO_URL:?run from scripts/demo.sh}
 SECRET=${TURNOUT_DEMO_SECRET:?run from scripts/demo.sh}
 DIR=${TURNOUT_DEMO_DIR:-var/demo}/fileload

@@ -136,7 +136,10 @@ func (s *Store) StartJob(ctx context.Context, id int64) (*Job, error) {
 }
 
 // SucceedJob marks a running job succeeded with its result (may be nil).
-func (s *Store) SucceedJob(ctx context.Context, id int64, result any) error {
+// attempt is the attempt reporting (Job.Attempts when it started): a run
+// that outlived its worker's shutdown cannot overwrite the outcome of the
+// attempt that replaced it.
+func (s *Store) SucceedJob(ctx context.Context, id int64, attempt int, result any) error {
 	var res []byte
 	if result != nil {
 		var err error
@@ -145,19 +148,21 @@ func (s *Store) SucceedJob(ctx context.Context, id int64, result any) error {
 		}
 	}
 	_, err := s.Pool.Exec(ctx, `UPDATE jobs SET status = 'succeeded', result = coalesce($2, result), error = NULL,
-		finished_at = now(), updated_at = now() WHERE id = $1 AND status = 'running'`, id, res)
+		finished_at = now(), updated_at = now() WHERE id = $1 AND status = 'running' AND attempts = $3`, id, res, attempt)
 	return err
 }
 
-// FailJob records a failed attempt. With final, the job is failed for good;
-// otherwise it waits for a retry.
-func (s *Store) FailJob(ctx context.Context, id int64, msg string, final bool) error {
+// FailJob records the failure of attempt (see SucceedJob; 0 means whatever
+// attempt is current, for the reconciler). With final, the job is failed
+// for good; otherwise it waits for a retry.
+func (s *Store) FailJob(ctx context.Context, id int64, attempt int, msg string, final bool) error {
 	status, finished := JobRetrying, "NULL"
 	if final {
 		status, finished = JobFailed, "now()"
 	}
 	_, err := s.Pool.Exec(ctx, `UPDATE jobs SET status = $2, error = $3, finished_at = `+finished+`,
-		updated_at = now() WHERE id = $1 AND status IN ('running', 'queued', 'retrying')`, id, status, msg)
+		updated_at = now() WHERE id = $1 AND status IN ('running', 'queued', 'retrying') AND ($4 = 0 OR attempts = $4)`,
+		id, status, msg, attempt)
 	return err
 }
 

@@ -119,14 +119,27 @@ func TestJobStateMachineGuardsFinalStates(t *testing.T) {
 	if err != nil || s2.Attempts != 2 {
 		t.Fatalf("restart of a running job: %+v %v", s2, err)
 	}
-	if err := env.Store.SucceedJob(ctx, j.ID, map[string]string{"ok": "yes"}); err != nil {
+	// Attempt 1 outlived its worker: its outcome no longer counts.
+	if err := env.Store.FailJob(ctx, j.ID, 1, "cut off by shutdown", false); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := env.Store.Job(ctx, j.ID); got.Status != storage.JobRunning {
+		t.Fatalf("a stale attempt's failure changed the job to %q", got.Status)
+	}
+	if err := env.Store.SucceedJob(ctx, j.ID, 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := env.Store.Job(ctx, j.ID); got.Status != storage.JobRunning {
+		t.Fatalf("a stale attempt's success changed the job to %q", got.Status)
+	}
+	if err := env.Store.SucceedJob(ctx, j.ID, 2, map[string]string{"ok": "yes"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := env.Store.StartJob(ctx, j.ID); !errors.Is(err, storage.ErrJobDone) {
 		t.Fatalf("start of a succeeded job: %v, want ErrJobDone", err)
 	}
 	// A late failure report cannot undo success.
-	if err := env.Store.FailJob(ctx, j.ID, "late", true); err != nil {
+	if err := env.Store.FailJob(ctx, j.ID, 0, "late", true); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := env.Store.Job(ctx, j.ID)

@@ -176,10 +176,11 @@ func (s *Store) FileLoad(ctx context.Context, jobID int64) (*FileLoad, error) {
 	return &f, nil
 }
 
-// FinishFileLoad records the outcome of a load's pass over its file.
-func (s *Store) FinishFileLoad(ctx context.Context, jobID, rowsRead, errorCount int64, errorFileKey *string, message string) error {
-	_, err := s.Pool.Exec(ctx, `UPDATE van_file_loads SET rows_read = $2, error_count = $3, error_file_key = $4, message = $5
-		WHERE job_id = $1`, jobID, rowsRead, errorCount, errorFileKey, message)
+// FinishFileLoad records the outcome of a load's pass over its file, through
+// q (a transaction, so the counts commit with the data, or the pool).
+func FinishFileLoad(ctx context.Context, q Querier, jobID, rowsRead, errorCount int64, errorFileKey *string) error {
+	_, err := q.Exec(ctx, `UPDATE van_file_loads SET rows_read = $2, error_count = $3, error_file_key = $4
+		WHERE job_id = $1`, jobID, rowsRead, errorCount, errorFileKey)
 	return err
 }
 
@@ -191,25 +192,29 @@ type RowError struct {
 	Message     string `json:"message"`
 }
 
-// ReplaceRowErrors stores the first row errors of a job, replacing those of
-// an earlier attempt.
-func (s *Store) ReplaceRowErrors(ctx context.Context, jobID int64, errs []RowError) error {
-	return s.InTx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `DELETE FROM van_file_load_errors WHERE job_id = $1`, jobID); err != nil {
-			return err
-		}
-		_, err := tx.CopyFrom(ctx, pgx.Identifier{"van_file_load_errors"},
-			[]string{"job_id", "seq", "line", "action_index", "column_name", "message"},
-			pgx.CopyFromSlice(len(errs), func(i int) ([]any, error) {
-				e := errs[i]
-				var col *string
-				if e.Column != "" {
-					col = &e.Column
-				}
-				return []any{jobID, i + 1, e.Line, e.ActionIndex, col, e.Message}, nil
-			}))
+// Copier is a transaction or a pool: what COPY needs.
+type Copier interface {
+	Querier
+	CopyFrom(ctx context.Context, table pgx.Identifier, columns []string, src pgx.CopyFromSource) (int64, error)
+}
+
+// ReplaceRowErrors stores the first row errors of a job through q,
+// replacing those of an earlier attempt.
+func ReplaceRowErrors(ctx context.Context, q Copier, jobID int64, errs []RowError) error {
+	if _, err := q.Exec(ctx, `DELETE FROM van_file_load_errors WHERE job_id = $1`, jobID); err != nil {
 		return err
-	})
+	}
+	_, err := q.CopyFrom(ctx, pgx.Identifier{"van_file_load_errors"},
+		[]string{"job_id", "seq", "line", "action_index", "column_name", "message"},
+		pgx.CopyFromSlice(len(errs), func(i int) ([]any, error) {
+			e := errs[i]
+			var col *string
+			if e.Column != "" {
+				col = &e.Column
+			}
+			return []any{jobID, i + 1, e.Line, e.ActionIndex, col, e.Message}, nil
+		}))
+	return err
 }
 
 // RowErrors returns the stored row errors of a job.

@@ -99,7 +99,7 @@ func (r *Reconciler) ReconcileOrphanedJobs(ctx context.Context) (int, error) {
 			if info.LastErr != "" {
 				msg = "last attempt failed: " + info.LastErr
 			}
-			if err := r.store.FailJob(ctx, j.ID, msg, true); err != nil {
+			if err := r.store.FailJob(ctx, j.ID, 0, msg, true); err != nil {
 				return n, err
 			}
 			continue

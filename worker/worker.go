@@ -198,7 +198,7 @@ func (s *Server) jobMiddleware(next asynq.Handler) asynq.Handler {
 		s.duration.WithLabelValues(job.Kind).Observe(elapsed.Seconds())
 		if runErr == nil {
 			s.finished.WithLabelValues(job.Kind, "succeeded").Inc()
-			if err := s.store.SucceedJob(wctx, job.ID, st.result); err != nil {
+			if err := s.store.SucceedJob(wctx, job.ID, job.Attempts, st.result); err != nil {
 				return fmt.Errorf("record success of job %d: %w", job.ID, err)
 			}
 			log.Info("job succeeded", "duration_ms", elapsed.Milliseconds())
@@ -213,7 +213,7 @@ func (s *Server) jobMiddleware(next asynq.Handler) asynq.Handler {
 		}
 		s.finished.WithLabelValues(job.Kind, outcome).Inc()
 		msg := fault.As(runErr).Message
-		if err := s.store.FailJob(wctx, job.ID, msg, final); err != nil {
+		if err := s.store.FailJob(wctx, job.ID, job.Attempts, msg, final); err != nil {
 			log.Error("record failure", "err", err)
 		}
 		log.Warn("job attempt failed", "final", final, "duration_ms", elapsed.Milliseconds(), "err", runErr)

@@ -99,3 +99,21 @@ func TestSeedExampleOverHTTP(t *testing.T) {
 	u := s.serve("/haberdasher.csv.zip", zipOf(t, "haberdashery.csv", seedCSV(10)))
 	runSeedExample(t, s, strings.Replace(u, "http://", "http://keep:s3cret@", 1), 10)
 }
+
+// More loads than the worker has connections: a load never waits for a
+// second connection while it holds its transaction's, so none deadlocks.
+func TestConcurrentLoadsOnASmallPool(t *testing.T) {
+	s := newStack(t, options{allow: loopback, workerPool: 2})
+	s.people(200, 0)
+	a, b := s.rangeScore("A", 0, 100), s.rangeScore("B", 0, 100)
+	u := s.serve("/h.zip", zipOf(t, "haberdashery.csv", seedCSV(200)))
+	var ids []int64
+	for range 6 {
+		ids = append(ids, s.submit(seedRequest(u, a, b, "[]")))
+	}
+	for _, id := range ids {
+		if v := s.wait(id); v.Status != "Completed" {
+			t.Errorf("job %d: %s %s", id, v.Status, deref(v.Message))
+		}
+	}
+}

@@ -69,6 +69,8 @@ type options struct {
 	fetchers  fileload.Fetchers
 	maxFile   int64
 	hookCodes []int
+	// workerPool caps the worker's connection pool (0: the shared store).
+	workerPool int
 }
 
 func newStack(t *testing.T, o options) *stack {
@@ -76,7 +78,7 @@ func newStack(t *testing.T, o options) *stack {
 	env := testenv.Get(t)
 	env.FlushRedis(t)
 	ctx := context.Background()
-	for _, q := range []string{`TRUNCATE van_people, van_scores, van_file_loads, van_score_updates, van_score_update_values, van_person_scores, jobs CASCADE`} {
+	for _, q := range []string{`TRUNCATE van_people, van_scores, van_file_loads, van_score_updates, van_score_update_values, van_person_scores, van_deliveries, jobs CASCADE`} {
 		if _, err := env.Store.Pool.Exec(ctx, q); err != nil {
 			t.Fatal(err)
 		}
@@ -145,13 +147,21 @@ func newStack(t *testing.T, o options) *stack {
 	for k, f := range o.fetchers {
 		fetchers[k] = f
 	}
-	runner := fileload.NewRunner(env.Store, blobs, fetchers, &notify.Scheduler{Store: env.Store, Enqueuer: enq},
+	wstore := env.Store
+	if o.workerPool > 0 {
+		var err error
+		if wstore, err = storage.Open(ctx, fmt.Sprintf("%s&pool_max_conns=%d", env.DatabaseURL, o.workerPool)); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(wstore.Close)
+	}
+	runner := fileload.NewRunner(wstore, blobs, fetchers, &notify.Scheduler{Store: env.Store, Enqueuer: enq},
 		fileload.Options{MaxFileBytes: o.maxFile, ProgressEvery: 1000}, quiet)
 	deliverer := &notify.Deliverer{Store: env.Store, Client: guard.HTTPClient(netguard.ClientOptions{}),
 		Mailer: notify.NewMailer(s.smtp.URL(), "Turnout <no-reply@turnout.test>"), Log: quiet}
 	w := worker.New(worker.Options{Redis: env.AsynqConn, Log: quiet, Concurrency: 4,
 		RetryDelay: func(int, error, *asynq.Task) time.Duration { return 50 * time.Millisecond }},
-		env.Store, enq, map[string]jobs.Handler{fileload.Kind: runner, notify.KindListeners: deliverer})
+		wstore, enq, map[string]jobs.Handler{fileload.Kind: runner, notify.KindListeners: deliverer})
 	wctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = w.Run(wctx) }()

@@ -85,7 +85,7 @@ func run(args []string) error {
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		// Grace equals the interval: a job queued for a whole pass without a
 		// task is orphaned (the commit-to-enqueue gap is milliseconds).
-		Reconcile: worker.ReconcileOptions{Interval: cfg.ReconcileInterval, Grace: cfg.ReconcileInterval},
+		Reconcile: worker.ReconcileOptions{Interval: cfg.ReconcileInterval, Grace: cfg.ReconcileInterval, Stale: cfg.ReconcileStale},
 		Registry:  reg,
 		Log:       log,
 	}, p.Store, p.Enqueuer, handlers)

@@ -16,7 +16,7 @@ func TestFoldersCreateSharesWithKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, _, err := turnout(t, "folders", "create", "--name", "Field lists", "--api-writable", "--key-id", itoa(k.ID), "--json")
+	out, _, err := turnoutIO(t, "folders", "create", "--name", "Field lists", "--api-writable", "--key-id", itoa(k.ID), "--json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,10 +33,10 @@ func TestFoldersCreateSharesWithKeys(t *testing.T) {
 	if err != nil || !ok || !got.APIWritable || got.Name != "Field lists" || len(f.KeyIDs) != 1 || f.KeyIDs[0] != k.ID {
 		t.Errorf("folder %+v (ok %v, err %v) from %s", got, ok, err, out)
 	}
-	if _, _, err := turnout(t, "folders", "create", "--api-writable"); err == nil || err.Error() != "--name is required (at most 100 characters)" {
+	if _, _, err := turnoutIO(t, "folders", "create", "--api-writable"); err == nil || err.Error() != "--name is required (at most 100 characters)" {
 		t.Errorf("no name: err %v", err)
 	}
-	if _, _, err := turnout(t, "folders", "create", "--name", "x", "--key-id", "abc"); err == nil {
+	if _, _, err := turnoutIO(t, "folders", "create", "--name", "x", "--key-id", "abc"); err == nil {
 		t.Error("bad key id accepted")
 	}
 }

@@ -25,15 +25,15 @@ commands:
   keys list [--json]
   keys revoke ID
   keys rotate-webhook-secret ID [--json]
-  targets types|values TYPE [--all]|log [--size 20] [--start 0] [--json]
-  targets add TYPE --name N --code C [--inactive] [--json]
-  targets set TYPE VALUE_ID [--name N] [--active true|false] [--json]
-                                  reference code lists (Adhese Target API), logged as CLI
   people import --db-mode 0|1 FILE.csv [--json]
                                    bulk-load VAN people (header names the columns; VANID required)
   gen people --count N [--seed S] [--out FILE]
                                    write deterministic synthetic people as CSV
   scores create --name N [--short-name S] (--min A --max B | --values v1,v2) [--json]
+  targets types|values TYPE [--all]|log [--size 20] [--start 0] [--json]
+  targets add TYPE --name N --code C [--inactive] [--json]
+  targets set TYPE VALUE_ID [--name N] [--active true|false] [--json]
+                                  reference code lists (Adhese Target API), logged as CLI
   folders create --name N [--api-writable] [--key-id K ...] [--json]
                                   a saved-list folder shared with API keys
   dev smtp [--addr 127.0.0.1:1025] [--log FILE]
@@ -101,14 +101,14 @@ func run(ctx context.Context, args []string, out, errOut io.Writer) error {
 		return storage.Migrate(ctx, cfg.DatabaseURL, args[1], out)
 	case "keys":
 		return keysCmd(ctx, e, args[1:])
-	case "targets":
-		return targetsCmd(ctx, e, args[1:])
 	case "people":
 		return peopleCmd(ctx, e, args[1:])
 	case "gen":
 		return genCmd(ctx, e, args[1:])
 	case "scores":
 		return scoresCmd(ctx, e, args[1:])
+	case "targets":
+		return targetsCmd(ctx, e, args[1:])
 	case "folders":
 		return foldersCmd(ctx, e, args[1:])
 	case "dev":

@@ -12,7 +12,8 @@ import (
 	"github.com/turnoutdev/turnout/internal/testenv"
 )
 
-func turnout(t *testing.T, args ...string) (string, string, error) {
+// turnoutIO runs the CLI and returns standard output and standard error.
+func turnoutIO(t *testing.T, args ...string) (string, string, error) {
 	t.Helper()
 	t.Setenv("TURNOUT_DATABASE_URL", testenv.Get(t).DatabaseURL)
 	var out, errOut bytes.Buffer
@@ -21,19 +22,19 @@ func turnout(t *testing.T, args ...string) (string, string, error) {
 }
 
 func TestGenPeopleIsDeterministicAndImports(t *testing.T) {
-	a, _, err := turnout(t, "gen", "people", "--count", "50", "--seed", "7")
+	a, _, err := turnoutIO(t, "gen", "people", "--count", "50", "--seed", "7")
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _, _ := turnout(t, "gen", "people", "--count", "50", "--seed", "7")
-	c, _, _ := turnout(t, "gen", "people", "--count", "50", "--seed", "8")
+	b, _, _ := turnoutIO(t, "gen", "people", "--count", "50", "--seed", "7")
+	c, _, _ := turnoutIO(t, "gen", "people", "--count", "50", "--seed", "8")
 	if a != b || a == c || strings.Count(a, "\n") != 51 {
 		t.Fatalf("same seed must give the same 50 rows and another seed others")
 	}
 	path := filepath.Join(t.TempDir(), "people.csv")
 	_ = os.WriteFile(path, []byte(a), 0o600)
 	for range 2 { // importing twice leaves one copy
-		out, _, err := turnout(t, "people", "import", "--db-mode", "1", path, "--json")
+		out, _, err := turnoutIO(t, "people", "import", "--db-mode", "1", path, "--json")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -53,7 +54,7 @@ func TestGenPeopleIsDeterministicAndImports(t *testing.T) {
 func TestPeopleImportReportsBadRowsWithLineNumbers(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "p.csv")
 	_ = os.WriteFile(path, []byte("VANID,FirstName,DateOfBirth,Email\n9001,Ann,1970-01-02,ann@example.org\nx,Bob,,\n9002,Cy,1970-13-01,\n9003,Di,,not-an-email\n9004,Ed,,\n"), 0o600)
-	out, errOut, err := turnout(t, "people", "import", "--db-mode", "0", path)
+	out, errOut, err := turnoutIO(t, "people", "import", "--db-mode", "0", path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,13 +67,13 @@ func TestPeopleImportReportsBadRowsWithLineNumbers(t *testing.T) {
 		t.Errorf("stdout %q", out)
 	}
 	_ = os.WriteFile(path, []byte("FirstName\nAnn\n"), 0o600)
-	if _, _, err := turnout(t, "people", "import", "--db-mode", "0", path); err == nil || !strings.Contains(err.Error(), "VANID column is required") {
+	if _, _, err := turnoutIO(t, "people", "import", "--db-mode", "0", path); err == nil || !strings.Contains(err.Error(), "VANID column is required") {
 		t.Errorf("no VANID column: err = %v", err)
 	}
 }
 
 func TestScoresCreate(t *testing.T) {
-	out, _, err := turnout(t, "scores", "create", "--name", "Support", "--min", "0", "--max", "100", "--json")
+	out, _, err := turnoutIO(t, "scores", "create", "--name", "Support", "--min", "0", "--max", "100", "--json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,11 +84,11 @@ func TestScoresCreate(t *testing.T) {
 	if json.Unmarshal([]byte(out), &s) != nil || s.ScoreID == 0 || s.MaxValue != 100 {
 		t.Errorf("range score: %s", out)
 	}
-	out, _, err = turnout(t, "scores", "create", "--name", "Hat", "--values", "Yes,No,Maybe", "--json")
+	out, _, err = turnoutIO(t, "scores", "create", "--name", "Hat", "--values", "Yes,No,Maybe", "--json")
 	if err != nil || !strings.Contains(out, `"values":["Maybe","No","Yes"]`) {
 		t.Errorf("value score: %s %v", out, err)
 	}
-	if _, _, err := turnout(t, "scores", "create", "--name", "Bad", "--min", "5", "--max", "1"); err == nil {
+	if _, _, err := turnoutIO(t, "scores", "create", "--name", "Bad", "--min", "5", "--max", "1"); err == nil {
 		t.Error("min > max accepted")
 	}
 }

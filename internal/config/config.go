@@ -45,6 +45,9 @@ type Config struct {
 	SFTPKnownHosts string
 	SFTPInsecure   bool
 	MaxFileBytes   int64
+	// ReconcileStale is how old a running job's heartbeat may grow before
+	// its worker is presumed dead and the job is run again.
+	ReconcileStale time.Duration
 }
 
 // defaults are those of DESIGN.md: a local development stack.
@@ -65,6 +68,7 @@ var defaults = map[string]string{
 	"TURNOUT_SFTP_KNOWN_HOSTS":   "",
 	"TURNOUT_SFTP_INSECURE":      "false",
 	"TURNOUT_MAX_FILE_BYTES":     "2147483648",
+	"TURNOUT_RECONCILE_STALE":    "2m",
 }
 
 // Load reads the process environment.
@@ -150,6 +154,11 @@ func Parse(getenv func(string) string) (*Config, error) {
 	}
 	if c.ReconcileInterval, err = time.ParseDuration(get("TURNOUT_RECONCILE_INTERVAL")); err != nil || c.ReconcileInterval <= 0 {
 		bad("TURNOUT_RECONCILE_INTERVAL", "want a positive duration such as 30s")
+	}
+	// The heartbeat is written every 10s; anything under 30s would declare
+	// live workers dead.
+	if c.ReconcileStale, err = time.ParseDuration(get("TURNOUT_RECONCILE_STALE")); err != nil || c.ReconcileStale < 30*time.Second {
+		bad("TURNOUT_RECONCILE_STALE", "want a duration of at least 30s (the heartbeat is every 10s)")
 	}
 	if c.WorkerConcurrency, err = strconv.Atoi(get("TURNOUT_WORKER_CONCURRENCY")); err != nil || c.WorkerConcurrency < 1 {
 		bad("TURNOUT_WORKER_CONCURRENCY", "want a positive integer")

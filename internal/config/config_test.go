@@ -34,6 +34,7 @@ func TestEveryBadVariableIsNamed(t *testing.T) {
 		"TURNOUT_SHUTDOWN_TIMEOUT":   "-1s",
 		"TURNOUT_WORKER_CONCURRENCY": "zero",
 		"TURNOUT_RECONCILE_INTERVAL": "often",
+		"TURNOUT_RECONCILE_STALE":    "5s",
 	}
 	for k, v := range cases {
 		t.Run(k, func(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -196,9 +197,10 @@ func (r *Runner) load(ctx context.Context, job *storage.Job, fl *storage.FileLoa
 	_ = st.errW.Write([]string{"line", "actionIndex", "column", "message"})
 	st.progress = func(read, failed int64) {
 		if r.opts.ProgressEvery > 0 && read%r.opts.ProgressEvery == 0 {
-			_ = r.store.SetProgress(ctx, job.ID, 0, read, failed)
+			r.progress(ctx, job.ID, 0, read, failed)
 		}
 	}
+	var errKey *string
 	// One pass over the file for every action, COPY'd into a temporary
 	// table of this transaction; every action is applied in the same
 	// transaction. A crash anywhere rolls all of it back, and the result
@@ -226,12 +228,12 @@ func (r *Runner) load(ctx context.Context, job *storage.Job, fl *storage.FileLoa
 		if !st.sawRecord {
 			return fault.New(fault.Invalid, "file: the file has no rows")
 		}
-		_ = r.store.SetProgress(ctx, job.ID, st.rowsRead, st.rowsRead, st.rowsFailed)
 		if err := settleRules(ctx, tx, rules, st); err != nil {
 			return err
 		}
+		r.progress(ctx, job.ID, st.rowsRead, st.rowsRead, st.rowsFailed)
 		log.Info("rows staged", "rows", st.rowsRead, "errors", st.errCount)
-		if err := r.saveErrors(ctx, job.ID, st, errFile); err != nil {
+		if errKey, err = r.storeErrorFile(ctx, job.ID, st, errFile); err != nil {
 			return err
 		}
 		if st.rowsRead == 0 {
@@ -253,8 +255,24 @@ func (r *Runner) load(ctx context.Context, job *storage.Job, fl *storage.FileLoa
 				return fmt.Errorf("apply actions[%d]: %w", rule.actionIndex(), err)
 			}
 		}
-		return nil
+		// The row errors and counts commit with the data they describe.
+		if err := storage.ReplaceRowErrors(ctx, tx, job.ID, st.errs); err != nil {
+			return fmt.Errorf("store row errors: %w", err)
+		}
+		return storage.FinishFileLoad(ctx, tx, job.ID, st.rowsRead, st.errCount, errKey)
 	})
+	if fault.Is(err, fault.Invalid) && st.sawRecord {
+		// The file was read but nothing can be loaded: the row errors
+		// explain why, so they are kept although the data is not.
+		if serr := r.store.InTx(ctx, func(tx pgx.Tx) error {
+			if err := storage.ReplaceRowErrors(ctx, tx, job.ID, st.errs); err != nil {
+				return err
+			}
+			return storage.FinishFileLoad(ctx, tx, job.ID, st.rowsRead, st.errCount, errKey)
+		}); serr != nil {
+			return nil, fmt.Errorf("store row errors: %w", serr)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -265,28 +283,33 @@ func (r *Runner) load(ctx context.Context, job *storage.Job, fl *storage.FileLoa
 	return &Result{RowsRead: st.rowsRead, ErrorCount: st.errCount, Actions: results}, nil
 }
 
-// saveErrors stores the first row errors in PostgreSQL and the full list
-// as the error file, and records the pass's counts on the load.
-func (r *Runner) saveErrors(ctx context.Context, jobID int64, st *stager, errFile *os.File) error {
-	var errKey *string
-	if st.errCount > 0 {
-		st.errW.Flush()
-		if err := st.errW.Error(); err != nil {
-			return fmt.Errorf("write error file: %w", err)
-		}
-		if _, err := errFile.Seek(0, io.SeekStart); err != nil {
-			return err
-		}
-		key := "fileload/" + strconv.FormatInt(jobID, 10) + "/errors.csv"
-		if err := r.blobs.Put(ctx, key, errFile, "text/csv"); err != nil {
-			return fmt.Errorf("store error file: %w", err)
-		}
-		errKey = &key
+// storeErrorFile writes the full error list to the blob store and returns
+// its key (nil when there are no errors).
+func (r *Runner) storeErrorFile(ctx context.Context, jobID int64, st *stager, errFile *os.File) (*string, error) {
+	if st.errCount == 0 {
+		return nil, nil
 	}
-	if err := r.store.ReplaceRowErrors(ctx, jobID, st.errs); err != nil {
-		return fmt.Errorf("store row errors: %w", err)
+	st.errW.Flush()
+	if err := st.errW.Error(); err != nil {
+		return nil, fmt.Errorf("write error file: %w", err)
 	}
-	return r.store.FinishFileLoad(ctx, jobID, st.rowsRead, st.errCount, errKey, "")
+	if _, err := errFile.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
+	key := "fileload/" + strconv.FormatInt(jobID, 10) + "/errors.csv"
+	if err := r.blobs.Put(ctx, key, errFile, "text/csv"); err != nil {
+		return nil, fmt.Errorf("store error file: %w", err)
+	}
+	return &key, nil
+}
+
+// progress records the counters without ever waiting long for a pool
+// connection: the load holds one for its transaction, and progress is
+// worth less than not deadlocking a busy pool.
+func (r *Runner) progress(ctx context.Context, jobID, total, done, failed int64) {
+	pctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	_ = r.store.SetProgress(pctx, jobID, total, done, failed)
 }
 
 // stager is the pgx.CopyFromSource of the single pass: it reads records,

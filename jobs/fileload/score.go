@@ -123,13 +123,6 @@ func applyScore(ctx context.Context, tx pgx.Tx, jobID int64, fl *storage.FileLoa
 		VALUES ($1, $2, $3, $4, $5, 'PendingApproval', '{}') RETURNING id`, jobID, r.index, fl.KeyID, fl.DBMode, r.score.ID).Scan(&id); err != nil {
 		return res, nil, fmt.Errorf("insert score update: %w", err)
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO van_score_update_values (score_update_id, vanid, value)
-		SELECT DISTINCT ON (p.vanid) $1, p.vanid, s.value
-		FROM fileload_stage s JOIN van_people p ON p.db_mode = $3 AND `+personJoin[r.action.PersonIDType]+`
-		WHERE s.action_index = $2
-		ORDER BY p.vanid, s.line DESC`, id, r.index, fl.DBMode); err != nil {
-		return res, nil, fmt.Errorf("stage score values: %w", err)
-	}
 	st := Statistics{TotalRows: rowsRead, OutOfRange: r.outOfRange, BadValues: r.badValues}
 	var distinct int64
 	if err := tx.QueryRow(ctx, `SELECT count(*) FROM (SELECT DISTINCT person_id FROM fileload_stage WHERE action_index = $1) d`,
@@ -141,19 +134,27 @@ func applyScore(ctx context.Context, tx pgx.Tx, jobID int64, fl *storage.FileLoa
 		numeric = "v.value::numeric"
 	}
 	cur := strings.Replace(numeric, "v.value", "ps.value", 1)
-	if err := tx.QueryRow(ctx, `SELECT count(*),
+	// One statement stores the values (the last row wins for a person
+	// listed twice) and computes the statistics from what it stored.
+	if err := tx.QueryRow(ctx, `WITH v AS (
+			INSERT INTO van_score_update_values (score_update_id, vanid, value)
+			SELECT DISTINCT ON (p.vanid) $1, p.vanid, s.value
+			FROM fileload_stage s JOIN van_people p ON p.db_mode = $3 AND `+personJoin[r.action.PersonIDType]+`
+			WHERE s.action_index = $2
+			ORDER BY p.vanid, s.line DESC
+			RETURNING vanid, value)
+		SELECT count(*),
 			count(*) FILTER (WHERE v.value IS NULL AND ps.value IS NOT NULL),
 			count(*) FILTER (WHERE v.value IS NOT NULL AND ps.value IS NULL),
 			count(*) FILTER (WHERE `+numeric+` > `+cur+`),
 			count(*) FILTER (WHERE `+numeric+` < `+cur+`),
 			max(`+numeric+`)::float8, min(`+numeric+`)::float8, avg(`+numeric+`)::float8,
 			(percentile_cont(0.5) WITHIN GROUP (ORDER BY `+numeric+`))::float8
-		FROM van_score_update_values v
-		LEFT JOIN van_person_scores ps ON ps.db_mode = $2 AND ps.vanid = v.vanid AND ps.score_id = $3
-		WHERE v.score_update_id = $1`, id, fl.DBMode, r.score.ID).Scan(
+		FROM v LEFT JOIN van_person_scores ps ON ps.db_mode = $3 AND ps.vanid = v.vanid AND ps.score_id = $4`,
+		id, r.index, fl.DBMode, r.score.ID).Scan(
 		&st.MatchedRows, &st.NulledOut, &st.Added, &st.IncreasedBy, &st.DecreasedBy,
 		&st.MaxValue, &st.MinValue, &st.AverageValue, &st.MedianValue); err != nil {
-		return res, nil, fmt.Errorf("score statistics: %w", err)
+		return res, nil, fmt.Errorf("store score values: %w", err)
 	}
 	st.DuplicateRows = r.valid - distinct
 	if rowsRead > 0 {

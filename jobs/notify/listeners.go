@@ -145,7 +145,12 @@ func (d *Deliverer) Run(ctx context.Context, job *storage.Job) (any, error) {
 			rec.StatusCode, derr = d.post(ctx, key.WebhookSecret, rec.WebhookID, l.Value, p.Body)
 			permanent = errors.Is(derr, netguard.ErrBlocked)
 		case "EMAIL":
-			derr = d.Mailer.Send(ctx, email(l.Value, p.Body))
+			if err := d.Mailer.Send(ctx, email(l.Value, p.Body)); err != nil {
+				// The relay's address and answer are the operator's business:
+				// the job shows a generic error, the log the cause.
+				d.Log.Warn("email listener failed", "job_id", job.ID, "listener", i, "err", err)
+				derr = errors.New("the email could not be handed to the mail relay; it will be retried")
+			}
 		default:
 			derr, permanent = fmt.Errorf("unknown listener type %q", l.Type), true
 		}
