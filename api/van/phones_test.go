@@ -121,8 +121,8 @@ func TestPhonesSeedExample(t *testing.T) {
 	}
 	idx := 0
 	wantErrs := []storage.RowError{
-		{Line: 9, ActionIndex: &idx, Column: "Phone", Message: `Phone "1235550108" is not a valid NANP number (^1?[2-9][0-8]\d[2-9]\d{6,6}$)`},
 		{Line: 6, ActionIndex: &idx, Column: "PreferredPhone", Message: "line 7 makes another number this VANID's preferred phone; a contact has at most one preferred phone, the last row wins, and this row is not loaded"},
+		{Line: 9, ActionIndex: &idx, Column: "Phone", Message: `Phone "1235550108" is not a valid NANP number (^1?[2-9][0-8]\d[2-9]\d{6,6}$)`},
 	}
 	if !reflect.DeepEqual(v.Errors, wantErrs) {
 		t.Errorf("row errors:\n got %s\nwant %s", js(v.Errors), js(wantErrs))

@@ -3,6 +3,7 @@ package fileload
 import (
 	"context"
 	"log/slog"
+	"sort"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -93,11 +94,17 @@ func settleRules(ctx context.Context, tx pgx.Tx, rules []rule, st *stager) error
 			continue
 		}
 		idx := ru.actionIndex()
+		reported := false
 		if err := s.settle(ctx, tx, func(line int64, column, problem string) {
 			st.addErr(line, &idx, column, problem)
 			st.rowsFailed++
+			reported = true
 		}); err != nil {
 			return err
+		}
+		if reported {
+			// The stored errors read in file order, whichever check found them.
+			sort.SliceStable(st.errs, func(i, j int) bool { return st.errs[i].Line < st.errs[j].Line })
 		}
 	}
 	return nil

@@ -54,10 +54,10 @@ type Column struct {
 // Action is one action on the file. Only Score is implemented.
 type Action struct {
 	ActionType       string            `json:"actionType"`
-	PersonIDColumn   string            `json:"personIdColumn"`
-	PersonIDType     string            `json:"personIdType"`
-	ScoreColumn      string            `json:"scoreColumn"`
-	ScoreID          int64             `json:"scoreId"`
+	PersonIDColumn   string            `json:"personIdColumn,omitempty"`
+	PersonIDType     string            `json:"personIdType,omitempty"`
+	ScoreColumn      string            `json:"scoreColumn,omitempty"`
+	ScoreID          int64             `json:"scoreId,omitempty"`
 	ApprovalCriteria *ApprovalCriteria `json:"approvalCriteria,omitempty"`
 	SavedListLoad
 }
