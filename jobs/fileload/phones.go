@@ -287,6 +287,7 @@ func (r *phonesRule) apply(ctx context.Context, tx pgx.Tx, jobID int64, fl *stor
 			INSERT INTO van_phones AS ph (db_mode, vanid, phone, phone_type, phone_source, preferred, ext, opt_in_status, sonar_score)
 			SELECT $1, p.vanid, n.fields[1], n.fields[2], n.fields[3], n.fields[4] = 't', nullif(n.fields[5], ''), n.fields[6], nullif(n.fields[7], '')::smallint
 			FROM `+src+` n JOIN van_people p ON p.db_mode = $1 AND p.vanid = n.person_id::bigint
+			ORDER BY p.vanid, n.fields[1] -- key order: the primary key grows at its end
 			ON CONFLICT (db_mode, vanid, phone) DO UPDATE SET phone_type = excluded.phone_type, phone_source = excluded.phone_source,
 				preferred = excluded.preferred, ext = excluded.ext, opt_in_status = excluded.opt_in_status,
 				sonar_score = excluded.sonar_score, updated_at = now()
