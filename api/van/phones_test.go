@@ -305,3 +305,22 @@ func TestPhonesRequestValidation(t *testing.T) {
 		t.Errorf("stats of a score job: %d %s", resp.StatusCode, b)
 	}
 }
+
+// TestPhonesColumnsAnyCaseAndOrder: phonesFile columns are found by name,
+// case-insensitively and in any order; extra columns are ignored.
+func TestPhonesColumnsAnyCaseAndOrder(t *testing.T) {
+	s := newStack(t, options{allow: loopback})
+	truncatePhones(t, s)
+	s.people(1, 0)
+	u := s.serve("/lc.csv", []byte("phone,vanid,notes,phoneext,preferredphone,phonesource,phonetype\n6125550101,1,hello,7,1,appended,WORK\n"))
+	body := fmt.Sprintf(`{"file":{"sourceUrl":%q,"hasHeader":true,"columns":[{"name":"phone"},{"name":"vanid"},{"name":"notes"},
+		{"name":"phoneext"},{"name":"preferredphone"},{"name":"phonesource"},{"name":"phonetype"}]},"actions":[{"actionType":"PHONESFILE"}]}`, u)
+	v := s.wait(s.submit(body))
+	if v.Status != "Completed" || v.ErrorCount != 0 {
+		t.Fatalf("job %s (%s) errors %s", v.Status, deref(v.Message), js(v.Errors))
+	}
+	want := []phoneRow{{1, "6125550101", "W", "Appended", true, sp("7"), "U", i16(5)}}
+	if got := s.phones(0); !reflect.DeepEqual(got, want) {
+		t.Errorf("phones:\n got %s\nwant %s", js(got), js(want))
+	}
+}
