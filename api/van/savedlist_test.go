@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"strings"
 	"testing"
@@ -186,5 +187,51 @@ func TestSavedListRequestValidation(t *testing.T) {
 	resp, b := s.do(http.MethodPost, "/v4/fileLoadingJobs", savedListRequest(u, "https://example.org/h", "Taken", fx.writable, fmt.Sprintf(`, "overwriteExistingListId": %d`, mine)))
 	if resp.StatusCode != http.StatusCreated {
 		t.Errorf("overwrite keeping the name: %d %s", resp.StatusCode, b)
+	}
+}
+
+// TestSavedListAccessCheckedAgainWhenWritten: a folder that stops being
+// API-writable between submit and load fails the job; nothing is written.
+func TestSavedListAccessCheckedAgainWhenWritten(t *testing.T) {
+	s := newStack(t, options{allow: loopback})
+	s.people(3, 0)
+	fx := s.savedListFixture(t)
+	release := make(chan struct{})
+	asked := make(chan struct{}, 1)
+	src := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case asked <- struct{}{}:
+		default:
+		}
+		<-release
+		_, _ = w.Write([]byte("VANID\n1\n2\n"))
+	}))
+	t.Cleanup(src.Close)
+	t.Cleanup(func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	})
+	id := s.submit(savedListRequest(src.URL+"/list.csv", s.hooks.URL+"/hook", "Late", fx.writable, ""))
+	<-asked
+	if _, err := s.env.Store.Pool.Exec(context.Background(), `UPDATE van_folders SET api_writable = false WHERE id = $1`, fx.writable); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	v := s.wait(id)
+	want := fmt.Sprintf("actions[0].folderId: folder %d is no longer shared with this API key or no longer API-writable", fx.writable)
+	if v.Status != "Error" || deref(v.Message) != want {
+		t.Errorf("job %s message %q, want Error with %q", v.Status, deref(v.Message), want)
+	}
+	var n int
+	_ = s.env.Store.Pool.QueryRow(context.Background(), `SELECT count(*) FROM van_saved_lists WHERE name = 'Late'`).Scan(&n)
+	if n != 0 {
+		t.Errorf("%d lists named Late written", n)
+	}
+	h := s.waitHooks(1)[0]
+	if h.Body["status"] != "Failed" || h.Body["savedList"] != nil {
+		t.Errorf("callback %s", js(h.Body))
 	}
 }
