@@ -235,3 +235,22 @@ func TestSavedListAccessCheckedAgainWhenWritten(t *testing.T) {
 		t.Errorf("callback %s", js(h.Body))
 	}
 }
+
+// TestSavedListByDWID: personIdType DWID matches people by DWID.
+func TestSavedListByDWID(t *testing.T) {
+	s := newStack(t, options{allow: loopback})
+	s.people(3, 0) // DWID = 1000000 + VANID
+	fx := s.savedListFixture(t)
+	u := s.serve("/dw.csv", []byte("DWID\n1000002\n1000003\n42\n"))
+	body := strings.NewReplacer(`"VANID"}]`, `"DWID"}]`, `"personIdColumn": "VANID", "personIdType": "VANID"`, `"personIdColumn": "dwid", "personIdType": "dwid"`).
+		Replace(savedListRequest(u, s.hooks.URL+"/hook", "By DWID", fx.writable, ""))
+	v := s.wait(s.submit(body))
+	if v.Status != "Completed" {
+		t.Fatalf("job %s (%s)", v.Status, deref(v.Message))
+	}
+	var id int64
+	_ = s.env.Store.Pool.QueryRow(context.Background(), `SELECT id FROM van_saved_lists WHERE name = 'By DWID'`).Scan(&id)
+	if got := s.members(id); !reflect.DeepEqual(got, []int64{2, 3}) {
+		t.Errorf("members %v, want VANIDs [2 3]", got)
+	}
+}
