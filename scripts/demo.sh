@@ -77,7 +77,7 @@ for _ in $(seq 1 50); do
 done
 echo "$out"
 
-for extra in scripts/demo-fileload.sh scripts/demo-rocky.sh scripts/demo-report.sh; do
+for extra in scripts/demo-fileload.sh scripts/demo-actions.sh scripts/demo-rocky.sh scripts/demo-report.sh; do
 	if [[ -x $extra ]]; then
 		echo
 		echo "== $extra"

@@ -29,7 +29,7 @@ func TestInvalidRequestReportsEveryProblem(t *testing.T) {
 	           "sourceUrl": "gopher://example.org/x.zip"},
 	  "actions": [
 	    {"actionType": "score", "personIdColumn": "vanid", "personIdType": "email", "scoreColumn": "id", "scoreId": 999999},
-	    {"actionType": "phonesFile"},
+	    {"actionType": "shredFile"},
 	    {"actionType": "score", "personIdColumn": "id", "personIdType": "VANID", "scoreColumn": "ID", "scoreId": %d,
 	     "approvalCriteria": {"average": 11, "tolerance": 1}}
 	  ],

@@ -39,6 +39,7 @@ func (h *Handlers) Register(g *echo.Group) {
 	g.POST("/fileLoadingJobs", h.CreateFileLoadingJob, middleware.Resource("fileLoadingJobCreate"))
 	g.GET("/fileLoadingJobs/:jobId", h.GetFileLoadingJob, middleware.Resource("fileLoadingJobRead"))
 	g.GET("/fileLoadingJobs/:jobId/errors", h.GetErrorFile, middleware.Resource("fileLoadingJobRead"))
+	h.registerActions(g)
 	g.GET("/scores", h.ListScores, middleware.Resource("scoreRead"))
 	g.GET("/scores/:scoreId", h.GetScore, middleware.Resource("scoreRead"))
 	g.GET("/scoreUpdates", h.ListScoreUpdates, middleware.Resource("scoreUpdateRead"))
@@ -49,6 +50,7 @@ func (h *Handlers) Register(g *echo.Group) {
 // segments are the VAN path segments whose casing clients vary.
 var segments = map[string]string{
 	"v4": "v4", "fileloadingjobs": "fileLoadingJobs", "scores": "scores", "scoreupdates": "scoreUpdates", "errors": "errors",
+	"stats": "stats", "folders": "folders", "savedlists": "savedLists",
 }
 
 // CanonicalPath is an Echo Pre middleware that rewrites the known VAN path

@@ -34,6 +34,8 @@ commands:
   targets add TYPE --name N --code C [--inactive] [--json]
   targets set TYPE VALUE_ID [--name N] [--active true|false] [--json]
                                   reference code lists (Adhese Target API), logged as CLI
+  folders create --name N [--api-writable] [--key-id K ...] [--json]
+                                  a saved-list folder shared with API keys
   dev smtp [--addr 127.0.0.1:1025] [--log FILE]
   rocky partner-create --org-name N --contact-name N --contact-email E [--org-url U] [--json]
   rocky reencrypt                 re-encrypt ID numbers under the first TURNOUT_ENCRYPTION_KEY
@@ -111,6 +113,8 @@ func run(ctx context.Context, args []string, out, errOut io.Writer) error {
 		return scoresCmd(ctx, e, args[1:])
 	case "targets":
 		return targetsCmd(ctx, e, args[1:])
+	case "folders":
+		return foldersCmd(ctx, e, args[1:])
 	case "dev":
 		return devCmd(ctx, e, args[1:])
 	}

@@ -13,10 +13,8 @@ import (
 	"github.com/turnoutdev/turnout/storage"
 )
 
-func TestMain(m *testing.M) { testenv.Main(m) }
-
 // turnout runs the CLI against the test package's database.
-func turnout(t *testing.T, args ...string) (string, error) {
+func turnoutOut(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	t.Setenv("TURNOUT_DATABASE_URL", testenv.Get(t).DatabaseURL)
 	var out, errOut bytes.Buffer
@@ -25,7 +23,7 @@ func turnout(t *testing.T, args ...string) (string, error) {
 }
 
 func TestTargetsCLIChangesAreLoggedAsCLI(t *testing.T) {
-	out, err := turnout(t, "targets", "add", "interest", "--name", "Belgian waffles", "--code", "bestwaffles", "--json")
+	out, err := turnoutOut(t, "targets", "add", "interest", "--name", "Belgian waffles", "--code", "bestwaffles", "--json")
 	if err != nil {
 		t.Fatalf("targets add: %v", err)
 	}
@@ -34,18 +32,18 @@ func TestTargetsCLIChangesAreLoggedAsCLI(t *testing.T) {
 		t.Fatalf("targets add --json printed %q (%v), want the new active value", out, err)
 	}
 	id := strconv.FormatInt(v.ID, 10)
-	if _, err := turnout(t, "targets", "set", "9", id, "--active", "false"); err != nil {
+	if _, err := turnoutOut(t, "targets", "set", "9", id, "--active", "false"); err != nil {
 		t.Fatalf("targets set: %v", err)
 	}
-	out, err = turnout(t, "targets", "values", "interest", "--all", "--json")
+	out, err = turnoutOut(t, "targets", "values", "interest", "--all", "--json")
 	if err != nil || !strings.Contains(out, `"code":"bestwaffles","active":false`) {
 		t.Fatalf("targets values --all: %v %s, want the value deactivated", err, out)
 	}
-	if out, _ := turnout(t, "targets", "values", "interest"); strings.Contains(out, "bestwaffles") {
+	if out, _ := turnoutOut(t, "targets", "values", "interest"); strings.Contains(out, "bestwaffles") {
 		t.Errorf("targets values lists an inactive value without --all:\n%s", out)
 	}
 
-	out, err = turnout(t, "targets", "log", "--size", "2", "--json")
+	out, err = turnoutOut(t, "targets", "log", "--size", "2", "--json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,19 +78,19 @@ func TestTargetsCLIFollowsTheAPIRules(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := turnout(t, tc.args...)
+			_, err := turnoutOut(t, tc.args...)
 			if !fault.Is(err, tc.kind) {
 				t.Errorf("%v: %v, want a %s error", tc.args, err, tc.kind)
 			}
 		})
 	}
-	if _, err := turnout(t, "targets", "add", "interest", "--name", "One", "--code", "dupe"); err != nil {
+	if _, err := turnoutOut(t, "targets", "add", "interest", "--name", "One", "--code", "dupe"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := turnout(t, "targets", "add", "interest", "--name", "Two", "--code", "dupe"); !fault.Is(err, fault.Conflict) {
+	if _, err := turnoutOut(t, "targets", "add", "interest", "--name", "Two", "--code", "dupe"); !fault.Is(err, fault.Conflict) {
 		t.Errorf("duplicate code: %v, want Conflict", err)
 	}
-	if _, err := turnout(t, "targets", "set", "interest", "1"); err == nil || !strings.Contains(err.Error(), "nothing to change") {
+	if _, err := turnoutOut(t, "targets", "set", "interest", "1"); err == nil || !strings.Contains(err.Error(), "nothing to change") {
 		t.Errorf("set without changes: %v, want 'nothing to change'", err)
 	}
 }

@@ -27,7 +27,7 @@ func BenchmarkReadAndValidate(b *testing.B) {
 	b.SetBytes(int64(buf.Len()))
 	b.ReportAllocs()
 	for b.Loop() {
-		rules := []*scoreRule{newScoreRule(0, actions[0], score, f), newScoreRule(1, actions[1], score, f)}
+		rules := []rule{newScoreRule(0, actions[0], score, f), newScoreRule(1, actions[1], score, f)}
 		st := &stager{rd: newReader(bytes.NewReader(buf.Bytes()), f), rules: rules, header: true,
 			progress: func(int64, int64) {}}
 		n := 0

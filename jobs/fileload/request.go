@@ -54,11 +54,12 @@ type Column struct {
 // Action is one action on the file. Only Score is implemented.
 type Action struct {
 	ActionType       string            `json:"actionType"`
-	PersonIDColumn   string            `json:"personIdColumn"`
-	PersonIDType     string            `json:"personIdType"`
-	ScoreColumn      string            `json:"scoreColumn"`
-	ScoreID          int64             `json:"scoreId"`
+	PersonIDColumn   string            `json:"personIdColumn,omitempty"`
+	PersonIDType     string            `json:"personIdType,omitempty"`
+	ScoreColumn      string            `json:"scoreColumn,omitempty"`
+	ScoreID          int64             `json:"scoreId,omitempty"`
 	ApprovalCriteria *ApprovalCriteria `json:"approvalCriteria,omitempty"`
+	SavedListLoad
 }
 
 // ApprovalCriteria auto-approves a range score update whose observed
@@ -112,6 +113,7 @@ type wireAction struct {
 	ScoreColumn      json.RawMessage `json:"scoreColumn"`
 	ScoreID          json.RawMessage `json:"scoreId"`
 	ApprovalCriteria json.RawMessage `json:"approvalCriteria"`
+	wireSavedList
 }
 
 // Scores is what validation needs to know about score definitions.
@@ -373,6 +375,9 @@ func checkAction(ctx context.Context, p *problems, i int, wa wireAction, f File,
 	var a Action
 	typ, ok := str(p, at("actionType"), wa.ActionType, true, 50)
 	if !ok {
+		return a
+	}
+	if a, ok := checkOtherAction(ctx, p, i, typ, wa, f, scores, c); ok {
 		return a
 	}
 	if !strings.EqualFold(typ, ActionScore) {

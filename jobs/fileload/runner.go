@@ -131,7 +131,7 @@ func (r *Runner) notification(ctx context.Context, jobID int64, fl *storage.File
 	if notes != nil {
 		body["scoreUpdates"] = notes
 	}
-	return body, nil
+	return body, r.savedListNotice(ctx, jobID, body)
 }
 
 func (r *Runner) load(ctx context.Context, job *storage.Job, fl *storage.FileLoad, log *slog.Logger) (*Result, error) {
@@ -148,16 +148,12 @@ func (r *Runner) load(ctx context.Context, job *storage.Job, fl *storage.FileLoa
 		// status was lost.
 		return &Result{RowsRead: fl.RowsRead, ErrorCount: fl.ErrorCount, Actions: done}, nil
 	}
-	var rules []*scoreRule
+	var rules []rule
 	for i, a := range req.Actions {
-		s, err := r.store.Score(ctx, a.ScoreID)
-		if fault.Is(err, fault.NotFound) {
-			return nil, fault.New(fault.Invalid, "actions[%d].scoreId: score %d no longer exists", i, a.ScoreID)
-		}
+		rule, err := r.newRule(ctx, i, a, req.File, fl)
 		if err != nil {
 			return nil, err
 		}
-		rule := newScoreRule(i, a, s, req.File)
 		rules = append(rules, rule)
 	}
 
@@ -220,10 +216,10 @@ func (r *Runner) load(ctx context.Context, job *storage.Job, fl *storage.FileLoa
 		}
 		// Byte-order collation: person ids are compared, never shown sorted.
 		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE fileload_stage (action_index integer NOT NULL, line bigint NOT NULL,
-			person_id text COLLATE "C" NOT NULL, value text) ON COMMIT DROP`); err != nil {
+			person_id text COLLATE "C" NOT NULL, value text, fields text[]) ON COMMIT DROP`); err != nil {
 			return err
 		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"fileload_stage"}, []string{"action_index", "line", "person_id", "value"}, st); err != nil {
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"fileload_stage"}, []string{"action_index", "line", "person_id", "value", "fields"}, st); err != nil {
 			if st.err != nil {
 				return st.err
 			}
@@ -231,6 +227,9 @@ func (r *Runner) load(ctx context.Context, job *storage.Job, fl *storage.FileLoa
 		}
 		if !st.sawRecord {
 			return fault.New(fault.Invalid, "file: the file has no rows")
+		}
+		if err := settleRules(ctx, tx, rules, st); err != nil {
+			return err
 		}
 		r.progress(ctx, job.ID, st.rowsRead, st.rowsRead, st.rowsFailed)
 		log.Info("rows staged", "rows", st.rowsRead, "errors", st.errCount)
@@ -242,7 +241,8 @@ func (r *Runner) load(ctx context.Context, job *storage.Job, fl *storage.FileLoa
 		}
 		anyValid := false
 		for _, rule := range rules {
-			anyValid = anyValid || rule.valid > 0
+			valid, _ := rule.counts()
+			anyValid = anyValid || valid > 0
 		}
 		if !anyValid {
 			return fault.New(fault.Invalid, "file: none of the %d rows is valid for any action; first error: line %d: %s", st.rowsRead, st.errs[0].Line, st.errs[0].Message)
@@ -251,11 +251,9 @@ func (r *Runner) load(ctx context.Context, job *storage.Job, fl *storage.FileLoa
 			return err
 		}
 		for _, rule := range rules {
-			res, su, err := applyScore(ctx, tx, job.ID, fl, rule, st.rowsRead)
-			if err != nil {
-				return fmt.Errorf("apply actions[%d]: %w", rule.index, err)
+			if err := rule.apply(ctx, tx, job.ID, fl, st.rowsRead, log); err != nil {
+				return fmt.Errorf("apply actions[%d]: %w", rule.actionIndex(), err)
 			}
-			log.Info("action applied", "action", rule.index, "rows", res.RowsValid, "matched", res.Matched, "score_update_id", su.ID, "load_status", su.LoadStatus)
 		}
 		// The row errors and counts commit with the data they describe.
 		if err := storage.ReplaceRowErrors(ctx, tx, job.ID, st.errs); err != nil {
@@ -319,7 +317,7 @@ func (r *Runner) progress(ctx context.Context, jobID, total, done, failed int64)
 // row errors.
 type stager struct {
 	rd        *reader
-	rules     []*scoreRule
+	rules     []rule
 	header    bool
 	sawRecord bool
 
@@ -401,16 +399,14 @@ func (s *stager) fill() bool {
 	s.rowsRead++
 	bad := false
 	for _, r := range s.rules {
-		person, value, col, problem := r.check(rec)
+		row, col, problem := r.stage(rec)
+		idx := r.actionIndex()
 		if problem != "" {
-			r.invalid++
 			bad = true
-			idx := r.index
 			s.addErr(line, &idx, col, problem)
 			continue
 		}
-		r.valid++
-		s.buf = append(s.buf, []any{int32(r.index), line, person, value})
+		s.buf = append(s.buf, []any{int32(idx), line, row.person, row.value, row.fields})
 	}
 	if bad {
 		s.rowsFailed++

@@ -1,0 +1,131 @@
+package fileload
+
+import (
+	"context"
+	"log/slog"
+	"sort"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/turnoutdev/turnout/internal/fault"
+	"github.com/turnoutdev/turnout/storage"
+)
+
+// rule is one action of a load: a row validator for the single pass and a
+// set-based apply step over the staged rows (issue 4: "an action is a
+// validator plus an apply step, nothing more").
+type rule interface {
+	actionIndex() int
+	// stage validates one record; a problem names the column and reason.
+	stage(rec []string) (row stagedRow, column, problem string)
+	counts() (valid, invalid int64)
+	// apply turns the action's rows of fileload_stage into its effects and
+	// its van_file_load_actions row, all in tx.
+	apply(ctx context.Context, tx pgx.Tx, jobID int64, fl *storage.FileLoad, rowsRead int64, log *slog.Logger) error
+}
+
+// settler is a rule with a check that needs every row (a rule across rows,
+// like one preferred phone per person). It runs after staging and before
+// the row errors are stored; each problem it reports removes the row from
+// the action.
+type settler interface {
+	settle(ctx context.Context, tx pgx.Tx, report func(line int64, column, problem string)) error
+}
+
+// stagedRow is one row of fileload_stage for one action: the person id as
+// the file gives it, a score value, or the action's own validated fields.
+type stagedRow struct {
+	person string
+	value  *string
+	fields []string
+}
+
+// newRule builds the rule of action i, reading what it validates against
+// (a score definition, code lists, a folder) once per load.
+func (r *Runner) newRule(ctx context.Context, i int, a Action, f File, fl *storage.FileLoad) (rule, error) {
+	switch a.ActionType {
+	case ActionPhones:
+		return newPhonesRule(ctx, r.store, i, f, fl.DBMode)
+	case ActionAVEV:
+		return newAVEVRule(ctx, r.store, i, a, f)
+	case ActionSavedList:
+		return newSavedListRule(i, a, f), nil
+	}
+	s, err := r.store.Score(ctx, a.ScoreID)
+	if fault.Is(err, fault.NotFound) {
+		return nil, fault.New(fault.Invalid, "actions[%d].scoreId: score %d no longer exists", i, a.ScoreID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return newScoreRule(i, a, s, f), nil
+}
+
+func (r *scoreRule) actionIndex() int { return r.index }
+
+func (r *scoreRule) counts() (int64, int64) { return r.valid, r.invalid }
+
+func (r *scoreRule) stage(rec []string) (stagedRow, string, string) {
+	person, value, col, problem := r.check(rec)
+	if problem != "" {
+		r.invalid++
+	} else {
+		r.valid++
+	}
+	return stagedRow{person: person, value: value}, col, problem
+}
+
+func (r *scoreRule) apply(ctx context.Context, tx pgx.Tx, jobID int64, fl *storage.FileLoad, rowsRead int64, log *slog.Logger) error {
+	res, su, err := applyScore(ctx, tx, jobID, fl, r, rowsRead)
+	if err != nil {
+		return err
+	}
+	log.Info("action applied", "action", r.index, "rows", res.RowsValid, "matched", res.Matched, "score_update_id", su.ID, "load_status", su.LoadStatus)
+	return nil
+}
+
+// settleRules runs the cross-row checks of the rules that have them and
+// records their problems as row errors of the pass.
+func settleRules(ctx context.Context, tx pgx.Tx, rules []rule, st *stager) error {
+	for _, ru := range rules {
+		s, ok := ru.(settler)
+		if !ok {
+			continue
+		}
+		idx := ru.actionIndex()
+		reported := false
+		if err := s.settle(ctx, tx, func(line int64, column, problem string) {
+			st.addErr(line, &idx, column, problem)
+			st.rowsFailed++
+			reported = true
+		}); err != nil {
+			return err
+		}
+		if reported {
+			// The stored errors read in file order, whichever check found them.
+			sort.SliceStable(st.errs, func(i, j int) bool { return st.errs[i].Line < st.errs[j].Line })
+		}
+	}
+	return nil
+}
+
+// checkOtherAction checks an action of a type other than Score at submit
+// time; ok is false when typ is not one of them.
+func checkOtherAction(ctx context.Context, p *problems, i int, typ string, wa wireAction, f File, scores Scores, c Caller) (Action, bool) {
+	switch {
+	case strings.EqualFold(typ, ActionPhones):
+		return checkPhonesAction(p, i, f), true
+	case strings.EqualFold(typ, ActionAVEV):
+		return checkAVEVAction(p, i, f), true
+	case strings.EqualFold(typ, ActionSavedList):
+		// The store that knows scores knows folders; a Scores without
+		// them (a unit test's) cannot check folders and lists.
+		var q storage.Querier
+		if st, ok := scores.(*storage.Store); ok {
+			q = st.Pool
+		}
+		return checkSavedListAction(ctx, p, i, wa, f, q, c), true
+	}
+	return Action{}, false
+}

@@ -1,0 +1,363 @@
+package fileload
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/turnoutdev/turnout/internal/fault"
+	"github.com/turnoutdev/turnout/storage"
+)
+
+// ActionPhones is seed 004's phonesFile action type.
+const ActionPhones = "phonesFile"
+
+// Seed 004's phonesFile columns. They match case-insensitively and in any
+// order (the seed, unlike AVEVDataFile's, fixes neither); columns the
+// action does not know are left to the job's other actions.
+// PhoneOptInStatus and SonarScore are optional.
+var phoneRequired = []string{"VANID", "PhoneType", "PhoneSource", "Phone", "PreferredPhone", "PhoneExt"}
+
+// nanp is seed 004's pattern for Phone.
+var nanp = regexp.MustCompile(`^1?[2-9][0-8]\d[2-9]\d{6,6}$`)
+
+// Indexes of a phonesFile row's staged fields (fileload_stage.fields,
+// 1-based in SQL).
+const (
+	phNumber    = iota // 10 digits
+	phType             // phoneType code
+	phSource           // phoneSource code
+	phPreferred        // "t" or "f"
+	phExt              // "" = none
+	phOptIn            // phoneOptInStatus code
+	phSonar            // "" = none (My Campaign), else 1-5
+	phFields
+)
+
+// checkPhonesAction checks a phonesFile action at submit time: the file
+// must have every required column; the action has no properties.
+func checkPhonesAction(p *problems, i int, f File) Action {
+	for _, name := range phoneRequired {
+		if f.columnIndex(name) < 0 && len(f.Columns) > 0 {
+			p.add("file.columns", fault.CodeRequired, "actions[%d] (phonesFile) needs a %s column; the file has %s", i, name, f.columnNames())
+		}
+	}
+	return Action{ActionType: ActionPhones}
+}
+
+// codeList resolves a phone code-list cell: by name (as files carry it)
+// or code, case-insensitively.
+type codeList struct {
+	column string
+	byKey  map[string]storage.TargetValue
+	def    storage.TargetValue
+}
+
+func loadCodeList(ctx context.Context, store *storage.Store, typeName, column, defName string) (*codeList, error) {
+	t, err := store.TargetTypeByName(ctx, typeName)
+	if err != nil {
+		return nil, err
+	}
+	vals, err := store.TargetValues(ctx, t.ID, true)
+	if err != nil {
+		return nil, err
+	}
+	l := &codeList{column: column, byKey: map[string]storage.TargetValue{}}
+	for _, v := range vals {
+		l.byKey[strings.ToLower(v.Name)] = v
+		l.byKey[strings.ToLower(v.Code)] = v
+		if v.Name == defName {
+			l.def = v
+		}
+	}
+	if l.def.Code == "" {
+		return nil, fmt.Errorf("code list %s has no value %q", typeName, defName)
+	}
+	return l, nil
+}
+
+// resolve applies seed 004's "blank or invalid values default": a blank or
+// unknown cell takes the default. A value the code list knows but an
+// operator deactivated is a row error (issue 4: deactivating a value makes
+// rows that use it invalid), and so is every row while the default itself
+// is deactivated.
+func (l *codeList) resolve(cell string) (code, problem string) {
+	v, ok := l.byKey[strings.ToLower(cell)]
+	if cell == "" || !ok {
+		v = l.def
+		if !v.Active {
+			return "", fmt.Sprintf("%s defaults to %s, which is deactivated", l.column, v.Name)
+		}
+		return v.Code, ""
+	}
+	if !v.Active {
+		return "", fmt.Sprintf("%s %q is deactivated", l.column, clip(cell))
+	}
+	return v.Code, ""
+}
+
+// phonesRule validates phonesFile rows and upserts the phones.
+type phonesRule struct {
+	index                                            int
+	dbMode                                           int16
+	vanid, typ, source, phone, pref, ext, opt, sonar int // columns; -1 = absent
+	types, sources, optIns                           *codeList
+
+	valid, invalid int64
+}
+
+func newPhonesRule(ctx context.Context, store *storage.Store, i int, f File, dbMode int16) (*phonesRule, error) {
+	r := &phonesRule{index: i, dbMode: dbMode,
+		vanid: f.columnIndex("VANID"), typ: f.columnIndex("PhoneType"), source: f.columnIndex("PhoneSource"),
+		phone: f.columnIndex("Phone"), pref: f.columnIndex("PreferredPhone"), ext: f.columnIndex("PhoneExt"),
+		opt: f.columnIndex("PhoneOptInStatus"), sonar: f.columnIndex("SonarScore")}
+	if r.vanid < 0 || r.phone < 0 {
+		return nil, fault.New(fault.Invalid, "actions[%d]: phonesFile needs VANID and Phone columns", i)
+	}
+	var err error
+	if r.types, err = loadCodeList(ctx, store, storage.TargetTypePhoneType, "PhoneType", "Home"); err != nil {
+		return nil, err
+	}
+	if r.sources, err = loadCodeList(ctx, store, storage.TargetTypePhoneSource, "PhoneSource", "Bulk"); err != nil {
+		return nil, err
+	}
+	if r.optIns, err = loadCodeList(ctx, store, storage.TargetTypePhoneOptInStatus, "PhoneOptInStatus", "Unknown"); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func (r *phonesRule) actionIndex() int       { return r.index }
+func (r *phonesRule) counts() (int64, int64) { return r.valid, r.invalid }
+
+// cell is a record's trimmed cell i; "" for an absent column (-1).
+func cell(rec []string, i int) string {
+	if i < 0 {
+		return ""
+	}
+	return strings.TrimSpace(rec[i])
+}
+
+func (r *phonesRule) stage(rec []string) (stagedRow, string, string) {
+	row, col, problem := r.check(rec)
+	if problem != "" {
+		r.invalid++
+	} else {
+		r.valid++
+	}
+	return row, col, problem
+}
+
+func (r *phonesRule) check(rec []string) (stagedRow, string, string) {
+	id := cell(rec, r.vanid)
+	if id == "" {
+		return stagedRow{}, "VANID", "VANID is blank"
+	}
+	n, err := strconv.ParseInt(id, 10, 64)
+	if err != nil || n <= 0 {
+		return stagedRow{}, "VANID", fmt.Sprintf("VANID %q is not a positive integer", clip(id))
+	}
+	f := make([]string, phFields)
+	ph := cell(rec, r.phone)
+	if ph == "" {
+		return stagedRow{}, "Phone", "Phone is blank"
+	}
+	if !nanp.MatchString(ph) {
+		return stagedRow{}, "Phone", fmt.Sprintf(`Phone %q is not a valid NANP number (^1?[2-9][0-8]\d[2-9]\d{6,6}$)`, clip(ph))
+	}
+	f[phNumber] = ph[len(ph)-10:]
+	var problem string
+	if f[phType], problem = r.types.resolve(cell(rec, r.typ)); problem != "" {
+		return stagedRow{}, "PhoneType", problem
+	}
+	if f[phSource], problem = r.sources.resolve(cell(rec, r.source)); problem != "" {
+		return stagedRow{}, "PhoneSource", problem
+	}
+	switch p := strings.ToLower(cell(rec, r.pref)); p {
+	case "", "0", "false":
+		f[phPreferred] = "f"
+	case "1", "true":
+		f[phPreferred] = "t"
+	default:
+		return stagedRow{}, "PreferredPhone", fmt.Sprintf("PreferredPhone %q must be 0, 1 or true", clip(p))
+	}
+	f[phExt] = cell(rec, r.ext)
+	if utf8.RuneCountInString(f[phExt]) > 6 {
+		return stagedRow{}, "PhoneExt", fmt.Sprintf("PhoneExt %q is longer than 6 characters", clip(f[phExt]))
+	}
+	if f[phOptIn], problem = r.optIns.resolve(cell(rec, r.opt)); problem != "" {
+		return stagedRow{}, "PhoneOptInStatus", problem
+	}
+	// Seed 004: phone quality scores are supported in voter file databases
+	// only; in My Campaign the column is ignored.
+	if r.dbMode == 0 {
+		s := cell(rec, r.sonar)
+		if s == "" {
+			s = "5"
+		}
+		v, err := strconv.Atoi(s)
+		if err != nil || v < 1 || v > 5 {
+			return stagedRow{}, "SonarScore", fmt.Sprintf("SonarScore %q must be an integer from 1 to 5", clip(s))
+		}
+		f[phSonar] = strconv.Itoa(v)
+	}
+	return stagedRow{person: strconv.FormatInt(n, 10), fields: f}, "", ""
+}
+
+// settle enforces one preferred phone per contact within the file.
+// Decision (issue 4 leaves it open): when a person has preferred rows for
+// different numbers, the last such row wins and every earlier one is a row
+// error and is not loaded at all (not even as a non-preferred phone), so a
+// client sees exactly which rows were dropped. Repeated rows for the same
+// number are duplicates, not conflicts: the last one is loaded.
+func (r *phonesRule) settle(ctx context.Context, tx pgx.Tx, report func(line int64, column, problem string)) error {
+	rows, err := tx.Query(ctx, `WITH winner AS (
+			SELECT DISTINCT ON (person_id) person_id, line, fields[1] AS phone
+			FROM fileload_stage WHERE action_index = $1 AND fields[4] = 't'
+			ORDER BY person_id, line DESC
+		), dropped AS (
+			DELETE FROM fileload_stage s USING winner w
+			WHERE s.action_index = $1 AND s.fields[4] = 't' AND s.person_id = w.person_id AND s.fields[1] <> w.phone
+			RETURNING s.line, w.line AS winner_line
+		)
+		SELECT line, winner_line FROM dropped ORDER BY line`, r.index)
+	if err != nil {
+		return fmt.Errorf("check preferred phones: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var line, winner int64
+		if err := rows.Scan(&line, &winner); err != nil {
+			return err
+		}
+		r.valid--
+		r.invalid++
+		report(line, "PreferredPhone", fmt.Sprintf("line %d makes another number this VANID's preferred phone; a contact has at most one preferred phone, the last row wins, and this row is not loaded", winner))
+	}
+	return rows.Err()
+}
+
+// PhoneStatistics are a phonesFile action's counts (the result row's
+// detail, and GET /fileLoadingJobs/{jobId}/stats).
+type PhoneStatistics struct {
+	TotalRows        int64 `json:"totalRows"`
+	ValidRows        int64 `json:"validRows"`
+	InvalidRows      int64 `json:"invalidRows"`
+	DuplicateRows    int64 `json:"duplicateRows"`
+	MatchedRows      int64 `json:"matchedRows"`
+	UnmatchedRows    int64 `json:"unmatchedRows"`
+	PhonesAdded      int64 `json:"phonesAdded"`
+	PhonesUpdated    int64 `json:"phonesUpdated"`
+	PreferredSet     int64 `json:"preferredSet"`
+	PreferredCleared int64 `json:"preferredCleared"`
+}
+
+// apply upserts the action's phones per (person, number) in tx. A person
+// whose file rows name a preferred number loses the preferred mark on his
+// other phones first, so the database never holds two.
+func (r *phonesRule) apply(ctx context.Context, tx pgx.Tx, jobID int64, fl *storage.FileLoad, rowsRead int64, log *slog.Logger) error {
+	src := fmt.Sprintf("fileload_phones_%d", r.index)
+	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE `+src+` ON COMMIT DROP AS
+		SELECT DISTINCT ON (person_id, fields[1]) person_id, fields
+		FROM fileload_stage WHERE action_index = $1
+		ORDER BY person_id, fields[1], line DESC`, r.index); err != nil {
+		return fmt.Errorf("dedupe phones: %w", err)
+	}
+	st := PhoneStatistics{TotalRows: rowsRead, ValidRows: r.valid, InvalidRows: r.invalid}
+	var distinct int64
+	if err := tx.QueryRow(ctx, `SELECT count(*) FROM `+src).Scan(&distinct); err != nil {
+		return err
+	}
+	st.DuplicateRows = r.valid - distinct
+	tag, err := tx.Exec(ctx, `UPDATE van_phones ph SET preferred = false, updated_at = now()
+		FROM `+src+` n
+		WHERE n.fields[4] = 't' AND ph.db_mode = $1 AND ph.vanid = n.person_id::bigint AND ph.preferred AND ph.phone <> n.fields[1]`, fl.DBMode)
+	if err != nil {
+		return fmt.Errorf("clear preferred phones: %w", err)
+	}
+	st.PreferredCleared = tag.RowsAffected()
+	if err := tx.QueryRow(ctx, `WITH up AS (
+			INSERT INTO van_phones AS ph (db_mode, vanid, phone, phone_type, phone_source, preferred, ext, opt_in_status, sonar_score)
+			SELECT $1, p.vanid, n.fields[1], n.fields[2], n.fields[3], n.fields[4] = 't', nullif(n.fields[5], ''), n.fields[6], nullif(n.fields[7], '')::smallint
+			FROM `+src+` n JOIN van_people p ON p.db_mode = $1 AND p.vanid = n.person_id::bigint
+			ORDER BY p.vanid, n.fields[1] -- key order: the primary key grows at its end
+			ON CONFLICT (db_mode, vanid, phone) DO UPDATE SET phone_type = excluded.phone_type, phone_source = excluded.phone_source,
+				preferred = excluded.preferred, ext = excluded.ext, opt_in_status = excluded.opt_in_status,
+				sonar_score = excluded.sonar_score, updated_at = now()
+			RETURNING (xmax = 0) AS inserted, preferred
+		)
+		SELECT count(*), count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE preferred) FROM up`, fl.DBMode).Scan(
+		&st.MatchedRows, &st.PhonesAdded, &st.PreferredSet); err != nil {
+		return fmt.Errorf("upsert phones: %w", err)
+	}
+	st.PhonesUpdated = st.MatchedRows - st.PhonesAdded
+	st.UnmatchedRows = distinct - st.MatchedRows
+	detail, _ := json.Marshal(map[string]any{"phoneStatistics": st})
+	if _, err := tx.Exec(ctx, `INSERT INTO van_file_load_actions (job_id, action_index, action_type, rows_read, rows_valid, rows_invalid, matched, unmatched, result)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, jobID, r.index, ActionPhones, rowsRead, r.valid, r.invalid,
+		st.MatchedRows, st.UnmatchedRows, detail); err != nil {
+		return err
+	}
+	log.Info("action applied", "action", r.index, "rows", r.valid, "matched", st.MatchedRows, "added", st.PhonesAdded)
+	return nil
+}
+
+// PhoneStatsView is GET /fileLoadingJobs/{jobId}/stats: the job's VAN
+// status and, once applied, its phonesFile statistics.
+type PhoneStatsView struct {
+	JobID      int64            `json:"jobId"`
+	Status     string           `json:"status"`
+	Statistics *PhoneStatistics `json:"statistics"`
+}
+
+// PhoneStats returns keyID's phone-loading job id's statistics. Another
+// key's job, or a job without a phonesFile action, is NotFound: VAN keeps
+// these statistics for phone loads only (van-notes.md).
+func PhoneStats(ctx context.Context, store *storage.Store, id, keyID int64) (*PhoneStatsView, error) {
+	job, err := store.JobOfKey(ctx, id, keyID)
+	if err != nil || job.Kind != Kind {
+		return nil, fault.New(fault.NotFound, "file loading job %d not found", id)
+	}
+	fl, err := store.FileLoad(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	var req Request
+	if err := json.Unmarshal(fl.Request, &req); err != nil {
+		return nil, err
+	}
+	idx := -1
+	for i, a := range req.Actions {
+		if a.ActionType == ActionPhones {
+			idx = i
+		}
+	}
+	if idx < 0 {
+		return nil, fault.New(fault.NotFound, "file loading job %d is not a phone-loading (phonesFile) job; statistics are kept for phonesFile jobs only", id)
+	}
+	v := &PhoneStatsView{JobID: id, Status: vanStatus(job.Status)}
+	results, err := store.ActionResults(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range results {
+		if r.ActionIndex != idx {
+			continue
+		}
+		var d struct {
+			PhoneStatistics *PhoneStatistics `json:"phoneStatistics"`
+		}
+		if err := json.Unmarshal(r.Result, &d); err != nil {
+			return nil, err
+		}
+		v.Statistics = d.PhoneStatistics
+	}
+	return v, nil
+}

@@ -1,0 +1,125 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Folder is a folder of saved lists.
+type Folder struct {
+	ID          int64
+	Name        string
+	APIWritable bool
+	KeyIDs      []int64 // keys it is shared with
+}
+
+// SavedList is a saved list and its member count.
+type SavedList struct {
+	ID          int64
+	FolderID    int64
+	DBMode      int16
+	KeyID       int64
+	Name        string
+	Description *string
+	Members     int64
+}
+
+// CreateFolder creates a folder shared with keyIDs.
+func (s *Store) CreateFolder(ctx context.Context, name string, apiWritable bool, keyIDs []int64) (*Folder, error) {
+	f := &Folder{Name: name, APIWritable: apiWritable, KeyIDs: keyIDs}
+	err := s.InTx(ctx, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, `INSERT INTO van_folders (name, api_writable) VALUES ($1, $2) RETURNING id`, name, apiWritable).Scan(&f.ID); err != nil {
+			return fmt.Errorf("create folder: %w", err)
+		}
+		for _, k := range keyIDs {
+			if _, err := tx.Exec(ctx, `INSERT INTO van_folder_keys (folder_id, key_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, f.ID, k); err != nil {
+				return fmt.Errorf("share folder with key %d: %w", k, err)
+			}
+		}
+		return nil
+	})
+	return f, err
+}
+
+// FolderOfKey returns folder id if it is shared with keyID; otherwise
+// (also when it does not exist) ok is false.
+func FolderOfKey(ctx context.Context, q Querier, id, keyID int64) (f Folder, ok bool, err error) {
+	err = q.QueryRow(ctx, `SELECT f.id, f.name, f.api_writable FROM van_folders f
+		JOIN van_folder_keys k ON k.folder_id = f.id AND k.key_id = $2 WHERE f.id = $1`, id, keyID).Scan(&f.ID, &f.Name, &f.APIWritable)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return f, false, nil
+	}
+	return f, err == nil, err
+}
+
+// FoldersOfKey returns a page of the folders shared with keyID and their
+// total.
+func (s *Store) FoldersOfKey(ctx context.Context, keyID int64, skip, top int) ([]Folder, int64, error) {
+	var total int64
+	if err := s.Pool.QueryRow(ctx, `SELECT count(*) FROM van_folder_keys WHERE key_id = $1`, keyID).Scan(&total); err != nil {
+		return nil, 0, err
+	}
+	rows, err := s.Pool.Query(ctx, `SELECT f.id, f.name, f.api_writable FROM van_folders f
+		JOIN van_folder_keys k ON k.folder_id = f.id AND k.key_id = $1 ORDER BY f.id OFFSET $2 LIMIT $3`, keyID, skip, top)
+	if err != nil {
+		return nil, 0, err
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Folder, error) {
+		var f Folder
+		err := r.Scan(&f.ID, &f.Name, &f.APIWritable)
+		return f, err
+	})
+	return out, total, err
+}
+
+const savedListCols = `l.id, l.folder_id, l.db_mode, l.key_id, l.name, l.description,
+	(SELECT count(*) FROM van_saved_list_members m WHERE m.list_id = l.id)`
+
+func scanSavedList(r pgx.Row) (SavedList, error) {
+	var l SavedList
+	err := r.Scan(&l.ID, &l.FolderID, &l.DBMode, &l.KeyID, &l.Name, &l.Description, &l.Members)
+	return l, err
+}
+
+// SavedListOfKey returns list id when it is in a folder shared with keyID
+// and of the key's database mode; otherwise ok is false.
+func SavedListOfKey(ctx context.Context, q Querier, id, keyID int64, dbMode int16) (l SavedList, ok bool, err error) {
+	l, err = scanSavedList(q.QueryRow(ctx, `SELECT `+savedListCols+` FROM van_saved_lists l
+		JOIN van_folder_keys k ON k.folder_id = l.folder_id AND k.key_id = $2
+		WHERE l.id = $1 AND l.db_mode = $3`, id, keyID, dbMode))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return l, false, nil
+	}
+	return l, err == nil, err
+}
+
+// SavedListsOfKey returns a page of the lists keyID may see (in folders
+// shared with it, of its database mode), optionally of one folder.
+func (s *Store) SavedListsOfKey(ctx context.Context, keyID int64, dbMode int16, folderID *int64, skip, top int) ([]SavedList, int64, error) {
+	const where = ` FROM van_saved_lists l JOIN van_folder_keys k ON k.folder_id = l.folder_id AND k.key_id = $1
+		WHERE l.db_mode = $2 AND ($3::bigint IS NULL OR l.folder_id = $3)`
+	var total int64
+	if err := s.Pool.QueryRow(ctx, `SELECT count(*)`+where, keyID, dbMode, folderID).Scan(&total); err != nil {
+		return nil, 0, err
+	}
+	rows, err := s.Pool.Query(ctx, `SELECT `+savedListCols+where+` ORDER BY l.id OFFSET $4 LIMIT $5`, keyID, dbMode, folderID, skip, top)
+	if err != nil {
+		return nil, 0, err
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (SavedList, error) { return scanSavedList(r) })
+	return out, total, err
+}
+
+// SavedListNamed returns the id of the list named name (case-insensitive)
+// in folderID, or 0.
+func SavedListNamed(ctx context.Context, q Querier, folderID int64, name string) (int64, error) {
+	var id int64
+	err := q.QueryRow(ctx, `SELECT id FROM van_saved_lists WHERE folder_id = $1 AND lower(name) = lower($2)`, folderID, name).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, nil
+	}
+	return id, err
+}
