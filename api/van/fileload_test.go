@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/turnoutdev/turnout/jobs/fileload"
 	"github.com/turnoutdev/turnout/jobs/notify"
@@ -79,8 +80,14 @@ func runSeedExample(t *testing.T, s *stack, sourceURL string, rows int) {
 	if resp.StatusCode != 200 || su.LoadStatus != "Completed" || su.UpdateStatistics.MatchedRows != int64(rows) || su.UpdateStatistics.Added != int64(rows) {
 		t.Errorf("score update after approval: %d %s", resp.StatusCode, body)
 	}
-	// Deliveries are visible on the job.
-	v = s.wait(id)
+	// Deliveries are visible on the job. The e-mail reaches the SMTP server
+	// a moment before its attempt is recorded, so give the record time.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		v = s.wait(id)
+		if len(v.Deliveries) >= 2 || time.Now().After(deadline) {
+			break
+		}
+	}
 	if len(v.Deliveries) < 2 {
 		t.Errorf("deliveries on the job = %+v, want the webhook and the email", v.Deliveries)
 	}
