@@ -95,6 +95,23 @@ t=$(date +%s.%N)
 psql -q "$TURNOUT_DATABASE_URL" -c "\\copy bench_final FROM '$work/final.csv' CSV"
 final_s=$(echo "$(date +%s.%N) - $t" | bc)
 
+# …and with pgloader (Debian package), the tool a data engineer would
+# otherwise reach for, into the staging-shaped table.
+pgl_s=""
+if command -v pgloader >/dev/null; then
+  echo "pgloader of the same rows…"
+  psql -q "$TURNOUT_DATABASE_URL" -c "CREATE TABLE bench_pgl (LIKE bench_copy)"
+  cat > "$work/pgl.load" <<PGL
+LOAD CSV
+  FROM '$work/stage.csv' (action_index, line, person_id, value)
+  INTO ${TURNOUT_DATABASE_URL%%\?*}?tablename=bench_pgl (action_index, line, person_id, value)
+  WITH fields terminated by ',', fields not enclosed;
+PGL
+  t=$(date +%s.%N)
+  pgloader --quiet "$work/pgl.load" >"$work/pgloader.log" 2>&1 || { cat "$work/pgloader.log"; exit 1; }
+  pgl_s=$(echo "$(date +%s.%N) - $t" | bc)
+fi
+
 ratio=$(echo "scale=2; $load_s / $copy_s" | bc)
 ratio_final=$(echo "scale=2; $load_s / $final_s" | bc)
 out=bench/fileload-results.md
@@ -109,6 +126,11 @@ out=bench/fileload-results.md
   echo "| psql \\copy of the same rows into a table shaped like the staging table | ${copy_s}s |"
   echo "| psql \\copy of the same rows into a table defined like van_score_update_values (with its index) | ${final_s}s |"
   echo "| ratio to the staging-shaped copy / to the final-table copy | ${ratio}× / ${ratio_final}× |"
+  if [ -n "$pgl_s" ]; then
+    echo "| pgloader of the same rows into the staging-shaped table | ${pgl_s}s (Turnout: $(echo "scale=2; $load_s / $pgl_s" | bc)×) |"
+  else
+    echo "| pgloader | not installed (apt-get install pgloader) |"
+  fi
   echo "| load average when the run ended | $(cut -d' ' -f1-3 /proc/loadavg) |"
   echo "| worker peak RSS (VmHWM) | $((rss_kb / 1024)) MB |"
   echo "| people import (turnout people import, $ROWS rows) | ${people_s}s |"

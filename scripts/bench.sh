@@ -11,6 +11,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export ROWS=${ROWS:-1000000}
+# pgloader is the file-load baseline a data engineer would otherwise use.
+if ! command -v pgloader >/dev/null && command -v apt-get >/dev/null; then
+	sudo=""; [[ $(id -u) -eq 0 ]] || sudo=sudo
+	$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q pgloader >/dev/null 2>&1 ||
+		echo "pgloader could not be installed; the file-load table will say so"
+fi
 out=bench/results.md
 mkdir -p bench/results
 
