@@ -221,7 +221,7 @@ func (c *Callbacks) Run(ctx context.Context, job *storage.Job) (any, error) {
 	if err := c.Store.RecordReportDelivery(context.WithoutCancel(ctx), rec); err != nil {
 		return nil, err
 	}
-	c.Log.Info("report callback delivered", "job_id", job.ID, "report_id", r.ID, "attempt", job.Attempts, "ok", derr == nil)
+	c.Log.Info("report callback attempted", "job_id", job.ID, "report_id", r.ID, "attempt", job.Attempts, "ok", derr == nil)
 	if derr != nil {
 		if errors.Is(derr, netguard.ErrBlocked) {
 			// The host resolved to a refused address: retrying will not help.
