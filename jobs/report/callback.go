@@ -54,9 +54,11 @@ type CallbackBody struct {
 	StatusURL   string `json:"status_url"`
 }
 
+// callbackParams hold the body as a string, not as nested JSON: jsonb would
+// reorder and respace it, and the bytes sent should be the ones built.
 type callbackParams struct {
-	ReportID int64           `json:"report_id"`
-	Body     json.RawMessage `json:"body"`
+	ReportID int64  `json:"report_id"`
+	Body     string `json:"body"`
 }
 
 // WebhookID is the Standard Webhooks message id of a report's callback,
@@ -138,7 +140,7 @@ func (b *Builder) settle(ctx context.Context, r *storage.RegistrantReport, statu
 			return err
 		}
 		j, err := storage.InsertJob(ctx, tx, storage.NewJob{Kind: KindCallback, Queue: jobs.QueueNotify, KeyID: r.KeyID,
-			Params: callbackParams{ReportID: r.ID, Body: raw}, MaxAttempts: callbackMaxAttempts})
+			Params: callbackParams{ReportID: r.ID, Body: string(raw)}, MaxAttempts: callbackMaxAttempts})
 		if err != nil {
 			return err
 		}
@@ -212,7 +214,7 @@ func (c *Callbacks) Run(ctx context.Context, job *storage.Job) (any, error) {
 		return nil, err
 	}
 	id := WebhookID(r.ID)
-	code, derr := notify.Post(ctx, c.Client, key.WebhookSecret, id, *r.CallbackURL, p.Body)
+	code, derr := notify.Post(ctx, c.Client, key.WebhookSecret, id, *r.CallbackURL, []byte(p.Body))
 	rec := storage.ReportDelivery{ReportID: r.ID, JobID: job.ID, WebhookID: id, Attempt: job.Attempts, StatusCode: code, OK: derr == nil}
 	if derr != nil {
 		msg := derr.Error()

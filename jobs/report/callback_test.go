@@ -86,7 +86,7 @@ func TestOnlyTheLastFailedAttemptFailsTheReportAndSchedulesOneCallback(t *testin
 		t.Fatal(err)
 	}
 	var body map[string]any
-	_ = json.Unmarshal(p.Body, &body)
+	_ = json.Unmarshal([]byte(p.Body), &body)
 	if body["status"] != "failed" || body["download_url"] != "" || body["report_id"] != float64(r.ID) ||
 		!strings.HasSuffix(body["status_url"].(string), "/api/v4/registrant_reports/"+jsonNum(r.ID)) {
 		t.Errorf("failed callback body %s", p.Body)
