@@ -44,11 +44,20 @@ type RegistrantReport struct {
 	// the worker gave up on reads as failed even if the report row could
 	// not be updated.
 	JobStatus *string `db:"job_status"`
+	// KeyID is the key that requested the report; its webhook secret
+	// signs the callback.
+	KeyID *int64 `db:"key_id"`
+	// CallbackURL is the caller's callback_url, unredacted: never show it
+	// without netguard.RedactURL.
+	CallbackURL   *string `db:"callback_url"`
+	CallbackJobID *int64  `db:"callback_job_id"`
+	// CallbackDeliveries are the callback's delivery attempts, when loaded.
+	CallbackDeliveries []ReportDelivery `db:"-"`
 }
 
 const reportColumns = `r.id, r.partner_id, r.job_id, r.report_type, r.filter_since, r.filter_before, r.filter_email,
 	r.status, r.record_count, r.current_index, r.blob_key, r.bytes, r.error, r.expires_at, r.completed_at,
-	r.created_at, r.updated_at, j.status AS job_status`
+	r.created_at, r.updated_at, j.status AS job_status, r.key_id, r.callback_url, r.callback_job_id`
 
 // ReportFilter selects a partner's registrants for a report.
 type ReportFilter struct {
@@ -62,9 +71,9 @@ type ReportFilter struct {
 // its build job commit together, and sets r.ID and the timestamps.
 func InsertRegistrantReport(ctx context.Context, q Querier, r *RegistrantReport) error {
 	err := q.QueryRow(ctx, `INSERT INTO registrant_reports
-		(partner_id, job_id, report_type, filter_since, filter_before, filter_email, record_count)
-		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id, status, created_at, updated_at`,
-		r.PartnerID, r.JobID, r.ReportType, r.Since, r.Before, r.Email, r.RecordCount).
+		(partner_id, job_id, report_type, filter_since, filter_before, filter_email, record_count, key_id, callback_url)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id, status, created_at, updated_at`,
+		r.PartnerID, r.JobID, r.ReportType, r.Since, r.Before, r.Email, r.RecordCount, r.KeyID, r.CallbackURL).
 		Scan(&r.ID, &r.Status, &r.CreatedAt, &r.UpdatedAt)
 	if err != nil {
 		return fmt.Errorf("insert registrant report: %w", err)
@@ -126,17 +135,85 @@ func (s *Store) SetReportProgress(ctx context.Context, id, index int64) error {
 
 // CompleteReport records a stored file. The retention clock starts now.
 func (s *Store) CompleteReport(ctx context.Context, id, rows, bytes int64, key string, retention time.Duration) error {
-	_, err := s.Pool.Exec(ctx, `UPDATE registrant_reports SET status = 'complete', record_count = $2, current_index = $2,
+	_, err := CompleteReportTx(ctx, s.Pool, id, rows, bytes, key, retention)
+	return err
+}
+
+// CompleteReportTx is CompleteReport through q; false means the report was
+// not building (already complete, failed or expired), so nothing changed.
+func CompleteReportTx(ctx context.Context, q Querier, id, rows, bytes int64, key string, retention time.Duration) (bool, error) {
+	tag, err := q.Exec(ctx, `UPDATE registrant_reports SET status = 'complete', record_count = $2, current_index = $2,
 		bytes = $3, blob_key = $4, completed_at = now(), expires_at = now() + $5::interval, updated_at = now()
 		WHERE id = $1 AND status = 'building'`, id, rows, bytes, key, retention)
-	return err
+	if err != nil {
+		return false, fmt.Errorf("complete report %d: %w", id, err)
+	}
+	return tag.RowsAffected() == 1, nil
 }
 
 // FailReport marks a report failed for good with a caller-safe message.
 func (s *Store) FailReport(ctx context.Context, id int64, msg string) error {
-	_, err := s.Pool.Exec(ctx, `UPDATE registrant_reports SET status = 'failed', error = $2, updated_at = now()
-		WHERE id = $1 AND status IN ('queued', 'building')`, id, msg)
+	_, err := FailReportTx(ctx, s.Pool, id, msg)
 	return err
+}
+
+// FailReportTx is FailReport through q; false means the report was no
+// longer queued or building, so nothing changed.
+func FailReportTx(ctx context.Context, q Querier, id int64, msg string) (bool, error) {
+	tag, err := q.Exec(ctx, `UPDATE registrant_reports SET status = 'failed', error = $2, updated_at = now()
+		WHERE id = $1 AND status IN ('queued', 'building')`, id, msg)
+	if err != nil {
+		return false, fmt.Errorf("fail report %d: %w", id, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// ClaimReportCallback records jobID as the report's callback delivery job
+// unless one is recorded already; it reports whether this call won.
+func ClaimReportCallback(ctx context.Context, q Querier, reportID, jobID int64) (bool, error) {
+	tag, err := q.Exec(ctx, `UPDATE registrant_reports SET callback_job_id = $2
+		WHERE id = $1 AND callback_job_id IS NULL AND callback_url IS NOT NULL`, reportID, jobID)
+	if err != nil {
+		return false, fmt.Errorf("claim report %d callback: %w", reportID, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// ReportDelivery is one attempt to deliver a report's callback.
+type ReportDelivery struct {
+	ReportID    int64     `json:"-"`
+	JobID       int64     `json:"-"`
+	WebhookID   string    `json:"webhook_id"`
+	Attempt     int       `json:"attempt"`
+	StatusCode  *int      `json:"status_code"`
+	OK          bool      `json:"ok"`
+	Error       *string   `json:"error"`
+	AttemptedAt time.Time `json:"attempted_at"`
+}
+
+// RecordReportDelivery stores one callback delivery attempt.
+func (s *Store) RecordReportDelivery(ctx context.Context, d ReportDelivery) error {
+	_, err := s.Pool.Exec(ctx, `INSERT INTO report_callback_deliveries (report_id, job_id, webhook_id, attempt, status_code, ok, error)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`, d.ReportID, d.JobID, d.WebhookID, d.Attempt, d.StatusCode, d.OK, d.Error)
+	if err != nil {
+		return fmt.Errorf("record report %d callback delivery: %w", d.ReportID, err)
+	}
+	return nil
+}
+
+// ReportDeliveries returns every callback delivery attempt of a report,
+// oldest first.
+func (s *Store) ReportDeliveries(ctx context.Context, reportID int64) ([]ReportDelivery, error) {
+	rows, _ := s.Pool.Query(ctx, `SELECT report_id, job_id, webhook_id, attempt, status_code, ok, error, attempted_at
+		FROM report_callback_deliveries WHERE report_id = $1 ORDER BY id`, reportID)
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (ReportDelivery, error) {
+		var d ReportDelivery
+		return d, row.Scan(&d.ReportID, &d.JobID, &d.WebhookID, &d.Attempt, &d.StatusCode, &d.OK, &d.Error, &d.AttemptedAt)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list report %d callback deliveries: %w", reportID, err)
+	}
+	return out, nil
 }
 
 // ExpiredReport is a report whose file the retention sweep must delete.

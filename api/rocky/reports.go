@@ -14,6 +14,7 @@ import (
 
 	"github.com/turnoutdev/turnout/api/middleware"
 	"github.com/turnoutdev/turnout/internal/fault"
+	"github.com/turnoutdev/turnout/internal/netguard"
 	"github.com/turnoutdev/turnout/jobs/report"
 	"github.com/turnoutdev/turnout/storage"
 )
@@ -40,7 +41,8 @@ func (h *Reports) Routes(e *echo.Echo, keys middleware.Keys, limit echo.Middlewa
 }
 
 // reportParams are the fields POST registrant_reports.json defines.
-var reportParams = []string{"partner_id", "partner_API_key", "since", "before", "email", "report_type", "callback"}
+var reportParams = []string{"partner_id", "partner_API_key", "since", "before", "email", "report_type", "callback",
+	"callback_url"}
 
 // Create answers POST registrant_reports.json: the fields come as a JSON
 // object (what the Parsons connector sends) and/or as query parameters.
@@ -91,6 +93,7 @@ func (h *Reports) Create(c echo.Context) error {
 	r, err := h.Service.Create(c.Request().Context(), report.Request{
 		PartnerID: *middleware.Key(c).RockyPartnerID, Since: in["since"], Before: in["before"],
 		Email: in["email"], ReportType: in["report_type"],
+		KeyID: middleware.Key(c).ID, CallbackURL: in["callback_url"],
 	})
 	if err != nil {
 		return err
@@ -115,9 +118,7 @@ func scalar(raw json.RawMessage) (string, bool) {
 	return "", false
 }
 
-func (h *Reports) statusURL(id int64) string {
-	return h.PublicURL.String() + "/api/v4/registrant_reports/" + strconv.FormatInt(id, 10)
-}
+func (h *Reports) statusURL(id int64) string { return report.StatusURL(h.PublicURL, id) }
 
 // statusBody is seed 002's report answer. status_url ends with the id (the
 // Parsons connector parses it from there); download_url is empty until the
@@ -127,10 +128,21 @@ func (h *Reports) statusBody(r *storage.RegistrantReport) map[string]any {
 	if r.Status == storage.ReportComplete {
 		download = h.statusURL(r.ID) + "/download"
 	}
-	return map[string]any{
+	m := map[string]any{
 		"status": r.Status, "report_id": r.ID, "record_count": r.RecordCount, "current_index": r.CurrentIndex,
 		"status_url": h.statusURL(r.ID), "download_url": download,
 	}
+	// The callback_url extension: the URL redacted (it may carry a
+	// password or token) and every delivery attempt so far.
+	if r.CallbackURL != nil {
+		m["callback_url"] = netguard.RedactURL(*r.CallbackURL)
+		ds := r.CallbackDeliveries
+		if ds == nil {
+			ds = []storage.ReportDelivery{}
+		}
+		m["callback_deliveries"] = ds
+	}
+	return m
 }
 
 func reportID(c echo.Context) (int64, error) {

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/turnoutdev/turnout/internal/config"
+	"github.com/turnoutdev/turnout/internal/netguard"
 	"github.com/turnoutdev/turnout/internal/platform"
 	"github.com/turnoutdev/turnout/jobs"
 	"github.com/turnoutdev/turnout/jobs/notify"
@@ -92,9 +93,15 @@ func run(args []string) error {
 		handlers[kind] = h
 	}
 	// Rocky registrant reports (queue reports) and their retention sweep.
-	reports := &report.Builder{Store: p.Store, Blobs: p.Blobs, Retention: cfg.ReportRetention, Log: log}
-	for kind, h := range reports.Handlers() {
-		handlers[kind] = h
+	// Their callback_url webhooks (queue notify) go through the SSRF guard.
+	reports := &report.Builder{Store: p.Store, Blobs: p.Blobs, Retention: cfg.ReportRetention,
+		PublicURL: cfg.PublicURL, Enqueuer: p.Enqueuer, Log: log}
+	callbacks := &report.Callbacks{Store: p.Store, Log: log,
+		Client: netguard.New(cfg.AllowNetworks).HTTPClient(netguard.ClientOptions{})}
+	for _, hs := range []map[string]jobs.Handler{reports.Handlers(), callbacks.Handlers()} {
+		for kind, h := range hs {
+			handlers[kind] = h
+		}
 	}
 	if _, ok := qs[jobs.QueueReports]; ok {
 		go reports.SweepEvery(ctx, report.SweepInterval(cfg.ReportRetention))

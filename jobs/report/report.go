@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -35,6 +36,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/turnoutdev/turnout/internal/fault"
+	"github.com/turnoutdev/turnout/internal/netguard"
 	"github.com/turnoutdev/turnout/jobs"
 	"github.com/turnoutdev/turnout/storage"
 )
@@ -56,6 +58,10 @@ type Request struct {
 	Before     string
 	Email      string
 	ReportType string
+	// KeyID is the requesting key (its webhook secret signs the callback).
+	KeyID int64
+	// CallbackURL is the optional callback_url extension.
+	CallbackURL string
 }
 
 // Service creates reports and answers for them; it is what the API calls.
@@ -63,7 +69,10 @@ type Service struct {
 	Store    *storage.Store
 	Blobs    storage.Blobs
 	Enqueuer *jobs.Enqueuer
-	Now      func() time.Time
+	// Guard refuses callback URLs naming internal addresses (nil: a guard
+	// with no allow-listed networks).
+	Guard *netguard.Guard
+	Now   func() time.Time
 }
 
 func (s *Service) now() time.Time {
@@ -137,6 +146,12 @@ func (s *Service) Create(ctx context.Context, in Request) (*storage.RegistrantRe
 		return nil, fault.Validation(fault.FieldError{Field: "email", Code: fault.CodeInvalidValue,
 			Message: "Must be an e-mail address (name at domain)"})
 	}
+	callback := strings.TrimSpace(in.CallbackURL)
+	if callback != "" {
+		if err := CheckCallbackURL(callback, s.Guard); err != nil {
+			return nil, err
+		}
+	}
 	n, err := s.Store.CountRegistrants(ctx, storage.ReportFilter{PartnerID: in.PartnerID, Since: since, Before: before, Email: email})
 	if err != nil {
 		return nil, err
@@ -145,6 +160,12 @@ func (s *Service) Create(ctx context.Context, in Request) (*storage.RegistrantRe
 		RecordCount: n}
 	if email != "" {
 		r.Email = &email
+	}
+	if in.KeyID != 0 {
+		r.KeyID = &in.KeyID
+	}
+	if callback != "" {
+		r.CallbackURL = &callback
 	}
 	var job *storage.Job
 	err = s.Store.InTx(ctx, func(tx pgx.Tx) error {
@@ -184,6 +205,11 @@ func (s *Service) Get(ctx context.Context, partnerID, id int64) (*storage.Regist
 		return nil, err
 	}
 	r.Status = Status(r, s.now())
+	if r.CallbackURL != nil {
+		if r.CallbackDeliveries, err = s.Store.ReportDeliveries(ctx, r.ID); err != nil {
+			return nil, err
+		}
+	}
 	return r, nil
 }
 
@@ -253,7 +279,12 @@ type Builder struct {
 	// ProgressEvery is how many rows pass between current_index updates
 	// (default 10,000: a few updates a second at full speed).
 	ProgressEvery int64
-	Log           *slog.Logger
+	// PublicURL is the API's public base URL, for the status_url and
+	// download_url of callbacks.
+	PublicURL *url.URL
+	// Enqueuer enqueues callback jobs after their commit.
+	Enqueuer *jobs.Enqueuer
+	Log      *slog.Logger
 	// onProgress, for tests, sees every progress update.
 	onProgress func(rows int64)
 }
@@ -282,8 +313,20 @@ func (b *Builder) Run(ctx context.Context, job *storage.Job) (any, error) {
 	}
 	rows, size, err := b.build(ctx, job.ID, r)
 	if err != nil {
-		if fault.Is(err, fault.Invalid) {
-			_ = b.Store.FailReport(context.WithoutCancel(ctx), r.ID, fault.As(err).Message)
+		// Failed for good: bad input, or the worker's last attempt. The
+		// report says so (and its callback is scheduled) in one transaction.
+		invalid := fault.Is(err, fault.Invalid)
+		if invalid || (job.MaxAttempts > 0 && job.Attempts >= job.MaxAttempts) {
+			msg := "the report could not be built; request a new one"
+			if invalid {
+				msg = fault.As(err).Message
+			}
+			wctx := context.WithoutCancel(ctx)
+			if ferr := b.settle(wctx, r, storage.ReportFailed, r.RecordCount, func(tx pgx.Tx) (bool, error) {
+				return storage.FailReportTx(wctx, tx, r.ID, msg)
+			}); ferr != nil {
+				b.Log.Error("mark report failed", "job_id", job.ID, "report_id", r.ID, "err", ferr)
+			}
 		}
 		return nil, err
 	}
@@ -363,7 +406,9 @@ func (b *Builder) build(ctx context.Context, jobID int64, r *storage.RegistrantR
 	if w.rows != n {
 		return 0, 0, fmt.Errorf("build report %d: copied %d rows but wrote %d", r.ID, n, w.rows)
 	}
-	if err := b.Store.CompleteReport(ctx, r.ID, n, counter.bytes, key, b.retention()); err != nil {
+	if err := b.settle(ctx, r, storage.ReportComplete, n, func(tx pgx.Tx) (bool, error) {
+		return storage.CompleteReportTx(ctx, tx, r.ID, n, counter.bytes, key, b.retention())
+	}); err != nil {
 		return 0, 0, fmt.Errorf("complete report %d: %w", r.ID, err)
 	}
 	if err := b.Store.SetProgress(ctx, jobID, n, n, 0); err != nil {
