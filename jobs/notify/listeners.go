@@ -1,18 +1,14 @@
 package notify
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -142,7 +138,7 @@ func (d *Deliverer) Run(ctx context.Context, job *storage.Job) (any, error) {
 		switch l.Type {
 		case "URL":
 			rec.Target = netguard.RedactURL(l.Value)
-			rec.StatusCode, derr = d.post(ctx, key.WebhookSecret, rec.WebhookID, l.Value, p.Body)
+			rec.StatusCode, derr = Post(ctx, d.Client, key.WebhookSecret, rec.WebhookID, l.Value, p.Body)
 			permanent = errors.Is(derr, netguard.ErrBlocked)
 		case "EMAIL":
 			if err := d.Mailer.Send(ctx, email(l.Value, p.Body)); err != nil {
@@ -173,40 +169,6 @@ func (d *Deliverer) Run(ctx context.Context, job *storage.Job) (any, error) {
 		return nil, errors.New(strings.Join(failed, "; "))
 	}
 	return map[string]int{"delivered": sent}, nil
-}
-
-// post sends one signed webhook; non-2xx is a failure.
-func (d *Deliverer) post(ctx context.Context, secret, id, target string, body []byte) (*int, error) {
-	u, err := url.Parse(target)
-	if err != nil {
-		return nil, fmt.Errorf("invalid listener URL")
-	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
-	if err != nil {
-		return nil, fmt.Errorf("invalid listener URL")
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "Turnout-Webhooks/1")
-	if err := SetHeaders(req.Header, secret, id, time.Now(), body); err != nil {
-		return nil, err
-	}
-	resp, err := d.Client.Do(req)
-	if err != nil {
-		var be *netguard.BlockedError
-		if errors.As(err, &be) {
-			return nil, be
-		}
-		return nil, errors.New(netguard.SafeError(err, u))
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	code := resp.StatusCode
-	if code < 200 || code >= 300 {
-		return &code, fmt.Errorf("listener answered HTTP %d", code)
-	}
-	return &code, nil
 }
 
 // email renders the notification for a person.
