@@ -3,6 +3,7 @@
 # run, collected into bench/results.md.
 #
 #   file loads   bench/fileload.sh      1M-row zipped score file, POST → done, beside psql \copy
+#   actions      bench/actions.sh       phones, AV/EV, saved lists: POST → done, beside psql \copy
 #   reports      bench/report.sh        1M-registrant CSV beside psql \copy (SELECT …) TO
 #   no-op jobs   go test -bench NoopJobs ./bench    API + worker beside raw Asynq
 #   registration scripts/bench-rocky.sh PDFs/s and POST → pdf_ready p50/p99 at 100/s
@@ -32,6 +33,11 @@ section() { echo "== $1"; printf '## %s\n\n' "$1" >>"$out"; }
 section "File load ($ROWS rows)"
 bench/fileload.sh
 cat bench/fileload-results.md >>"$out"
+echo >>"$out"
+
+section "Phones, AV/EV and saved-list loads ($ROWS rows each)"
+bench/actions.sh
+cat bench/actions-results.md >>"$out"
 echo >>"$out"
 
 section "Registrant report ($ROWS rows)"
