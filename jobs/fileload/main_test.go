@@ -1,0 +1,10 @@
+package fileload
+
+import (
+	"testing"
+
+	"github.com/turnoutdev/turnout/internal/testenv"
+)
+
+// The row-rule fuzzers read the seeded code lists from a real database.
+func TestMain(m *testing.M) { testenv.Main(m) }
