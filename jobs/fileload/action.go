@@ -68,12 +68,17 @@ func (r *scoreRule) counts() (int64, int64) { return r.valid, r.invalid }
 
 func (r *scoreRule) stage(rec []string) (stagedRow, string, string) {
 	person, value, col, problem := r.check(rec)
-	if problem != "" {
-		r.invalid++
-	} else {
-		r.valid++
-	}
+	tally(&r.valid, &r.invalid, problem)
 	return stagedRow{person: person, value: value}, col, problem
+}
+
+// tally counts a checked row as valid or invalid, for rules' counts().
+func tally(valid, invalid *int64, problem string) {
+	if problem != "" {
+		*invalid++
+	} else {
+		*valid++
+	}
 }
 
 func (r *scoreRule) apply(ctx context.Context, tx pgx.Tx, jobID int64, fl *storage.FileLoad, rowsRead int64, log *slog.Logger) error {

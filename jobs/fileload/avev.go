@@ -229,11 +229,7 @@ func (r *avevRule) counts() (int64, int64) { return r.valid, r.invalid }
 
 func (r *avevRule) stage(rec []string) (stagedRow, string, string) {
 	row, col, problem := r.check(rec)
-	if problem != "" {
-		r.invalid++
-	} else {
-		r.valid++
-	}
+	tally(&r.valid, &r.invalid, problem)
 	return row, col, problem
 }
 

@@ -147,11 +147,7 @@ func cell(rec []string, i int) string {
 
 func (r *phonesRule) stage(rec []string) (stagedRow, string, string) {
 	row, col, problem := r.check(rec)
-	if problem != "" {
-		r.invalid++
-	} else {
-		r.valid++
-	}
+	tally(&r.valid, &r.invalid, problem)
 	return row, col, problem
 }
 

@@ -1,7 +1,6 @@
 package registration
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -217,13 +216,7 @@ func (s *Service) bulkRow(in Input, partnerID int64, kind string) (*storage.Regi
 	r.SourceTrackingID = c.str("source_tracking_id", false)
 	r.PartnerTrackingID = c.str("partner_tracking_id", false)
 	r.ShortForm = c.boolean("short_form", false)
-	if c.present("state_ovr_data") {
-		raw := bytes.TrimSpace(in["state_ovr_data"])
-		if raw[0] != '{' {
-			raw, _ = json.Marshal(c.str("state_ovr_data", false))
-		}
-		r.StateOVRData = json.RawMessage(raw)
-	}
+	r.StateOVRData = c.stateOVRData()
 	// bulk_gregistrations carry "UTC datetime format"; registrations/bulk the
 	// registration format. Both are accepted in both.
 	r.ClientCreatedAt = c.flexTime("created_at")

@@ -287,14 +287,7 @@ func (v *Validator) Validate(in Input, mode Mode) (*Validated, error) {
 	r.SourceTrackingID = c.str("source_tracking_id", false)
 	r.PartnerTrackingID = c.str("partner_tracking_id", false)
 	r.ShortForm = c.boolean("short_form", false)
-	if c.present("state_ovr_data") {
-		raw := bytes.TrimSpace(in["state_ovr_data"])
-		if raw[0] != '{' {
-			// A string is kept as a JSON string.
-			raw, _ = json.Marshal(c.str("state_ovr_data", false))
-		}
-		r.StateOVRData = json.RawMessage(raw)
-	}
+	r.StateOVRData = c.stateOVRData()
 	r.ClientCreatedAt = c.dateTime("created_at", full)
 	r.ClientUpdatedAt = c.dateTime("updated_at", full)
 
@@ -514,4 +507,17 @@ func FieldOf(err *fault.Error) (field, message string) {
 		return err.Fields[0].Field, err.Fields[0].Message
 	}
 	return "", err.Message
+}
+
+// stateOVRData keeps state_ovr_data as given: an object as JSON, anything
+// else as a JSON string; nil when absent.
+func (c *checker) stateOVRData() json.RawMessage {
+	if !c.present("state_ovr_data") {
+		return nil
+	}
+	raw := bytes.TrimSpace(c.in["state_ovr_data"])
+	if raw[0] != '{' {
+		raw, _ = json.Marshal(c.str("state_ovr_data", false))
+	}
+	return json.RawMessage(raw)
 }
