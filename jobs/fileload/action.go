@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -34,9 +35,11 @@ type settler interface {
 }
 
 // stagedRow is one row of fileload_stage for one action: the person id as
-// the file gives it, a score value, or the action's own validated fields.
+// the file gives it (an integer id parsed into id), a score value, or the
+// action's own validated fields.
 type stagedRow struct {
 	person string
+	id     int64
 	value  *string
 	fields []string
 }
@@ -67,9 +70,9 @@ func (r *scoreRule) actionIndex() int { return r.index }
 func (r *scoreRule) counts() (int64, int64) { return r.valid, r.invalid }
 
 func (r *scoreRule) stage(rec []string) (stagedRow, string, string) {
-	person, value, col, problem := r.check(rec)
+	row, col, problem := r.check(rec)
 	tally(&r.valid, &r.invalid, problem)
-	return stagedRow{person: person, value: value}, col, problem
+	return row, col, problem
 }
 
 // tally counts a checked row as valid or invalid, for rules' counts().
@@ -82,12 +85,24 @@ func tally(valid, invalid *int64, problem string) {
 }
 
 func (r *scoreRule) apply(ctx context.Context, tx pgx.Tx, jobID int64, fl *storage.FileLoad, rowsRead int64, log *slog.Logger) error {
-	res, su, err := applyScore(ctx, tx, jobID, fl, r, rowsRead)
+	apply := applyScore
+	if r.direct != nil {
+		apply = applyDirect
+	}
+	res, su, err := apply(ctx, tx, jobID, fl, r, rowsRead)
 	if err != nil {
 		return err
 	}
 	log.Info("action applied", "action", r.index, "rows", res.RowsValid, "matched", res.Matched, "score_update_id", su.ID, "load_status", su.LoadStatus)
 	return nil
+}
+
+// personText is the person id as fileload_stage keeps it.
+func (s stagedRow) personText() string {
+	if s.person == "" && s.id != 0 {
+		return strconv.FormatInt(s.id, 10)
+	}
+	return s.person
 }
 
 // settleRules runs the cross-row checks of the rules that have them and

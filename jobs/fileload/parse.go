@@ -2,6 +2,7 @@ package fileload
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -28,15 +29,35 @@ type lineCap struct {
 
 func (l *lineCap) Read(p []byte) (int, error) {
 	n, err := l.r.Read(p)
-	for _, b := range p[:n] {
-		if b == '\n' {
-			l.run = 0
-			l.lines++
-		} else if l.run++; l.run > l.max {
+	b := p[:n]
+	first := bytes.IndexByte(b, '\n')
+	if first < 0 {
+		if l.run += n; l.run > l.max {
 			return 0, errLineTooLong
 		}
+		return n, err
 	}
+	// Only the first line of b continues an earlier one; the others are
+	// bounded by the read itself unless they run to its end.
+	last := bytes.LastIndexByte(b, '\n')
+	if l.run+first > l.max || n-last-1 > l.max || (n > l.max && longLine(b[first+1:last+1], l.max)) {
+		return 0, errLineTooLong
+	}
+	l.lines += int64(bytes.Count(b, []byte{'\n'}))
+	l.run = n - last - 1
 	return n, err
+}
+
+// longLine tells whether b, whole lines, has one longer than max bytes.
+func longLine(b []byte, max int) bool {
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		if i > max {
+			return true
+		}
+		b = b[i+1:]
+	}
+	return false
 }
 
 // reader reads records of the file one at a time.

@@ -206,20 +206,21 @@ func (r *Runner) load(ctx context.Context, job *storage.Job, fl *storage.FileLoa
 	// transaction. A crash anywhere rolls all of it back, and the result
 	// rows it commits make a later attempt skip the load, so a re-run never
 	// duplicates or half-applies data.
+	direct := directPlan(rules)
 	err = r.store.InTx(ctx, func(tx pgx.Tx) error {
-		// Big sorts (DISTINCT ON, the median) stay in memory; JIT compiling
-		// these few plans costs more than it saves.
-		for _, set := range []string{`SET LOCAL work_mem = '256MB'`, `SET LOCAL jit = off`} {
-			if _, err := tx.Exec(ctx, set); err != nil {
-				return err
-			}
-		}
-		// Byte-order collation: person ids are compared, never shown sorted.
-		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE fileload_stage (action_index integer NOT NULL, line bigint NOT NULL,
-			person_id text COLLATE "C" NOT NULL, value text, fields text[]) ON COMMIT DROP`); err != nil {
+		// JIT compiling these few plans costs more than it saves.
+		if _, err := tx.Exec(ctx, `SET LOCAL jit = off`); err != nil {
 			return err
 		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"fileload_stage"}, []string{"action_index", "line", "person_id", "value", "fields"}, st); err != nil {
+		var err error
+		if direct != nil {
+			var stop func()
+			stop, err = copyDirect(ctx, tx, r.store.Pool, job.ID, fl, direct, st, log)
+			defer stop()
+		} else {
+			err = stageRows(ctx, tx, st)
+		}
+		if err != nil {
 			if st.err != nil {
 				return st.err
 			}
@@ -227,6 +228,14 @@ func (r *Runner) load(ctx context.Context, job *storage.Job, fl *storage.FileLoa
 		}
 		if !st.sawRecord {
 			return fault.New(fault.Invalid, "file: the file has no rows")
+		}
+		if direct == nil {
+			// Statistics before the first query over the rows: the cross-row
+			// checks would otherwise be planned for an empty table (a
+			// nested loop over thousands of rows).
+			if _, err := tx.Exec(ctx, `ANALYZE fileload_stage`); err != nil {
+				return err
+			}
 		}
 		if err := settleRules(ctx, tx, rules, st); err != nil {
 			return err
@@ -246,9 +255,6 @@ func (r *Runner) load(ctx context.Context, job *storage.Job, fl *storage.FileLoa
 		}
 		if !anyValid {
 			return fault.New(fault.Invalid, "file: none of the %d rows is valid for any action; first error: line %d: %s", st.rowsRead, st.errs[0].Line, st.errs[0].Message)
-		}
-		if _, err := tx.Exec(ctx, `ANALYZE fileload_stage`); err != nil {
-			return err
 		}
 		for _, rule := range rules {
 			if err := rule.apply(ctx, tx, job.ID, fl, st.rowsRead, log); err != nil {
@@ -281,6 +287,22 @@ func (r *Runner) load(ctx context.Context, job *storage.Job, fl *storage.FileLoa
 		return nil, err
 	}
 	return &Result{RowsRead: st.rowsRead, ErrorCount: st.errCount, Actions: results}, nil
+}
+
+// stageRows COPYs the rows of every action into fileload_stage, a
+// temporary table of tx, for the actions' set-based apply steps.
+func stageRows(ctx context.Context, tx pgx.Tx, st *stager) error {
+	// Big sorts (DISTINCT ON, the median) stay in memory.
+	if _, err := tx.Exec(ctx, `SET LOCAL work_mem = '256MB'`); err != nil {
+		return err
+	}
+	// Byte-order collation: person ids are compared, never shown sorted.
+	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE fileload_stage (action_index integer NOT NULL, line bigint NOT NULL,
+		person_id text COLLATE "C" NOT NULL, value text, fields text[]) ON COMMIT DROP`); err != nil {
+		return err
+	}
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"fileload_stage"}, []string{"action_index", "line", "person_id", "value", "fields"}, st)
+	return err
 }
 
 // storeErrorFile writes the full error list to the blob store and returns
@@ -331,6 +353,9 @@ type stager struct {
 	errW                 *csv.Writer
 	progress             func(read, failed int64)
 	err                  error
+	// route, when set, turns a valid row of an action into the row to
+	// COPY (nil: none); unset, rows go to fileload_stage.
+	route func(r rule, line int64, row stagedRow) ([]any, error)
 }
 
 func (s *stager) addErr(line int64, action *int, column, msg string) {
@@ -364,14 +389,26 @@ func (s *stager) Values() ([]any, error) { return s.buf[s.pos], nil }
 
 func (s *stager) Err() error { return s.err }
 
+// asRowError returns err's *rowError, if it is one; the check costs no
+// allocation on the path every row takes.
+func asRowError(err error) *rowError {
+	if err == nil {
+		return nil
+	}
+	var re *rowError
+	if errors.As(err, &re) {
+		return re
+	}
+	return nil
+}
+
 // fill reads one record; it returns false at the end or on a fatal error.
 func (s *stager) fill() bool {
 	rec, line, err := s.rd.next(s.header)
 	if errors.Is(err, io.EOF) {
 		return false
 	}
-	var re *rowError
-	if errors.As(err, &re) {
+	if re := asRowError(err); re != nil {
 		s.sawRecord = true
 		if s.header {
 			s.err = fault.New(fault.Invalid, "file.hasHeader: the header row cannot be read: %s", re.message)
@@ -400,13 +437,24 @@ func (s *stager) fill() bool {
 	bad := false
 	for _, r := range s.rules {
 		row, col, problem := r.stage(rec)
-		idx := r.actionIndex()
 		if problem != "" {
 			bad = true
+			idx := r.actionIndex()
 			s.addErr(line, &idx, col, problem)
 			continue
 		}
-		s.buf = append(s.buf, []any{int32(idx), line, row.person, row.value, row.fields})
+		if s.route != nil {
+			v, err := s.route(r, line, row)
+			if err != nil {
+				s.err = err
+				return false
+			}
+			if v != nil {
+				s.buf = append(s.buf, v)
+			}
+			continue
+		}
+		s.buf = append(s.buf, []any{int32(r.actionIndex()), line, row.personText(), row.value, row.fields})
 	}
 	if bad {
 		s.rowsFailed++

@@ -20,7 +20,9 @@ type scoreRule struct {
 	score    *storage.Score
 	idCol    int
 	valueCol int
-	values   map[string]string // lower-case shortName → shortName, for value scores
+	values   map[string]*string // lower-case shortName → shortName, for value scores
+	canon    map[string]*string // raw → formatted valid value, for range scores
+	direct   *directScore       // set when the load takes the direct path
 
 	valid, invalid, outOfRange, badValues int64
 }
@@ -28,57 +30,73 @@ type scoreRule struct {
 func newScoreRule(i int, a Action, s *storage.Score, f File) *scoreRule {
 	r := &scoreRule{index: i, action: a, score: s, idCol: f.columnIndex(a.PersonIDColumn), valueCol: f.columnIndex(a.ScoreColumn)}
 	if s.Type == storage.ScoreValue {
-		r.values = map[string]string{}
+		r.values = map[string]*string{}
 		for _, v := range s.Values {
-			r.values[strings.ToLower(v)] = v
+			r.values[strings.ToLower(v)] = &v
 		}
+	} else {
+		r.canon = map[string]*string{}
 	}
 	return r
 }
 
-// check returns the staged person id and value of a row, or a problem.
-// A blank score clears the person's score (counted as nulledOut).
-func (r *scoreRule) check(rec []string) (person string, value *string, column, problem string) {
+// check returns the row to stage (the person id and the value), or a
+// problem. A blank score clears the person's score (counted as nulledOut).
+func (r *scoreRule) check(rec []string) (row stagedRow, column, problem string) {
 	id := strings.TrimSpace(rec[r.idCol])
 	switch {
 	case id == "":
-		return "", nil, r.action.PersonIDColumn, "person id is blank"
+		return row, r.action.PersonIDColumn, "person id is blank"
 	case r.action.PersonIDType == IDStateFile:
 		if len(id) > 50 {
-			return "", nil, r.action.PersonIDColumn, "StateFileID is longer than 50 characters"
+			return row, r.action.PersonIDColumn, "StateFileID is longer than 50 characters"
 		}
-		person = id
+		row.person = id
 	default:
 		n, err := strconv.ParseInt(id, 10, 64)
 		if err != nil || n <= 0 {
-			return "", nil, r.action.PersonIDColumn, fmt.Sprintf("%s %q is not a positive integer", r.action.PersonIDType, clip(id))
+			return row, r.action.PersonIDColumn, fmt.Sprintf("%s %q is not a positive integer", r.action.PersonIDType, clip(id))
 		}
-		person = strconv.FormatInt(n, 10)
+		row.id = n
 	}
 	raw := strings.TrimSpace(rec[r.valueCol])
 	if raw == "" {
-		return person, nil, "", ""
+		return row, "", ""
 	}
 	if r.values != nil {
 		v, ok := r.values[strings.ToLower(raw)]
 		if !ok {
 			r.badValues++
-			return "", nil, r.action.ScoreColumn, fmt.Sprintf("%q is not a value of score %d (%s)", clip(raw), r.score.ID, strings.Join(r.score.Values, ", "))
+			return stagedRow{}, r.action.ScoreColumn, fmt.Sprintf("%q is not a value of score %d (%s)", clip(raw), r.score.ID, strings.Join(r.score.Values, ", "))
 		}
-		return person, &v, "", ""
+		row.value = v
+		return row, "", ""
+	}
+	// Files repeat a few values a million times: a valid value is parsed
+	// and formatted once.
+	if v, ok := r.canon[raw]; ok {
+		row.value = v
+		return row, "", ""
 	}
 	f, err := strconv.ParseFloat(raw, 64)
 	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
 		r.badValues++
-		return "", nil, r.action.ScoreColumn, fmt.Sprintf("%q is not a number", clip(raw))
+		return stagedRow{}, r.action.ScoreColumn, fmt.Sprintf("%q is not a number", clip(raw))
 	}
 	if f < *r.score.MinValue || f > *r.score.MaxValue {
 		r.outOfRange++
-		return "", nil, r.action.ScoreColumn, fmt.Sprintf("%v is outside score %d's range [%v, %v]", f, r.score.ID, *r.score.MinValue, *r.score.MaxValue)
+		return stagedRow{}, r.action.ScoreColumn, fmt.Sprintf("%v is outside score %d's range [%v, %v]", f, r.score.ID, *r.score.MinValue, *r.score.MaxValue)
 	}
 	v := strconv.FormatFloat(f, 'f', -1, 64)
-	return person, &v, "", ""
+	row.value = &v
+	if len(r.canon) < maxCanon {
+		r.canon[strings.Clone(raw)] = row.value
+	}
+	return row, "", ""
 }
+
+// maxCanon bounds a range score's cache of formatted values.
+const maxCanon = 4096
 
 func clip(s string) string {
 	if len(s) > 40 {
@@ -112,37 +130,55 @@ var personJoin = map[string]string{
 }
 
 // applyScore turns a Score action's staged rows (fileload_stage, a
-// temporary table of tx) into a score update in tx:
-// the update row (unique per job and action), its values (the last row
-// wins for a person listed twice), its statistics, and, when the approval
-// criteria hold, its application to the people's current scores.
+// temporary table of tx) into a score update in tx: the update row (unique
+// per job and action), its values (the last row wins for a person listed
+// twice), its statistics, and, when the approval criteria hold, its
+// application to the people's current scores.
 func applyScore(ctx context.Context, tx pgx.Tx, jobID int64, fl *storage.FileLoad, r *scoreRule, rowsRead int64) (storage.ActionResult, *storage.ScoreUpdate, error) {
-	res := storage.ActionResult{ActionIndex: r.index, ActionType: ActionScore, RowsRead: rowsRead, RowsValid: r.valid, RowsInvalid: r.invalid}
-	var id int64
-	if err := tx.QueryRow(ctx, `INSERT INTO van_score_updates (job_id, action_index, key_id, db_mode, score_id, load_status, statistics)
-		VALUES ($1, $2, $3, $4, $5, 'PendingApproval', '{}') RETURNING id`, jobID, r.index, fl.KeyID, fl.DBMode, r.score.ID).Scan(&id); err != nil {
-		return res, nil, fmt.Errorf("insert score update: %w", err)
+	id, err := insertScoreUpdate(ctx, tx, jobID, fl, r)
+	if err != nil {
+		return storage.ActionResult{}, nil, err
 	}
 	st := Statistics{TotalRows: rowsRead, OutOfRange: r.outOfRange, BadValues: r.badValues}
 	var distinct int64
 	if err := tx.QueryRow(ctx, `SELECT count(*) FROM (SELECT DISTINCT person_id FROM fileload_stage WHERE action_index = $1) d`,
 		r.index).Scan(&distinct); err != nil {
-		return res, nil, err
+		return storage.ActionResult{}, nil, err
 	}
+	// One statement stores the values (the last row wins for a person
+	// listed twice) and computes the statistics from what it stored.
+	if err := scanValueStatistics(ctx, tx, `INSERT INTO van_score_update_values (score_update_id, vanid, value)
+			SELECT DISTINCT ON (p.vanid) $3, p.vanid, s.value
+			FROM fileload_stage s JOIN van_people p ON p.db_mode = $1 AND `+personJoin[r.action.PersonIDType]+`
+			WHERE s.action_index = $4
+			ORDER BY p.vanid, s.line DESC
+			RETURNING vanid, value`, r, &st, fl.DBMode, r.score.ID, id, r.index); err != nil {
+		return storage.ActionResult{}, nil, fmt.Errorf("store score values: %w", err)
+	}
+	return finishScore(ctx, tx, jobID, fl, r, id, st, distinct)
+}
+
+func insertScoreUpdate(ctx context.Context, tx pgx.Tx, jobID int64, fl *storage.FileLoad, r *scoreRule) (int64, error) {
+	var id int64
+	if err := tx.QueryRow(ctx, `INSERT INTO van_score_updates (job_id, action_index, key_id, db_mode, score_id, load_status, statistics)
+		VALUES ($1, $2, $3, $4, $5, 'PendingApproval', '{}') RETURNING id`, jobID, r.index, fl.KeyID, fl.DBMode, r.score.ID).Scan(&id); err != nil {
+		return 0, fmt.Errorf("insert score update: %w", err)
+	}
+	return id, nil
+}
+
+// scanValueStatistics computes the statistics of a score update's values
+// against the people's current scores. values is a query (or a
+// data-modifying statement with RETURNING) yielding the update's (vanid,
+// value) rows; args are the database mode ($1), the score ($2) and values'
+// own arguments ($3 on).
+func scanValueStatistics(ctx context.Context, tx pgx.Tx, values string, r *scoreRule, st *Statistics, args ...any) error {
 	numeric := "NULL::numeric"
 	if r.score.Type == storage.ScoreRange {
 		numeric = "v.value::numeric"
 	}
 	cur := strings.Replace(numeric, "v.value", "ps.value", 1)
-	// One statement stores the values (the last row wins for a person
-	// listed twice) and computes the statistics from what it stored.
-	if err := tx.QueryRow(ctx, `WITH v AS (
-			INSERT INTO van_score_update_values (score_update_id, vanid, value)
-			SELECT DISTINCT ON (p.vanid) $1, p.vanid, s.value
-			FROM fileload_stage s JOIN van_people p ON p.db_mode = $3 AND `+personJoin[r.action.PersonIDType]+`
-			WHERE s.action_index = $2
-			ORDER BY p.vanid, s.line DESC
-			RETURNING vanid, value)
+	return tx.QueryRow(ctx, `WITH v AS (`+values+`)
 		SELECT count(*),
 			count(*) FILTER (WHERE v.value IS NULL AND ps.value IS NOT NULL),
 			count(*) FILTER (WHERE v.value IS NOT NULL AND ps.value IS NULL),
@@ -150,15 +186,19 @@ func applyScore(ctx context.Context, tx pgx.Tx, jobID int64, fl *storage.FileLoa
 			count(*) FILTER (WHERE `+numeric+` < `+cur+`),
 			max(`+numeric+`)::float8, min(`+numeric+`)::float8, avg(`+numeric+`)::float8,
 			(percentile_cont(0.5) WITHIN GROUP (ORDER BY `+numeric+`))::float8
-		FROM v LEFT JOIN van_person_scores ps ON ps.db_mode = $3 AND ps.vanid = v.vanid AND ps.score_id = $4`,
-		id, r.index, fl.DBMode, r.score.ID).Scan(
+		FROM v LEFT JOIN van_person_scores ps ON ps.db_mode = $1 AND ps.vanid = v.vanid AND ps.score_id = $2`, args...).Scan(
 		&st.MatchedRows, &st.NulledOut, &st.Added, &st.IncreasedBy, &st.DecreasedBy,
-		&st.MaxValue, &st.MinValue, &st.AverageValue, &st.MedianValue); err != nil {
-		return res, nil, fmt.Errorf("store score values: %w", err)
-	}
+		&st.MaxValue, &st.MinValue, &st.AverageValue, &st.MedianValue)
+}
+
+// finishScore records score update id's statistics and the action's
+// result, and applies the update when its approval criteria hold. distinct
+// is the number of different person ids among the action's valid rows.
+func finishScore(ctx context.Context, tx pgx.Tx, jobID int64, fl *storage.FileLoad, r *scoreRule, id int64, st Statistics, distinct int64) (storage.ActionResult, *storage.ScoreUpdate, error) {
+	res := storage.ActionResult{ActionIndex: r.index, ActionType: ActionScore, RowsRead: st.TotalRows, RowsValid: r.valid, RowsInvalid: r.invalid}
 	st.DuplicateRows = r.valid - distinct
-	if rowsRead > 0 {
-		st.MatchPercent = math.Round(float64(st.MatchedRows)/float64(rowsRead)*10000) / 100
+	if st.TotalRows > 0 {
+		st.MatchPercent = math.Round(float64(st.MatchedRows)/float64(st.TotalRows)*10000) / 100
 	}
 	res.Matched, res.Unmatched = st.MatchedRows, distinct-st.MatchedRows
 	stats, _ := json.Marshal(st)
