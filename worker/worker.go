@@ -94,9 +94,10 @@ func New(opts Options, store *storage.Store, enq *jobs.Enqueuer, handlers map[st
 		ShutdownTimeout: opts.ShutdownTimeout,
 		Logger:          asynqLogger{opts.Log},
 		LogLevel:        asynq.WarnLevel,
-		// Poll empty queues often: a registrant waits on a PDF, and the
-		// default (1s) alone would eat the latency budget.
-		TaskCheckInterval: 100 * time.Millisecond,
+		// Poll empty queues often: a registrant waits on a PDF, a client
+		// polls its file load, and the default (1s) alone would eat the
+		// latency budget. One cheap Redis script per interval when idle.
+		TaskCheckInterval: 50 * time.Millisecond,
 		// Retries and scheduled tasks (reminder e-mails) move to pending on
 		// this beat; the default 5 s would add up to 5 s to every retry.
 		DelayedTaskCheckInterval: time.Second,
