@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -51,7 +52,26 @@ type Stack struct {
 	WorkerHTTP string
 	api        *exec.Cmd
 	worker     *exec.Cmd
-	Logs       *bytes.Buffer
+	Logs       *logBuffer
+}
+
+// logBuffer collects the output of both processes. Each process's output is
+// copied by its own goroutine, so writes must not interleave mid-line.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func freeAddr(t *testing.T) string {
@@ -70,7 +90,7 @@ func StartStack(t *testing.T, extraEnv ...string) *Stack {
 	env := testenv.Get(t)
 	env.FlushRedis(t)
 	addr := freeAddr(t)
-	s := &Stack{t: t, URL: "http://" + addr, Logs: &bytes.Buffer{}}
+	s := &Stack{t: t, URL: "http://" + addr, Logs: &logBuffer{}}
 	s.Env = append(os.Environ(),
 		"TURNOUT_DATABASE_URL="+testenv.NewDatabase(t),
 		"TURNOUT_REDIS_URL="+env.RedisURL,

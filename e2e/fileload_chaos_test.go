@@ -21,11 +21,11 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// TestWorkerKilledMidLoad SIGKILLs the worker while it is loading a large
+// TestChaosWorkerKilledMidLoad SIGKILLs the worker while it is loading a large
 // score file; a new worker picks the job up again and the data it leaves is
 // exactly what one clean run produces: one score update, every person's
 // score once, the values of the file.
-func TestWorkerKilledMidLoad(t *testing.T) {
+func TestChaosWorkerKilledMidLoad(t *testing.T) {
 	const rows = 400000
 	s := StartStack(t, "TURNOUT_ALLOW_NETWORKS=127.0.0.0/8", "TURNOUT_LOG_LEVEL=info")
 	dir := t.TempDir()

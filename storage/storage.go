@@ -34,6 +34,13 @@ func Open(ctx context.Context, databaseURL string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse database url: %w", err)
 	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		// Without a bound a server that drops packets holds every request
+		// until its own deadline; with one, the caller soon learns the
+		// database is unreachable (503) and can come back. connect_timeout
+		// in the URL overrides it.
+		cfg.ConnConfig.ConnectTimeout = 5 * time.Second
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect to postgres: %w", err)

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"runtime/debug"
 	"time"
 
@@ -44,6 +45,25 @@ type Options struct {
 	Log      *slog.Logger
 }
 
+// maxRetryDelay caps every backoff: a flaky SFTP host or SMTP relay gets
+// time to come back, a job does not sleep for hours.
+const maxRetryDelay = 10 * time.Minute
+
+// ExponentialRetry waits base·2ⁿ before retry n+1 (n counts the retries so
+// far), plus up to a quarter more at random so tasks that failed together
+// (a database restart) do not all come back in the same instant; capped at
+// ten minutes.
+func ExponentialRetry(base time.Duration) asynq.RetryDelayFunc {
+	return func(n int, _ error, _ *asynq.Task) time.Duration {
+		d := base
+		for i := 0; i < n && d < maxRetryDelay; i++ {
+			d *= 2
+		}
+		d = min(d, maxRetryDelay)
+		return min(d+rand.N(d/4+1), maxRetryDelay)
+	}
+}
+
 // Server is one worker process.
 type Server struct {
 	opts       Options
@@ -68,10 +88,8 @@ func New(opts Options, store *storage.Store, enq *jobs.Enqueuer, handlers map[st
 		opts.ShutdownTimeout = 30 * time.Second
 	}
 	if opts.RetryDelay == nil {
-		// Exponential backoff with jitter, capped: a flaky SFTP host or SMTP
-		// relay gets time to come back, a job does not sleep for hours.
 		opts.RetryDelay = func(n int, err error, t *asynq.Task) time.Duration {
-			return min(asynq.DefaultRetryDelayFunc(n, err, t), 10*time.Minute)
+			return min(asynq.DefaultRetryDelayFunc(n, err, t), maxRetryDelay)
 		}
 	}
 	if opts.Queues == nil {

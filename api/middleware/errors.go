@@ -10,10 +10,10 @@ import (
 	"net"
 	"net/http"
 
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/labstack/echo/v4"
 
 	"github.com/turnoutdev/turnout/internal/fault"
+	"github.com/turnoutdev/turnout/storage"
 )
 
 // Renderer writes err in a surface's own error shape. status is the HTTP
@@ -85,12 +85,16 @@ func Classify(err error) *fault.Error {
 			return fault.New(fault.Invalid, "%s", msg)
 		}
 	}
+	// Before the deadline check: a connection attempt cut short by the
+	// request's deadline is an unreachable database, not a slow query.
+	if storage.Unreachable(err) {
+		return fault.Wrap(fault.Unavailable, err, "the database is unavailable; retry shortly")
+	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		return fault.Wrap(fault.Timeout, err, "the service timed out; retry or revise your request")
 	}
-	var ce *pgconn.ConnectError
 	var ne net.Error
-	if errors.As(err, &ce) || errors.As(err, &ne) {
+	if errors.As(err, &ne) {
 		return fault.Wrap(fault.Unavailable, err, "a backing service is unavailable; retry shortly")
 	}
 	return fault.As(err)
@@ -114,6 +118,9 @@ func ErrorHandler(log *slog.Logger, fallback Renderer) echo.HTTPErrorHandler {
 			log.Error("request failed", "request_id", RequestID(c), "method", c.Request().Method,
 				"route", c.Path(), "kind", fe.Kind, "err", err)
 		}
+		if fe.Kind == fault.Unavailable && c.Response().Header().Get("Retry-After") == "" {
+			c.Response().Header().Set("Retry-After", unavailableRetryAfter)
+		}
 		c.Set(failedKey, true)
 		r, _ := c.Get(rendererKey).(Renderer)
 		if r == nil {
@@ -126,6 +133,11 @@ func ErrorHandler(log *slog.Logger, fallback Renderer) echo.HTTPErrorHandler {
 }
 
 const failedKey = "turnout.failed"
+
+// unavailableRetryAfter is the Retry-After, in seconds, of a 503: a
+// restarting PostgreSQL or Redis is usually back within seconds, and a
+// client retrying sooner only adds load to its recovery.
+const unavailableRetryAfter = "5"
 
 // RequestID returns the request's id (also sent as X-Request-Id).
 func RequestID(c echo.Context) string {

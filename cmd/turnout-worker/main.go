@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -106,6 +107,10 @@ func run(args []string) error {
 	if _, ok := qs[jobs.QueueReports]; ok {
 		go reports.SweepEvery(ctx, report.SweepInterval(cfg.ReportRetention))
 	}
+	var retryDelay asynq.RetryDelayFunc
+	if cfg.RetryBase > 0 {
+		retryDelay = worker.ExponentialRetry(cfg.RetryBase)
+	}
 	srv := worker.New(worker.Options{
 		Redis:           p.AsynqConn,
 		Queues:          qs,
@@ -113,9 +118,10 @@ func run(args []string) error {
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		// Grace equals the interval: a job queued for a whole pass without a
 		// task is orphaned (the commit-to-enqueue gap is milliseconds).
-		Reconcile: worker.ReconcileOptions{Interval: cfg.ReconcileInterval, Grace: cfg.ReconcileInterval, Stale: cfg.ReconcileStale},
-		Registry:  reg,
-		Log:       log,
+		Reconcile:  worker.ReconcileOptions{Interval: cfg.ReconcileInterval, Grace: cfg.ReconcileInterval, Stale: cfg.ReconcileStale},
+		RetryDelay: retryDelay,
+		Registry:   reg,
+		Log:        log,
 	}, p.Store, p.Enqueuer, handlers)
 	return srv.Run(ctx)
 }

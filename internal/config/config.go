@@ -48,6 +48,10 @@ type Config struct {
 	// ReconcileStale is how old a running job's heartbeat may grow before
 	// its worker is presumed dead and the job is run again.
 	ReconcileStale time.Duration
+	// RetryBase, when set, replaces Asynq's retry schedule (15 s + n⁴ s +
+	// jitter) with base·2ⁿ: chaos tests and impatient deployments shorten
+	// the wait for a webhook receiver or a database that came back.
+	RetryBase time.Duration
 	// PublicRateLimit is calls per minute per client address on endpoints
 	// that take no key; 0 turns the limit off.
 	PublicRateLimit int
@@ -86,6 +90,7 @@ var defaults = map[string]string{
 	"TURNOUT_RECONCILE_INTERVAL":    "30s",
 	"TURNOUT_PUBLIC_RATE_LIMIT":     "600",
 	"TURNOUT_RECONCILE_STALE":       "2m",
+	"TURNOUT_RETRY_BASE":            "",
 	"TURNOUT_ROCKY_REMINDERS":       "72h,72h,72h",
 	"TURNOUT_ROCKY_EMAIL_BLOCKLIST": "",
 	"TURNOUT_ROCKY_PDF_WAIT":        "20s",
@@ -184,6 +189,11 @@ func Parse(getenv func(string) string) (*Config, error) {
 	// live workers dead.
 	if c.ReconcileStale, err = time.ParseDuration(get("TURNOUT_RECONCILE_STALE")); err != nil || c.ReconcileStale < 30*time.Second {
 		bad("TURNOUT_RECONCILE_STALE", "want a duration of at least 30s (the heartbeat is every 10s)")
+	}
+	if v := get("TURNOUT_RETRY_BASE"); v != "" {
+		if c.RetryBase, err = time.ParseDuration(v); err != nil || c.RetryBase < 10*time.Millisecond || c.RetryBase > time.Hour {
+			bad("TURNOUT_RETRY_BASE", "want a duration between 10ms and 1h such as 1s (empty: Asynq's default schedule)")
+		}
 	}
 	if c.PublicRateLimit, err = strconv.Atoi(get("TURNOUT_PUBLIC_RATE_LIMIT")); err != nil || c.PublicRateLimit < 0 {
 		bad("TURNOUT_PUBLIC_RATE_LIMIT", "want calls per minute per client address (0 for no limit)")

@@ -36,6 +36,7 @@ func TestEveryBadVariableIsNamed(t *testing.T) {
 		"TURNOUT_RECONCILE_INTERVAL": "often",
 		"TURNOUT_RECONCILE_STALE":    "5s",
 		"TURNOUT_REPORT_RETENTION":   "0s",
+		"TURNOUT_RETRY_BASE":         "1ns",
 	}
 	for k, v := range cases {
 		t.Run(k, func(t *testing.T) {
