@@ -2,10 +2,11 @@ package fileload
 
 import (
 	"cmp"
+	"container/heap"
 	"context"
 	"encoding/binary"
-	"io"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/big"
 	"slices"
@@ -170,11 +171,11 @@ type directScore struct {
 	updateID  int64
 	people    *personIndex      // nil until the late index is adopted
 	late      *lateIndex        // the VANIDs being read, or nil
-	backlog   []pending         // rows copied before the ids were read
+	backlog   chunks[pending]   // rows copied before the ids were read
 	remove    []int64           // VANIDs copied that match nobody
 	seen      []uint64          // by position in people: listed already
 	dups      map[int64]*string // VANID → last value, for people listed twice
-	unmatched []int64           // ids not found, with repeats
+	unmatched chunks[int64]     // ids not found, with repeats
 	matched   int64             // distinct people matched
 	nonNull   int64             // of those, rows with a value
 	hist      map[string]int64  // value → rows, range scores; nil once too big
@@ -207,28 +208,34 @@ func directPlan(rules []rule) []*scoreRule {
 	return out
 }
 
-// copyDirect creates each action's score update, reads the person ids and
-// COPYs the file's values into van_score_update_values, all in tx. The
-// returned stop ends a person-id read still running when the load fails.
-func copyDirect(ctx context.Context, tx pgx.Tx, pool *pgxpool.Pool, jobID int64, fl *storage.FileLoad, rules []*scoreRule, st *stager, log *slog.Logger) (stop func(), err error) {
-	stop = func() {}
+// startLate starts reading the VANIDs a direct load needs, before its
+// file is fetched, or returns nil (no VANID action, or no connection to
+// spare: the ids are then read on the load's own connection).
+func startLate(ctx context.Context, pool *pgxpool.Pool, rules []*scoreRule, dbMode int16, log *slog.Logger) *lateIndex {
+	for _, r := range rules {
+		if r.action.PersonIDType == IDVANID {
+			return readLate(ctx, pool, dbMode, log)
+		}
+	}
+	return nil
+}
+
+// copyDirect creates each action's score update, reads the person ids it
+// still needs and COPYs the file's values into van_score_update_values,
+// all in tx. late, when not nil, is the VANIDs being read elsewhere.
+func copyDirect(ctx context.Context, tx pgx.Tx, late *lateIndex, jobID int64, fl *storage.FileLoad, rules []*scoreRule, st *stager, log *slog.Logger) error {
 	indexes := map[string]*personIndex{}
-	var late *lateIndex
 	for _, r := range rules {
 		d := &directScore{dups: map[int64]*string{}}
 		if r.score.Type == storage.ScoreRange {
 			d.hist = map[string]int64{}
 		}
+		var err error
 		if d.updateID, err = insertScoreUpdate(ctx, tx, jobID, fl, r); err != nil {
-			return stop, err
+			return err
 		}
 		r.direct = d
 		typ := r.action.PersonIDType
-		if typ == IDVANID && late == nil && indexes[typ] == nil {
-			if late = readLate(ctx, pool, fl.DBMode, log); late != nil {
-				stop = late.stop
-			}
-		}
 		if typ == IDVANID && late != nil {
 			d.late = late
 			continue
@@ -237,7 +244,7 @@ func copyDirect(ctx context.Context, tx pgx.Tx, pool *pgxpool.Pool, jobID int64,
 		if x == nil {
 			t0 := time.Now()
 			if x, err = loadPersonIndex(ctx, tx.Conn(), fl.DBMode, typ); err != nil {
-				return stop, err
+				return err
 			}
 			indexes[typ] = x
 			log.Info("person ids read", "id_type", typ, "people", len(x.keys), "duration_ms", time.Since(t0).Milliseconds())
@@ -247,9 +254,9 @@ func copyDirect(ctx context.Context, tx pgx.Tx, pool *pgxpool.Pool, jobID int64,
 	st.route = func(ru rule, _ int64, row stagedRow) ([]any, error) {
 		return ru.(*scoreRule).direct.take(row)
 	}
-	_, err = tx.Conn().PgConn().CopyFrom(ctx, &binaryValues{src: st},
+	_, err := tx.Conn().PgConn().CopyFrom(ctx, &binaryValues{src: st},
 		`COPY van_score_update_values (score_update_id, vanid, value) FROM STDIN (FORMAT binary)`)
-	return stop, err
+	return err
 }
 
 // binaryValues encodes the direct path's rows (two *int64 and a *string)
@@ -318,14 +325,14 @@ func (d *directScore) adopt() error {
 		return d.late.err
 	}
 	d.adoptIndex(d.late.x)
-	for _, p := range d.backlog {
+	d.backlog.each(func(p pending) {
 		if _, ok := d.match(p.id, p.value); !ok {
 			if _, _, known := d.people.lookup(p.id); !known {
 				d.remove = append(d.remove, p.id)
 			}
 		}
-	}
-	d.backlog = nil
+	})
+	d.backlog = chunks[pending]{}
 	return nil
 }
 
@@ -333,10 +340,10 @@ func (d *directScore) adopt() error {
 // it is not copied (unmatched, or a person listed again).
 func (d *directScore) take(row stagedRow) ([]any, error) {
 	if d.people == nil {
-		if !d.late.ready() && len(d.backlog) < maxBacklog {
+		if !d.late.ready() && d.backlog.n < maxBacklog {
 			// Copied now, matched once the ids are in; applyDirect removes
 			// what matches nobody.
-			d.backlog = append(d.backlog, pending{row.id, row.value})
+			d.backlog.add(pending{row.id, row.value})
 			return d.rowOf(row.id, row.value), nil
 		}
 		if err := d.adopt(); err != nil {
@@ -356,7 +363,7 @@ func (d *directScore) take(row stagedRow) ([]any, error) {
 func (d *directScore) match(id int64, value *string) (int64, bool) {
 	pos, vanid, ok := d.people.lookup(id)
 	if !ok {
-		d.unmatched = append(d.unmatched, id)
+		d.unmatched.add(id)
 		return 0, false
 	}
 	if d.seen[pos/64]&(1<<(pos%64)) != 0 {
@@ -413,8 +420,7 @@ func applyDirect(ctx context.Context, tx pgx.Tx, jobID int64, fl *storage.FileLo
 			return storage.ActionResult{}, nil, fmt.Errorf("store the last value of people listed twice: %w", err)
 		}
 	}
-	slices.Sort(d.unmatched)
-	distinct := d.matched + int64(len(slices.Compact(d.unmatched)))
+	distinct := d.matched + distinctIDs(&d.unmatched)
 	st := Statistics{TotalRows: rowsRead, OutOfRange: r.outOfRange, BadValues: r.badValues}
 	current, err := hasCurrentValues(ctx, tx, fl.DBMode, r.score.ID)
 	if err != nil {
@@ -479,4 +485,72 @@ func histogramStatistics(h map[string]int64) (maxV, minV, avg, median *float64) 
 	first, second := at((n-1)/2), at(n/2)
 	m := first + (second-first)*(float64(n-1)/2-float64((n-1)/2))
 	return &hi, &lo, &a, &m
+}
+
+// chunks is an append-only list kept in fixed-size pieces: it grows
+// without copying what it holds, so a list of millions of ids costs its
+// size and no more (a slice doubling would briefly need three times it).
+type chunks[T any] struct {
+	pieces [][]T
+	n      int
+}
+
+const chunkLen = 1 << 16
+
+func (c *chunks[T]) add(v T) {
+	if k := len(c.pieces); k == 0 || len(c.pieces[k-1]) == chunkLen {
+		c.pieces = append(c.pieces, make([]T, 0, chunkLen))
+	}
+	k := len(c.pieces) - 1
+	c.pieces[k] = append(c.pieces[k], v)
+	c.n++
+}
+
+func (c *chunks[T]) each(f func(T)) {
+	for _, p := range c.pieces {
+		for _, v := range p {
+			f(v)
+		}
+	}
+}
+
+// distinctIDs counts the different ids in c, sorting its pieces in place
+// and merging them.
+func distinctIDs(c *chunks[int64]) int64 {
+	h := make(idHeap, 0, len(c.pieces))
+	for _, p := range c.pieces {
+		slices.Sort(p)
+		if p = slices.Compact(p); len(p) > 0 {
+			h = append(h, p)
+		}
+	}
+	heap.Init(&h)
+	var n int64
+	last, seen := int64(0), false
+	for len(h) > 0 {
+		v := h[0][0]
+		if !seen || v != last {
+			n, last, seen = n+1, v, true
+		}
+		if h[0] = h[0][1:]; len(h[0]) == 0 {
+			heap.Pop(&h)
+		} else {
+			heap.Fix(&h, 0)
+		}
+	}
+	return n
+}
+
+// idHeap orders sorted pieces by their first id.
+type idHeap [][]int64
+
+func (h idHeap) Len() int           { return len(h) }
+func (h idHeap) Less(i, j int) bool { return h[i][0] < h[j][0] }
+func (h idHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *idHeap) Push(x any)        { *h = append(*h, x.([]int64)) }
+func (h *idHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
 }

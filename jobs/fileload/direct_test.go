@@ -40,9 +40,8 @@ func TestRowsCopiedBeforeTheIdsAreMatchedAfter(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			slices.Sort(d.unmatched)
-			if d.matched != 3 || d.nonNull != 2 || !slices.Equal(d.unmatched, []int64{98, 99}) {
-				t.Errorf("matched %d, with a value %d, unmatched %v; want 3, 2, [98 99]", d.matched, d.nonNull, d.unmatched)
+			if n := distinctIDs(&d.unmatched); d.matched != 3 || d.nonNull != 2 || n != 2 || d.unmatched.n != 2 {
+				t.Errorf("matched %d, with a value %d, unmatched %d (%d different); want 3, 2, 2 (2)", d.matched, d.nonNull, d.unmatched.n, n)
 			}
 			if len(d.dups) != 3 || *d.dups[1] != "12" || *d.dups[2] != "20" || *d.dups[3] != "31" {
 				t.Errorf("last values of people listed twice: %v", d.dups)
@@ -58,5 +57,24 @@ func TestRowsCopiedBeforeTheIdsAreMatchedAfter(t *testing.T) {
 				t.Errorf("to remove %v, want %v (copied %v)", d.remove, wantRemove, copied)
 			}
 		})
+	}
+}
+
+// Ids spread over many pieces, repeated within and across them, are
+// counted once each.
+func TestDistinctIDsAcrossPieces(t *testing.T) {
+	var c chunks[int64]
+	want := map[int64]bool{}
+	for i := 0; i < 3*chunkLen+17; i++ {
+		v := int64((i * 7919) % 100003)
+		c.add(v)
+		want[v] = true
+	}
+	if got := distinctIDs(&c); got != int64(len(want)) {
+		t.Errorf("distinct ids %d, want %d", got, len(want))
+	}
+	var empty chunks[int64]
+	if got := distinctIDs(&empty); got != 0 {
+		t.Errorf("distinct ids of nothing: %d", got)
 	}
 }

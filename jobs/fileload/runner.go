@@ -157,6 +157,13 @@ func (r *Runner) load(ctx context.Context, job *storage.Job, fl *storage.FileLoa
 		rules = append(rules, rule)
 	}
 
+	direct := directPlan(rules)
+	// The direct path's person ids are read while the file is fetched.
+	late := startLate(ctx, r.store.Pool, direct, fl.DBMode, log)
+	if late != nil {
+		defer late.stop()
+	}
+
 	u, err := url.Parse(fl.SourceURL)
 	if err != nil {
 		return nil, fault.New(fault.Invalid, "file.sourceUrl: not a valid URL")
@@ -206,7 +213,6 @@ func (r *Runner) load(ctx context.Context, job *storage.Job, fl *storage.FileLoa
 	// transaction. A crash anywhere rolls all of it back, and the result
 	// rows it commits make a later attempt skip the load, so a re-run never
 	// duplicates or half-applies data.
-	direct := directPlan(rules)
 	err = r.store.InTx(ctx, func(tx pgx.Tx) error {
 		// JIT compiling these few plans costs more than it saves.
 		if _, err := tx.Exec(ctx, `SET LOCAL jit = off`); err != nil {
@@ -214,9 +220,7 @@ func (r *Runner) load(ctx context.Context, job *storage.Job, fl *storage.FileLoa
 		}
 		var err error
 		if direct != nil {
-			var stop func()
-			stop, err = copyDirect(ctx, tx, r.store.Pool, job.ID, fl, direct, st, log)
-			defer stop()
+			err = copyDirect(ctx, tx, late, job.ID, fl, direct, st, log)
 		} else {
 			err = stageRows(ctx, tx, st)
 		}
