@@ -1,10 +1,12 @@
 package storage
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -91,6 +93,36 @@ func InsertJob(ctx context.Context, q Querier, n NewJob) (*Job, error) {
 	return j, nil
 }
 
+// InsertJobs inserts queued jobs in one statement through q and returns
+// them in the order given.
+func InsertJobs(ctx context.Context, q Querier, ns []NewJob) ([]*Job, error) {
+	kinds, queues := make([]string, len(ns)), make([]string, len(ns))
+	keys, params, attempts := make([]*int64, len(ns)), make([][]byte, len(ns)), make([]int32, len(ns))
+	for i, n := range ns {
+		kinds[i], queues[i], keys[i], attempts[i], params[i] = n.Kind, n.Queue, n.KeyID, int32(n.MaxAttempts), []byte("{}")
+		if attempts[i] == 0 {
+			attempts[i] = 5
+		}
+		if n.Params != nil {
+			var err error
+			if params[i], err = json.Marshal(n.Params); err != nil {
+				return nil, fmt.Errorf("marshal job params: %w", err)
+			}
+		}
+	}
+	// Identity values are drawn in the order the rows are inserted, which
+	// is unnest's; sorting by id restores the order given.
+	rows, _ := q.Query(ctx, `INSERT INTO jobs (kind, queue, key_id, params, max_attempts)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::jsonb[], $5::int[]) RETURNING `+jobColumns,
+		kinds, queues, keys, params, attempts)
+	js, err := pgx.CollectRows(rows, pgx.RowToAddrOfStructByName[Job])
+	if err != nil {
+		return nil, fmt.Errorf("insert %d jobs: %w", len(ns), err)
+	}
+	slices.SortFunc(js, func(a, b *Job) int { return cmp.Compare(a.ID, b.ID) })
+	return js, nil
+}
+
 // Job returns a job by id.
 func (s *Store) Job(ctx context.Context, id int64) (*Job, error) {
 	rows, _ := s.Pool.Query(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = $1`, id)
@@ -164,6 +196,57 @@ func (s *Store) FailJob(ctx context.Context, id int64, attempt int, msg string, 
 		updated_at = now() WHERE id = $1 AND status IN ('running', 'queued', 'retrying') AND ($4 = 0 OR attempts = $4)`,
 		id, status, msg, attempt)
 	return err
+}
+
+// StartJobs is StartJob for many jobs in one statement. It returns the
+// jobs it moved to running; an id it did not move (missing or finished) is
+// absent, and StartJob tells which.
+func (s *Store) StartJobs(ctx context.Context, ids []int64) (map[int64]*Job, error) {
+	rows, _ := s.Pool.Query(ctx, `UPDATE jobs SET status = 'running', attempts = attempts + 1,
+		started_at = coalesce(started_at, now()), heartbeat_at = now(), updated_at = now()
+		FROM unnest($1::bigint[]) AS u(job_id)
+		WHERE id = u.job_id AND status IN ('queued', 'retrying', 'running') RETURNING `+jobColumns, ids)
+	started, err := pgx.CollectRows(rows, pgx.RowToAddrOfStructByName[Job])
+	if err != nil {
+		return nil, fmt.Errorf("start %d jobs: %w", len(ids), err)
+	}
+	out := make(map[int64]*Job, len(started))
+	for _, j := range started {
+		out[j.ID] = j
+	}
+	return out, nil
+}
+
+// Success is one job's successful attempt, for SucceedJobs.
+type Success struct {
+	JobID   int64
+	Attempt int
+	Result  any
+}
+
+// SucceedJobs is SucceedJob for many jobs in one statement.
+func (s *Store) SucceedJobs(ctx context.Context, done []Success) error {
+	ids := make([]int64, len(done))
+	attempts := make([]int32, len(done))
+	results := make([][]byte, len(done))
+	for i, d := range done {
+		ids[i], attempts[i] = d.JobID, int32(d.Attempt)
+		if d.Result != nil {
+			b, err := json.Marshal(d.Result)
+			if err != nil {
+				return fmt.Errorf("marshal result of job %d: %w", d.JobID, err)
+			}
+			results[i] = b
+		}
+	}
+	_, err := s.Pool.Exec(ctx, `UPDATE jobs SET status = 'succeeded', result = coalesce(u.res, result), error = NULL,
+		finished_at = now(), updated_at = now()
+		FROM unnest($1::bigint[], $2::int[], $3::jsonb[]) AS u(job_id, att, res)
+		WHERE id = u.job_id AND status = 'running' AND attempts = u.att`, ids, attempts, results)
+	if err != nil {
+		return fmt.Errorf("record success of %d jobs: %w", len(done), err)
+	}
+	return nil
 }
 
 // Heartbeat records that a worker is still running the job.

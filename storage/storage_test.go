@@ -255,3 +255,51 @@ func TestMigrationsRollBackAndReapply(t *testing.T) {
 		t.Fatalf("up again: %v", err)
 	}
 }
+
+// The batch forms keep the single forms' guards: only unfinished jobs
+// start, and only the current attempt of a running job records success.
+func TestBatchStartAndSuccessKeepTheGuards(t *testing.T) {
+	env := testenv.Get(t)
+	ctx := context.Background()
+	var ids []int64
+	for range 3 {
+		j, err := storage.InsertJob(ctx, env.Store.Pool, storage.NewJob{Kind: "k", Queue: "default"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, j.ID)
+	}
+	// Job 2 already finished; 1<<40 does not exist.
+	if _, err := env.Store.StartJob(ctx, ids[2]); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Store.SucceedJob(ctx, ids[2], 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	started, err := env.Store.StartJobs(ctx, []int64{ids[0], ids[1], ids[2], 1 << 40})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(started) != 2 || started[ids[0]].Attempts != 1 || started[ids[1]].Status != storage.JobRunning || started[ids[2]] != nil {
+		t.Fatalf("started %v; want jobs %d and %d at attempt 1 only", started, ids[0], ids[1])
+	}
+	// Job 1 restarts (attempt 2): its attempt 1 can no longer succeed.
+	if _, err := env.Store.StartJobs(ctx, []int64{ids[1]}); err != nil {
+		t.Fatal(err)
+	}
+	err = env.Store.SucceedJobs(ctx, []storage.Success{
+		{JobID: ids[0], Attempt: 1, Result: map[string]int{"n": 7}},
+		{JobID: ids[1], Attempt: 1, Result: map[string]int{"n": 8}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j0, _ := env.Store.Job(ctx, ids[0])
+	j1, _ := env.Store.Job(ctx, ids[1])
+	if j0.Status != storage.JobSucceeded || string(j0.Result) != `{"n": 7}` || j0.FinishedAt == nil {
+		t.Errorf("job 0: %s %s, want succeeded with its result", j0.Status, j0.Result)
+	}
+	if j1.Status != storage.JobRunning || j1.Result != nil {
+		t.Errorf("job 1: %s %s, want still running: attempt 1 is stale", j1.Status, j1.Result)
+	}
+}

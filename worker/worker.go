@@ -74,6 +74,8 @@ type Server struct {
 	log        *slog.Logger
 	finished   *prometheus.CounterVec
 	duration   *prometheus.HistogramVec
+	starts     *groupCommit[int64, *storage.Job]
+	successes  *groupCommit[storage.Success, struct{}]
 }
 
 // New returns a Server that runs handlers (job kind → handler).
@@ -121,6 +123,17 @@ func New(opts Options, store *storage.Store, enq *jobs.Enqueuer, handlers map[st
 		DelayedTaskCheckInterval: time.Second,
 		RetryDelayFunc:           opts.RetryDelay,
 	})
+	s.starts = &groupCommit[int64, *storage.Job]{max: 500, write: func(ctx context.Context, ids []int64) ([]*storage.Job, error) {
+		started, err := store.StartJobs(ctx, ids)
+		out := make([]*storage.Job, len(ids))
+		for i, id := range ids {
+			out[i] = started[id]
+		}
+		return out, err
+	}}
+	s.successes = &groupCommit[storage.Success, struct{}]{max: 500, write: func(ctx context.Context, done []storage.Success) ([]struct{}, error) {
+		return make([]struct{}, len(done)), store.SucceedJobs(ctx, done)
+	}}
 	s.mux = asynq.NewServeMux()
 	s.mux.Use(s.jobMiddleware)
 	for kind, h := range handlers {
@@ -179,7 +192,12 @@ func (s *Server) jobMiddleware(next asynq.Handler) asynq.Handler {
 			return fmt.Errorf("%v: %w", err, asynq.SkipRetry)
 		}
 		log = log.With("job_id", p.JobID)
-		job, err := s.store.StartJob(ctx, p.JobID)
+		job, err := s.starts.do(p.JobID)
+		if err == nil && job == nil {
+			// Not moved to running: StartJob says whether it is missing
+			// or finished.
+			job, err = s.store.StartJob(ctx, p.JobID)
+		}
 		switch {
 		case errors.Is(err, storage.ErrJobDone):
 			log.Info("job already finished; duplicate delivery acknowledged")
@@ -217,7 +235,7 @@ func (s *Server) jobMiddleware(next asynq.Handler) asynq.Handler {
 		s.duration.WithLabelValues(job.Kind).Observe(elapsed.Seconds())
 		if runErr == nil {
 			s.finished.WithLabelValues(job.Kind, "succeeded").Inc()
-			if err := s.store.SucceedJob(wctx, job.ID, job.Attempts, st.result); err != nil {
+			if _, err := s.successes.do(storage.Success{JobID: job.ID, Attempt: job.Attempts, Result: st.result}); err != nil {
 				return fmt.Errorf("record success of job %d: %w", job.ID, err)
 			}
 			log.Info("job succeeded", "duration_ms", elapsed.Milliseconds())
