@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -486,5 +487,66 @@ func TestNoopJobParametersAreValidated(t *testing.T) {
 		if tc.status == http.StatusAccepted && body["input"].(map[string]any)["sleepMs"] != 10.0 {
 			t.Errorf("input does not mirror the body: %v", body["input"])
 		}
+	}
+}
+
+// A batch of no-op jobs is capped by the key's batch size and committed
+// all or none, in the order given.
+func TestNoopJobBatch(t *testing.T) {
+	c := newServer(t, nil)
+	env := testenv.Get(t)
+	k := createKey(t, storage.NewKey{Scopes: []string{"admin"}, MaxBatchSize: 3})
+	count := func() (n int) {
+		_ = env.Store.Pool.QueryRow(context.Background(), `SELECT count(*) FROM jobs WHERE key_id = $1`, k.ID).Scan(&n)
+		return n
+	}
+	resp, b := c.Do(apitest.NewRequest(t, http.MethodPost, "/service/jobs/batch", `{"jobs": [{"sleepMs": 1}, {}, {"sleepMs": 3}]}`, "X-API-Key", k.Secret))
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("batch of 3: %d %s", resp.StatusCode, b)
+	}
+	var out struct{ Jobs []storage.Job }
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatal(err)
+	}
+	wantParams := []string{`{"sleepMs": 1}`, `{"sleepMs": 0}`, `{"sleepMs": 3}`}
+	for i, j := range out.Jobs {
+		stored, _ := env.Store.Job(context.Background(), j.ID)
+		if string(stored.Params) != wantParams[i] || j.Status != storage.JobQueued || (i > 0 && j.ID <= out.Jobs[i-1].ID) {
+			t.Errorf("jobs[%d] = id %d %s %s, want %s queued, ids ascending", i, j.ID, j.Status, stored.Params, wantParams[i])
+		}
+		if r, _ := c.Do(apitest.NewRequest(t, http.MethodGet, fmt.Sprintf("/service/jobs/%d", j.ID), "", "X-API-Key", k.Secret)); r.StatusCode != http.StatusOK {
+			t.Errorf("GET job %d: %d", j.ID, r.StatusCode)
+		}
+	}
+	if len(out.Jobs) != 3 || count() != 3 {
+		t.Fatalf("%d jobs answered, %d stored; want 3", len(out.Jobs), count())
+	}
+	cases := []struct {
+		body, field, message string
+		status               int
+	}{
+		{`{"jobs": [{}, {}, {}, {}]}`, "", "Authorization Error: Requested batch size exceeds the allowed size of: 3", http.StatusTooManyRequests},
+		{`{"jobs": [{}, {"sleepMs": 70000}, {"nap": 1}]}`, "jobs[1].sleepMs", "", http.StatusBadRequest},
+		{`{"jobs": []}`, "jobs", "", http.StatusBadRequest},
+		{`[{}]`, "body", "", http.StatusBadRequest},
+	}
+	for _, tc := range cases {
+		resp, b := c.Do(apitest.NewRequest(t, http.MethodPost, "/service/jobs/batch", tc.body, "X-API-Key", k.Secret))
+		body := decode(t, b)
+		if resp.StatusCode != tc.status {
+			t.Errorf("%s: %d, want %d (%s)", tc.body, resp.StatusCode, tc.status, b)
+			continue
+		}
+		if tc.message != "" && body["error"] != tc.message {
+			t.Errorf("%s: error %v, want %q", tc.body, body["error"], tc.message)
+		}
+		if tc.field != "" {
+			if fe := body["errors"].([]any)[0].(map[string]any); fe["field"] != tc.field {
+				t.Errorf("%s: first field error %v, want %s", tc.body, fe, tc.field)
+			}
+		}
+	}
+	if n := count(); n != 3 {
+		t.Errorf("%d jobs stored after the refused batches, want still 3", n)
 	}
 }

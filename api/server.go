@@ -122,6 +122,8 @@ func New(d Deps) *echo.Echo {
 		native.Function("service.jobs.get"), middleware.Resource("jobRead"))
 	svc.POST("/jobs", nj.CreateNoop, middleware.Authenticate(d.Store, storage.ScopeAdmin, middleware.NativeKey), limiter.Middleware(),
 		native.Function("service.jobs.create"), middleware.Resource("jobCreate"))
+	svc.POST("/jobs/batch", nj.CreateNoops, middleware.Authenticate(d.Store, storage.ScopeAdmin, middleware.NativeKey), limiter.Middleware(),
+		native.Function("service.jobs.batch"), middleware.Resource("jobCreate"))
 
 	// Salsa Engage conventions: usage metrics.
 	sm := salsa.NewMetrics(limiter)

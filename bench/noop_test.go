@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -33,6 +34,7 @@ const (
 	noopJobs    = 2000
 	clients     = 8
 	concurrency = 10
+	batchSize   = 50
 )
 
 // BenchmarkNoopJobs is the platform's own overhead: no-op jobs POSTed to the
@@ -44,7 +46,15 @@ func BenchmarkNoopJobs(b *testing.B) {
 	b.Run("turnout", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			env.FlushRedis(b)
-			d := turnoutNoop(b, env)
+			d := turnoutNoop(b, env, 1)
+			b.ReportMetric(float64(noopJobs)/d.Seconds(), "jobs/s")
+		}
+	})
+	// The same jobs POSTed batchSize at a time to /service/jobs/batch.
+	b.Run("turnout-batch", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			env.FlushRedis(b)
+			d := turnoutNoop(b, env, batchSize)
 			b.ReportMetric(float64(noopJobs)/d.Seconds(), "jobs/s")
 		}
 	})
@@ -57,11 +67,11 @@ func BenchmarkNoopJobs(b *testing.B) {
 	})
 }
 
-func turnoutNoop(b *testing.B, env *testenv.Env) time.Duration {
+func turnoutNoop(b *testing.B, env *testenv.Env, batch int) time.Duration {
 	client := asynq.NewClient(env.AsynqConn)
 	defer client.Close()
 	enq := jobs.NewEnqueuer(env.Store, client, quiet)
-	k, err := env.Store.CreateKey(context.Background(), storage.NewKey{Name: "bench", Scopes: []string{"admin"}, RateLimit: 1_000_000})
+	k, err := env.Store.CreateKey(context.Background(), storage.NewKey{Name: "bench", Scopes: []string{"admin"}, RateLimit: 1_000_000, MaxBatchSize: batchSize})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -82,7 +92,11 @@ func turnoutNoop(b *testing.B, env *testenv.Env) time.Duration {
 	defer func() { cancel(); <-wdone }()
 
 	start := time.Now()
-	post(b, srv.URL+"/service/jobs", k.Secret)
+	if batch == 1 {
+		post(b, srv.URL+"/service/jobs", k.Secret, "")
+	} else {
+		post(b, srv.URL+"/service/jobs/batch", k.Secret, `{"jobs": [{}`+strings.Repeat(`, {}`, batch-1)+`]}`)
+	}
 	// Completion is read from the rows, as a client polling would see it.
 	go func() {
 		for {
@@ -104,17 +118,22 @@ func turnoutNoop(b *testing.B, env *testenv.Env) time.Duration {
 	return time.Since(start)
 }
 
-func post(b *testing.B, url, secret string) {
+// post sends noopJobs jobs from clients concurrent clients, one per
+// request, or batches of them when body is a batch.
+func post(b *testing.B, url, secret, body string) {
 	var wg sync.WaitGroup
 	var failed atomic.Int64
 	per := noopJobs / clients
+	if body != "" {
+		per = noopJobs / clients / strings.Count(body, "{}")
+	}
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
 	for c := 0; c < clients; c++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := 0; i < per; i++ {
-				req, _ := http.NewRequest(http.MethodPost, url, nil)
+				req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
 				req.Header.Set("X-API-Key", secret)
 				resp, err := hc.Do(req)
 				if err != nil || resp.StatusCode != http.StatusAccepted {

@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -130,6 +131,31 @@ func (e *Enqueuer) Create(ctx context.Context, n storage.NewJob) (*storage.Job, 
 	}
 	e.EnqueueOrLog(ctx, job)
 	return job, nil
+}
+
+// CreateMany is Create for many jobs: one insert, then the tasks enqueued
+// side by side (Asynq has no batch enqueue; each is one Redis script).
+func (e *Enqueuer) CreateMany(ctx context.Context, ns []storage.NewJob) ([]*storage.Job, error) {
+	js, err := storage.InsertJobs(ctx, e.store.Pool, ns)
+	if err != nil {
+		return nil, err
+	}
+	const parallel = 8
+	var wg sync.WaitGroup
+	next := make(chan *storage.Job)
+	for range min(parallel, len(js)) {
+		wg.Go(func() {
+			for j := range next {
+				e.EnqueueOrLog(ctx, j)
+			}
+		})
+	}
+	for _, j := range js {
+		next <- j
+	}
+	close(next)
+	wg.Wait()
+	return js, nil
 }
 
 // EnqueueOrLog enqueues a committed job, logging (not returning) a failure:

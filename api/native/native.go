@@ -135,6 +135,7 @@ type JobStore interface {
 // JobCreator creates jobs.
 type JobCreator interface {
 	Create(ctx context.Context, n storage.NewJob) (*storage.Job, error)
+	CreateMany(ctx context.Context, ns []storage.NewJob) ([]*storage.Job, error)
 }
 
 // Get returns one of the caller's jobs.
@@ -179,4 +180,55 @@ func (h *Jobs) CreateNoop(c echo.Context) error {
 	}
 	c.Response().Header().Set(echo.HeaderLocation, "/service/jobs/"+strconv.FormatInt(j.ID, 10))
 	return Respond(c, http.StatusAccepted, map[string]any{"job": j})
+}
+
+// CreateNoops starts a batch of no-op jobs, {"jobs": [NoopParams, ...]},
+// at most the key's batch size (Salsa Engage's convention), committed
+// together: all of them or, on any invalid item, none.
+func (h *Jobs) CreateNoops(c echo.Context) error {
+	raw, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, 1<<20))
+	if err != nil {
+		return fault.New(fault.Invalid, "the body is too large")
+	}
+	var body struct {
+		Jobs []json.RawMessage `json:"jobs"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&body); err != nil {
+		return fault.Validation(fault.FieldError{Field: "body", Code: fault.CodeInvalidValue, Message: `must be {"jobs": [...]}, an array of no-op job parameters`})
+	}
+	SetInput(c, map[string]any{"jobs": len(body.Jobs)})
+	if len(body.Jobs) == 0 {
+		return fault.Validation(fault.FieldError{Field: "jobs", Code: fault.CodeRequired, Message: "must hold at least one job"})
+	}
+	if err := middleware.CheckBatch(c, len(body.Jobs)); err != nil {
+		return err
+	}
+	kid := middleware.Key(c).ID
+	ns := make([]storage.NewJob, len(body.Jobs))
+	var problems []fault.FieldError
+	for i, item := range body.Jobs {
+		var p jobs.NoopParams
+		d := json.NewDecoder(bytes.NewReader(item))
+		d.DisallowUnknownFields()
+		field := "jobs[" + strconv.Itoa(i) + "]"
+		if err := d.Decode(&p); err != nil {
+			problems = append(problems, fault.FieldError{Field: field, Code: fault.CodeInvalidValue, Message: "only sleepMs (an integer) is accepted"})
+			continue
+		}
+		if err := p.Validate(); err != nil {
+			problems = append(problems, fault.FieldError{Field: field + ".sleepMs", Code: fault.CodeOutOfRange, Message: "must be between 0 and 60000"})
+			continue
+		}
+		ns[i] = storage.NewJob{Kind: jobs.KindNoop, Queue: jobs.QueueDefault, KeyID: &kid, Params: p}
+	}
+	if len(problems) > 0 {
+		return fault.Validation(problems...)
+	}
+	js, err := h.Enqueuer.CreateMany(c.Request().Context(), ns)
+	if err != nil {
+		return err
+	}
+	return Respond(c, http.StatusAccepted, map[string]any{"jobs": js})
 }
