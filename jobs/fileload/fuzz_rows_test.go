@@ -77,3 +77,22 @@ func FuzzAVEVRow(f *testing.F) {
 		}
 	})
 }
+
+// LoadSavedListFile rows: any cell is a person or a problem naming the
+// column, never both.
+func FuzzSavedListRow(f *testing.F) {
+	for _, s := range []string{"101", "0", "-5", " 42 ", "1e3", "99999999999999999999", "\xff", ""} {
+		f.Add(s)
+	}
+	file := File{Columns: []Column{{Name: "VanID"}}}
+	r := newSavedListRule(0, Action{ActionType: ActionSavedList, PersonIDColumn: "VanID", PersonIDType: IDVANID}, file)
+	f.Fuzz(func(t *testing.T, id string) {
+		row, column, problem := r.stage([]string{id})
+		if (problem == "") == (column != "") {
+			t.Fatalf("problem %q with column %q: want both or neither", problem, column)
+		}
+		if problem == "" && row.personText() == "" {
+			t.Fatalf("%q accepted without a person", id)
+		}
+	})
+}
