@@ -17,6 +17,7 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
 
+	"github.com/turnoutdev/turnout/internal/crypt"
 	"github.com/turnoutdev/turnout/internal/fault"
 )
 
@@ -26,6 +27,9 @@ type Store struct {
 	Pool *pgxpool.Pool
 	Gorm *gorm.DB
 	sql  *sql.DB
+	// Secrets encrypts the credentials rows keep for later use (a file
+	// load's source URL); nil or empty keeps them in clear.
+	Secrets *crypt.Ring
 }
 
 // Open connects to databaseURL and checks the connection.

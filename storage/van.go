@@ -2,8 +2,12 @@ package storage
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -153,10 +157,25 @@ type FileLoad struct {
 	CreatedAt    time.Time
 }
 
-// InsertFileLoad records a file load beside its job, inside tx.
-func InsertFileLoad(ctx context.Context, q Querier, f FileLoad) error {
+// sealedPrefix marks a source URL stored encrypted (base64 of the Ring's
+// ciphertext, bound to the job id).
+const sealedPrefix = "sealed:"
+
+// InsertFileLoad records a file load beside its job, inside tx. A source
+// URL with credentials (sftp://user:password@...) is stored encrypted when
+// the store has a key ring, so a dump or a replica of the database does
+// not hold the password.
+func (s *Store) InsertFileLoad(ctx context.Context, q Querier, f FileLoad) error {
+	src := f.SourceURL
+	if u, err := url.Parse(src); err == nil && u.User != nil && s.Secrets.Enabled() {
+		enc, err := s.Secrets.Encrypt([]byte(src), fileLoadAD(f.JobID))
+		if err != nil {
+			return fmt.Errorf("seal source URL: %w", err)
+		}
+		src = sealedPrefix + base64.RawStdEncoding.EncodeToString(enc)
+	}
 	_, err := q.Exec(ctx, `INSERT INTO van_file_loads (job_id, key_id, db_mode, description, request, source_url, listeners)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`, f.JobID, f.KeyID, f.DBMode, f.Description, f.Request, f.SourceURL, f.Listeners)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`, f.JobID, f.KeyID, f.DBMode, f.Description, f.Request, src, f.Listeners)
 	if err != nil {
 		return fmt.Errorf("insert file load: %w", err)
 	}
@@ -173,8 +192,24 @@ func (s *Store) FileLoad(ctx context.Context, jobID int64) (*FileLoad, error) {
 	if err != nil {
 		return nil, notFound(err, "file loading job")
 	}
+	if sealed, ok := strings.CutPrefix(f.SourceURL, sealedPrefix); ok {
+		enc, err := base64.RawStdEncoding.DecodeString(sealed)
+		if err != nil {
+			return nil, fmt.Errorf("file load %d: sealed source URL: %w", jobID, err)
+		}
+		if !s.Secrets.Enabled() {
+			return nil, fmt.Errorf("file load %d: its source URL is encrypted and TURNOUT_ENCRYPTION_KEY is not set", jobID)
+		}
+		plain, err := s.Secrets.Decrypt(enc, fileLoadAD(jobID))
+		if err != nil {
+			return nil, fmt.Errorf("file load %d: open source URL: %w", jobID, err)
+		}
+		f.SourceURL = string(plain)
+	}
 	return &f, nil
 }
+
+func fileLoadAD(jobID int64) []byte { return []byte("van_file_loads:" + strconv.FormatInt(jobID, 10)) }
 
 // FinishFileLoad records the outcome of a load's pass over its file, through
 // q (a transaction, so the counts commit with the data, or the pool).

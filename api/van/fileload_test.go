@@ -1,6 +1,7 @@
 package van_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/turnoutdev/turnout/internal/crypt"
 	"github.com/turnoutdev/turnout/jobs/fileload"
 	"github.com/turnoutdev/turnout/jobs/notify"
 	"github.com/turnoutdev/turnout/storage"
@@ -122,5 +124,35 @@ func TestConcurrentLoadsOnASmallPool(t *testing.T) {
 		if v := s.wait(id); v.Status != "Completed" {
 			t.Errorf("job %d: %s %s", id, v.Status, deref(v.Message))
 		}
+	}
+}
+
+// With an encryption key, a source URL's credentials are not in the
+// database in clear; the worker still fetches with them. Without the key
+// the stored job cannot be read, and says why.
+func TestSourceCredentialsAreSealedAtRest(t *testing.T) {
+	s := newStack(t, options{allow: loopback})
+	ring, err := crypt.NewRing([][]byte{bytes.Repeat([]byte{7}, 32)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.env.Store.Secrets = ring
+	t.Cleanup(func() { s.env.Store.Secrets = nil })
+	s.people(10, 0)
+	u := s.serve("/sealed.zip", zipOf(t, "haberdashery.csv", seedCSV(10)))
+	runSeedExample(t, s, strings.Replace(u, "http://", "http://keep:s3cret@", 1), 10)
+
+	var stored string
+	if err := s.env.Store.Pool.QueryRow(context.Background(), `SELECT source_url FROM van_file_loads`).Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(stored, "s3cret") || !strings.HasPrefix(stored, "sealed:") {
+		t.Errorf("stored source_url = %q, want it sealed", stored)
+	}
+	var id int64
+	_ = s.env.Store.Pool.QueryRow(context.Background(), `SELECT job_id FROM van_file_loads`).Scan(&id)
+	s.env.Store.Secrets = nil
+	if _, err := s.env.Store.FileLoad(context.Background(), id); err == nil || !strings.Contains(err.Error(), "TURNOUT_ENCRYPTION_KEY") {
+		t.Errorf("reading a sealed load without the key: %v, want an error naming TURNOUT_ENCRYPTION_KEY", err)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/turnoutdev/turnout/internal/config"
+	"github.com/turnoutdev/turnout/internal/crypt"
 	"github.com/turnoutdev/turnout/jobs"
 	"github.com/turnoutdev/turnout/storage"
 )
@@ -43,6 +44,10 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Platform,
 	var err error
 	if p.Store, err = storage.Open(ctx, cfg.DatabaseURL); err != nil {
 		return nil, err
+	}
+	if p.Store.Secrets, err = crypt.NewRing(cfg.EncryptionKeys); err != nil {
+		p.Close()
+		return nil, fmt.Errorf("TURNOUT_ENCRYPTION_KEY: %w", err)
 	}
 	ropt, err := redis.ParseURL(cfg.RedisURL)
 	if err != nil {

@@ -30,7 +30,7 @@ func Submit(ctx context.Context, store *storage.Store, enq *jobs.Enqueuer, c Cal
 		if err != nil {
 			return err
 		}
-		return storage.InsertFileLoad(ctx, tx, storage.FileLoad{
+		return store.InsertFileLoad(ctx, tx, storage.FileLoad{
 			JobID: job.ID, KeyID: c.KeyID, DBMode: c.DBMode, Description: r.Description,
 			Request: shown, SourceURL: r.File.SourceURL, Listeners: listeners,
 		})
