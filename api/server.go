@@ -151,6 +151,11 @@ func New(d Deps) *echo.Echo {
 	for _, p := range []string{"/:id", "/:id/targets", "/:id/targets/:valueId"} {
 		tg.DELETE(p, th.Delete, middleware.Resource("targetValueDelete"))
 	}
+	// Without these the group's catch-all would answer 404 for a known
+	// path's other methods.
+	for p, methods := range targets.Unrouted {
+		tg.Match(methods, p, th.NotAllowed)
+	}
 
 	// Rock the Vote "Rocky" API v4 (seed 002).
 	if d.Rocky != nil {

@@ -188,6 +188,14 @@ func (h *Handler) Delete(c echo.Context) error {
 		"target types and values cannot be deleted (every change is kept in the edit log); deactivate the value instead: PUT /api/targettypes/{id}/targets/{valueId} with {\"active\": false}"))
 }
 
+// NotAllowed answers a method no route of the path has, naming the ones
+// it has.
+func (h *Handler) NotAllowed(c echo.Context) error {
+	c.Response().Header().Set(echo.HeaderAllow, allowed(c))
+	return RenderError(c, http.StatusMethodNotAllowed, fault.New(fault.Invalid,
+		"%s is not allowed on %s; allowed: %s", c.Request().Method, c.Path(), allowed(c)))
+}
+
 // allowed is the Allow header of the DELETE's route.
 func allowed(c echo.Context) string {
 	switch {
@@ -197,6 +205,16 @@ func allowed(c echo.Context) string {
 		return "GET, POST, PUT"
 	}
 	return "GET"
+}
+
+// Unrouted lists, for each path of the surface, the methods it has no
+// route for (DELETE has its own answer, Delete).
+var Unrouted = map[string][]string{
+	"":                      {http.MethodPost, http.MethodPut, http.MethodPatch},
+	"/log":                  {http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete},
+	"/:id":                  {http.MethodPost, http.MethodPut, http.MethodPatch},
+	"/:id/targets":          {http.MethodPatch},
+	"/:id/targets/:valueId": {http.MethodPost, http.MethodPatch},
 }
 
 // logEntry is a log row in Adhese's field names; timestamp is epoch ms.

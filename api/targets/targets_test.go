@@ -482,3 +482,37 @@ func TestUsageIsCountedPerResource(t *testing.T) {
 		t.Errorf("calls %d failures %d, want 3 and 1 (the 405)", u.TotalCalls, u.TotalFailures)
 	}
 }
+
+// A method a known path has no route for is 405 with Allow, not 404.
+func TestOtherMethodsAreNotAllowed(t *testing.T) {
+	f := setup(t)
+	cases := []struct{ method, path, allow string }{
+		{http.MethodPatch, "/api/targettypes/9", "GET"},
+		{http.MethodPatch, "/api/targettypes/9/targets", "GET, POST, PUT"},
+		{http.MethodPost, "/api/targettypes/9/targets/1", "GET, PUT"},
+		{http.MethodPut, "/api/targettypes", "GET"},
+		{http.MethodPost, "/api/targettypes/log", "GET"},
+	}
+	// Sent around the OpenAPI-checking client: these requests are outside
+	// the contract on purpose.
+	send := func(method, path string) (*http.Response, string) {
+		req, _ := http.NewRequest(method, f.c.BaseURL+path, strings.NewReader("{}"))
+		req.Header.Set("X-API-Key", f.secret)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+	for _, tc := range cases {
+		resp, b := send(tc.method, tc.path)
+		if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != tc.allow || !strings.Contains(b, "is not allowed") {
+			t.Errorf("%s %s: %d (Allow %q) %s, want 405 with Allow %q", tc.method, tc.path, resp.StatusCode, resp.Header.Get("Allow"), b, tc.allow)
+		}
+	}
+	if resp, _ := send(http.MethodPatch, "/api/targettypes/9/nothing"); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("PATCH of an unknown path: %d, want 404", resp.StatusCode)
+	}
+}
