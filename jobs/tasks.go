@@ -86,6 +86,15 @@ type Handler interface {
 	Run(ctx context.Context, job *storage.Job) (result any, err error)
 }
 
+// Abandoner is a Handler that must hear when its job is failed for good
+// without the handler returning: the worker died during the last attempt
+// and the reconciler found Asynq had given up. Abandon settles what the
+// handler settles on a final failure (a report marked failed and its
+// callback scheduled, for example); reason is the job's error message.
+type Abandoner interface {
+	Abandon(ctx context.Context, job *storage.Job, reason string) error
+}
+
 // HandlerFunc adapts a function to Handler.
 type HandlerFunc func(ctx context.Context, job *storage.Job) (any, error)
 

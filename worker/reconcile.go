@@ -35,6 +35,8 @@ type Reconciler struct {
 	insp  *asynq.Inspector
 	rdb   redis.UniversalClient
 	log   *slog.Logger
+	// abandon holds the handlers told of jobs failed without them.
+	abandon map[string]jobs.Abandoner
 }
 
 // NewReconciler returns a Reconciler.
@@ -49,7 +51,17 @@ func NewReconciler(opts ReconcileOptions, store *storage.Store, enq *jobs.Enqueu
 		opts.Stale = 2 * time.Minute
 	}
 	rdb, _ := conn.MakeRedisClient().(redis.UniversalClient)
-	return &Reconciler{opts: opts, store: store, enq: enq, insp: insp, rdb: rdb, log: log}
+	return &Reconciler{opts: opts, store: store, enq: enq, insp: insp, rdb: rdb, log: log, abandon: map[string]jobs.Abandoner{}}
+}
+
+// Abandoners registers the handlers (kind → handler) that implement
+// jobs.Abandoner, to be told of jobs failed for good without them.
+func (r *Reconciler) Abandoners(handlers map[string]jobs.Handler) {
+	for kind, h := range handlers {
+		if a, ok := h.(jobs.Abandoner); ok {
+			r.abandon[kind] = a
+		}
+	}
 }
 
 const reconcileLock = "turnout:reconciler:lock"
@@ -101,6 +113,11 @@ func (r *Reconciler) ReconcileOrphanedJobs(ctx context.Context) (int, error) {
 			}
 			if err := r.store.FailJob(ctx, j.ID, 0, msg, true); err != nil {
 				return n, err
+			}
+			if a, ok := r.abandon[j.Kind]; ok {
+				if err := a.Abandon(ctx, j, msg); err != nil {
+					r.log.Error("settle abandoned job", "job_id", j.ID, "kind", j.Kind, "err", err)
+				}
 			}
 			continue
 		case info.State == asynq.TaskStateCompleted:

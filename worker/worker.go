@@ -140,6 +140,7 @@ func New(opts Options, store *storage.Store, enq *jobs.Enqueuer, handlers map[st
 		s.mux.Handle(kind, taskHandler{h})
 	}
 	s.reconciler = NewReconciler(opts.Reconcile, store, enq, asynq.NewInspector(opts.Redis), opts.Redis, opts.Log)
+	s.reconciler.Abandoners(handlers)
 	return s
 }
 

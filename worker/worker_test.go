@@ -361,3 +361,50 @@ func TestWorkerServesOnlyItsQueues(t *testing.T) {
 		t.Fatalf("a fileload-only worker ran a pdf job: status %q", got.Status)
 	}
 }
+
+type abandoning struct {
+	jobs.Handler
+	mu   sync.Mutex
+	told map[int64]string
+}
+
+func (a *abandoning) Abandon(_ context.Context, j *storage.Job, reason string) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.told[j.ID] = reason
+	return nil
+}
+
+// A job whose task Asynq archived (the worker died on the last attempt)
+// is failed by the reconciler, and its handler, an Abandoner, is told.
+func TestReconcilerTellsTheHandlerOfAJobItGaveUpOn(t *testing.T) {
+	env := testenv.Get(t)
+	env.FlushRedis(t)
+	client := asynq.NewClient(env.AsynqConn)
+	defer client.Close()
+	enq := jobs.NewEnqueuer(env.Store, client, quiet)
+	j, err := enq.Create(context.Background(), storage.NewJob{Kind: "doomed", Queue: jobs.QueueReports})
+	if err != nil {
+		t.Fatal(err)
+	}
+	insp := asynq.NewInspector(env.AsynqConn)
+	if err := insp.ArchiveTask(jobs.QueueReports, jobs.TaskID(j.ID)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.Store.Pool.Exec(context.Background(), `UPDATE jobs SET updated_at = now() - interval '1 hour' WHERE id = $1`, j.ID); err != nil {
+		t.Fatal(err)
+	}
+	h := &abandoning{Handler: jobs.HandlerFunc(jobs.Noop), told: map[int64]string{}}
+	r := worker.NewReconciler(worker.ReconcileOptions{Grace: time.Second}, env.Store, enq, insp, env.AsynqConn, quiet)
+	r.Abandoners(map[string]jobs.Handler{"doomed": h, "other": jobs.HandlerFunc(jobs.Noop)})
+	if _, err := r.ReconcileOrphanedJobs(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := env.Store.Job(context.Background(), j.ID)
+	if got.Status != storage.JobFailed {
+		t.Errorf("job status %s, want failed", got.Status)
+	}
+	if reason, ok := h.told[j.ID]; !ok || reason == "" {
+		t.Errorf("handler told %v, want job %d with a reason", h.told, j.ID)
+	}
+}

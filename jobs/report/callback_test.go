@@ -139,3 +139,29 @@ func TestACallbackResolvedToAnInternalAddressIsRefusedOnDelivery(t *testing.T) {
 		t.Fatalf("recorded attempts %+v", ds)
 	}
 }
+
+// A build the worker died on during its last attempt is settled by the
+// reconciler through Abandon: the report fails and its callback is
+// scheduled once, as if the attempt had returned.
+func TestAbandonedBuildFailsTheReportAndSchedulesItsCallback(t *testing.T) {
+	f := newFixture(t)
+	f.seed(100, time.Now().Add(-30*24*time.Hour), nil)
+	r, job := f.create(Request{CallbackURL: "https://hooks.example.org/turnout"})
+	if err := f.builder.Abandon(context.Background(), job, "last attempt failed: lease expired"); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := f.store.RegistrantReport(context.Background(), r.ID)
+	if got.Status != storage.ReportFailed || got.Error == nil || !strings.Contains(*got.Error, "request a new one") {
+		t.Fatalf("after Abandon: status %s error %v", got.Status, got.Error)
+	}
+	if cbs := f.callbackJobs(r.ID); len(cbs) != 1 {
+		t.Fatalf("callback jobs %v, want one", cbs)
+	}
+	// Told twice (two reconcilers), it settles once.
+	if err := f.builder.Abandon(context.Background(), job, "again"); err != nil {
+		t.Fatal(err)
+	}
+	if cbs := f.callbackJobs(r.ID); len(cbs) != 1 {
+		t.Fatalf("callback jobs after a second Abandon: %d", len(cbs))
+	}
+}

@@ -317,7 +317,7 @@ func (b *Builder) Run(ctx context.Context, job *storage.Job) (any, error) {
 		// report says so (and its callback is scheduled) in one transaction.
 		invalid := fault.Is(err, fault.Invalid)
 		if invalid || (job.MaxAttempts > 0 && job.Attempts >= job.MaxAttempts) {
-			msg := "the report could not be built; request a new one"
+			msg := buildFailed
 			if invalid {
 				msg = fault.As(err).Message
 			}
@@ -332,6 +332,30 @@ func (b *Builder) Run(ctx context.Context, job *storage.Job) (any, error) {
 	}
 	b.Log.Info("report built", "job_id", job.ID, "report_id", r.ID, "rows", rows, "bytes", size)
 	return map[string]any{"report_id": r.ID, "rows": rows, "bytes": size}, nil
+}
+
+// buildFailed is a failed build's message to the partner; the cause is in
+// the worker's log.
+const buildFailed = "the report could not be built; request a new one"
+
+// Abandon marks the report of a job the worker died on during its last
+// attempt failed, and schedules its callback, as Run does when the last
+// attempt returns an error.
+func (b *Builder) Abandon(ctx context.Context, job *storage.Job, _ string) error {
+	var p jobParams
+	if err := json.Unmarshal(job.Params, &p); err != nil || p.ReportID <= 0 {
+		return fmt.Errorf("job %d: bad params", job.ID)
+	}
+	r, err := b.Store.RegistrantReport(ctx, p.ReportID)
+	if err != nil {
+		return err
+	}
+	if r.Status != storage.ReportQueued && r.Status != storage.ReportBuilding {
+		return nil
+	}
+	return b.settle(ctx, r, storage.ReportFailed, r.RecordCount, func(tx pgx.Tx) (bool, error) {
+		return storage.FailReportTx(ctx, tx, r.ID, buildFailed)
+	})
 }
 
 func (b *Builder) retention() time.Duration {
