@@ -17,6 +17,7 @@ import (
 
 	"github.com/turnoutdev/turnout/internal/fault"
 	"github.com/turnoutdev/turnout/internal/netguard"
+	"github.com/turnoutdev/turnout/jobs"
 	"github.com/turnoutdev/turnout/storage"
 )
 
@@ -147,6 +148,9 @@ func TestAbandonedBuildFailsTheReportAndSchedulesItsCallback(t *testing.T) {
 	f := newFixture(t)
 	f.seed(100, time.Now().Add(-30*24*time.Hour), nil)
 	r, job := f.create(Request{CallbackURL: "https://hooks.example.org/turnout"})
+	if _, ok := f.builder.Handlers()[Kind].(jobs.Abandoner); !ok {
+		t.Fatal("the worker's report handler is not a jobs.Abandoner: the reconciler would not tell it")
+	}
 	if err := f.builder.Abandon(context.Background(), job, "last attempt failed: lease expired"); err != nil {
 		t.Fatal(err)
 	}

@@ -291,7 +291,9 @@ type Builder struct {
 
 // Handlers returns the job kind → handler map for the worker.
 func (b *Builder) Handlers() map[string]jobs.Handler {
-	return map[string]jobs.Handler{Kind: jobs.HandlerFunc(b.Run)}
+	// The Builder itself, not a HandlerFunc of Run: it is also the
+	// jobs.Abandoner the reconciler looks for.
+	return map[string]jobs.Handler{Kind: b}
 }
 
 // Run builds the report of job. It is idempotent: a report already
