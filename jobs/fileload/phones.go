@@ -359,7 +359,7 @@ const phonesLockKey int32 = 0x70686f6e
 // other phones first, so the database never holds two.
 func (r *phonesRule) apply(ctx context.Context, tx pgx.Tx, jobID int64, fl *storage.FileLoad, rowsRead int64, log *slog.Logger) error {
 	if r.fast != nil {
-		return r.fast.apply(ctx, tx, jobID, fl, rowsRead, log)
+		return r.fast.apply(ctx, tx, jobID, rowsRead, log)
 	}
 	if err := lockPhones(ctx, tx, fl.DBMode); err != nil {
 		return err

@@ -14,8 +14,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-
-	"github.com/turnoutdev/turnout/storage"
 )
 
 // The direct path of phonesFile. A load whose only action is a phonesFile
@@ -37,9 +35,15 @@ import (
 // sorted by VANID do, costs no such move: one row is held back until the
 // next tells whether the person has more.
 //
+// When nobody of the database has a phone yet, the COPY does not wait for
+// the VANIDs: until they are read, rows are routed by a map of the VANIDs
+// seen so far, and once they are in, a row COPY'd for someone who is not
+// a person of the database is moved back like a person listed again.
+//
 // Memory is bounded by the database, not the file: 8 bytes per person of
 // the key's database for the VANIDs, 4 for the line of his first row and
-// three bits.
+// three bits; before the VANIDs are read, a map of at most maxBacklog
+// rows.
 
 // phonesFast is the direct path's state of a load's phonesFile action.
 type phonesFast struct {
@@ -55,7 +59,7 @@ type phonesFast struct {
 
 	pending     phone // held back until the next row
 	pendingLine int64
-	pendingPos  int
+	pendingPos  int // -1 before the VANIDs are read
 	hasPending  bool
 	out         phone // the row the COPY encodes next
 	row         []any // what the stager is given for a row to COPY
@@ -67,6 +71,18 @@ type phonesFast struct {
 	staging bool // fileload_phones exists
 
 	direct, directPreferred int64 // rows straight in van_phones, still there
+
+	// Before the VANIDs are read (late is then not nil): the VANIDs COPY'd
+	// straight, with their lines; those whose rows all go to the staged
+	// rows; those COPY'd straight and listed again.
+	late        *lateIndex
+	early       map[int64]int64
+	earlyStaged map[int64]bool
+	earlyAgain  []int64
+	earlyRows   int
+	// Rows COPY'd straight that go back to the staged rows before the
+	// rules run, by VANID, with their lines.
+	backVANIDs, backLines []int64
 }
 
 // directPhones returns a load's phonesFile rule when the load can take the
@@ -104,26 +120,32 @@ func copyPhones(ctx context.Context, tx pgx.Tx, late *lateIndex, r *phonesRule, 
 	if err := lockPhones(ctx, tx, f.dbMode); err != nil {
 		return err
 	}
-	if late != nil {
+	var some bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM van_phones WHERE db_mode = $1)`, f.dbMode).Scan(&some); err != nil {
+		return err
+	}
+	switch {
+	case late != nil && !some && !late.ready():
+		f.late, f.early, f.earlyStaged = late, map[int64]int64{}, map[int64]bool{}
+	case late != nil:
 		<-late.done
 		if late.err != nil {
 			return late.err
 		}
-		f.people = late.x
-	} else {
+		f.adoptIndex(late.x)
+	default:
 		t0 := time.Now()
 		x, err := loadPersonIndex(ctx, tx.Conn(), f.dbMode, IDVANID)
 		if err != nil {
 			return err
 		}
-		f.people = x
+		f.adoptIndex(x)
 		log.Info("person ids read", "id_type", IDVANID, "people", len(x.keys), "duration_ms", time.Since(t0).Milliseconds())
 	}
-	words := (len(f.people.keys) + 63) / 64
-	f.staged, f.seen, f.multi = make([]uint64, words), make([]uint64, words), make([]uint64, words)
-	f.firstLine = make([]uint32, len(f.people.keys))
-	if err := f.markPeopleWithPhones(ctx, tx); err != nil {
-		return err
+	if some {
+		if err := f.markPeopleWithPhones(ctx, tx); err != nil {
+			return err
+		}
 	}
 	var err error
 	if f.spool, err = os.CreateTemp(spoolDir, "turnout-fileload-phones-*"); err != nil {
@@ -142,16 +164,61 @@ func copyPhones(ctx context.Context, tx pgx.Tx, late *lateIndex, r *phonesRule, 
 	return nil
 }
 
+func (f *phonesFast) adoptIndex(x *personIndex) {
+	f.people = x
+	words := (len(x.keys) + 63) / 64
+	f.staged, f.seen, f.multi = make([]uint64, words), make([]uint64, words), make([]uint64, words)
+	f.firstLine = make([]uint32, len(x.keys))
+}
+
+// adopt waits for the VANIDs being read and settles what was routed
+// without them: people with consecutive rows are staged, rows COPY'd
+// straight for nobody go back, people COPY'd straight and listed again
+// are moved back later, and the rest are marked as COPY'd straight.
+func (f *phonesFast) adopt() error {
+	<-f.late.done
+	if f.late.err != nil {
+		return f.late.err
+	}
+	f.adoptIndex(f.late.x)
+	for vanid, line := range f.early {
+		pos, _, ok := f.people.lookup(vanid)
+		switch {
+		case !ok || line > math.MaxUint32:
+			f.backVANIDs, f.backLines = append(f.backVANIDs, vanid), append(f.backLines, line)
+			if ok {
+				setBit(f.staged, pos)
+			}
+		default:
+			setBit(f.seen, pos)
+			f.firstLine[pos] = uint32(line)
+		}
+	}
+	for vanid := range f.earlyStaged {
+		if pos, _, ok := f.people.lookup(vanid); ok {
+			setBit(f.staged, pos)
+		}
+	}
+	for _, vanid := range f.earlyAgain {
+		if pos, _, ok := f.people.lookup(vanid); ok && bit(f.seen, pos) {
+			setBit(f.multi, pos)
+		}
+	}
+	f.late, f.early, f.earlyStaged, f.earlyAgain = nil, nil, nil, nil
+	if f.hasPending {
+		pos, _, ok := f.people.lookup(f.pending.vanid)
+		if !ok {
+			f.hasPending = false
+			return f.stage(f.pendingLine, &f.pending)
+		}
+		f.pendingPos = pos
+	}
+	return nil
+}
+
 // markPeopleWithPhones sets the staged bit of the people of the database
 // who have phones.
 func (f *phonesFast) markPeopleWithPhones(ctx context.Context, tx pgx.Tx) error {
-	var some bool
-	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM van_phones WHERE db_mode = $1)`, f.dbMode).Scan(&some); err != nil {
-		return err
-	}
-	if !some {
-		return nil
-	}
 	w := &idSink{add: func(id int64) {
 		if pos, _, ok := f.people.lookup(id); ok {
 			setBit(f.staged, pos)
@@ -189,6 +256,15 @@ func (w *idSink) Write(p []byte) (int, error) {
 // when the COPY is to encode f.out (the row held back before this one),
 // nil otherwise.
 func (f *phonesFast) take(line int64) ([]any, error) {
+	if f.late != nil {
+		if !f.late.ready() && f.earlyRows < maxBacklog {
+			f.earlyRows++
+			return f.takeEarly(line)
+		}
+		if err := f.adopt(); err != nil {
+			return nil, err
+		}
+	}
 	p := f.rule.cur
 	pos, _, matched := f.people.lookup(p.vanid)
 	emit := false
@@ -198,10 +274,10 @@ func (f *phonesFast) take(line int64) ([]any, error) {
 			// rules.
 			setBit(f.staged, pos)
 			f.hasPending = false
-			if err := f.stage(f.pendingLine, &f.pending, true); err != nil {
+			if err := f.stage(f.pendingLine, &f.pending); err != nil {
 				return nil, err
 			}
-			return nil, f.stage(line, &p, true)
+			return nil, f.stage(line, &p)
 		}
 		f.release()
 		emit = true
@@ -209,17 +285,50 @@ func (f *phonesFast) take(line int64) ([]any, error) {
 	var err error
 	switch {
 	case !matched:
-		err = f.stage(line, &p, false)
+		err = f.stage(line, &p)
 	case bit(f.staged, pos):
-		err = f.stage(line, &p, true)
+		err = f.stage(line, &p)
 	case bit(f.seen, pos):
 		setBit(f.multi, pos)
-		err = f.stage(line, &p, true)
+		err = f.stage(line, &p)
 	case line > math.MaxUint32:
 		setBit(f.staged, pos)
-		err = f.stage(line, &p, true)
+		err = f.stage(line, &p)
 	default:
 		f.pending, f.pendingLine, f.pendingPos, f.hasPending = p, line, pos, true
+	}
+	if err != nil || !emit {
+		return nil, err
+	}
+	return f.row, nil
+}
+
+// takeEarly is take before the VANIDs are read, when nobody has phones:
+// the maps stand in for the bitsets, and every VANID for a person.
+func (f *phonesFast) takeEarly(line int64) ([]any, error) {
+	p := f.rule.cur
+	emit := false
+	if f.hasPending {
+		if p.vanid == f.pending.vanid {
+			f.earlyStaged[p.vanid] = true
+			f.hasPending = false
+			if err := f.stage(f.pendingLine, &f.pending); err != nil {
+				return nil, err
+			}
+			return nil, f.stage(line, &p)
+		}
+		f.release()
+		emit = true
+	}
+	var err error
+	if _, ok := f.early[p.vanid]; ok {
+		f.earlyAgain = append(f.earlyAgain, p.vanid)
+		err = f.stage(line, &p)
+	} else if f.earlyStaged[p.vanid] || line > math.MaxUint32 {
+		f.earlyStaged[p.vanid] = true
+		err = f.stage(line, &p)
+	} else {
+		f.pending, f.pendingLine, f.pendingPos, f.hasPending = p, line, -1, true
 	}
 	if err != nil || !emit {
 		return nil, err
@@ -230,8 +339,12 @@ func (f *phonesFast) take(line int64) ([]any, error) {
 // release makes the held-back row the next to COPY straight.
 func (f *phonesFast) release() {
 	f.out, f.hasPending = f.pending, false
-	setBit(f.seen, f.pendingPos)
-	f.firstLine[f.pendingPos] = uint32(f.pendingLine)
+	if f.late != nil {
+		f.early[f.pending.vanid] = f.pendingLine
+	} else {
+		setBit(f.seen, f.pendingPos)
+		f.firstLine[f.pendingPos] = uint32(f.pendingLine)
+	}
 	f.direct++
 	if f.out.preferred {
 		f.directPreferred++
@@ -239,11 +352,10 @@ func (f *phonesFast) release() {
 }
 
 // stage spools a row of fileload_phones.
-func (f *phonesFast) stage(line int64, p *phone, matched bool) error {
-	e := binary.BigEndian.AppendUint16(f.enc[:0], 10)
+func (f *phonesFast) stage(line int64, p *phone) error {
+	e := binary.BigEndian.AppendUint16(f.enc[:0], 9)
 	e = appendInt8(e, line)
 	e = appendInt8(e, p.vanid)
-	e = appendBool(e, matched)
 	f.enc = appendPhoneTail(e, p)
 	f.spooled++
 	_, err := f.w.Write(f.enc)
@@ -337,7 +449,12 @@ func (c *phonesCopy) Read(p []byte) (int, error) {
 // of people COPY'd straight who turned up again, and applies the
 // preferred-phone rule across rows to them (see phonesRule.settle).
 func (f *phonesFast) settle(ctx context.Context, tx pgx.Tx, report func(line int64, column, problem string)) error {
-	var vanids, lines []int64
+	if f.late != nil {
+		if err := f.adopt(); err != nil {
+			return err
+		}
+	}
+	vanids, lines := f.backVANIDs, f.backLines
 	for w, word := range f.multi {
 		for word != 0 {
 			pos := w*64 + bits.TrailingZeros64(word)
@@ -350,7 +467,7 @@ func (f *phonesFast) settle(ctx context.Context, tx pgx.Tx, report func(line int
 	}
 	f.staging = true
 	// Byte-order collation: numbers are compared, never shown sorted.
-	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE fileload_phones (line bigint NOT NULL, vanid bigint NOT NULL, matched boolean NOT NULL,
+	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE fileload_phones (line bigint NOT NULL, vanid bigint NOT NULL,
 		phone text COLLATE "C" NOT NULL, phone_type text NOT NULL, phone_source text NOT NULL, preferred boolean NOT NULL,
 		ext text, opt_in_status text NOT NULL, sonar_score smallint) ON COMMIT DROP`); err != nil {
 		return err
@@ -372,7 +489,7 @@ func (f *phonesFast) settle(ctx context.Context, tx pgx.Tx, report func(line int
 				WHERE ph.db_mode = $1 AND ph.vanid = m.vanid
 				RETURNING m.line, ph.vanid, ph.phone, ph.phone_type, ph.phone_source, ph.preferred, ph.ext, ph.opt_in_status, ph.sonar_score
 			), staged AS (
-				INSERT INTO fileload_phones SELECT line, vanid, true, phone, phone_type, phone_source, preferred, ext, opt_in_status, sonar_score FROM back
+				INSERT INTO fileload_phones SELECT line, vanid, phone, phone_type, phone_source, preferred, ext, opt_in_status, sonar_score FROM back
 				RETURNING preferred
 			)
 			SELECT count(*), count(*) FILTER (WHERE preferred) FROM staged`, f.dbMode, vanids, lines).Scan(&moved, &preferred); err != nil {
@@ -402,7 +519,16 @@ func (f *phonesFast) settle(ctx context.Context, tx pgx.Tx, report func(line int
 
 // apply upserts the staged phones as the general path does and adds the
 // rows COPY'd straight to the statistics: each is a phone added.
-func (f *phonesFast) apply(ctx context.Context, tx pgx.Tx, jobID int64, fl *storage.FileLoad, rowsRead int64, log *slog.Logger) error {
+func (f *phonesFast) apply(ctx context.Context, tx pgx.Tx, jobID, rowsRead int64, log *slog.Logger) error {
+	st, err := f.upsert(ctx, tx, rowsRead)
+	if err != nil {
+		return err
+	}
+	return f.rule.finish(ctx, tx, jobID, rowsRead, st, log)
+}
+
+// upsert upserts the staged phones and returns the action's statistics.
+func (f *phonesFast) upsert(ctx context.Context, tx pgx.Tx, rowsRead int64) (PhoneStatistics, error) {
 	r := f.rule
 	st := PhoneStatistics{TotalRows: rowsRead, ValidRows: r.valid, InvalidRows: r.invalid,
 		MatchedRows: f.direct, PhonesAdded: f.direct, PreferredSet: f.directPreferred}
@@ -410,34 +536,34 @@ func (f *phonesFast) apply(ctx context.Context, tx pgx.Tx, jobID int64, fl *stor
 	if f.staging {
 		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE fileload_phones_last ON COMMIT DROP AS
 			SELECT DISTINCT ON (vanid, phone) * FROM fileload_phones ORDER BY vanid, phone, line DESC`); err != nil {
-			return fmt.Errorf("dedupe phones: %w", err)
+			return PhoneStatistics{}, fmt.Errorf("dedupe phones: %w", err)
 		}
 		if _, err := tx.Exec(ctx, `ANALYZE fileload_phones_last`); err != nil {
-			return err
+			return PhoneStatistics{}, err
 		}
 		var n, matched, added, preferred int64
 		if err := tx.QueryRow(ctx, `SELECT count(*) FROM fileload_phones_last`).Scan(&n); err != nil {
-			return err
+			return PhoneStatistics{}, err
 		}
 		tag, err := tx.Exec(ctx, `UPDATE van_phones ph SET preferred = false, updated_at = now()
 			FROM fileload_phones_last n
-			WHERE n.preferred AND ph.db_mode = $1 AND ph.vanid = n.vanid AND ph.preferred AND ph.phone <> n.phone`, fl.DBMode)
+			WHERE n.preferred AND ph.db_mode = $1 AND ph.vanid = n.vanid AND ph.preferred AND ph.phone <> n.phone`, f.dbMode)
 		if err != nil {
-			return fmt.Errorf("clear preferred phones: %w", err)
+			return PhoneStatistics{}, fmt.Errorf("clear preferred phones: %w", err)
 		}
 		if err := tx.QueryRow(ctx, `WITH up AS (
 				INSERT INTO van_phones AS ph (db_mode, vanid, phone, phone_type, phone_source, preferred, ext, opt_in_status, sonar_score)
-				SELECT $1, vanid, phone, phone_type, phone_source, preferred, ext, opt_in_status, sonar_score
-				FROM fileload_phones_last WHERE matched
-				ORDER BY vanid, phone -- key order: the primary key grows at its end
+				SELECT $1, n.vanid, n.phone, n.phone_type, n.phone_source, n.preferred, n.ext, n.opt_in_status, n.sonar_score
+				FROM fileload_phones_last n JOIN van_people p ON p.db_mode = $1 AND p.vanid = n.vanid
+				ORDER BY n.vanid, n.phone -- key order: the primary key grows at its end
 				ON CONFLICT (db_mode, vanid, phone) DO UPDATE SET phone_type = excluded.phone_type, phone_source = excluded.phone_source,
 					preferred = excluded.preferred, ext = excluded.ext, opt_in_status = excluded.opt_in_status,
 					sonar_score = excluded.sonar_score, updated_at = now()
 				RETURNING (xmax = 0) AS inserted, preferred
 			)
-			SELECT count(*), count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE preferred) FROM up`, fl.DBMode).Scan(
+			SELECT count(*), count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE preferred) FROM up`, f.dbMode).Scan(
 			&matched, &added, &preferred); err != nil {
-			return fmt.Errorf("upsert phones: %w", err)
+			return PhoneStatistics{}, fmt.Errorf("upsert phones: %w", err)
 		}
 		distinct += n
 		st.MatchedRows += matched
@@ -448,5 +574,5 @@ func (f *phonesFast) apply(ctx context.Context, tx pgx.Tx, jobID int64, fl *stor
 	st.DuplicateRows = r.valid - distinct
 	st.PhonesUpdated = st.MatchedRows - st.PhonesAdded
 	st.UnmatchedRows = distinct - st.MatchedRows
-	return r.finish(ctx, tx, jobID, rowsRead, st, log)
+	return st, nil
 }
