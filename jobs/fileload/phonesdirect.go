@@ -42,8 +42,12 @@ import (
 //
 // Memory is bounded by the database, not the file: 8 bytes per person of
 // the key's database for the VANIDs, 4 for the line of his first row and
-// three bits; before the VANIDs are read, a map of at most maxBacklog
-// rows.
+// three bits; before the VANIDs are read, a map of at most
+// maxEarlyPhones rows.
+
+// maxEarlyPhones bounds the rows routed before the VANIDs are read (the
+// map costs about 50 bytes a row); past it the load waits for them.
+const maxEarlyPhones = 1 << 18
 
 // phonesFast is the direct path's state of a load's phonesFile action.
 type phonesFast struct {
@@ -257,7 +261,7 @@ func (w *idSink) Write(p []byte) (int, error) {
 // nil otherwise.
 func (f *phonesFast) take(line int64) ([]any, error) {
 	if f.late != nil {
-		if !f.late.ready() && f.earlyRows < maxBacklog {
+		if !f.late.ready() && f.earlyRows < maxEarlyPhones {
 			f.earlyRows++
 			return f.takeEarly(line)
 		}
