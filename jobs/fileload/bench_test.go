@@ -117,10 +117,8 @@ func BenchmarkReadPhonesDirect(b *testing.B) {
 		r := *proto
 		rules := directPhones([]rule{&r})
 		fast := rules.fast
-		fast.people = people
-		words := (rows + 63) / 64
-		fast.staged, fast.seen, fast.multi, fast.firstLine = make([]uint64, words), make([]uint64, words), make([]uint64, words), make([]uint32, rows)
-		fast.w = bufio.NewWriter(io.Discard)
+		fast.adoptIndex(people)
+		fast.w, fast.sw = bufio.NewWriter(io.Discard), bufio.NewWriter(io.Discard)
 		st := &stager{rd: newReader(bytes.NewReader(buf.Bytes()), f), rules: []rule{&r}, header: true,
 			progress: func(int64, int64) {}}
 		st.route = func(_ rule, line int64, _ stagedRow) ([]any, error) { return fast.take(line) }

@@ -321,9 +321,15 @@ func (r *phonesRule) reportDropped(rows pgx.Rows, report func(line int64, column
 		}
 		r.valid--
 		r.invalid++
-		report(line, "PreferredPhone", fmt.Sprintf("line %d makes another number this VANID's preferred phone; a contact has at most one preferred phone, the last row wins, and this row is not loaded", winner))
+		report(line, "PreferredPhone", preferredLost(winner))
 	}
 	return rows.Err()
+}
+
+// preferredLost is the row error of a preferred row dropped for a later
+// one, line winner, of another number.
+func preferredLost(winner int64) string {
+	return fmt.Sprintf("line %d makes another number this VANID's preferred phone; a contact has at most one preferred phone, the last row wins, and this row is not loaded", winner)
 }
 
 // PhoneStatistics are a phonesFile action's counts (the result row's

@@ -11,6 +11,7 @@ import (
 	"math"
 	"math/bits"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -32,8 +33,12 @@ import (
 // give the same phones, row errors and statistics.
 //
 // A file listing each person's phones on consecutive rows, as exports
-// sorted by VANID do, costs no such move: one row is held back until the
-// next tells whether the person has more.
+// sorted by VANID do, costs no such move: a person's rows are held back
+// until the next person's row, and when he has several (and no phones
+// yet) the rules across rows are applied to them in Go and the outcome is
+// COPY'd straight. Their original rows are spooled beside, with the row
+// errors the rules found, so that a person who turns up again later can
+// still be moved back whole.
 //
 // When nobody of the database has a phone yet, the COPY does not wait for
 // the VANIDs: until they are read, rows are routed by a map of the VANIDs
@@ -42,8 +47,12 @@ import (
 //
 // Memory is bounded by the database, not the file: 8 bytes per person of
 // the key's database for the VANIDs, 4 for the line of his first row and
-// three bits; before the VANIDs are read, a map of at most
+// four bits; before the VANIDs are read, a map of at most
 // maxEarlyPhones rows.
+
+// maxGroup bounds the consecutive rows of one person held back; a person
+// with more takes the general rules.
+const maxGroup = 64
 
 // maxEarlyPhones bounds the rows routed before the VANIDs are read (the
 // map costs about 50 bytes a row); past it the load waits for them.
@@ -56,23 +65,28 @@ type phonesFast struct {
 	people *personIndex
 
 	// By position in people: every row goes to the staged rows (the
-	// person has phones, or two consecutive rows); a row went straight to
-	// van_phones; a later row came after that.
-	staged, seen, multi []uint64
-	firstLine           []uint32 // line of the row that went straight
+	// person has phones, or too many consecutive rows); rows went straight
+	// to van_phones; a later row came after that; those rows were
+	// consecutive rows settled in Go (else one row, of line firstLine).
+	staged, seen, multi, grouped []uint64
+	firstLine                    []uint32
 
-	pending     phone // held back until the next row
-	pendingLine int64
-	pendingPos  int // -1 before the VANIDs are read
-	hasPending  bool
-	out         phone // the row the COPY encodes next
-	row         []any // what the stager is given for a row to COPY
+	group      []phone // consecutive rows of one person, held back
+	groupLines []int64
+	groupPos   int     // -1 before the VANIDs are read
+	out        []phone // the rows the COPY encodes next
+	row        []any   // what the stager is given when out has rows
 
-	spool   *os.File
+	spool   *os.File // rows of fileload_phones
 	w       *bufio.Writer
 	enc     []byte
 	spooled int64
 	staging bool // fileload_phones exists
+	// shadow holds the original rows of the groups settled in Go, each
+	// with the line of the row that took its preferred mark (0: none).
+	shadow     *os.File
+	sw         *bufio.Writer
+	shadowRows int64
 
 	direct, directPreferred int64 // rows straight in van_phones, still there
 
@@ -104,12 +118,14 @@ func directPhones(rules []rule) *phonesRule {
 	return r
 }
 
-// close removes the spool file.
+// close removes the spool files.
 func (f *phonesFast) close() {
-	if f.spool != nil {
-		f.spool.Close()
-		os.Remove(f.spool.Name())
-		f.spool = nil
+	for _, fp := range []**os.File{&f.spool, &f.shadow} {
+		if *fp != nil {
+			(*fp).Close()
+			os.Remove((*fp).Name())
+			*fp = nil
+		}
 	}
 }
 
@@ -156,6 +172,10 @@ func copyPhones(ctx context.Context, tx pgx.Tx, late *lateIndex, r *phonesRule, 
 		return fmt.Errorf("create phones spool file: %w", err)
 	}
 	f.w = bufio.NewWriterSize(f.spool, 256<<10)
+	if f.shadow, err = os.CreateTemp(spoolDir, "turnout-fileload-phones-*"); err != nil {
+		return fmt.Errorf("create phones spool file: %w", err)
+	}
+	f.sw = bufio.NewWriterSize(f.shadow, 64<<10)
 	st.route = func(_ rule, line int64, _ stagedRow) ([]any, error) { return f.take(line) }
 	if _, err := tx.Conn().PgConn().CopyFrom(ctx, &phonesCopy{st: st, f: f},
 		`COPY van_phones (db_mode, vanid, phone, phone_type, phone_source, preferred, ext, opt_in_status, sonar_score) FROM STDIN (FORMAT binary)`); err != nil {
@@ -164,14 +184,17 @@ func copyPhones(ctx context.Context, tx pgx.Tx, late *lateIndex, r *phonesRule, 
 	if err := f.w.Flush(); err != nil {
 		return fmt.Errorf("write phones spool file: %w", err)
 	}
-	log.Info("phones copied", "direct", f.direct, "staged", f.spooled)
+	if err := f.sw.Flush(); err != nil {
+		return fmt.Errorf("write phones spool file: %w", err)
+	}
+	log.Info("phones copied", "direct", f.direct, "staged", f.spooled, "settled_in_go", f.shadowRows)
 	return nil
 }
 
 func (f *phonesFast) adoptIndex(x *personIndex) {
 	f.people = x
 	words := (len(x.keys) + 63) / 64
-	f.staged, f.seen, f.multi = make([]uint64, words), make([]uint64, words), make([]uint64, words)
+	f.staged, f.seen, f.multi, f.grouped = make([]uint64, words), make([]uint64, words), make([]uint64, words), make([]uint64, words)
 	f.firstLine = make([]uint32, len(x.keys))
 }
 
@@ -209,13 +232,12 @@ func (f *phonesFast) adopt() error {
 		}
 	}
 	f.late, f.early, f.earlyStaged, f.earlyAgain = nil, nil, nil, nil
-	if f.hasPending {
-		pos, _, ok := f.people.lookup(f.pending.vanid)
+	if len(f.group) > 0 {
+		pos, _, ok := f.people.lookup(f.group[0].vanid)
 		if !ok {
-			f.hasPending = false
-			return f.stage(f.pendingLine, &f.pending)
+			return f.stageGroup()
 		}
-		f.pendingPos = pos
+		f.groupPos = pos
 	}
 	return nil
 }
@@ -257,7 +279,7 @@ func (w *idSink) Write(p []byte) (int, error) {
 }
 
 // take routes the row the rule last accepted (line): it returns f.row
-// when the COPY is to encode f.out (the row held back before this one),
+// when the COPY is to encode f.out (the rows held back before this one),
 // nil otherwise.
 func (f *phonesFast) take(line int64) ([]any, error) {
 	if f.late != nil {
@@ -271,20 +293,21 @@ func (f *phonesFast) take(line int64) ([]any, error) {
 	}
 	p := f.rule.cur
 	pos, _, matched := f.people.lookup(p.vanid)
-	emit := false
-	if f.hasPending {
-		if matched && pos == f.pendingPos {
-			// Consecutive rows of one person: all his rows take the general
-			// rules.
+	if len(f.group) > 0 {
+		if matched && pos == f.groupPos {
+			if len(f.group) < maxGroup {
+				f.group, f.groupLines = append(f.group, p), append(f.groupLines, line)
+				return nil, nil
+			}
 			setBit(f.staged, pos)
-			f.hasPending = false
-			if err := f.stage(f.pendingLine, &f.pending); err != nil {
+			if err := f.stageGroup(); err != nil {
 				return nil, err
 			}
 			return nil, f.stage(line, &p)
 		}
-		f.release()
-		emit = true
+		if err := f.release(); err != nil {
+			return nil, err
+		}
 	}
 	var err error
 	switch {
@@ -299,30 +322,30 @@ func (f *phonesFast) take(line int64) ([]any, error) {
 		setBit(f.staged, pos)
 		err = f.stage(line, &p)
 	default:
-		f.pending, f.pendingLine, f.pendingPos, f.hasPending = p, line, pos, true
+		f.group, f.groupLines, f.groupPos = append(f.group, p), append(f.groupLines, line), pos
 	}
-	if err != nil || !emit {
+	if err != nil || len(f.out) == 0 {
 		return nil, err
 	}
 	return f.row, nil
 }
 
 // takeEarly is take before the VANIDs are read, when nobody has phones:
-// the maps stand in for the bitsets, and every VANID for a person.
+// the maps stand in for the bitsets, and every VANID for a person. A
+// person's consecutive rows take the general rules.
 func (f *phonesFast) takeEarly(line int64) ([]any, error) {
 	p := f.rule.cur
-	emit := false
-	if f.hasPending {
-		if p.vanid == f.pending.vanid {
+	if len(f.group) > 0 {
+		if p.vanid == f.group[0].vanid {
 			f.earlyStaged[p.vanid] = true
-			f.hasPending = false
-			if err := f.stage(f.pendingLine, &f.pending); err != nil {
+			if err := f.stageGroup(); err != nil {
 				return nil, err
 			}
 			return nil, f.stage(line, &p)
 		}
-		f.release()
-		emit = true
+		if err := f.release(); err != nil {
+			return nil, err
+		}
 	}
 	var err error
 	if _, ok := f.early[p.vanid]; ok {
@@ -332,27 +355,97 @@ func (f *phonesFast) takeEarly(line int64) ([]any, error) {
 		f.earlyStaged[p.vanid] = true
 		err = f.stage(line, &p)
 	} else {
-		f.pending, f.pendingLine, f.pendingPos, f.hasPending = p, line, -1, true
+		f.group, f.groupLines, f.groupPos = append(f.group, p), append(f.groupLines, line), -1
 	}
-	if err != nil || !emit {
+	if err != nil || len(f.out) == 0 {
 		return nil, err
 	}
 	return f.row, nil
 }
 
-// release makes the held-back row the next to COPY straight.
-func (f *phonesFast) release() {
-	f.out, f.hasPending = f.pending, false
-	if f.late != nil {
-		f.early[f.pending.vanid] = f.pendingLine
-	} else {
-		setBit(f.seen, f.pendingPos)
-		f.firstLine[f.pendingPos] = uint32(f.pendingLine)
+// stageGroup sends the held-back rows to the staged rows.
+func (f *phonesFast) stageGroup() error {
+	for i := range f.group {
+		if err := f.stage(f.groupLines[i], &f.group[i]); err != nil {
+			return err
+		}
 	}
-	f.direct++
-	if f.out.preferred {
-		f.directPreferred++
+	f.group, f.groupLines = f.group[:0], f.groupLines[:0]
+	return nil
+}
+
+// release makes the held-back rows the next to COPY straight: one row as
+// it is; several with the rules across rows applied (phonesRule.settle:
+// the last preferred row wins and earlier preferred rows for other
+// numbers are dropped; then the last row of each number is kept), their
+// originals and dropped rows spooled to the shadow file.
+func (f *phonesFast) release() error {
+	g, lines := f.group, f.groupLines
+	f.group, f.groupLines = f.group[:0], f.groupLines[:0]
+	if len(g) == 1 {
+		f.out = append(f.out, g[0])
+		if f.late != nil {
+			f.early[g[0].vanid] = lines[0]
+		} else {
+			setBit(f.seen, f.groupPos)
+			f.firstLine[f.groupPos] = uint32(lines[0])
+		}
+		f.direct++
+		if g[0].preferred {
+			f.directPreferred++
+		}
+		return nil
 	}
+	win := -1
+	for i := len(g) - 1; i >= 0 && win < 0; i-- {
+		if g[i].preferred {
+			win = i
+		}
+	}
+	dropped := func(i int) bool { return g[i].preferred && g[i].number != g[win].number }
+	for i := range g {
+		var winner int64
+		if dropped(i) {
+			winner = lines[win]
+		}
+		if err := f.spoolShadow(lines[i], winner, &g[i]); err != nil {
+			return err
+		}
+		if winner != 0 {
+			continue
+		}
+		last := true
+		for j := i + 1; j < len(g) && last; j++ {
+			last = g[j].number != g[i].number || dropped(j)
+		}
+		if last {
+			f.out = append(f.out, g[i])
+			f.direct++
+			if g[i].preferred {
+				f.directPreferred++
+			}
+		}
+	}
+	setBit(f.seen, f.groupPos)
+	setBit(f.grouped, f.groupPos)
+	return nil
+}
+
+// spoolShadow spools an original row of a group settled in Go: the line
+// that took its preferred mark (0: none), its length, and the row as
+// fileload_phones takes it.
+func (f *phonesFast) spoolShadow(line, winner int64, p *phone) error {
+	e := binary.BigEndian.AppendUint64(f.enc[:0], uint64(winner))
+	e = append(e, 0, 0, 0, 0)
+	e = binary.BigEndian.AppendUint16(e, 9)
+	e = appendInt8(e, line)
+	e = appendInt8(e, p.vanid)
+	e = appendPhoneTail(e, p)
+	binary.BigEndian.PutUint32(e[8:12], uint32(len(e)-12))
+	f.enc = e
+	f.shadowRows++
+	_, err := f.sw.Write(e)
+	return err
 }
 
 // stage spools a row of fileload_phones.
@@ -401,7 +494,7 @@ func appendText(e []byte, s string) []byte {
 }
 
 // phonesCopy is the COPY into van_phones in binary format: the rows the
-// stager's route lets through, then the row still held back.
+// stager's route lets through, then the rows still held back.
 type phonesCopy struct {
 	st            *stager
 	f             *phonesFast
@@ -434,18 +527,24 @@ func (c *phonesCopy) Read(p []byte) (int, error) {
 			if err := c.st.Err(); err != nil {
 				return n, err
 			}
-			if !c.f.hasPending {
+			if len(c.f.group) == 0 {
 				c.done, c.pend = true, copyTrailer
 				continue
 			}
-			c.f.release()
+			if err := c.f.release(); err != nil {
+				return n, err
+			}
 		}
-		e := binary.BigEndian.AppendUint16(c.buf[:0], 9)
-		e = append(e, 0, 0, 0, 2)
-		e = binary.BigEndian.AppendUint16(e, uint16(c.f.dbMode))
-		e = appendInt8(e, c.f.out.vanid)
-		c.buf = appendPhoneTail(e, &c.f.out)
-		c.pend = c.buf
+		e := c.buf[:0]
+		for i := range c.f.out {
+			e = binary.BigEndian.AppendUint16(e, 9)
+			e = append(e, 0, 0, 0, 2)
+			e = binary.BigEndian.AppendUint16(e, uint16(c.f.dbMode))
+			e = appendInt8(e, c.f.out[i].vanid)
+			e = appendPhoneTail(e, &c.f.out[i])
+		}
+		c.f.out = c.f.out[:0]
+		c.buf, c.pend = e, e
 	}
 }
 
@@ -463,8 +562,15 @@ func (f *phonesFast) settle(ctx context.Context, tx pgx.Tx, report func(line int
 		for word != 0 {
 			pos := w*64 + bits.TrailingZeros64(word)
 			word &= word - 1
-			vanids, lines = append(vanids, f.people.keys[pos]), append(lines, int64(f.firstLine[pos]))
+			line := int64(f.firstLine[pos])
+			if bit(f.grouped, pos) {
+				line = -1 // the originals come from the shadow file
+			}
+			vanids, lines = append(vanids, f.people.keys[pos]), append(lines, line)
 		}
+	}
+	if err := f.readShadow(report); err != nil {
+		return err
 	}
 	if f.spooled == 0 && len(vanids) == 0 {
 		return nil
@@ -493,10 +599,10 @@ func (f *phonesFast) settle(ctx context.Context, tx pgx.Tx, report func(line int
 				WHERE ph.db_mode = $1 AND ph.vanid = m.vanid
 				RETURNING m.line, ph.vanid, ph.phone, ph.phone_type, ph.phone_source, ph.preferred, ph.ext, ph.opt_in_status, ph.sonar_score
 			), staged AS (
-				INSERT INTO fileload_phones SELECT line, vanid, phone, phone_type, phone_source, preferred, ext, opt_in_status, sonar_score FROM back
-				RETURNING preferred
+				INSERT INTO fileload_phones SELECT line, vanid, phone, phone_type, phone_source, preferred, ext, opt_in_status, sonar_score
+				FROM back WHERE line >= 0
 			)
-			SELECT count(*), count(*) FILTER (WHERE preferred) FROM staged`, f.dbMode, vanids, lines).Scan(&moved, &preferred); err != nil {
+			SELECT count(*), count(*) FILTER (WHERE preferred) FROM back`, f.dbMode, vanids, lines).Scan(&moved, &preferred); err != nil {
 			return fmt.Errorf("move back phones of people listed again: %w", err)
 		}
 		f.direct -= moved
@@ -519,6 +625,46 @@ func (f *phonesFast) settle(ctx context.Context, tx pgx.Tx, report func(line int
 		return fmt.Errorf("check preferred phones: %w", err)
 	}
 	return f.rule.reportDropped(rows, report)
+}
+
+// readShadow goes through the original rows of the groups settled in Go:
+// those of a person who turned up again go to the staged rows; of the
+// others, the rows that lost the preferred mark are reported.
+func (f *phonesFast) readShadow(report func(line int64, column, problem string)) error {
+	if f.shadowRows == 0 {
+		return nil
+	}
+	if _, err := f.shadow.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	br := bufio.NewReaderSize(f.shadow, 64<<10)
+	var head [12]byte
+	for range f.shadowRows {
+		if _, err := io.ReadFull(br, head[:]); err != nil {
+			return fmt.Errorf("read phones spool file: %w", err)
+		}
+		row := slices.Grow(f.enc[:0], int(binary.BigEndian.Uint32(head[8:])))[:binary.BigEndian.Uint32(head[8:])]
+		if _, err := io.ReadFull(br, row); err != nil {
+			return fmt.Errorf("read phones spool file: %w", err)
+		}
+		f.enc = row
+		// The row: field count (2 bytes), line and VANID (4-byte length
+		// and 8 bytes each), then the rest.
+		line, vanid := int64(binary.BigEndian.Uint64(row[6:14])), int64(binary.BigEndian.Uint64(row[18:26]))
+		if pos, _, ok := f.people.lookup(vanid); ok && bit(f.multi, pos) {
+			f.spooled++
+			if _, err := f.w.Write(row); err != nil {
+				return err
+			}
+			continue
+		}
+		if winner := int64(binary.BigEndian.Uint64(head[:8])); winner != 0 {
+			f.rule.valid--
+			f.rule.invalid++
+			report(line, "PreferredPhone", preferredLost(winner))
+		}
+	}
+	return f.w.Flush()
 }
 
 // apply upserts the staged phones as the general path does and adds the
