@@ -13,10 +13,11 @@ import (
 	"github.com/turnoutdev/turnout/storage"
 )
 
-// A load whose only action is phonesFile takes the direct path: a person
-// with no phone and one row is COPY'd straight into van_phones, everyone
-// else goes through the set-based rules, and a person COPY'd straight who
-// turns up again later is moved back into them. A load with another action
+// A load whose only action is phonesFile takes the direct path: the rows
+// of a person with no phone are COPY'd straight into van_phones (his
+// consecutive rows settled in the worker), everyone else goes through the
+// set-based rules, and a person COPY'd straight who turns up again later
+// is moved back into them. A load with another action
 // beside it stages every row and applies the rules in PostgreSQL. The same
 // rows must give the same phones, row errors and statistics either way, on
 // a first load into people without phones and on a second one over them.

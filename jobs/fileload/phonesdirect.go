@@ -20,35 +20,33 @@ import (
 // The direct path of phonesFile. A load whose only action is a phonesFile
 // action does not stage its rows as text arrays: the database's VANIDs
 // are read into a sorted slice while the file is fetched, and the people
-// who already have phones are marked in a bitset. A row of a person who
-// has no phone yet and no other row in the file is then COPY'd straight
-// into van_phones: it has nothing to conflict with, so it needs neither
-// the preferred-phone check across rows nor an upsert. Every other row (a
-// person listed twice, a person with phones, an unmatched VANID) is
-// written to a spool file in COPY's binary format and goes, after the
-// COPY, through the general rules as set-based SQL over a narrow typed
-// table. A person's rows all take one way or the other: when a person
-// COPY'd straight turns up again later in the file, his row is moved back
-// from van_phones into the staged rows before the rules run, so both ways
-// give the same phones, row errors and statistics.
-//
-// A file listing each person's phones on consecutive rows, as exports
-// sorted by VANID do, costs no such move: a person's rows are held back
-// until the next person's row, and when he has several (and no phones
-// yet) the rules across rows are applied to them in Go and the outcome is
-// COPY'd straight. Their original rows are spooled beside, with the row
-// errors the rules found, so that a person who turns up again later can
-// still be moved back whole.
+// who already have phones are marked in a bitset. The rows of a person
+// who has no phone yet are then COPY'd straight into van_phones: a single
+// row has nothing to conflict with, so it needs neither the rules across
+// rows nor an upsert, and a run of consecutive rows of one person (as
+// exports sorted by VANID have) is settled in Go by the same rules first
+// (phonesRule.settle: the last preferred row wins and earlier preferred
+// rows for other numbers are dropped; the last row of each number is
+// kept). Every other row (a person with phones, an unmatched VANID, a
+// person whose rows are not consecutive) is written to a spool file in
+// COPY's binary format and goes, after the COPY, through the general
+// rules as set-based SQL over a narrow typed table. A person's rows all
+// take one way or the other: when a person COPY'd straight turns up again
+// later in the file, his rows are moved back from van_phones into the
+// staged rows before the rules run (a settled run's original rows are
+// spooled beside for this, with the row errors the rules found), so both
+// ways give the same phones, row errors and statistics.
 //
 // When nobody of the database has a phone yet, the COPY does not wait for
 // the VANIDs: until they are read, rows are routed by a map of the VANIDs
-// seen so far, and once they are in, a row COPY'd for someone who is not
-// a person of the database is moved back like a person listed again.
+// seen so far (consecutive rows then take the general rules), and once
+// they are in, a row COPY'd for someone who is not a person of the
+// database is moved back like a person listed again.
 //
 // Memory is bounded by the database, not the file: 8 bytes per person of
 // the key's database for the VANIDs, 4 for the line of his first row and
-// four bits; before the VANIDs are read, a map of at most
-// maxEarlyPhones rows.
+// four bits; before the VANIDs are read, a map of at most maxEarlyPhones
+// rows.
 
 // maxGroup bounds the consecutive rows of one person held back; a person
 // with more takes the general rules.
