@@ -1,6 +1,7 @@
 package fileload
 
 import (
+	"math/rand/v2"
 	"testing"
 )
 
@@ -33,6 +34,26 @@ func TestPhoneNANPPattern(t *testing.T) {
 	for _, bad := range []string{"1235550101", "6195550101x", "6121550101", "6925550101", "612555010", "26125550101", "612-555-0101"} {
 		if nanp.MatchString(bad) {
 			t.Errorf("%s accepted", bad)
+		}
+	}
+}
+
+// isNANP is what rows are checked with; it must accept exactly what seed
+// 004's pattern does.
+func TestPhoneNANPCheckIsThePattern(t *testing.T) {
+	cases := []string{"", "1", "16125550101", "6125550101", "1612555010", "11612555010", "26125550101", "1235550101",
+		"6925550101", "6121550101", "6125550101\n", " 6125550101", "612555010a", "61255501012", "1٢125550101", "٦125550101"}
+	rnd := rand.New(rand.NewPCG(4, 7))
+	for range 20000 {
+		b := make([]byte, 9+rnd.IntN(3))
+		for j := range b {
+			b[j] = "0123456789x"[rnd.IntN(11)]
+		}
+		cases = append(cases, string(b))
+	}
+	for _, c := range cases {
+		if got, want := isNANP(c), nanp.MatchString(c); got != want {
+			t.Errorf("isNANP(%q) = %v, the pattern says %v", c, got, want)
 		}
 	}
 }

@@ -25,8 +25,26 @@ const ActionPhones = "phonesFile"
 // PhoneOptInStatus and SonarScore are optional.
 var phoneRequired = []string{"VANID", "PhoneType", "PhoneSource", "Phone", "PreferredPhone", "PhoneExt"}
 
-// nanp is seed 004's pattern for Phone.
+// nanp is seed 004's pattern for Phone; rows are checked by isNANP, which
+// accepts the same strings without a regular expression's cost per row.
 var nanp = regexp.MustCompile(`^1?[2-9][0-8]\d[2-9]\d{6,6}$`)
+
+// isNANP reports whether s matches nanp: an optional leading 1, then area
+// code [2-9][0-8]\d and exchange [2-9] followed by six digits.
+func isNANP(s string) bool {
+	if len(s) == 11 && s[0] == '1' {
+		s = s[1:]
+	}
+	if len(s) != 10 || s[0] < '2' || s[1] > '8' || s[3] < '2' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
 
 // Indexes of a phonesFile row's staged fields (fileload_stage.fields,
 // 1-based in SQL).
@@ -57,7 +75,11 @@ func checkPhonesAction(p *problems, i int, f File) Action {
 type codeList struct {
 	column string
 	byKey  map[string]storage.TargetValue
-	def    storage.TargetValue
+	// exact holds every name and code as spelled, resolved as byKey
+	// resolves its lower case: files spell them one way a million times,
+	// and lowering each cell would allocate.
+	exact map[string]storage.TargetValue
+	def   storage.TargetValue
 }
 
 func loadCodeList(ctx context.Context, store *storage.Store, typeName, column, defName string) (*codeList, error) {
@@ -80,6 +102,11 @@ func loadCodeList(ctx context.Context, store *storage.Store, typeName, column, d
 	if l.def.Code == "" {
 		return nil, fmt.Errorf("code list %s has no value %q", typeName, defName)
 	}
+	l.exact = map[string]storage.TargetValue{}
+	for _, v := range vals {
+		l.exact[v.Name] = l.byKey[strings.ToLower(v.Name)]
+		l.exact[v.Code] = l.byKey[strings.ToLower(v.Code)]
+	}
 	return l, nil
 }
 
@@ -89,7 +116,10 @@ func loadCodeList(ctx context.Context, store *storage.Store, typeName, column, d
 // rows that use it invalid), and so is every row while the default itself
 // is deactivated.
 func (l *codeList) resolve(cell string) (code, problem string) {
-	v, ok := l.byKey[strings.ToLower(cell)]
+	v, ok := l.exact[cell]
+	if !ok {
+		v, ok = l.byKey[strings.ToLower(cell)]
+	}
 	if cell == "" || !ok {
 		v = l.def
 		if !v.Active {
@@ -109,8 +139,24 @@ type phonesRule struct {
 	dbMode                                           int16
 	vanid, typ, source, phone, pref, ext, opt, sonar int // columns; -1 = absent
 	types, sources, optIns                           *codeList
+	// fast is set when the load takes the direct path (phonesdirect.go);
+	// cur is then the row stage last accepted.
+	fast *phonesFast
+	cur  phone
 
 	valid, invalid int64
+}
+
+// phone is a valid phonesFile row.
+type phone struct {
+	vanid     int64
+	number    string // 10 digits
+	typ       string // phoneType code
+	source    string // phoneSource code
+	preferred bool
+	ext       string // "" = none
+	optIn     string // phoneOptInStatus code
+	sonar     int16  // 0 = none (My Campaign)
 }
 
 func newPhonesRule(ctx context.Context, store *storage.Store, i int, f File, dbMode int16) (*phonesRule, error) {
@@ -146,50 +192,81 @@ func cell(rec []string, i int) string {
 }
 
 func (r *phonesRule) stage(rec []string) (stagedRow, string, string) {
+	if r.fast != nil {
+		// The direct path takes r.cur and needs no staged row.
+		var col, problem string
+		r.cur, col, problem = r.parse(rec)
+		tally(&r.valid, &r.invalid, problem)
+		return stagedRow{}, col, problem
+	}
 	row, col, problem := r.check(rec)
 	tally(&r.valid, &r.invalid, problem)
 	return row, col, problem
 }
 
+// check returns a row of fileload_stage, or a problem.
 func (r *phonesRule) check(rec []string) (stagedRow, string, string) {
+	p, col, problem := r.parse(rec)
+	if problem != "" {
+		return stagedRow{}, col, problem
+	}
+	f := make([]string, phFields)
+	f[phNumber], f[phType], f[phSource], f[phExt], f[phOptIn] = p.number, p.typ, p.source, p.ext, p.optIn
+	f[phPreferred] = "f"
+	if p.preferred {
+		f[phPreferred] = "t"
+	}
+	if p.sonar != 0 {
+		f[phSonar] = strconv.Itoa(int(p.sonar))
+	}
+	return stagedRow{person: strconv.FormatInt(p.vanid, 10), fields: f}, "", ""
+}
+
+// parse validates a record; it allocates nothing for a valid row.
+func (r *phonesRule) parse(rec []string) (phone, string, string) {
 	id := cell(rec, r.vanid)
 	if id == "" {
-		return stagedRow{}, "VANID", "VANID is blank"
+		return phone{}, "VANID", "VANID is blank"
 	}
 	n, err := strconv.ParseInt(id, 10, 64)
 	if err != nil || n <= 0 {
-		return stagedRow{}, "VANID", fmt.Sprintf("VANID %q is not a positive integer", clip(id))
+		return phone{}, "VANID", fmt.Sprintf("VANID %q is not a positive integer", clip(id))
 	}
-	f := make([]string, phFields)
+	p := phone{vanid: n}
 	ph := cell(rec, r.phone)
 	if ph == "" {
-		return stagedRow{}, "Phone", "Phone is blank"
+		return phone{}, "Phone", "Phone is blank"
 	}
-	if !nanp.MatchString(ph) {
-		return stagedRow{}, "Phone", fmt.Sprintf(`Phone %q is not a valid NANP number (^1?[2-9][0-8]\d[2-9]\d{6,6}$)`, clip(ph))
+	if !isNANP(ph) {
+		return phone{}, "Phone", fmt.Sprintf(`Phone %q is not a valid NANP number (^1?[2-9][0-8]\d[2-9]\d{6,6}$)`, clip(ph))
 	}
-	f[phNumber] = ph[len(ph)-10:]
+	p.number = ph[len(ph)-10:]
 	var problem string
-	if f[phType], problem = r.types.resolve(cell(rec, r.typ)); problem != "" {
-		return stagedRow{}, "PhoneType", problem
+	if p.typ, problem = r.types.resolve(cell(rec, r.typ)); problem != "" {
+		return phone{}, "PhoneType", problem
 	}
-	if f[phSource], problem = r.sources.resolve(cell(rec, r.source)); problem != "" {
-		return stagedRow{}, "PhoneSource", problem
+	if p.source, problem = r.sources.resolve(cell(rec, r.source)); problem != "" {
+		return phone{}, "PhoneSource", problem
 	}
-	switch p := strings.ToLower(cell(rec, r.pref)); p {
-	case "", "0", "false":
-		f[phPreferred] = "f"
-	case "1", "true":
-		f[phPreferred] = "t"
+	switch pref := cell(rec, r.pref); pref {
+	case "", "0":
+	case "1":
+		p.preferred = true
 	default:
-		return stagedRow{}, "PreferredPhone", fmt.Sprintf("PreferredPhone %q must be 0, 1 or true", clip(p))
+		switch l := strings.ToLower(pref); l {
+		case "false":
+		case "true":
+			p.preferred = true
+		default:
+			return phone{}, "PreferredPhone", fmt.Sprintf("PreferredPhone %q must be 0, 1 or true", clip(l))
+		}
 	}
-	f[phExt] = cell(rec, r.ext)
-	if utf8.RuneCountInString(f[phExt]) > 6 {
-		return stagedRow{}, "PhoneExt", fmt.Sprintf("PhoneExt %q is longer than 6 characters", clip(f[phExt]))
+	p.ext = cell(rec, r.ext)
+	if len(p.ext) > 6 && utf8.RuneCountInString(p.ext) > 6 {
+		return phone{}, "PhoneExt", fmt.Sprintf("PhoneExt %q is longer than 6 characters", clip(p.ext))
 	}
-	if f[phOptIn], problem = r.optIns.resolve(cell(rec, r.opt)); problem != "" {
-		return stagedRow{}, "PhoneOptInStatus", problem
+	if p.optIn, problem = r.optIns.resolve(cell(rec, r.opt)); problem != "" {
+		return phone{}, "PhoneOptInStatus", problem
 	}
 	// Seed 004: phone quality scores are supported in voter file databases
 	// only; in My Campaign the column is ignored.
@@ -200,11 +277,11 @@ func (r *phonesRule) check(rec []string) (stagedRow, string, string) {
 		}
 		v, err := strconv.Atoi(s)
 		if err != nil || v < 1 || v > 5 {
-			return stagedRow{}, "SonarScore", fmt.Sprintf("SonarScore %q must be an integer from 1 to 5", clip(s))
+			return phone{}, "SonarScore", fmt.Sprintf("SonarScore %q must be an integer from 1 to 5", clip(s))
 		}
-		f[phSonar] = strconv.Itoa(v)
+		p.sonar = int16(v)
 	}
-	return stagedRow{person: strconv.FormatInt(n, 10), fields: f}, "", ""
+	return p, "", ""
 }
 
 // settle enforces one preferred phone per contact within the file.
@@ -214,6 +291,9 @@ func (r *phonesRule) check(rec []string) (stagedRow, string, string) {
 // client sees exactly which rows were dropped. Repeated rows for the same
 // number are duplicates, not conflicts: the last one is loaded.
 func (r *phonesRule) settle(ctx context.Context, tx pgx.Tx, report func(line int64, column, problem string)) error {
+	if r.fast != nil {
+		return r.fast.settle(ctx, tx, report)
+	}
 	rows, err := tx.Query(ctx, `WITH winner AS (
 			SELECT DISTINCT ON (person_id) person_id, line, fields[1] AS phone
 			FROM fileload_stage WHERE action_index = $1 AND fields[4] = 't'
@@ -227,6 +307,12 @@ func (r *phonesRule) settle(ctx context.Context, tx pgx.Tx, report func(line int
 	if err != nil {
 		return fmt.Errorf("check preferred phones: %w", err)
 	}
+	return r.reportDropped(rows, report)
+}
+
+// reportDropped reports the rows (line, winning line) that lost the
+// preferred mark to a later row of their person.
+func (r *phonesRule) reportDropped(rows pgx.Rows, report func(line int64, column, problem string)) error {
 	defer rows.Close()
 	for rows.Next() {
 		var line, winner int64
@@ -235,9 +321,15 @@ func (r *phonesRule) settle(ctx context.Context, tx pgx.Tx, report func(line int
 		}
 		r.valid--
 		r.invalid++
-		report(line, "PreferredPhone", fmt.Sprintf("line %d makes another number this VANID's preferred phone; a contact has at most one preferred phone, the last row wins, and this row is not loaded", winner))
+		report(line, "PreferredPhone", preferredLost(winner))
 	}
 	return rows.Err()
+}
+
+// preferredLost is the row error of a preferred row dropped for a later
+// one, line winner, of another number.
+func preferredLost(winner int64) string {
+	return fmt.Sprintf("line %d makes another number this VANID's preferred phone; a contact has at most one preferred phone, the last row wins, and this row is not loaded", winner)
 }
 
 // PhoneStatistics are a phonesFile action's counts (the result row's
@@ -255,10 +347,29 @@ type PhoneStatistics struct {
 	PreferredCleared int64 `json:"preferredCleared"`
 }
 
+// lockPhones makes the loads of phones of dbMode take turns from here to
+// the end of tx: the direct path relies on the people it finds without
+// phones staying without them until it commits.
+func lockPhones(ctx context.Context, tx pgx.Tx, dbMode int16) error {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, $2)`, phonesLockKey, int32(dbMode)); err != nil {
+		return fmt.Errorf("lock phone loads: %w", err)
+	}
+	return nil
+}
+
+// phonesLockKey is the first key of lockPhones' advisory lock ("phon").
+const phonesLockKey int32 = 0x70686f6e
+
 // apply upserts the action's phones per (person, number) in tx. A person
 // whose file rows name a preferred number loses the preferred mark on his
 // other phones first, so the database never holds two.
 func (r *phonesRule) apply(ctx context.Context, tx pgx.Tx, jobID int64, fl *storage.FileLoad, rowsRead int64, log *slog.Logger) error {
+	if r.fast != nil {
+		return r.fast.apply(ctx, tx, jobID, rowsRead, log)
+	}
+	if err := lockPhones(ctx, tx, fl.DBMode); err != nil {
+		return err
+	}
 	src := fmt.Sprintf("fileload_phones_%d", r.index)
 	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE `+src+` ON COMMIT DROP AS
 		SELECT DISTINCT ON (person_id, fields[1]) person_id, fields
@@ -295,6 +406,11 @@ func (r *phonesRule) apply(ctx context.Context, tx pgx.Tx, jobID int64, fl *stor
 	}
 	st.PhonesUpdated = st.MatchedRows - st.PhonesAdded
 	st.UnmatchedRows = distinct - st.MatchedRows
+	return r.finish(ctx, tx, jobID, rowsRead, st, log)
+}
+
+// finish records the action's result with its statistics.
+func (r *phonesRule) finish(ctx context.Context, tx pgx.Tx, jobID, rowsRead int64, st PhoneStatistics, log *slog.Logger) error {
 	detail, _ := json.Marshal(map[string]any{"phoneStatistics": st})
 	if _, err := tx.Exec(ctx, `INSERT INTO van_file_load_actions (job_id, action_index, action_type, rows_read, rows_valid, rows_invalid, matched, unmatched, result)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, jobID, r.index, ActionPhones, rowsRead, r.valid, r.invalid,

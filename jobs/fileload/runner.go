@@ -158,8 +158,13 @@ func (r *Runner) load(ctx context.Context, job *storage.Job, fl *storage.FileLoa
 	}
 
 	direct := directPlan(rules)
-	// The direct path's person ids are read while the file is fetched.
+	// The direct paths' person ids are read while the file is fetched.
 	late := startLate(ctx, r.store.Pool, direct, fl.DBMode, log)
+	phones := directPhones(rules)
+	if phones != nil {
+		defer phones.fast.close()
+		late = readLate(ctx, r.store.Pool, fl.DBMode, log)
+	}
 	if late != nil {
 		defer late.stop()
 	}
@@ -219,9 +224,12 @@ func (r *Runner) load(ctx context.Context, job *storage.Job, fl *storage.FileLoa
 			return err
 		}
 		var err error
-		if direct != nil {
+		switch {
+		case direct != nil:
 			err = copyDirect(ctx, tx, late, job.ID, fl, direct, st, log)
-		} else {
+		case phones != nil:
+			err = copyPhones(ctx, tx, late, phones, st, r.opts.SpoolDir, log)
+		default:
 			err = stageRows(ctx, tx, st)
 		}
 		if err != nil {
@@ -233,7 +241,7 @@ func (r *Runner) load(ctx context.Context, job *storage.Job, fl *storage.FileLoa
 		if !st.sawRecord {
 			return fault.New(fault.Invalid, "file: the file has no rows")
 		}
-		if direct == nil {
+		if direct == nil && phones == nil {
 			// Statistics before the first query over the rows: the cross-row
 			// checks would otherwise be planned for an empty table (a
 			// nested loop over thousands of rows).

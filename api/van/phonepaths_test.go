@@ -1,0 +1,175 @@
+package van_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/turnoutdev/turnout/jobs/fileload"
+	"github.com/turnoutdev/turnout/storage"
+)
+
+// A load whose only action is phonesFile takes the direct path: the rows
+// of a person with no phone are COPY'd straight into van_phones (his
+// consecutive rows settled in the worker), everyone else goes through the
+// set-based rules, and a person COPY'd straight who turns up again later
+// is moved back into them. A load with another action
+// beside it stages every row and applies the rules in PostgreSQL. The same
+// rows must give the same phones, row errors and statistics either way, on
+// a first load into people without phones and on a second one over them.
+func TestPhonesPathsAgree(t *testing.T) {
+	s := newStack(t, options{allow: loopback})
+	s.people(20, 0)
+	first := []string{
+		"1,Cell,Bulk,6125550101,1,,Opt In,4", // 2: one row, no phones: straight
+		"2,Home,Bulk,6125550102,0,,,",        // 3: straight, then listed again on line 16
+		"3,Cell,Bulk,6125550103,1,,,",        // 4: consecutive rows of 3; loses preferred to line 5
+		"3,Work,Bulk,6125550113,1,,,",        // 5
+		"4,Cell,Bulk,6125550104,1,,,",        // 6: straight, then loses preferred to line 10
+		"5,Cell,Bulk,6125550115,1,,,",        // 7: 5 has a preferred phone already
+		"99,Cell,Bulk,6125550199,1,,,",       // 8: nobody; loses preferred to line 12
+		"6,Work,Bulk,6125550106,0,,,2",       // 9: updates 6's phone
+		"4,Cell,Bulk,6125550124,1,,,",        // 10
+		"7,Cell,Bulk,6125550107,0,,,",        // 11: straight, then its number again on line 14
+		"99,Cell,Bulk,6125550198,1,,,",       // 12
+		"8,Cell,Bulk,6125550108,0,,,",        // 13
+		"7,Home,Bulk,6125550107,1,x9,,3",     // 14: the last row of 7's number wins
+		"12,Cell,Bulk,1235550100,0,,,",       // 15: bad area code
+		"2,Cell,Bulk,16125550102,1,,,",       // 16: same number as line 3, now preferred
+		"9,Cell,Bulk,6125550109,1,,,",        // 17: the last row, held back until the end
+	}
+	second := []string{
+		"1,Cell,Bulk,6125550131,1,,,",    // 1 has 6125550101 preferred: cleared
+		"10,Cell,Bulk,6125550110,1,,,",   // no phones yet: straight
+		"11,Cell,Bulk,6125550111,0,,,",   // consecutive rows of 11
+		"11,Cell,Bulk,6125550111,0,,,",   // duplicate
+		"9,Work,Bulk,6125550109,1,,,",    // updates, stays preferred
+		"12,Cell,Bulk,6125550112,1,,,",   // straight, then again below
+		"13,Home,Bulk,6125550113,0,,,",   // straight
+		"12,Cell,Bulk,6125550122,0,,,",   // a second phone of 12
+		"bad,Cell,Bulk,6125550112,0,,,",  // not a VANID
+		"98,Cell,Bulk,6125550198,0,,,",   // nobody
+		"13,Home,Bulk,6125550113,0,12,,", // 13 again, same number
+	}
+	type outcome struct {
+		phones []phoneRow
+		loads  []phoneLoad
+	}
+	run := func(general bool) outcome {
+		truncatePhones(t, s)
+		if _, err := s.env.Store.Pool.Exec(context.Background(), `INSERT INTO van_phones (db_mode, vanid, phone, phone_type, phone_source, preferred, opt_in_status, sonar_score)
+			VALUES (0, 5, '7185550105', 'H', 'Bulk', true, 'U', 5), (0, 6, '6125550106', 'H', 'Bulk', false, 'U', 5)`); err != nil {
+			t.Fatal(err)
+		}
+		var o outcome
+		for _, rows := range [][]string{first, second} {
+			o.loads = append(o.loads, s.loadPhones(rows, general))
+		}
+		o.phones = s.phones(0)
+		return o
+	}
+	direct, staged := run(false), run(true)
+	for i := range direct.loads {
+		d, g := direct.loads[i], staged.loads[i]
+		if !reflect.DeepEqual(d.errors, g.errors) || d.rowsRead != g.rowsRead {
+			t.Errorf("load %d: row errors differ:\n direct %d read, %s\n staged %d read, %s", i+1,
+				d.rowsRead, js(d.errors), g.rowsRead, js(g.errors))
+		}
+		if d.results != g.results {
+			t.Errorf("load %d: results differ: direct %+v, staged %+v", i+1, d.results, g.results)
+		}
+		if d.stats != g.stats {
+			t.Errorf("load %d: statistics differ:\n direct %s\n staged %s", i+1, js(d.stats), js(g.stats))
+		}
+	}
+	if !reflect.DeepEqual(direct.phones, staged.phones) {
+		t.Errorf("phones differ:\n direct %s\n staged %s", js(direct.phones), js(staged.phones))
+	}
+
+	// What both should be, worked out by hand.
+	wantErrs := []int64{4, 6, 8, 15}
+	var gotErrs []int64
+	for _, e := range direct.loads[0].errors {
+		gotErrs = append(gotErrs, e.Line)
+	}
+	if !reflect.DeepEqual(gotErrs, wantErrs) {
+		t.Errorf("first load: row errors on lines %v, want %v (%s)", gotErrs, wantErrs, js(direct.loads[0].errors))
+	}
+	want := []fileload.PhoneStatistics{
+		// 16 rows, 4 invalid; 2's and 7's numbers listed twice; 99's is nobody.
+		{TotalRows: 16, ValidRows: 12, InvalidRows: 4, DuplicateRows: 2, MatchedRows: 9, UnmatchedRows: 1,
+			PhonesAdded: 8, PhonesUpdated: 1, PreferredSet: 7, PreferredCleared: 1},
+		{TotalRows: 11, ValidRows: 10, InvalidRows: 1, DuplicateRows: 2, MatchedRows: 7, UnmatchedRows: 1,
+			PhonesAdded: 6, PhonesUpdated: 1, PreferredSet: 4, PreferredCleared: 1},
+	}
+	for i, w := range want {
+		if got := direct.loads[i].stats; got != w {
+			t.Errorf("load %d: statistics\n got %s\nwant %s", i+1, js(got), js(w))
+		}
+	}
+	preferred := map[int64]string{}
+	for _, p := range direct.phones {
+		if p.Preferred {
+			if n, ok := preferred[p.VANID]; ok {
+				t.Errorf("VANID %d has two preferred phones, %s and %s", p.VANID, n, p.Phone)
+			}
+			preferred[p.VANID] = p.Phone
+		}
+	}
+	wantPreferred := map[int64]string{1: "6125550131", 2: "6125550102", 3: "6125550113", 4: "6125550124", 5: "6125550115",
+		7: "6125550107", 9: "6125550109", 10: "6125550110", 12: "6125550112"}
+	if !reflect.DeepEqual(preferred, wantPreferred) {
+		t.Errorf("preferred phones %v, want %v", preferred, wantPreferred)
+	}
+}
+
+type phoneLoad struct {
+	rowsRead int64
+	errors   []storage.RowError
+	results  fileload.ActionResults
+	stats    fileload.PhoneStatistics
+}
+
+// loadPhones loads phonesFile rows (header included) and returns what the
+// job reports. general adds a Score action over a blank column beside it,
+// which makes the load stage its rows.
+func (s *stack) loadPhones(rows []string, general bool) phoneLoad {
+	s.t.Helper()
+	var b strings.Builder
+	b.WriteString(strings.TrimSuffix(phonesHeader, "\r\n") + ",Score\r\n")
+	for _, r := range rows {
+		b.WriteString(r + ",\r\n")
+	}
+	req := strings.Replace(phonesSeedRequest(s.serve(fmt.Sprintf("/phones-%d.csv", len(s.served)), []byte(b.String()))),
+		`{ "name": "SonarScore" }`, `{ "name": "SonarScore" }, { "name": "Score" }`, 1)
+	if general {
+		score := s.rangeScore(fmt.Sprintf("Beside phones %d", len(s.served)), 0, 100)
+		req = strings.Replace(req, `"actionType": "phonesFile"
+    }`, fmt.Sprintf(`"actionType": "phonesFile"
+    },
+    {"actionType": "Score", "personIdColumn": "VANID", "personIdType": "VANID", "scoreColumn": "Score", "scoreId": %d}`, score), 1)
+	}
+	id := s.submit(req)
+	v := s.wait(id)
+	if v.Status != "Completed" || v.Actions[0].Results == nil || len(v.Actions) != map[bool]int{false: 1, true: 2}[general] {
+		s.t.Fatalf("phones load: %s %s, %d actions", v.Status, deref(v.Message), len(v.Actions))
+	}
+	out := phoneLoad{rowsRead: v.RowsRead, results: *v.Actions[0].Results}
+	for _, e := range v.Errors {
+		// The Score action's own errors (a VANID that is not one) aside.
+		if e.ActionIndex == nil || *e.ActionIndex == 0 {
+			out.errors = append(out.errors, e)
+		}
+	}
+	resp, body := s.do(http.MethodGet, fmt.Sprintf("/v4/fileLoadingJobs/%d/stats", id), "")
+	var st fileload.PhoneStatsView
+	if err := json.Unmarshal(body, &st); err != nil || resp.StatusCode != http.StatusOK || st.Statistics == nil {
+		s.t.Fatalf("GET stats: %d %s", resp.StatusCode, body)
+	}
+	out.stats = *st.Statistics
+	return out
+}
