@@ -122,7 +122,7 @@ func BenchmarkReadPhonesDirect(b *testing.B) {
 		st := &stager{rd: newReader(bytes.NewReader(buf.Bytes()), f), rules: []rule{&r}, header: true,
 			progress: func(int64, int64) {}}
 		st.route = func(_ rule, line int64, _ stagedRow) ([]any, error) { return fast.take(line) }
-		n, err := io.Copy(io.Discard, &phonesCopy{st: st, f: fast})
+		n, err := io.Copy(io.Discard, &binaryCopy{next: phoneRows(st, fast)})
 		if err != nil || fast.direct != rows {
 			b.Fatalf("encoded %d bytes, %d rows straight, err %v", n, fast.direct, err)
 		}

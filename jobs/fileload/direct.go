@@ -4,9 +4,7 @@ import (
 	"cmp"
 	"container/heap"
 	"context"
-	"encoding/binary"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/big"
 	"slices"
@@ -254,63 +252,30 @@ func copyDirect(ctx context.Context, tx pgx.Tx, late *lateIndex, jobID int64, fl
 	st.route = func(ru rule, _ int64, row stagedRow) ([]any, error) {
 		return ru.(*scoreRule).direct.take(row)
 	}
-	_, err := tx.Conn().PgConn().CopyFrom(ctx, &binaryValues{src: st},
+	_, err := tx.Conn().PgConn().CopyFrom(ctx, &binaryCopy{next: scoreValues(st)},
 		`COPY van_score_update_values (score_update_id, vanid, value) FROM STDIN (FORMAT binary)`)
 	return err
 }
 
-// binaryValues encodes the direct path's rows (two *int64 and a *string)
-// in COPY's binary format. pgx's CopyFrom would find an encode plan for
-// every value of every row; these three columns need none of that, and the
-// worker's CPU is better left to PostgreSQL's COPY.
-type binaryValues struct {
-	src     pgx.CopyFromSource
-	pend    []byte // encoded, not yet read
-	buf     []byte
-	started bool
-	done    bool
-}
-
-var copyHeader = []byte("PGCOPY\n\xff\r\n\x00\x00\x00\x00\x00\x00\x00\x00\x00")
-
-func (b *binaryValues) Read(p []byte) (int, error) {
-	n := 0
-	for {
-		if len(b.pend) > 0 {
-			k := copy(p[n:], b.pend)
-			n, b.pend = n+k, b.pend[k:]
-			if len(b.pend) > 0 {
-				return n, nil
-			}
+// scoreValues appends the direct path's next row (two *int64 and a
+// *string) to e in COPY's binary format. pgx's CopyFrom would find an
+// encode plan for every value of every row; these three columns need none
+// of that, and the worker's CPU is better left to PostgreSQL's COPY.
+func scoreValues(src pgx.CopyFromSource) func(e []byte) ([]byte, bool, error) {
+	return func(e []byte) ([]byte, bool, error) {
+		if !src.Next() {
+			return e, false, src.Err()
 		}
-		switch {
-		case b.done:
-			return n, io.EOF
-		case n == len(p):
-			return n, nil
-		case !b.started:
-			b.started, b.pend = true, copyHeader
-			continue
-		}
-		if !b.src.Next() {
-			if err := b.src.Err(); err != nil {
-				return n, err
-			}
-			b.done, b.pend = true, []byte{0xff, 0xff}
-			continue
-		}
-		row, _ := b.src.Values()
-		e := append(b.buf[:0], 0, 3, 0, 0, 0, 8)
-		e = binary.BigEndian.AppendUint64(e, uint64(*row[0].(*int64)))
-		e = append(e, 0, 0, 0, 8)
-		e = binary.BigEndian.AppendUint64(e, uint64(*row[1].(*int64)))
+		row, _ := src.Values()
+		e = append(e, 0, 3)
+		e = appendInt8(e, *row[0].(*int64))
+		e = appendInt8(e, *row[1].(*int64))
 		if v := row[2].(*string); v == nil {
 			e = append(e, 0xff, 0xff, 0xff, 0xff)
 		} else {
-			e = binary.BigEndian.AppendUint32(e, uint32(len(*v)))
-			e = append(e, *v...)
+			e = appendText(e, *v)
 		}
-		b.buf, b.pend = e, e
+		return e, true, nil
 	}
 }
 

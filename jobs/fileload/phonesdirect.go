@@ -175,7 +175,7 @@ func copyPhones(ctx context.Context, tx pgx.Tx, late *lateIndex, r *phonesRule, 
 	}
 	f.sw = bufio.NewWriterSize(f.shadow, 64<<10)
 	st.route = func(_ rule, line int64, _ stagedRow) ([]any, error) { return f.take(line) }
-	if _, err := tx.Conn().PgConn().CopyFrom(ctx, &phonesCopy{st: st, f: f},
+	if _, err := tx.Conn().PgConn().CopyFrom(ctx, &binaryCopy{next: phoneRows(st, f)},
 		`COPY van_phones (db_mode, vanid, phone, phone_type, phone_source, preferred, ext, opt_in_status, sonar_score) FROM STDIN (FORMAT binary)`); err != nil {
 		return err
 	}
@@ -491,58 +491,31 @@ func appendText(e []byte, s string) []byte {
 	return append(binary.BigEndian.AppendUint32(e, uint32(len(s))), s...)
 }
 
-// phonesCopy is the COPY into van_phones in binary format: the rows the
-// stager's route lets through, then the rows still held back.
-type phonesCopy struct {
-	st            *stager
-	f             *phonesFast
-	pend, buf     []byte
-	started, done bool
-}
-
-var copyTrailer = []byte{0xff, 0xff}
-
-func (c *phonesCopy) Read(p []byte) (int, error) {
-	n := 0
-	for {
-		if len(c.pend) > 0 {
-			k := copy(p[n:], c.pend)
-			n, c.pend = n+k, c.pend[k:]
-			if len(c.pend) > 0 {
-				return n, nil
+// phoneRows appends the rows of van_phones the stager's route lets
+// through to e in COPY's binary format, and at the end the rows still held
+// back.
+func phoneRows(st *stager, f *phonesFast) func(e []byte) ([]byte, bool, error) {
+	return func(e []byte) ([]byte, bool, error) {
+		more := st.Next()
+		if !more {
+			if err := st.Err(); err != nil {
+				return e, false, err
+			}
+			if len(f.group) > 0 {
+				if err := f.release(); err != nil {
+					return e, false, err
+				}
 			}
 		}
-		switch {
-		case c.done:
-			return n, io.EOF
-		case n == len(p):
-			return n, nil
-		case !c.started:
-			c.started, c.pend = true, copyHeader
-			continue
-		}
-		if !c.st.Next() {
-			if err := c.st.Err(); err != nil {
-				return n, err
-			}
-			if len(c.f.group) == 0 {
-				c.done, c.pend = true, copyTrailer
-				continue
-			}
-			if err := c.f.release(); err != nil {
-				return n, err
-			}
-		}
-		e := c.buf[:0]
-		for i := range c.f.out {
+		for i := range f.out {
 			e = binary.BigEndian.AppendUint16(e, 9)
 			e = append(e, 0, 0, 0, 2)
-			e = binary.BigEndian.AppendUint16(e, uint16(c.f.dbMode))
-			e = appendInt8(e, c.f.out[i].vanid)
-			e = appendPhoneTail(e, &c.f.out[i])
+			e = binary.BigEndian.AppendUint16(e, uint16(f.dbMode))
+			e = appendInt8(e, f.out[i].vanid)
+			e = appendPhoneTail(e, &f.out[i])
 		}
-		c.f.out = c.f.out[:0]
-		c.buf, c.pend = e, e
+		f.out = f.out[:0]
+		return e, more, nil
 	}
 }
 
