@@ -3,14 +3,10 @@
 package e2e
 
 import (
-	"archive/zip"
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -35,26 +31,12 @@ func TestChaosWorkerKilledMidLoad(t *testing.T) {
 	var score struct{ ScoreID int64 }
 	_ = json.Unmarshal([]byte(s.CLI("scores", "create", "--name", "Chaos", "--min", "0", "--max", "100", "--json")), &score)
 
-	var csv bytes.Buffer
-	csv.WriteString("vanid,score\n")
-	var wantSum int64
-	for i := 1; i <= rows; i++ {
-		v := (i * 7919) % 101
-		wantSum += int64(v)
-		fmt.Fprintf(&csv, "%d,%d\n", i, v)
-	}
-	var zbuf bytes.Buffer
-	zw := zip.NewWriter(&zbuf)
-	w, _ := zw.Create("scores.csv")
-	_, _ = w.Write(csv.Bytes())
-	_ = zw.Close()
-	files := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write(zbuf.Bytes()) }))
-	defer files.Close()
+	sourceURL, wantSum := serveScores(t, rows)
 
 	auth := "Basic " + base64.StdEncoding.EncodeToString([]byte("chaos:"+key["secret"].(string)+"|0"))
 	body := fmt.Sprintf(`{"description": "chaos", "file": {"columnDelimiter": "Csv", "columns": [{"name": "vanid"}, {"name": "score"}],
 	  "hasHeader": true, "sourceUrl": %q}, "actions": [{"actionType": "Score", "personIdColumn": "vanid", "personIdType": "VANID",
-	  "scoreColumn": "score", "scoreId": %d}]}`, files.URL+"/scores.zip", score.ScoreID)
+	  "scoreColumn": "score", "scoreId": %d}]}`, sourceURL, score.ScoreID)
 	code, _, out := s.Do("POST", "/v4/fileLoadingJobs", body, "Authorization", auth)
 	if code != 201 {
 		t.Fatalf("POST: %d %s", code, out)

@@ -40,26 +40,12 @@ func TestChaosPostgresRestartsMidLoad(t *testing.T) {
 	var score struct{ ScoreID int64 }
 	_ = json.Unmarshal([]byte(s.CLI("scores", "create", "--name", "Chaos", "--min", "0", "--max", "100", "--json")), &score)
 
-	var csv bytes.Buffer
-	csv.WriteString("vanid,score\n")
-	var wantSum int64
-	for i := 1; i <= rows; i++ {
-		v := (i * 7919) % 101
-		wantSum += int64(v)
-		fmt.Fprintf(&csv, "%d,%d\n", i, v)
-	}
-	var zbuf bytes.Buffer
-	zw := zip.NewWriter(&zbuf)
-	w, _ := zw.Create("scores.csv")
-	_, _ = w.Write(csv.Bytes())
-	_ = zw.Close()
-	files := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write(zbuf.Bytes()) }))
-	defer files.Close()
+	sourceURL, wantSum := serveScores(t, rows)
 
 	vanAuth := "Basic " + base64.StdEncoding.EncodeToString([]byte("chaos:"+secret+"|0"))
 	load := fmt.Sprintf(`{"description": "chaos", "file": {"columnDelimiter": "Csv", "columns": [{"name": "vanid"}, {"name": "score"}],
 	  "hasHeader": true, "sourceUrl": %q}, "actions": [{"actionType": "Score", "personIdColumn": "vanid", "personIdType": "VANID",
-	  "scoreColumn": "score", "scoreId": %d}]}`, files.URL+"/scores.zip", score.ScoreID)
+	  "scoreColumn": "score", "scoreId": %d}]}`, sourceURL, score.ScoreID)
 	code, _, out := s.Do("POST", "/v4/fileLoadingJobs", load, "Authorization", vanAuth)
 	if code != 201 {
 		t.Fatalf("POST /v4/fileLoadingJobs: %d %s", code, out)
@@ -221,4 +207,29 @@ func (s *Stack) assertRunning(t *testing.T) {
 		t.Fatalf("worker /healthz: %v", err)
 	}
 	resp.Body.Close()
+}
+
+// serveScores serves a zipped score file of rows people (vanid i scores
+// (i*7919) mod 101) over HTTP for the test's life, and returns its URL and
+// the sum of its scores.
+func serveScores(t *testing.T, rows int) (string, int64) {
+	t.Helper()
+	var csv bytes.Buffer
+	csv.WriteString("vanid,score\n")
+	var sum int64
+	for i := 1; i <= rows; i++ {
+		v := (i * 7919) % 101
+		sum += int64(v)
+		fmt.Fprintf(&csv, "%d,%d\n", i, v)
+	}
+	var zbuf bytes.Buffer
+	zw := zip.NewWriter(&zbuf)
+	w, _ := zw.Create("scores.csv")
+	_, _ = w.Write(csv.Bytes())
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	files := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write(zbuf.Bytes()) }))
+	t.Cleanup(files.Close)
+	return files.URL + "/scores.zip", sum
 }
