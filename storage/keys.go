@@ -13,7 +13,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/lib/pq"
-	"gorm.io/gorm"
 
 	"github.com/turnoutdev/turnout/internal/fault"
 )
@@ -154,14 +153,24 @@ func (s *Store) KeyBySecret(ctx context.Context, secret string) (*APIKey, error)
 	if !strings.HasPrefix(secret, secretPrefix) || len(secret) > 200 {
 		return nil, fault.New(fault.Unauthorized, "invalid API key")
 	}
+	// pgx, not GORM: only a lookup that completed and found no row is an
+	// unknown key. A query cut off by a database outage must not read as a
+	// bad credential, or the auth-failure throttle would lock out every
+	// client of an address while the database restarts.
 	var k APIKey
-	err := s.Gorm.WithContext(ctx).Where("secret_hash = ?", HashSecret(secret)).Take(&k).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
+	var scopes []string
+	err := s.Pool.QueryRow(ctx, `SELECT id, name, secret_hash, secret_hint, scopes, rate_limit, max_batch_size,
+		may_auto_approve, van_app, van_db_mode, rocky_partner_id, webhook_secret, created_at, revoked_at
+		FROM api_keys WHERE secret_hash = $1`, HashSecret(secret)).Scan(
+		&k.ID, &k.Name, &k.SecretHash, &k.SecretHint, &scopes, &k.RateLimit, &k.MaxBatchSize,
+		&k.MayAutoApprove, &k.VANApp, &k.VANDBMode, &k.RockyPartnerID, &k.WebhookSecret, &k.CreatedAt, &k.RevokedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fault.New(fault.Unauthorized, "invalid API key")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("look up key: %w", err)
 	}
+	k.Scopes = scopes
 	if k.RevokedAt != nil {
 		return nil, fault.New(fault.Unauthorized, "invalid API key")
 	}
