@@ -191,6 +191,21 @@ type pending struct {
 // read (16 bytes each); past it the load waits for them.
 const maxBacklog = 1 << 20
 
+// maxDirectPeople caps the direct paths: they hold 8 to 16 bytes per person
+// of the database (and a few bits per action), so past this many people a
+// load is staged instead and the worker's memory stays within budget.
+const maxDirectPeople = 10_000_000
+
+// peopleFitInMemory tells whether van_people (by the planner's estimate,
+// both database modes) is small enough for the direct paths.
+func peopleFitInMemory(ctx context.Context, q storage.Querier) (bool, error) {
+	var est float64
+	if err := q.QueryRow(ctx, `SELECT reltuples FROM pg_class WHERE oid = 'van_people'::regclass`).Scan(&est); err != nil {
+		return false, fmt.Errorf("estimate people: %w", err)
+	}
+	return est <= maxDirectPeople, nil
+}
+
 // directPlan returns the rules of a load that can take the direct path, or
 // nil when it must be staged: an action that is not a Score, or one naming
 // people by StateFileID (text ids, better joined by PostgreSQL).

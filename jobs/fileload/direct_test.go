@@ -1,6 +1,7 @@
 package fileload
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"testing"
@@ -76,5 +77,30 @@ func TestDistinctIDsAcrossPieces(t *testing.T) {
 	var empty chunks[int64]
 	if got := distinctIDs(&empty); got != 0 {
 		t.Errorf("distinct ids of nothing: %d", got)
+	}
+}
+
+// A database of more people than the direct paths may hold in memory is
+// loaded through the staging table.
+func TestDirectPathsOnlyForDatabasesThatFitInMemory(t *testing.T) {
+	pool := testenvStore(t).Pool
+	ctx := t.Context()
+	var was float64
+	if err := pool.QueryRow(ctx, `SELECT reltuples FROM pg_class WHERE oid = 'van_people'::regclass`).Scan(&was); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = pool.Exec(context.Background(), `UPDATE pg_class SET reltuples = $1 WHERE oid = 'van_people'::regclass`, was)
+	})
+	for _, c := range []struct {
+		people float64
+		fit    bool
+	}{{1e6, true}, {maxDirectPeople, true}, {maxDirectPeople + 1, false}, {5e7, false}} {
+		if _, err := pool.Exec(ctx, `UPDATE pg_class SET reltuples = $1 WHERE oid = 'van_people'::regclass`, c.people); err != nil {
+			t.Fatal(err)
+		}
+		if fit, err := peopleFitInMemory(ctx, pool); err != nil || fit != c.fit {
+			t.Errorf("%.0f people: fit %v (%v), want %v", c.people, fit, err, c.fit)
+		}
 	}
 }

@@ -157,10 +157,15 @@ func (r *Runner) load(ctx context.Context, job *storage.Job, fl *storage.FileLoa
 		rules = append(rules, rule)
 	}
 
-	direct := directPlan(rules)
+	var direct []*scoreRule
+	var phones *phonesRule
+	if fit, err := peopleFitInMemory(ctx, r.store.Pool); err != nil {
+		return nil, err
+	} else if fit {
+		direct, phones = directPlan(rules), directPhones(rules)
+	}
 	// The direct paths' person ids are read while the file is fetched.
 	late := startLate(ctx, r.store.Pool, direct, fl.DBMode, log)
-	phones := directPhones(rules)
 	if phones != nil {
 		defer phones.fast.close()
 		late = readLate(ctx, r.store.Pool, fl.DBMode, log)
