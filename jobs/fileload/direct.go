@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/big"
 	"slices"
 	"strconv"
@@ -42,23 +43,58 @@ const maxHistogram = 1 << 16
 type personIndex struct {
 	keys   []int64
 	vanids []int64 // nil when keys are the VANIDs
+
+	// A bucket table over the id range (see build): bucket b's ids are
+	// keys[starts[b]:starts[b+1]]. A lookup is then a search among a few
+	// ids instead of a binary search of millions, which in a file's random
+	// order misses the cache at every step (9 ms vs 220 ms per million
+	// lookups of sparse ids). nil: binary search.
+	starts []int32
+	shift  uint
+}
+
+// build makes the bucket table: about one bucket for every two people
+// (2 bytes a person), each spanning a power-of-two run of ids.
+func (x *personIndex) build() {
+	n := len(x.keys)
+	if n == 0 || n > math.MaxInt32 {
+		return
+	}
+	lo, span := x.keys[0], uint64(x.keys[n-1]-x.keys[0])
+	var shift uint
+	for span>>shift > uint64(n/2) {
+		shift++
+	}
+	buckets := int(span>>shift) + 1
+	starts := make([]int32, buckets+1)
+	b := 0
+	for i, k := range x.keys {
+		for kb := int(uint64(k-lo) >> shift); b <= kb; b++ {
+			starts[b] = int32(i)
+		}
+	}
+	for ; b <= buckets; b++ {
+		starts[b] = int32(n)
+	}
+	x.starts, x.shift = starts, shift
 }
 
 // lookup returns the position of id in the index and the person's VANID.
 func (x *personIndex) lookup(id int64) (int, int64, bool) {
-	// Ids are often dense (VANIDs 1..n): try where a gapless run puts it.
-	i, ok := 0, false
-	if len(x.keys) > 0 {
-		if g := id - x.keys[0]; g >= 0 && g < int64(len(x.keys)) && x.keys[g] == id {
-			i, ok = int(g), true
+	keys, base := x.keys, 0
+	if x.starts != nil {
+		if id < x.keys[0] || id > x.keys[len(x.keys)-1] {
+			return 0, 0, false
 		}
+		b := uint64(id-x.keys[0]) >> x.shift
+		base = int(x.starts[b])
+		keys = x.keys[base:x.starts[b+1]]
 	}
-	if !ok {
-		i, ok = slices.BinarySearch(x.keys, id)
-	}
+	i, ok := slices.BinarySearch(keys, id)
 	if !ok {
 		return 0, 0, false
 	}
+	i += base
 	if x.vanids == nil {
 		return i, id, true
 	}
@@ -82,6 +118,7 @@ func loadPersonIndex(ctx context.Context, conn *pgx.Conn, dbMode int16, idType s
 	if _, err := conn.PgConn().CopyTo(ctx, w, q); err != nil {
 		return nil, fmt.Errorf("read person ids: %w", err)
 	}
+	w.x.build()
 	return w.x, nil
 }
 

@@ -3,6 +3,7 @@ package fileload
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"testing"
 )
@@ -101,6 +102,41 @@ func TestDirectPathsOnlyForDatabasesThatFitInMemory(t *testing.T) {
 		}
 		if fit, err := peopleFitInMemory(ctx, pool); err != nil || fit != c.fit {
 			t.Errorf("%.0f people: fit %v (%v), want %v", c.people, fit, err, c.fit)
+		}
+	}
+}
+
+// The bucket table finds exactly what a binary search finds, for dense,
+// sparse, clustered and tiny id sets, ids outside the range included.
+func TestPersonIndexBucketsAgreeWithBinarySearch(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	sets := map[string][]int64{"one": {42}, "two far apart": {3, 1 << 40}}
+	dense, sparse, clustered := []int64{}, []int64{}, []int64{}
+	for i := int64(1); i <= 5000; i++ {
+		dense = append(dense, i)
+		sparse = append(sparse, i*97+rng.Int64N(50))
+		clustered = append(clustered, i+int64(i/1000)*1_000_000_000)
+	}
+	sets["dense"], sets["sparse"], sets["clustered"] = dense, sparse, clustered
+	for name, keys := range sets {
+		slices.Sort(keys)
+		keys = slices.Compact(keys)
+		x := &personIndex{keys: keys}
+		x.build()
+		plain := &personIndex{keys: keys}
+		probes := append([]int64{0, 1, -5, keys[0], keys[len(keys)-1], keys[len(keys)-1] + 1, 1 << 62}, keys...)
+		for range 2000 {
+			probes = append(probes, rng.Int64N(keys[len(keys)-1]+10))
+		}
+		for _, id := range probes {
+			p1, v1, ok1 := x.lookup(id)
+			p2, v2, ok2 := plain.lookup(id)
+			if p1 != p2 || v1 != v2 || ok1 != ok2 {
+				t.Fatalf("%s: lookup(%d) = %d %d %v with buckets, %d %d %v without", name, id, p1, v1, ok1, p2, v2, ok2)
+			}
+		}
+		if len(x.starts) > len(keys)/2+2 {
+			t.Errorf("%s: %d buckets for %d people, want at most about one per two", name, len(x.starts), len(keys))
 		}
 	}
 }
