@@ -31,8 +31,8 @@ import (
 // paths give the same statistics.
 //
 // Memory is bounded by the database, not the file: 8 bytes per person of
-// the key's database (16 for DWID), one bit per person and action, and 8
-// bytes per unmatched row.
+// the key's database (16 for DWID) and 2 for the bucket table, one bit per
+// person and action, and 8 bytes per unmatched row.
 
 // maxHistogram is how many distinct values a range score's statistics are
 // kept for in memory; past it PostgreSQL computes them.
