@@ -58,26 +58,14 @@ func TestChaosWorkerKilledMidLoad(t *testing.T) {
 	defer db.Close(ctx)
 
 	// Kill the worker once it has read part of the file.
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		var status string
-		var done int64
-		_ = db.QueryRow(ctx, `SELECT status, progress_done FROM jobs WHERE id = $1`, created.JobID).Scan(&status, &done)
-		if status == "running" && done > 0 && done < rows {
-			break
-		}
-		if status == "succeeded" || time.Now().After(deadline) {
-			t.Fatalf("job %s with %d rows done before the worker could be killed mid-load", status, done)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitMidLoad(t, db, created.JobID, rows, 2*time.Minute, "the worker could be killed")
 	if err := s.worker.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	_ = s.worker.Wait()
 	s.worker = s.start("turnout-worker")
 
-	deadline = time.Now().Add(5 * time.Minute)
+	deadline := time.Now().Add(5 * time.Minute)
 	var status string
 	var attempts int
 	for time.Now().Before(deadline) {

@@ -59,19 +59,7 @@ func TestChaosPostgresRestartsMidLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		var status string
-		var done int64
-		_ = db.QueryRow(ctx, `SELECT status, progress_done FROM jobs WHERE id = $1`, created.JobID).Scan(&status, &done)
-		if status == "running" && done > 0 && done < rows {
-			break
-		}
-		if status == "succeeded" || time.Now().After(deadline) {
-			t.Fatalf("job %s with %d rows done before PostgreSQL could be stopped mid-load", status, done)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitMidLoad(t, db, created.JobID, rows, 30*time.Second, "PostgreSQL could be stopped")
 	db.Close(ctx)
 	pg.crash()
 
@@ -126,7 +114,7 @@ func TestChaosPostgresRestartsMidLoad(t *testing.T) {
 	pg.start()
 
 	// The same processes serve again on their own.
-	deadline = time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		code, _, body := s.Do("GET", fmt.Sprintf("/v4/fileLoadingJobs/%d", created.JobID), "", "Authorization", vanAuth)
 		if code == 200 {
@@ -232,4 +220,23 @@ func serveScores(t *testing.T, rows int) (string, int64) {
 	files := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write(zbuf.Bytes()) }))
 	t.Cleanup(files.Close)
 	return files.URL + "/scores.zip", sum
+}
+
+// waitMidLoad waits until job has read part of its rows-row file, so the
+// test can break something in the middle of the load.
+func waitMidLoad(t *testing.T, db *pgx.Conn, job int64, rows int, within time.Duration, what string) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		var status string
+		var done int64
+		_ = db.QueryRow(context.Background(), `SELECT status, progress_done FROM jobs WHERE id = $1`, job).Scan(&status, &done)
+		if status == "running" && done > 0 && done < int64(rows) {
+			return
+		}
+		if status == "succeeded" || time.Now().After(deadline) {
+			t.Fatalf("job %s with %d rows done before %s mid-load", status, done, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
