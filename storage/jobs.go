@@ -172,16 +172,7 @@ func (s *Store) StartJob(ctx context.Context, id int64) (*Job, error) {
 // that outlived its worker's shutdown cannot overwrite the outcome of the
 // attempt that replaced it.
 func (s *Store) SucceedJob(ctx context.Context, id int64, attempt int, result any) error {
-	var res []byte
-	if result != nil {
-		var err error
-		if res, err = json.Marshal(result); err != nil {
-			return fmt.Errorf("marshal job result: %w", err)
-		}
-	}
-	_, err := s.Pool.Exec(ctx, `UPDATE jobs SET status = 'succeeded', result = coalesce($2, result), error = NULL,
-		finished_at = now(), updated_at = now() WHERE id = $1 AND status = 'running' AND attempts = $3`, id, res, attempt)
-	return err
+	return s.SucceedJobs(ctx, []Success{{JobID: id, Attempt: attempt, Result: result}})
 }
 
 // FailJob records the failure of attempt (see SucceedJob; 0 means whatever
