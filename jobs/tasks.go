@@ -237,3 +237,24 @@ func Noop(ctx context.Context, job *storage.Job) (any, error) {
 	}
 	return map[string]any{"ok": true}, nil
 }
+
+type startKey struct{}
+
+// WithStart returns ctx carrying start, which records that the attempt the
+// context belongs to is running; the worker sets it for each handler.
+func WithStart(ctx context.Context, start func() error) context.Context {
+	return context.WithValue(ctx, startKey{}, start)
+}
+
+// Started makes sure the job's row says "running" before a handler reports
+// progress: the worker records the start of an attempt only once it has
+// run for a while, and a row that said "queued" beside rows done would
+// puzzle whoever polls it. Cheap once recorded; outside a worker it does
+// nothing. An error means this attempt lost the job (its context is then
+// cancelled too) or the start could not be written.
+func Started(ctx context.Context) error {
+	if start, ok := ctx.Value(startKey{}).(func() error); ok {
+		return start()
+	}
+	return nil
+}

@@ -69,9 +69,26 @@ func Open(ctx context.Context, databaseURL string) (*Store, error) {
 	return &Store{Pool: pool, Gorm: gdb, sql: sqlDB}, nil
 }
 
+// Side returns a Store on the same database over a pool of its own of at
+// most conns connections, for work that must not queue behind the main
+// pool: the worker's bookkeeping of job states, which a handler holding
+// every connection of a small pool would otherwise stall. It offers Pool
+// only (no Gorm); Close it when done.
+func (s *Store) Side(conns int32) (*Store, error) {
+	cfg := s.Pool.Config().Copy()
+	cfg.MaxConns, cfg.MinConns = conns, 0
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open side pool: %w", err)
+	}
+	return &Store{Pool: pool, Secrets: s.Secrets}, nil
+}
+
 // Close releases every connection.
 func (s *Store) Close() {
-	_ = s.sql.Close()
+	if s.sql != nil {
+		_ = s.sql.Close()
+	}
 	s.Pool.Close()
 }
 

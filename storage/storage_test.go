@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/turnoutdev/turnout/internal/fault"
 	"github.com/turnoutdev/turnout/internal/testenv"
@@ -110,44 +111,106 @@ func TestJobStateMachineGuardsFinalStates(t *testing.T) {
 	if j.Status != storage.JobQueued || string(j.Params) != `{"n": 1}` {
 		t.Fatalf("new job: status %q params %s", j.Status, j.Params)
 	}
-	s1, err := env.Store.StartJob(ctx, j.ID)
-	if err != nil || s1.Attempts != 1 || s1.Status != storage.JobRunning {
-		t.Fatalf("start: %+v %v", s1, err)
+	took := time.Now().Add(-time.Minute).Truncate(time.Microsecond)
+	a1 := storage.Attempt{JobID: j.ID, Number: 1, At: took}
+	if started, err := env.Store.StartJobs(ctx, []storage.Attempt{a1}); err != nil || !started[j.ID] {
+		t.Fatalf("start: %v %v", started, err)
 	}
-	// A crashed worker's job may start again (attempt 2).
-	s2, err := env.Store.StartJob(ctx, j.ID)
-	if err != nil || s2.Attempts != 2 {
-		t.Fatalf("restart of a running job: %+v %v", s2, err)
-	}
-	// Attempt 1 outlived its worker: its outcome no longer counts.
-	if err := env.Store.FailJob(ctx, j.ID, 1, "cut off by shutdown", false); err != nil {
-		t.Fatal(err)
-	}
-	if got, _ := env.Store.Job(ctx, j.ID); got.Status != storage.JobRunning {
-		t.Fatalf("a stale attempt's failure changed the job to %q", got.Status)
-	}
-	if err := env.Store.SucceedJob(ctx, j.ID, 1, nil); err != nil {
-		t.Fatal(err)
-	}
-	if got, _ := env.Store.Job(ctx, j.ID); got.Status != storage.JobRunning {
-		t.Fatalf("a stale attempt's success changed the job to %q", got.Status)
-	}
-	if err := env.Store.SucceedJob(ctx, j.ID, 2, map[string]string{"ok": "yes"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := env.Store.StartJob(ctx, j.ID); !errors.Is(err, storage.ErrJobDone) {
-		t.Fatalf("start of a succeeded job: %v, want ErrJobDone", err)
-	}
-	// A late failure report cannot undo success.
-	if err := env.Store.FailJob(ctx, j.ID, 0, "late", true); err != nil {
-		t.Fatal(err)
-	}
+	a1.Started = true
 	got, _ := env.Store.Job(ctx, j.ID)
-	if got.Status != storage.JobSucceeded || got.Error != nil {
-		t.Fatalf("after a late failure: %q %v, want still succeeded", got.Status, got.Error)
+	if got.Status != storage.JobRunning || got.Attempts != 1 || got.StartedAt == nil || !got.StartedAt.Equal(took) || got.HeartbeatAt == nil {
+		t.Fatalf("after start: %+v, want running, attempt 1, started when the worker took it", got)
 	}
-	if _, err := env.Store.StartJob(ctx, 1<<40); !fault.Is(err, fault.NotFound) {
-		t.Fatalf("start of a missing job: %v, want NotFound", err)
+	// A crashed worker's job may start again (attempt 2); a second run that
+	// read the same row as the first (a duplicate delivery) may not.
+	a2 := storage.Attempt{JobID: j.ID, Number: 2, At: time.Now()}
+	dup := storage.Attempt{JobID: j.ID, Number: 2, At: time.Now()}
+	if started, err := env.Store.StartJobs(ctx, []storage.Attempt{a2}); err != nil || !started[j.ID] {
+		t.Fatalf("restart of a running job: %v %v", started, err)
+	}
+	a2.Started = true
+	if started, err := env.Store.StartJobs(ctx, []storage.Attempt{dup}); err != nil || started[j.ID] {
+		t.Fatalf("start of a duplicate run: %v %v, want not recorded", started, err)
+	}
+	// Attempt 1 outlived its worker, and the duplicate ran unrecorded:
+	// neither outcome counts.
+	for _, stale := range []storage.Attempt{a1, dup} {
+		if err := env.Store.FailAttempt(ctx, stale, "cut off by shutdown", false); err != nil {
+			t.Fatal(err)
+		}
+		if err := env.Store.SucceedJobs(ctx, []storage.Success{{Attempt: stale}}); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := env.Store.Job(ctx, j.ID); got.Status != storage.JobRunning || got.Attempts != 2 {
+			t.Fatalf("a stale attempt (%+v) changed the job to %q at attempt %d", stale, got.Status, got.Attempts)
+		}
+	}
+	if err := env.Store.SucceedJobs(ctx, []storage.Success{{Attempt: a2, Result: map[string]string{"ok": "yes"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if started, err := env.Store.StartJobs(ctx, []storage.Attempt{{JobID: j.ID, Number: 3, At: time.Now()}}); err != nil || started[j.ID] {
+		t.Fatalf("start of a succeeded job: %v %v, want not recorded", started, err)
+	}
+	// A late give-up cannot undo success.
+	if err := env.Store.GiveUpJob(ctx, j.ID, "late"); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = env.Store.Job(ctx, j.ID)
+	if got.Status != storage.JobSucceeded || got.Error != nil || got.Attempts != 2 || string(got.Result) != `{"ok": "yes"}` {
+		t.Fatalf("after a late failure: %q %v attempts %d %s, want still succeeded at attempt 2", got.Status, got.Error, got.Attempts, got.Result)
+	}
+}
+
+// An attempt that finishes before it is recorded writes its start with its
+// outcome: attempts counts it and started_at is when the worker took it.
+func TestUnrecordedAttemptsWriteTheirStartWithTheOutcome(t *testing.T) {
+	env := testenv.Get(t)
+	ctx := context.Background()
+	var ids []int64
+	for range 3 {
+		j, err := storage.InsertJob(ctx, env.Store.Pool, storage.NewJob{Kind: "k", Queue: "default"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, j.ID)
+	}
+	took := time.Now().Add(-time.Second).Truncate(time.Microsecond)
+	// Job 0 fails its first attempt unrecorded, then succeeds; job 1
+	// succeeds at once; job 2 is read by two runs and only the first
+	// outcome counts.
+	if err := env.Store.FailAttempt(ctx, storage.Attempt{JobID: ids[0], Number: 1, At: took}, "sftp host went away", false); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := env.Store.Job(ctx, ids[0]); got.Status != storage.JobRetrying || got.Attempts != 1 || got.StartedAt == nil || got.FinishedAt != nil {
+		t.Fatalf("after an unrecorded failure: %+v, want retrying at attempt 1 with started_at", got)
+	}
+	err := env.Store.SucceedJobs(ctx, []storage.Success{
+		{Attempt: storage.Attempt{JobID: ids[0], Number: 2, At: took}, Result: map[string]int{"n": 7}},
+		{Attempt: storage.Attempt{JobID: ids[1], Number: 1, At: took}},
+		{Attempt: storage.Attempt{JobID: ids[2], Number: 1, At: took}, Result: "first"},
+		{Attempt: storage.Attempt{JobID: 1 << 40, Number: 1, At: took}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Store.SucceedJobs(ctx, []storage.Success{{Attempt: storage.Attempt{JobID: ids[2], Number: 1, At: time.Now()}, Result: "second"}}); err != nil {
+		t.Fatal(err)
+	}
+	want := []struct {
+		attempts int
+		result   string
+	}{{2, `{"n": 7}`}, {1, ``}, {1, `"first"`}}
+	for i, id := range ids {
+		got, _ := env.Store.Job(ctx, id)
+		if got.Status != storage.JobSucceeded || got.Attempts != want[i].attempts || string(got.Result) != want[i].result ||
+			got.StartedAt == nil || !got.StartedAt.Equal(took) || got.FinishedAt == nil || got.Error != nil {
+			t.Errorf("job %d: %s attempts %d result %s started %v error %v; want succeeded, attempts %d, result %s, started %v",
+				i, got.Status, got.Attempts, got.Result, got.StartedAt, got.Error, want[i].attempts, want[i].result, took)
+		}
+	}
+	peeked, err := env.Store.PeekJobs(ctx, []int64{ids[0], 1 << 40})
+	if err != nil || len(peeked) != 1 || peeked[ids[0]].Status != storage.JobSucceeded {
+		t.Fatalf("peek: %v %v, want only the existing job", peeked, err)
 	}
 }
 
@@ -253,53 +316,5 @@ func TestMigrationsRollBackAndReapply(t *testing.T) {
 	}
 	if err := storage.Migrate(ctx, url, "up", io.Discard); err != nil {
 		t.Fatalf("up again: %v", err)
-	}
-}
-
-// The batch forms keep the single forms' guards: only unfinished jobs
-// start, and only the current attempt of a running job records success.
-func TestBatchStartAndSuccessKeepTheGuards(t *testing.T) {
-	env := testenv.Get(t)
-	ctx := context.Background()
-	var ids []int64
-	for range 3 {
-		j, err := storage.InsertJob(ctx, env.Store.Pool, storage.NewJob{Kind: "k", Queue: "default"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, j.ID)
-	}
-	// Job 2 already finished; 1<<40 does not exist.
-	if _, err := env.Store.StartJob(ctx, ids[2]); err != nil {
-		t.Fatal(err)
-	}
-	if err := env.Store.SucceedJob(ctx, ids[2], 1, nil); err != nil {
-		t.Fatal(err)
-	}
-	started, err := env.Store.StartJobs(ctx, []int64{ids[0], ids[1], ids[2], 1 << 40})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(started) != 2 || started[ids[0]].Attempts != 1 || started[ids[1]].Status != storage.JobRunning || started[ids[2]] != nil {
-		t.Fatalf("started %v; want jobs %d and %d at attempt 1 only", started, ids[0], ids[1])
-	}
-	// Job 1 restarts (attempt 2): its attempt 1 can no longer succeed.
-	if _, err := env.Store.StartJobs(ctx, []int64{ids[1]}); err != nil {
-		t.Fatal(err)
-	}
-	err = env.Store.SucceedJobs(ctx, []storage.Success{
-		{JobID: ids[0], Attempt: 1, Result: map[string]int{"n": 7}},
-		{JobID: ids[1], Attempt: 1, Result: map[string]int{"n": 8}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	j0, _ := env.Store.Job(ctx, ids[0])
-	j1, _ := env.Store.Job(ctx, ids[1])
-	if j0.Status != storage.JobSucceeded || string(j0.Result) != `{"n": 7}` || j0.FinishedAt == nil {
-		t.Errorf("job 0: %s %s, want succeeded with its result", j0.Status, j0.Result)
-	}
-	if j1.Status != storage.JobRunning || j1.Result != nil {
-		t.Errorf("job 1: %s %s, want still running: attempt 1 is stale", j1.Status, j1.Result)
 	}
 }

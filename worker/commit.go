@@ -6,13 +6,12 @@ import (
 	"time"
 )
 
-// groupCommit writes the job state changes of concurrent tasks together:
-// while one batch is being written, the changes that arrive queue up and
-// go in the next statement. A change that arrives alone is written at
-// once, so nothing waits for a timer; under load N tasks cost one round
-// trip and one commit instead of N. The caller waits until its change is
-// committed, so a task is acknowledged to Asynq only after its row says so
-// — the same guarantee as writing it alone.
+// groupCommit runs the statements of concurrent tasks together (the
+// worker's reads of the jobs it takes): while one batch is in flight, the
+// calls that arrive queue up and go in the next statement. A call that
+// arrives alone goes at once, so nothing waits for a timer; under load N
+// tasks cost one round trip instead of N. Each caller waits for its own
+// answer.
 type groupCommit[In, Out any] struct {
 	write func(ctx context.Context, batch []In) ([]Out, error) // one Out per In
 	max   int
@@ -75,5 +74,143 @@ func (g *groupCommit[In, Out]) run() {
 			}
 			c.done <- commitResult[Out]{out, err}
 		}
+	}
+}
+
+// completer writes the outcomes of finished tasks behind them: a task is
+// acknowledged as soon as its handler returns and its outcome joins the
+// next batch, written after linger so that one statement carries every
+// outcome of that moment (River's batch completer does the same). The
+// price is a window in which Asynq has let go of a task whose row does not
+// say so yet; if the worker dies in it, the reconciler finds the row
+// unfinished and runs the job again — at least once, as always.
+//
+// A failed write is retried until it succeeds or the completer is closed;
+// while it fails, outcomes pile up to maxPending and then hold their tasks
+// back, so memory stays bounded and Asynq stops handing out work.
+type completer[T any] struct {
+	write      func(ctx context.Context, batch []T) error
+	linger     time.Duration
+	max        int
+	maxPending int
+	log        func(msg string, args ...any)
+
+	mu      sync.Mutex
+	space   *sync.Cond
+	queue   []T
+	closed  bool
+	kick    chan struct{}
+	closing chan struct{}
+	stopped chan struct{}
+}
+
+func newCompleter[T any](write func(context.Context, []T) error, linger time.Duration, log func(string, ...any)) *completer[T] {
+	c := &completer[T]{write: write, linger: linger, max: 1000, maxPending: 10000, log: log,
+		kick: make(chan struct{}, 1), closing: make(chan struct{}), stopped: make(chan struct{})}
+	c.space = sync.NewCond(&c.mu)
+	go c.run()
+	return c
+}
+
+// add hands an outcome over; it blocks only while maxPending are waiting.
+// After close it writes the outcome itself: a task cut off by shutdown may
+// finish after the completer has stopped.
+func (c *completer[T]) add(v T) error {
+	c.mu.Lock()
+	for !c.closed && len(c.queue) >= c.maxPending {
+		c.space.Wait()
+	}
+	if c.closed {
+		c.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return c.write(ctx, []T{v})
+	}
+	c.queue = append(c.queue, v)
+	c.mu.Unlock()
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// close writes what is pending (trying for up to 10 s) and stops.
+func (c *completer[T]) close() {
+	c.mu.Lock()
+	c.closed = true
+	c.space.Broadcast()
+	c.mu.Unlock()
+	close(c.closing)
+	<-c.stopped
+}
+
+func (c *completer[T]) run() {
+	defer close(c.stopped)
+	var deadline time.Time // set once closed: how long to keep trying
+	lingered := false      // the batch about to be written has waited linger
+	backoff := 50 * time.Millisecond
+	for {
+		c.mu.Lock()
+		closed, n := c.closed, len(c.queue)
+		c.mu.Unlock()
+		if closed && deadline.IsZero() {
+			deadline = time.Now().Add(10 * time.Second)
+		}
+		if n == 0 {
+			if closed {
+				return
+			}
+			select {
+			case <-c.kick:
+			case <-c.closing:
+			}
+			continue
+		}
+		if n < c.max && !closed && !lingered {
+			// Under steady load outcomes arrive while a batch is being
+			// written; writing the next one at once would make batches of a
+			// few. Waiting linger each time bounds the statements to one per
+			// linger, whatever the rate.
+			lingered = true
+			select {
+			case <-time.After(c.linger):
+			case <-c.closing:
+			}
+			continue
+		}
+		lingered = false
+		c.mu.Lock()
+		batch := c.queue[:min(n, c.max):min(n, c.max)]
+		c.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := c.write(ctx, batch)
+		cancel()
+		if err == nil {
+			backoff = 50 * time.Millisecond
+			c.mu.Lock()
+			c.queue = c.queue[len(batch):]
+			c.space.Broadcast()
+			c.mu.Unlock()
+			continue
+		}
+		if closed && time.Now().After(deadline) {
+			c.mu.Lock()
+			lost := len(c.queue)
+			c.queue = nil
+			c.mu.Unlock()
+			c.log("job outcomes not recorded at shutdown; the reconciler will run those jobs again", "jobs", lost, "err", err)
+			return
+		}
+		c.log("recording job outcomes failed; retrying", "jobs", len(batch), "err", err)
+		if closed {
+			time.Sleep(max(min(backoff, time.Until(deadline)), 0))
+		} else {
+			select {
+			case <-time.After(backoff):
+			case <-c.closing: // from now on, against the deadline
+			}
+		}
+		backoff = min(backoff*2, 5*time.Second)
 	}
 }

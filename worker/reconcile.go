@@ -23,6 +23,13 @@ type ReconcileOptions struct {
 	// Stale is how old a running job's heartbeat may be before its worker is
 	// presumed dead (default 2m; the heartbeat is written every 10s).
 	Stale time.Duration
+	// Settle is how long a queued job found without a live task is watched
+	// before it is enqueued again (default 5s). A worker may be running it
+	// with the row still saying "queued": its start is recorded only after
+	// Options.StartAfter (cancelled if that write fails within 2s) and its
+	// outcome just after the task is acknowledged. If the row is untouched
+	// after Settle, no worker has it.
+	Settle time.Duration
 }
 
 // Reconciler re-enqueues jobs that are committed but have no live task:
@@ -49,6 +56,9 @@ func NewReconciler(opts ReconcileOptions, store *storage.Store, enq *jobs.Enqueu
 	}
 	if opts.Stale == 0 {
 		opts.Stale = 2 * time.Minute
+	}
+	if opts.Settle == 0 {
+		opts.Settle = 5 * time.Second
 	}
 	rdb, _ := conn.MakeRedisClient().(redis.UniversalClient)
 	return &Reconciler{opts: opts, store: store, enq: enq, insp: insp, rdb: rdb, log: log, abandon: map[string]jobs.Abandoner{}}
@@ -96,43 +106,98 @@ func (r *Reconciler) ReconcileOrphanedJobs(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	n := 0
+	var lost []orphan
 	for i := range cands {
 		j := &cands[i]
 		info, err := r.insp.GetTaskInfo(j.Queue, jobs.TaskID(j.ID))
 		switch {
 		case errors.Is(err, asynq.ErrTaskNotFound), errors.Is(err, asynq.ErrQueueNotFound):
-			// Lost: enqueue again.
+			lost = append(lost, orphan{job: j})
 		case err != nil:
-			return n, err
+			return 0, err
 		case info.State == asynq.TaskStateArchived:
 			// Asynq gave up but the final failure never reached the row.
 			msg := "gave up after repeated failures"
 			if info.LastErr != "" {
 				msg = "last attempt failed: " + info.LastErr
 			}
-			if err := r.store.FailJob(ctx, j.ID, 0, msg, true); err != nil {
-				return n, err
+			if err := r.store.GiveUpJob(ctx, j.ID, msg); err != nil {
+				return 0, err
 			}
 			if a, ok := r.abandon[j.Kind]; ok {
 				if err := a.Abandon(ctx, j, msg); err != nil {
 					r.log.Error("settle abandoned job", "job_id", j.ID, "kind", j.Kind, "err", err)
 				}
 			}
-			continue
 		case info.State == asynq.TaskStateCompleted:
-			// The task finished but the row was not updated (crash in between):
-			// run it again; the handler's effect is idempotent.
-			if err := r.insp.DeleteTask(j.Queue, info.ID); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
+			// The task finished but the row was not updated (the worker
+			// died before writing the outcome): run it again; the
+			// handler's effect is idempotent.
+			lost = append(lost, orphan{job: j, completedTask: info.ID})
+		default:
+			// pending, scheduled, active or retry: alive
+		}
+	}
+	if len(lost) == 0 {
+		return 0, nil
+	}
+	lost, err = r.settle(ctx, lost)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, o := range lost {
+		if o.completedTask != "" {
+			if err := r.insp.DeleteTask(o.job.Queue, o.completedTask); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
 				return n, err
 			}
-		default:
-			continue // pending, scheduled, active or retry: alive
 		}
-		if err := r.enq.Enqueue(ctx, j); err != nil {
+		if err := r.enq.Enqueue(ctx, o.job); err != nil {
 			return n, err
 		}
 		n++
 	}
 	return n, nil
+}
+
+// orphan is a job whose task is gone or finished while its row is not.
+type orphan struct {
+	job           *storage.Job
+	completedTask string // the finished task to clear first, if any
+}
+
+// settle waits Settle if any of the orphans is queued (a worker may hold it
+// unrecorded, see Settle) and keeps those whose rows nobody touched
+// meanwhile.
+func (r *Reconciler) settle(ctx context.Context, lost []orphan) ([]orphan, error) {
+	wait := false
+	ids := make([]int64, len(lost))
+	for i, o := range lost {
+		ids[i] = o.job.ID
+		wait = wait || o.job.Status != storage.JobRunning
+	}
+	if wait {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(r.opts.Settle):
+		}
+	}
+	now, err := r.store.PeekJobs(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	keep := lost[:0]
+	for _, o := range lost {
+		j := now[o.job.ID]
+		if j != nil && j.Status == o.job.Status && j.Attempts == o.job.Attempts && j.UpdatedAt.Equal(o.job.UpdatedAt) &&
+			equalTimes(j.HeartbeatAt, o.job.HeartbeatAt) {
+			keep = append(keep, o)
+		}
+	}
+	return keep, nil
+}
+
+func equalTimes(a, b *time.Time) bool {
+	return a == nil && b == nil || a != nil && b != nil && a.Equal(*b)
 }

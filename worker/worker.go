@@ -10,6 +10,12 @@
 //	   ▲         │
 //	   └ retrying ◀┤ (error, attempts left)
 //	             └▶ failed (invalid input, panic on the last attempt, or no attempts left)
+//
+// A job's row is written at most twice per attempt, each time in a
+// statement shared with the other jobs of that moment: "running" once the
+// attempt has run for StartAfter (a shorter one goes straight from queued
+// to its outcome), and the outcome, written just after the task is
+// acknowledged. See runs and completer for what that costs in guarantees.
 package worker
 
 import (
@@ -19,6 +25,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -37,7 +44,10 @@ type Options struct {
 	ShutdownTimeout time.Duration
 	// HeartbeatEvery is how often a running job's heartbeat is written.
 	HeartbeatEvery time.Duration
-	Reconcile      ReconcileOptions
+	// StartAfter is how long an attempt runs before its row says
+	// "running" (default 100ms); see runs.
+	StartAfter time.Duration
+	Reconcile  ReconcileOptions
 	// RetryDelay overrides the backoff between attempts (tests make it short).
 	RetryDelay asynq.RetryDelayFunc
 	// Registry, if set, receives the job metrics.
@@ -66,22 +76,30 @@ func ExponentialRetry(base time.Duration) asynq.RetryDelayFunc {
 
 // Server is one worker process.
 type Server struct {
-	opts       Options
-	store      *storage.Store
+	opts  Options
+	store *storage.Store
+	// book keeps the job rows (reads, starts, outcomes, heartbeats) over
+	// connections of its own, so handlers that hold the main pool cannot
+	// stall or time out the bookkeeping of their own runs.
+	book       *storage.Store
 	srv        *asynq.Server
 	mux        *asynq.ServeMux
 	reconciler *Reconciler
 	log        *slog.Logger
 	finished   *prometheus.CounterVec
 	duration   *prometheus.HistogramVec
-	starts     *groupCommit[int64, *storage.Job]
-	successes  *groupCommit[storage.Success, struct{}]
+	peeks      *groupCommit[int64, *storage.Job]
+	runs       *runs
+	successes  *completer[storage.Success]
 }
 
 // New returns a Server that runs handlers (job kind → handler).
 func New(opts Options, store *storage.Store, enq *jobs.Enqueuer, handlers map[string]jobs.Handler) *Server {
 	if opts.HeartbeatEvery == 0 {
 		opts.HeartbeatEvery = 10 * time.Second
+	}
+	if opts.StartAfter == 0 {
+		opts.StartAfter = 100 * time.Millisecond
 	}
 	if opts.Concurrency == 0 {
 		opts.Concurrency = 10
@@ -97,9 +115,16 @@ func New(opts Options, store *storage.Store, enq *jobs.Enqueuer, handlers map[st
 	if opts.Queues == nil {
 		opts.Queues = jobs.QueueWeights
 	}
-	s := &Server{opts: opts, store: store, log: opts.Log}
+	s := &Server{opts: opts, store: store, book: store, log: opts.Log}
+	// One connection each for the reads, the start/heartbeat tick and the
+	// outcomes: each of those writes one batch at a time.
+	if book, err := store.Side(3); err == nil {
+		s.book = book
+	} else {
+		opts.Log.Warn("job bookkeeping shares the main pool", "err", err)
+	}
 	s.finished = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "turnout_job_attempts_total", Help: "Job attempts by kind and outcome (succeeded, retrying, failed).",
+		Name: "turnout_job_attempts_total", Help: "Job attempts by kind and outcome (succeeded, retrying, failed, superseded: a duplicate run that lost the job to another).",
 	}, []string{"kind", "outcome"})
 	s.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "turnout_job_attempt_duration_seconds", Help: "Duration of job attempts by kind.",
@@ -123,22 +148,21 @@ func New(opts Options, store *storage.Store, enq *jobs.Enqueuer, handlers map[st
 		DelayedTaskCheckInterval: time.Second,
 		RetryDelayFunc:           opts.RetryDelay,
 	})
-	s.starts = &groupCommit[int64, *storage.Job]{max: 500, write: func(ctx context.Context, ids []int64) ([]*storage.Job, error) {
-		started, err := store.StartJobs(ctx, ids)
+	s.peeks = &groupCommit[int64, *storage.Job]{max: 500, write: func(ctx context.Context, ids []int64) ([]*storage.Job, error) {
+		found, err := s.book.PeekJobs(ctx, ids)
 		out := make([]*storage.Job, len(ids))
 		for i, id := range ids {
-			out[i] = started[id]
+			out[i] = found[id]
 		}
 		return out, err
 	}}
-	s.successes = &groupCommit[storage.Success, struct{}]{max: 500, write: func(ctx context.Context, done []storage.Success) ([]struct{}, error) {
-		return make([]struct{}, len(done)), store.SucceedJobs(ctx, done)
-	}}
+	s.runs = newRuns(s.book, opts.StartAfter, opts.HeartbeatEvery, opts.Log)
 	s.mux = asynq.NewServeMux()
 	s.mux.Use(s.jobMiddleware)
 	for kind, h := range handlers {
 		s.mux.Handle(kind, taskHandler{h})
 	}
+	s.successes = newCompleter(s.book.SucceedJobs, 10*time.Millisecond, opts.Log.Error)
 	s.reconciler = NewReconciler(opts.Reconcile, store, enq, asynq.NewInspector(opts.Redis), opts.Redis, opts.Log)
 	s.reconciler.Abandoners(handlers)
 	return s
@@ -153,21 +177,28 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.log.Info("worker started", "queues", s.opts.Queues, "concurrency", s.opts.Concurrency)
 	rctx, stopReconciler := context.WithCancel(context.WithoutCancel(ctx))
-	done := make(chan struct{})
-	go func() { defer close(done); s.reconciler.Run(rctx) }()
+	var bg sync.WaitGroup
+	bg.Go(func() { s.reconciler.Run(rctx) })
+	tctx, stopRuns := context.WithCancel(context.WithoutCancel(ctx))
+	bg.Go(func() { s.runs.loop(tctx) })
 	<-ctx.Done()
 	s.log.Info("worker shutting down", "timeout", s.opts.ShutdownTimeout.String())
 	stopReconciler()
 	s.srv.Shutdown()
-	<-done
+	stopRuns()
+	bg.Wait()
+	s.successes.close()
+	if s.book != s.store {
+		s.book.Close()
+	}
 	s.log.Info("worker stopped")
 	return nil
 }
 
 type ctxKey struct{}
 
-// taskHandler adapts a jobs.Handler to Asynq; the job is loaded (and moved
-// to running) by the middleware.
+// taskHandler adapts a jobs.Handler to Asynq; the job is loaded by the
+// middleware.
 type taskHandler struct{ h jobs.Handler }
 
 type runState struct {
@@ -193,31 +224,30 @@ func (s *Server) jobMiddleware(next asynq.Handler) asynq.Handler {
 			return fmt.Errorf("%v: %w", err, asynq.SkipRetry)
 		}
 		log = log.With("job_id", p.JobID)
-		job, err := s.starts.do(p.JobID)
-		if err == nil && job == nil {
-			// Not moved to running: StartJob says whether it is missing
-			// or finished.
-			job, err = s.store.StartJob(ctx, p.JobID)
-		}
+		row, err := s.peeks.do(p.JobID)
 		switch {
-		case errors.Is(err, storage.ErrJobDone):
-			log.Info("job already finished; duplicate delivery acknowledged")
-			return nil
-		case fault.Is(err, fault.NotFound):
+		case err != nil:
+			return fmt.Errorf("read job %d: %w", p.JobID, err)
+		case row == nil:
 			log.Error("job row missing; dropping task")
 			return fmt.Errorf("job %d not found: %w", p.JobID, asynq.SkipRetry)
-		case err != nil:
-			return fmt.Errorf("start job %d: %w", p.JobID, err)
+		case row.Finished():
+			log.Info("job already finished; duplicate delivery acknowledged")
+			return nil
+		}
+		start := time.Now()
+		job := *row
+		job.Status, job.Attempts = storage.JobRunning, row.Attempts+1
+		if job.StartedAt == nil {
+			job.StartedAt = &start
 		}
 		log = log.With("attempt", job.Attempts)
-		start := time.Now()
-		log.Info("job started")
+		log.Debug("job started")
 
-		hbCtx, stopHeartbeat := context.WithCancel(ctx)
-		defer stopHeartbeat()
-		go s.heartbeat(hbCtx, job.ID)
-
-		st := &runState{job: job}
+		rctx, cancel := context.WithCancelCause(ctx)
+		defer cancel(nil)
+		r := s.runs.add(storage.Attempt{JobID: job.ID, Number: job.Attempts, At: start}, cancel)
+		st := &runState{job: &job}
 		runErr := func() (err error) {
 			defer func() {
 				if r := recover(); r != nil {
@@ -225,18 +255,24 @@ func (s *Server) jobMiddleware(next asynq.Handler) asynq.Handler {
 					err = fmt.Errorf("panic: %v", r)
 				}
 			}()
-			return next.ProcessTask(context.WithValue(ctx, ctxKey{}, st), t)
+			hctx := jobs.WithStart(context.WithValue(rctx, ctxKey{}, st), func() error { return s.runs.recordNow(r) })
+			return next.ProcessTask(hctx, t)
 		}()
-		stopHeartbeat()
-		// Record the outcome even if the task's context was cancelled by
-		// shutdown: the row must not keep saying "running".
-		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
+		attempt, lost := s.runs.finish(r)
 		elapsed := time.Since(start)
 		s.duration.WithLabelValues(job.Kind).Observe(elapsed.Seconds())
-		if runErr == nil {
+		switch {
+		case errors.Is(lost, errTakenOver):
+			s.finished.WithLabelValues(job.Kind, "superseded").Inc()
+			log.Warn("another attempt took the job over; this one's outcome is dropped", "duration_ms", elapsed.Milliseconds())
+			return nil
+		case lost != nil:
+			s.finished.WithLabelValues(job.Kind, "retrying").Inc()
+			log.Warn("job attempt abandoned", "err", lost)
+			return lost
+		case runErr == nil:
 			s.finished.WithLabelValues(job.Kind, "succeeded").Inc()
-			if _, err := s.successes.do(storage.Success{JobID: job.ID, Attempt: job.Attempts, Result: st.result}); err != nil {
+			if err := s.successes.add(storage.Success{Attempt: attempt, Result: st.result}); err != nil {
 				return fmt.Errorf("record success of job %d: %w", job.ID, err)
 			}
 			log.Info("job succeeded", "duration_ms", elapsed.Milliseconds())
@@ -251,7 +287,11 @@ func (s *Server) jobMiddleware(next asynq.Handler) asynq.Handler {
 		}
 		s.finished.WithLabelValues(job.Kind, outcome).Inc()
 		msg := fault.As(runErr).Message
-		if err := s.store.FailJob(wctx, job.ID, job.Attempts, msg, final); err != nil {
+		// Record the outcome even if the task's context was cancelled by
+		// shutdown: the row must not keep saying "running".
+		wctx, wcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer wcancel()
+		if err := s.book.FailAttempt(wctx, attempt, msg, final); err != nil {
 			log.Error("record failure", "err", err)
 		}
 		log.Warn("job attempt failed", "final", final, "duration_ms", elapsed.Milliseconds(), "err", runErr)
@@ -260,21 +300,6 @@ func (s *Server) jobMiddleware(next asynq.Handler) asynq.Handler {
 		}
 		return runErr
 	})
-}
-
-func (s *Server) heartbeat(ctx context.Context, jobID int64) {
-	t := time.NewTicker(s.opts.HeartbeatEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := s.store.Heartbeat(ctx, jobID); err != nil && ctx.Err() == nil {
-				s.log.Warn("heartbeat failed", "job_id", jobID, "err", err)
-			}
-		}
-	}
 }
 
 // asynqLogger sends Asynq's own log lines through slog.

@@ -248,7 +248,7 @@ func TestReconcilerReenqueuesJobsLostFromRedis(t *testing.T) {
 		runs[j.ID]++
 		mu.Unlock()
 		return nil, nil
-	})}, worker.Options{Reconcile: worker.ReconcileOptions{Interval: 100 * time.Millisecond, Grace: time.Second, Stale: time.Minute}})
+	})}, worker.Options{Reconcile: worker.ReconcileOptions{Interval: 100 * time.Millisecond, Grace: time.Second, Stale: time.Minute, Settle: 300 * time.Millisecond}})
 	for _, id := range ids {
 		waitStatus(t, h.env.Store, id, storage.JobSucceeded)
 	}
@@ -275,7 +275,7 @@ func TestReconcilerLeavesLiveTasksAlone(t *testing.T) {
 	if _, err := env.Store.Pool.Exec(context.Background(), `UPDATE jobs SET updated_at = now() - interval '1 hour' WHERE id = $1`, j.ID); err != nil {
 		t.Fatal(err)
 	}
-	r := worker.NewReconciler(worker.ReconcileOptions{Grace: time.Second}, env.Store, enq, asynq.NewInspector(env.AsynqConn), env.AsynqConn, quiet)
+	r := worker.NewReconciler(worker.ReconcileOptions{Grace: time.Second, Settle: 100 * time.Millisecond}, env.Store, enq, asynq.NewInspector(env.AsynqConn), env.AsynqConn, quiet)
 	n, err := r.ReconcileOrphanedJobs(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -328,15 +328,16 @@ func TestShutdownTimeoutHandsJobBackForRetry(t *testing.T) {
 		t.Fatalf("job is %q after a cut-off shutdown, want it left for a retry", got.Status)
 	}
 	// A new worker picks it up again and finishes it.
-	start2(t, h.env, map[string]jobs.Handler{"stuck": slow})
+	start2(t, h.env, map[string]jobs.Handler{"stuck": slow}, worker.Options{})
 	waitStatus(t, h.env.Store, j.ID, storage.JobSucceeded)
 }
 
 // start2 starts a worker without flushing Redis (the queue keeps its tasks).
-func start2(t *testing.T, env *testenv.Env, handlers map[string]jobs.Handler) *harness {
+func start2(t *testing.T, env *testenv.Env, handlers map[string]jobs.Handler, opts worker.Options) *harness {
 	client := asynq.NewClient(env.AsynqConn)
 	h := &harness{env: env, client: client, enq: jobs.NewEnqueuer(env.Store, client, quiet), done: make(chan struct{})}
-	srv := worker.New(worker.Options{Redis: env.AsynqConn, Log: quiet, RetryDelay: fastRetry.RetryDelay}, env.Store, h.enq, handlers)
+	opts.Redis, opts.Log, opts.RetryDelay = env.AsynqConn, quiet, fastRetry.RetryDelay
+	srv := worker.New(opts, env.Store, h.enq, handlers)
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel
 	go func() { defer close(h.done); _ = srv.Run(ctx) }()
@@ -395,7 +396,7 @@ func TestReconcilerTellsTheHandlerOfAJobItGaveUpOn(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := &abandoning{Handler: jobs.HandlerFunc(jobs.Noop), told: map[int64]string{}}
-	r := worker.NewReconciler(worker.ReconcileOptions{Grace: time.Second}, env.Store, enq, insp, env.AsynqConn, quiet)
+	r := worker.NewReconciler(worker.ReconcileOptions{Grace: time.Second, Settle: 100 * time.Millisecond}, env.Store, enq, insp, env.AsynqConn, quiet)
 	r.Abandoners(map[string]jobs.Handler{"doomed": h, "other": jobs.HandlerFunc(jobs.Noop)})
 	if _, err := r.ReconcileOrphanedJobs(context.Background()); err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/turnoutdev/turnout/internal/fault"
+	"github.com/turnoutdev/turnout/jobs"
 	"github.com/turnoutdev/turnout/storage"
 )
 
@@ -346,6 +347,9 @@ func (r *Runner) storeErrorFile(ctx context.Context, jobID int64, st *stager, er
 // connection: the load holds one for its transaction, and progress is
 // worth less than not deadlocking a busy pool.
 func (r *Runner) progress(ctx context.Context, jobID, total, done, failed int64) {
+	if jobs.Started(ctx) != nil {
+		return // the attempt is over: its context says why
+	}
 	pctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 	defer cancel()
 	_ = r.store.SetProgress(pctx, jobID, total, done, failed)

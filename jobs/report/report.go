@@ -401,6 +401,9 @@ func (b *Builder) build(ctx context.Context, jobID int64, r *storage.RegistrantR
 		if b.onProgress != nil {
 			b.onProgress(n)
 		}
+		if err := jobs.Started(ctx); err != nil {
+			return err
+		}
 		if err := b.Store.SetReportProgress(ctx, r.ID, n); err != nil {
 			return err
 		}
@@ -436,6 +439,9 @@ func (b *Builder) build(ctx context.Context, jobID int64, r *storage.RegistrantR
 		return storage.CompleteReportTx(ctx, tx, r.ID, n, counter.bytes, key, b.retention())
 	}); err != nil {
 		return 0, 0, fmt.Errorf("complete report %d: %w", r.ID, err)
+	}
+	if err := jobs.Started(ctx); err != nil {
+		return 0, 0, err
 	}
 	if err := b.Store.SetProgress(ctx, jobID, n, n, 0); err != nil {
 		return 0, 0, err
