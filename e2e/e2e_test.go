@@ -277,8 +277,9 @@ func TestStackServesOperatorsAndClients(t *testing.T) {
 	}
 	wm, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if !strings.Contains(string(wm), `turnout_job_attempts_total{kind="noop",outcome="succeeded"} 1`) {
-		t.Errorf("worker /metrics lacks the succeeded noop attempt:\n%.1500s", wm)
+	if !strings.Contains(string(wm), `turnout_job_attempts_total{kind="noop",outcome="succeeded"} 1`) ||
+		!strings.Contains(string(wm), "\nturnout_job_outcomes_pending 0\n") {
+		t.Errorf("worker /metrics lacks the succeeded noop attempt or the (empty) pending outcomes:\n%.1500s", wm)
 	}
 
 	// Keys are listed without secrets and revoked at once.

@@ -135,6 +135,13 @@ func (c *completer[T]) add(v T) error {
 	return nil
 }
 
+// pending is how many outcomes wait to be written.
+func (c *completer[T]) pending() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.queue)
+}
+
 // close writes what is pending (trying for up to 10 s) and stops.
 func (c *completer[T]) close() {
 	c.mu.Lock()

@@ -130,9 +130,6 @@ func New(opts Options, store *storage.Store, enq *jobs.Enqueuer, handlers map[st
 		Name: "turnout_job_attempt_duration_seconds", Help: "Duration of job attempts by kind.",
 		Buckets: prometheus.ExponentialBuckets(0.005, 4, 10),
 	}, []string{"kind"})
-	if opts.Registry != nil {
-		opts.Registry.MustRegister(s.finished, s.duration)
-	}
 	s.srv = asynq.NewServer(opts.Redis, asynq.Config{
 		Concurrency:     opts.Concurrency,
 		Queues:          opts.Queues,
@@ -163,6 +160,13 @@ func New(opts Options, store *storage.Store, enq *jobs.Enqueuer, handlers map[st
 		s.mux.Handle(kind, taskHandler{h})
 	}
 	s.successes = newCompleter(s.book.SucceedJobs, 10*time.Millisecond, opts.Log.Error)
+	if opts.Registry != nil {
+		pending := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "turnout_job_outcomes_pending",
+			Help: "Job successes acknowledged to Asynq and not yet written to their rows; at 10,000 the worker stops taking tasks.",
+		}, func() float64 { return float64(s.successes.pending()) })
+		opts.Registry.MustRegister(s.finished, s.duration, pending)
+	}
 	s.reconciler = NewReconciler(opts.Reconcile, store, enq, asynq.NewInspector(opts.Redis), opts.Redis, opts.Log)
 	s.reconciler.Abandoners(handlers)
 	return s
