@@ -240,3 +240,36 @@ func waitMidLoad(t *testing.T, db *pgx.Conn, job int64, rows int, within time.Du
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// The API and the worker started while PostgreSQL is down (services coming
+// up together in any order) wait for it, saying so in the log, and serve
+// once it answers: no exit, no restart policy needed.
+func TestChaosServicesStartedBeforePostgreSQLWaitForIt(t *testing.T) {
+	pg := startPostgres(t)
+	s := StartStack(t, "TURNOUT_DATABASE_URL="+pg.url("turnout"))
+	key := s.CreateKey("--name", "early", "--scopes", "admin")
+	s.Stop()
+	pg.crash()
+
+	s.api = s.start("turnout-api")
+	s.worker = s.start("turnout-worker", "--http-addr", strings.TrimPrefix(s.WorkerHTTP, "http://"))
+	deadline := time.Now().Add(10 * time.Second)
+	for strings.Count(s.Logs.String(), `"msg":"waiting for PostgreSQL"`) < 4 { // two each
+		if time.Now().After(deadline) {
+			t.Fatalf("no process says it waits for PostgreSQL; logs (tail):\n%s", tail(s.Logs.String(), 3000))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for _, c := range []*exec.Cmd{s.api, s.worker} {
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", c.Process.Pid))
+		if _, after, _ := strings.Cut(string(stat), ") "); err != nil || strings.HasPrefix(after, "Z") {
+			t.Fatalf("%s exited while PostgreSQL was down; logs (tail):\n%s", filepath.Base(c.Path), tail(s.Logs.String(), 3000))
+		}
+	}
+
+	pg.start()
+	s.waitReady()
+	s.waitAll(t, key["secret"].(string), s.submitNoops(t, key["secret"].(string), 3, 0), 20*time.Second)
+	s.assertRunning(t)
+	s.Stop()
+}

@@ -32,11 +32,15 @@ type Store struct {
 	Secrets *crypt.Ring
 }
 
+// ErrBadURL is returned by Open for a database URL that cannot work, as
+// opposed to a server that does not answer (yet).
+var ErrBadURL = errors.New("bad database url")
+
 // Open connects to databaseURL and checks the connection.
 func Open(ctx context.Context, databaseURL string) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(databaseURL)
 	if err != nil {
-		return nil, fmt.Errorf("parse database url: %w", err)
+		return nil, fmt.Errorf("%w: %w", ErrBadURL, err)
 	}
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		// Without a bound a server that drops packets holds every request

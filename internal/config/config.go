@@ -35,7 +35,10 @@ type Config struct {
 	EncryptionKeys [][]byte
 	LogLevel       string
 
-	ShutdownTimeout   time.Duration
+	ShutdownTimeout time.Duration
+	// StartupWait is how long a process waits at start for PostgreSQL and
+	// Redis to answer before it gives up (0: not at all).
+	StartupWait       time.Duration
 	WorkerConcurrency int
 	ReconcileInterval time.Duration
 
@@ -86,6 +89,7 @@ var defaults = map[string]string{
 	"TURNOUT_ENCRYPTION_KEY":        "",
 	"TURNOUT_LOG_LEVEL":             "info",
 	"TURNOUT_SHUTDOWN_TIMEOUT":      "30s",
+	"TURNOUT_STARTUP_WAIT":          "60s",
 	"TURNOUT_WORKER_CONCURRENCY":    "10",
 	"TURNOUT_RECONCILE_INTERVAL":    "30s",
 	"TURNOUT_PUBLIC_RATE_LIMIT":     "600",
@@ -181,6 +185,9 @@ func Parse(getenv func(string) string) (*Config, error) {
 	var err error
 	if c.ShutdownTimeout, err = time.ParseDuration(get("TURNOUT_SHUTDOWN_TIMEOUT")); err != nil || c.ShutdownTimeout <= 0 {
 		bad("TURNOUT_SHUTDOWN_TIMEOUT", "want a positive duration such as 30s")
+	}
+	if c.StartupWait, err = time.ParseDuration(get("TURNOUT_STARTUP_WAIT")); err != nil || c.StartupWait < 0 {
+		bad("TURNOUT_STARTUP_WAIT", "want a duration such as 60s (0: fail at once when a service is down)")
 	}
 	if c.ReconcileInterval, err = time.ParseDuration(get("TURNOUT_RECONCILE_INTERVAL")); err != nil || c.ReconcileInterval <= 0 {
 		bad("TURNOUT_RECONCILE_INTERVAL", "want a positive duration such as 30s")

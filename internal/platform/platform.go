@@ -5,10 +5,12 @@ package platform
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
@@ -41,8 +43,18 @@ func NewLogger(level string) *slog.Logger {
 // Open connects to everything cfg names.
 func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Platform, error) {
 	p := &Platform{Config: cfg, Log: log}
+	// Services started together (compose, a reboot) come up in any order:
+	// wait for the database and Redis rather than exit and rely on a
+	// restart policy.
+	deadline := time.Now().Add(cfg.StartupWait)
 	var err error
-	if p.Store, err = storage.Open(ctx, cfg.DatabaseURL); err != nil {
+	if err = waitFor(ctx, log, "PostgreSQL", deadline, func() error {
+		p.Store, err = storage.Open(ctx, cfg.DatabaseURL)
+		if errors.Is(err, storage.ErrBadURL) {
+			return permanent{err}
+		}
+		return err
+	}); err != nil {
 		return nil, err
 	}
 	if p.Store.Secrets, err = crypt.NewRing(cfg.EncryptionKeys); err != nil {
@@ -55,9 +67,14 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Platform,
 		return nil, fmt.Errorf("TURNOUT_REDIS_URL: %w", err)
 	}
 	p.Redis = redis.NewClient(ropt)
-	if err := p.Redis.Ping(ctx).Err(); err != nil {
+	if err := waitFor(ctx, log, "Redis", deadline, func() error {
+		if err := p.Redis.Ping(ctx).Err(); err != nil {
+			return fmt.Errorf("connect to redis at %s: %w", ropt.Addr, err)
+		}
+		return nil
+	}); err != nil {
 		p.Close()
-		return nil, fmt.Errorf("connect to redis at %s: %w", ropt.Addr, err)
+		return nil, err
 	}
 	p.AsynqConn = asynq.RedisClientOpt{
 		Network: ropt.Network, Addr: ropt.Addr, Username: ropt.Username, Password: ropt.Password,
@@ -70,6 +87,32 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Platform,
 		return nil, fmt.Errorf("TURNOUT_BLOB_URL: %w", err)
 	}
 	return p, nil
+}
+
+// permanent is an error waiting will not cure (a malformed URL).
+type permanent struct{ error }
+
+// waitFor calls try until it succeeds, fails for good (permanent) or
+// deadline passes, once a second, saying in the log what it waits for.
+func waitFor(ctx context.Context, log *slog.Logger, what string, deadline time.Time, try func() error) error {
+	for {
+		err := try()
+		var perm permanent
+		switch {
+		case err == nil:
+			return nil
+		case errors.As(err, &perm):
+			return perm.error
+		case !time.Now().Before(deadline):
+			return err
+		}
+		log.Warn("waiting for "+what, "err", err, "until", deadline.Format(time.RFC3339))
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("stopped while waiting for %s: %w", what, err)
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 // Close closes whatever was opened.
