@@ -32,6 +32,7 @@ func TestEveryBadVariableIsNamed(t *testing.T) {
 		"TURNOUT_ENCRYPTION_KEY":     "c2hvcnQ=",
 		"TURNOUT_LOG_LEVEL":          "loud",
 		"TURNOUT_SHUTDOWN_TIMEOUT":   "-1s",
+		"TURNOUT_STARTUP_WAIT":       "soon",
 		"TURNOUT_WORKER_CONCURRENCY": "zero",
 		"TURNOUT_RECONCILE_INTERVAL": "often",
 		"TURNOUT_RECONCILE_STALE":    "5s",
