@@ -23,6 +23,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/turnoutdev/turnout/internal/batch"
 	"github.com/turnoutdev/turnout/internal/fault"
 	"github.com/turnoutdev/turnout/storage"
 )
@@ -131,21 +132,55 @@ type Enqueuer struct {
 	store  *storage.Store
 	client *asynq.Client
 	log    *slog.Logger
+	// inserts batches the rows of concurrent Creates.
+	inserts *batch.Group[storage.NewJob, inserted]
+}
+
+type inserted struct {
+	job *storage.Job
+	err error
 }
 
 // NewEnqueuer returns an Enqueuer over store and client.
 func NewEnqueuer(store *storage.Store, client *asynq.Client, log *slog.Logger) *Enqueuer {
-	return &Enqueuer{store: store, client: client, log: log}
+	e := &Enqueuer{store: store, client: client, log: log}
+	e.inserts = &batch.Group[storage.NewJob, inserted]{Max: 500, Write: func(ctx context.Context, ns []storage.NewJob) ([]inserted, error) {
+		out := make([]inserted, len(ns))
+		js, err := storage.InsertJobs(ctx, store.Pool, ns)
+		if err == nil {
+			for i, j := range js {
+				out[i].job = j
+			}
+			return out, nil
+		}
+		if len(ns) == 1 {
+			return nil, err
+		}
+		// One bad job must not fail the others': each goes alone.
+		for i, n := range ns {
+			out[i].job, out[i].err = storage.InsertJob(ctx, store.Pool, n)
+		}
+		return out, nil
+	}}
+	return e
 }
 
 // Create inserts a job and enqueues it. The job is durable once Create
 // returns without error, even if Redis was unreachable: the reconciler
 // enqueues it later, so the caller can report success either way.
+//
+// Inserts of concurrent calls share a statement and a commit (see
+// batch.Group): under load the API makes one INSERT per batch of requests,
+// and each still answers only once its row is committed.
 func (e *Enqueuer) Create(ctx context.Context, n storage.NewJob) (*storage.Job, error) {
-	job, err := storage.InsertJob(ctx, e.store.Pool, n)
+	r, err := e.inserts.Do(n)
+	if err == nil {
+		err = r.err
+	}
 	if err != nil {
 		return nil, err
 	}
+	job := r.job
 	e.EnqueueOrLog(ctx, job)
 	return job, nil
 }

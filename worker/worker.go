@@ -31,6 +31,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/turnoutdev/turnout/internal/batch"
 	"github.com/turnoutdev/turnout/internal/fault"
 	"github.com/turnoutdev/turnout/jobs"
 	"github.com/turnoutdev/turnout/storage"
@@ -88,7 +89,7 @@ type Server struct {
 	log        *slog.Logger
 	finished   *prometheus.CounterVec
 	duration   *prometheus.HistogramVec
-	peeks      *groupCommit[int64, *storage.Job]
+	peeks      *batch.Group[int64, *storage.Job]
 	runs       *runs
 	successes  *completer[storage.Success]
 }
@@ -145,7 +146,7 @@ func New(opts Options, store *storage.Store, enq *jobs.Enqueuer, handlers map[st
 		DelayedTaskCheckInterval: time.Second,
 		RetryDelayFunc:           opts.RetryDelay,
 	})
-	s.peeks = &groupCommit[int64, *storage.Job]{max: 500, write: func(ctx context.Context, ids []int64) ([]*storage.Job, error) {
+	s.peeks = &batch.Group[int64, *storage.Job]{Max: 500, Write: func(ctx context.Context, ids []int64) ([]*storage.Job, error) {
 		found, err := s.book.PeekJobs(ctx, ids)
 		out := make([]*storage.Job, len(ids))
 		for i, id := range ids {
@@ -228,7 +229,7 @@ func (s *Server) jobMiddleware(next asynq.Handler) asynq.Handler {
 			return fmt.Errorf("%v: %w", err, asynq.SkipRetry)
 		}
 		log = log.With("job_id", p.JobID)
-		row, err := s.peeks.do(p.JobID)
+		row, err := s.peeks.Do(p.JobID)
 		switch {
 		case err != nil:
 			return fmt.Errorf("read job %d: %w", p.JobID, err)
