@@ -280,7 +280,10 @@ func (s *Store) GiveUpJob(ctx context.Context, id int64, msg string) error {
 
 // Heartbeats records that a worker is still running the jobs.
 func (s *Store) Heartbeats(ctx context.Context, ids []int64) error {
-	_, err := s.Pool.Exec(ctx, `UPDATE jobs SET heartbeat_at = now() WHERE id = ANY($1::bigint[]) AND status = 'running'`, ids)
+	// "Not any other status" rather than = 'running', for the reason given
+	// at unfinished.
+	_, err := s.Pool.Exec(ctx, `UPDATE jobs SET heartbeat_at = now() WHERE id = ANY($1::bigint[])
+		AND status NOT IN ('queued', 'retrying', 'succeeded', 'failed', 'canceled')`, ids)
 	return err
 }
 
