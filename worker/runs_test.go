@@ -67,14 +67,7 @@ func TestShortJobWritesItsStartWithItsOutcome(t *testing.T) {
 // to record its start keeps the job, the other is cancelled and its outcome
 // dropped, so the job is counted and finished once.
 func TestDuplicateRunLosesTheJobAndIsCancelled(t *testing.T) {
-	env := testenv.Get(t)
-	env.FlushRedis(t)
-	client := asynq.NewClient(env.AsynqConn)
-	defer client.Close()
-	j, err := jobs.NewEnqueuer(env.Store, client, quiet).Create(context.Background(), storage.NewJob{Kind: "dup", Queue: jobs.QueueDefault, MaxAttempts: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
+	env, client, _, j := queued(t, "dup", jobs.QueueDefault)
 	if _, err := client.Enqueue(asynq.NewTask("dup", []byte(`{"job_id":`+itoa(j.ID)+`}`)), asynq.Queue(jobs.QueueDefault)); err != nil {
 		t.Fatal(err)
 	}
@@ -109,21 +102,11 @@ func TestDuplicateRunLosesTheJobAndIsCancelled(t *testing.T) {
 // says "queued"): the reconciler waits Settle, sees the start written
 // meanwhile, and leaves the job alone rather than run it twice.
 func TestReconcilerWaitsOutAnUnrecordedRun(t *testing.T) {
-	env := testenv.Get(t)
-	env.FlushRedis(t)
-	client := asynq.NewClient(env.AsynqConn)
-	defer client.Close()
-	j, err := jobs.NewEnqueuer(env.Store, client, quiet).Create(context.Background(), storage.NewJob{Kind: "held", Queue: jobs.QueueDefault, MaxAttempts: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Queued long enough for the reconciler to look at it.
-	if _, err := env.Store.Pool.Exec(context.Background(), `UPDATE jobs SET updated_at = now() - interval '1 hour' WHERE id = $1`, j.ID); err != nil {
-		t.Fatal(err)
-	}
+	env, _, enq, j := queued(t, "held", jobs.QueueDefault)
+	age(t, env, j.ID) // queued long enough for the reconciler to look at it
 	started := make(chan struct{}, 1)
 	var runs atomic.Int32
-	h := start2(t, env, map[string]jobs.Handler{"held": jobs.HandlerFunc(func(ctx context.Context, _ *storage.Job) (any, error) {
+	start2(t, env, map[string]jobs.Handler{"held": jobs.HandlerFunc(func(ctx context.Context, _ *storage.Job) (any, error) {
 		runs.Add(1)
 		started <- struct{}{}
 		select {
@@ -138,7 +121,7 @@ func TestReconcilerWaitsOutAnUnrecordedRun(t *testing.T) {
 	if got, _ := env.Store.Job(context.Background(), j.ID); got.Status != storage.JobQueued {
 		t.Fatalf("status %s within StartAfter, want queued (the window under test)", got.Status)
 	}
-	r := worker.NewReconciler(worker.ReconcileOptions{Grace: time.Second, Settle: time.Second}, env.Store, h.enq,
+	r := worker.NewReconciler(worker.ReconcileOptions{Grace: time.Second, Settle: time.Second}, env.Store, enq,
 		asynq.NewInspector(env.AsynqConn), env.AsynqConn, quiet)
 	n, err := r.ReconcileOrphanedJobs(context.Background())
 	if err != nil {
@@ -157,19 +140,9 @@ func TestReconcilerWaitsOutAnUnrecordedRun(t *testing.T) {
 // A job run by nobody is still found: with the worker gone, the same pass
 // enqueues it again.
 func TestReconcilerEnqueuesAQueuedJobNobodyRuns(t *testing.T) {
-	env := testenv.Get(t)
+	env, _, enq, j := queued(t, "lost", jobs.QueueDefault)
 	env.FlushRedis(t)
-	client := asynq.NewClient(env.AsynqConn)
-	defer client.Close()
-	enq := jobs.NewEnqueuer(env.Store, client, quiet)
-	j, err := enq.Create(context.Background(), storage.NewJob{Kind: "lost", Queue: jobs.QueueDefault})
-	if err != nil {
-		t.Fatal(err)
-	}
-	env.FlushRedis(t)
-	if _, err := env.Store.Pool.Exec(context.Background(), `UPDATE jobs SET updated_at = now() - interval '1 hour' WHERE id = $1`, j.ID); err != nil {
-		t.Fatal(err)
-	}
+	age(t, env, j.ID)
 	r := worker.NewReconciler(worker.ReconcileOptions{Grace: time.Second, Settle: 200 * time.Millisecond}, env.Store, enq,
 		asynq.NewInspector(env.AsynqConn), env.AsynqConn, quiet)
 	began := time.Now()

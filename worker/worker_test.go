@@ -91,6 +91,30 @@ func deref(s *string) string {
 	return *s
 }
 
+// queued returns a flushed Redis, an enqueuer over it and a job committed
+// and enqueued by it, of kind on queue.
+func queued(t *testing.T, kind, queue string) (*testenv.Env, *asynq.Client, *jobs.Enqueuer, *storage.Job) {
+	t.Helper()
+	env := testenv.Get(t)
+	env.FlushRedis(t)
+	client := asynq.NewClient(env.AsynqConn)
+	t.Cleanup(func() { client.Close() })
+	enq := jobs.NewEnqueuer(env.Store, client, quiet)
+	j, err := enq.Create(context.Background(), storage.NewJob{Kind: kind, Queue: queue, MaxAttempts: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env, client, enq, j
+}
+
+// age makes jobs look queued for an hour, past the reconciler's grace.
+func age(t *testing.T, env *testenv.Env, ids ...int64) {
+	t.Helper()
+	if _, err := env.Store.Pool.Exec(context.Background(), `UPDATE jobs SET updated_at = now() - interval '1 hour' WHERE id = ANY($1)`, ids); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // fastRetry makes retries immediate so tests do not wait for backoff.
 var fastRetry = worker.Options{RetryDelay: func(int, error, *asynq.Task) time.Duration { return 10 * time.Millisecond }}
 
@@ -177,15 +201,7 @@ func TestPanicIsRecoveredAndRetried(t *testing.T) {
 }
 
 func TestDuplicateEnqueueIsANoOp(t *testing.T) {
-	env := testenv.Get(t)
-	env.FlushRedis(t)
-	client := asynq.NewClient(env.AsynqConn)
-	defer client.Close()
-	enq := jobs.NewEnqueuer(env.Store, client, quiet)
-	j, err := enq.Create(context.Background(), storage.NewJob{Kind: "count", Queue: jobs.QueueDefault})
-	if err != nil {
-		t.Fatal(err)
-	}
+	env, client, enq, j := queued(t, "count", jobs.QueueDefault)
 	for i := 0; i < 3; i++ {
 		if err := enq.Enqueue(context.Background(), j); err != nil {
 			t.Fatalf("second enqueue: %v, want nil (no-op)", err)
@@ -237,10 +253,7 @@ func TestReconcilerReenqueuesJobsLostFromRedis(t *testing.T) {
 	}
 	// Redis loses everything (FLUSHDB) before any worker ran the jobs.
 	env.FlushRedis(t)
-	// Age the rows past the reconciler's grace period.
-	if _, err := env.Store.Pool.Exec(context.Background(), `UPDATE jobs SET updated_at = now() - interval '1 hour' WHERE id = ANY($1)`, ids); err != nil {
-		t.Fatal(err)
-	}
+	age(t, env, ids...)
 	var mu sync.Mutex
 	runs := map[int64]int{}
 	h := start(t, map[string]jobs.Handler{"lost": jobs.HandlerFunc(func(_ context.Context, j *storage.Job) (any, error) {
@@ -263,18 +276,8 @@ func TestReconcilerReenqueuesJobsLostFromRedis(t *testing.T) {
 }
 
 func TestReconcilerLeavesLiveTasksAlone(t *testing.T) {
-	env := testenv.Get(t)
-	env.FlushRedis(t)
-	client := asynq.NewClient(env.AsynqConn)
-	defer client.Close()
-	enq := jobs.NewEnqueuer(env.Store, client, quiet)
-	j, err := enq.Create(context.Background(), storage.NewJob{Kind: "waiting", Queue: jobs.QueueReports})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := env.Store.Pool.Exec(context.Background(), `UPDATE jobs SET updated_at = now() - interval '1 hour' WHERE id = $1`, j.ID); err != nil {
-		t.Fatal(err)
-	}
+	env, _, enq, j := queued(t, "waiting", jobs.QueueReports)
+	age(t, env, j.ID)
 	r := worker.NewReconciler(worker.ReconcileOptions{Grace: time.Second, Settle: 100 * time.Millisecond}, env.Store, enq, asynq.NewInspector(env.AsynqConn), env.AsynqConn, quiet)
 	n, err := r.ReconcileOrphanedJobs(context.Background())
 	if err != nil {
@@ -379,22 +382,12 @@ func (a *abandoning) Abandon(_ context.Context, j *storage.Job, reason string) e
 // A job whose task Asynq archived (the worker died on the last attempt)
 // is failed by the reconciler, and its handler, an Abandoner, is told.
 func TestReconcilerTellsTheHandlerOfAJobItGaveUpOn(t *testing.T) {
-	env := testenv.Get(t)
-	env.FlushRedis(t)
-	client := asynq.NewClient(env.AsynqConn)
-	defer client.Close()
-	enq := jobs.NewEnqueuer(env.Store, client, quiet)
-	j, err := enq.Create(context.Background(), storage.NewJob{Kind: "doomed", Queue: jobs.QueueReports})
-	if err != nil {
-		t.Fatal(err)
-	}
+	env, _, enq, j := queued(t, "doomed", jobs.QueueReports)
 	insp := asynq.NewInspector(env.AsynqConn)
 	if err := insp.ArchiveTask(jobs.QueueReports, jobs.TaskID(j.ID)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := env.Store.Pool.Exec(context.Background(), `UPDATE jobs SET updated_at = now() - interval '1 hour' WHERE id = $1`, j.ID); err != nil {
-		t.Fatal(err)
-	}
+	age(t, env, j.ID)
 	h := &abandoning{Handler: jobs.HandlerFunc(jobs.Noop), told: map[int64]string{}}
 	r := worker.NewReconciler(worker.ReconcileOptions{Grace: time.Second, Settle: 100 * time.Millisecond}, env.Store, enq, insp, env.AsynqConn, quiet)
 	r.Abandoners(map[string]jobs.Handler{"doomed": h, "other": jobs.HandlerFunc(jobs.Noop)})
