@@ -563,7 +563,9 @@ func TestClientRequestIDIsNeverTheServers(t *testing.T) {
 	}{
 		{"native", http.MethodGet, "/service/jobs/1", func(b []byte) string { return str(decode(t, b)["gateway_id"]) }},
 		{"van", http.MethodGet, "/v4/fileLoadingJobs/1", func(b []byte) string {
-			var v struct{ Errors []struct{ ReferenceCode string } }
+			var v struct {
+				Errors []struct{ ReferenceCode string }
+			}
 			_ = json.Unmarshal(b, &v)
 			if len(v.Errors) == 0 {
 				return ""
