@@ -68,6 +68,7 @@ type options struct {
 	dbMode    int16
 	fetchers  fileload.Fetchers
 	maxFile   int64
+	fetch     fileload.FetchLimits
 	hookCodes []int
 	// workerPool caps the worker's connection pool (0: the shared store).
 	workerPool int
@@ -156,7 +157,7 @@ func newStack(t *testing.T, o options) *stack {
 		t.Cleanup(wstore.Close)
 	}
 	runner := fileload.NewRunner(wstore, blobs, fetchers, &notify.Scheduler{Store: env.Store, Enqueuer: enq},
-		fileload.Options{MaxFileBytes: o.maxFile, ProgressEvery: 1000}, quiet)
+		fileload.Options{MaxFileBytes: o.maxFile, ProgressEvery: 1000, Fetch: o.fetch}, quiet)
 	deliverer := &notify.Deliverer{Store: env.Store, Client: guard.HTTPClient(netguard.ClientOptions{}),
 		Mailer: notify.NewMailer(s.smtp.URL(), "Turnout <no-reply@turnout.test>"), Log: quiet}
 	w := worker.New(worker.Options{Redis: env.AsynqConn, Log: quiet, Concurrency: 4,

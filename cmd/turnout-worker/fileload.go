@@ -23,7 +23,10 @@ func fileloadHandlers(cfg *config.Config, p *platform.Platform, log *slog.Logger
 		"ftp":   fileload.FTPFetcher{Dial: guard.DialContext},
 	}
 	sched := &notify.Scheduler{Store: p.Store, Enqueuer: p.Enqueuer}
-	runner := fileload.NewRunner(p.Store, p.Blobs, fetchers, sched, fileload.Options{MaxFileBytes: cfg.MaxFileBytes}, log)
+	runner := fileload.NewRunner(p.Store, p.Blobs, fetchers, sched, fileload.Options{
+		MaxFileBytes: cfg.MaxFileBytes,
+		Fetch:        fileload.FetchLimits{Idle: cfg.FetchIdleTimeout, Total: cfg.FetchTimeout},
+	}, log)
 	deliverer := &notify.Deliverer{
 		Store:  p.Store,
 		Client: guard.HTTPClient(netguard.ClientOptions{}),

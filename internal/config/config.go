@@ -48,6 +48,19 @@ type Config struct {
 	SFTPKnownHosts string
 	SFTPInsecure   bool
 	MaxFileBytes   int64
+	// FetchIdleTimeout fails a source fetch that delivers no byte for this
+	// long; FetchTimeout bounds a whole fetch. Both keep a slow or stalled
+	// source from holding a worker slot for ever.
+	FetchIdleTimeout time.Duration
+	FetchTimeout     time.Duration
+	// KeyFileLoadConcurrency is how many file loads of one API key run at
+	// once across all workers, for keys without a limit of their own
+	// (api_keys.fileload_concurrency).
+	KeyFileLoadConcurrency int
+	// WorkerInteractiveConcurrency is how many of a worker's slots are kept
+	// for interactive queues (registration PDFs, e-mails, webhooks) that
+	// bulk work (file loads, reports) cannot take; 0 keeps none.
+	WorkerInteractiveConcurrency int
 	// ReconcileStale is how old a running job's heartbeat may grow before
 	// its worker is presumed dead and the job is run again.
 	ReconcileStale time.Duration
@@ -78,31 +91,35 @@ type Config struct {
 
 // defaults are those of DESIGN.md: a local development stack.
 var defaults = map[string]string{
-	"TURNOUT_DATABASE_URL":          "postgres://postgres@127.0.0.1:5432/turnout?sslmode=disable",
-	"TURNOUT_REDIS_URL":             "redis://127.0.0.1:6379/0",
-	"TURNOUT_HTTP_ADDR":             ":8080",
-	"TURNOUT_PUBLIC_URL":            "http://localhost:8080",
-	"TURNOUT_BLOB_URL":              "file://./var/blobs",
-	"TURNOUT_SMTP_URL":              "smtp://127.0.0.1:1025",
-	"TURNOUT_MAIL_FROM":             "Turnout <no-reply@localhost>",
-	"TURNOUT_ALLOW_NETWORKS":        "",
-	"TURNOUT_ENCRYPTION_KEY":        "",
-	"TURNOUT_LOG_LEVEL":             "info",
-	"TURNOUT_SHUTDOWN_TIMEOUT":      "30s",
-	"TURNOUT_STARTUP_WAIT":          "60s",
-	"TURNOUT_WORKER_CONCURRENCY":    "10",
-	"TURNOUT_RECONCILE_INTERVAL":    "30s",
-	"TURNOUT_PUBLIC_RATE_LIMIT":     "600",
-	"TURNOUT_RECONCILE_STALE":       "2m",
-	"TURNOUT_RETRY_BASE":            "",
-	"TURNOUT_ROCKY_REMINDERS":       "72h,72h,72h",
-	"TURNOUT_ROCKY_EMAIL_BLOCKLIST": "",
-	"TURNOUT_ROCKY_PDF_WAIT":        "20s",
-	"TURNOUT_ROCKY_OPEN_SIGNUP":     "false",
-	"TURNOUT_REPORT_RETENTION":      "7d",
-	"TURNOUT_SFTP_KNOWN_HOSTS":      "",
-	"TURNOUT_SFTP_INSECURE":         "false",
-	"TURNOUT_MAX_FILE_BYTES":        "2147483648",
+	"TURNOUT_DATABASE_URL":                   "postgres://postgres@127.0.0.1:5432/turnout?sslmode=disable",
+	"TURNOUT_REDIS_URL":                      "redis://127.0.0.1:6379/0",
+	"TURNOUT_HTTP_ADDR":                      ":8080",
+	"TURNOUT_PUBLIC_URL":                     "http://localhost:8080",
+	"TURNOUT_BLOB_URL":                       "file://./var/blobs",
+	"TURNOUT_SMTP_URL":                       "smtp://127.0.0.1:1025",
+	"TURNOUT_MAIL_FROM":                      "Turnout <no-reply@localhost>",
+	"TURNOUT_ALLOW_NETWORKS":                 "",
+	"TURNOUT_ENCRYPTION_KEY":                 "",
+	"TURNOUT_LOG_LEVEL":                      "info",
+	"TURNOUT_SHUTDOWN_TIMEOUT":               "30s",
+	"TURNOUT_STARTUP_WAIT":                   "60s",
+	"TURNOUT_WORKER_CONCURRENCY":             "10",
+	"TURNOUT_RECONCILE_INTERVAL":             "30s",
+	"TURNOUT_PUBLIC_RATE_LIMIT":              "600",
+	"TURNOUT_RECONCILE_STALE":                "2m",
+	"TURNOUT_RETRY_BASE":                     "",
+	"TURNOUT_ROCKY_REMINDERS":                "72h,72h,72h",
+	"TURNOUT_ROCKY_EMAIL_BLOCKLIST":          "",
+	"TURNOUT_ROCKY_PDF_WAIT":                 "20s",
+	"TURNOUT_ROCKY_OPEN_SIGNUP":              "false",
+	"TURNOUT_REPORT_RETENTION":               "7d",
+	"TURNOUT_SFTP_KNOWN_HOSTS":               "",
+	"TURNOUT_SFTP_INSECURE":                  "false",
+	"TURNOUT_MAX_FILE_BYTES":                 "2147483648",
+	"TURNOUT_FETCH_IDLE_TIMEOUT":             "60s",
+	"TURNOUT_FETCH_TIMEOUT":                  "20m",
+	"TURNOUT_KEY_FILELOAD_CONCURRENCY":       "4",
+	"TURNOUT_WORKER_INTERACTIVE_CONCURRENCY": "4",
 }
 
 // Load reads the process environment.
@@ -241,10 +258,31 @@ func Parse(getenv func(string) string) (*Config, error) {
 	if c.MaxFileBytes, err = strconv.ParseInt(get("TURNOUT_MAX_FILE_BYTES"), 10, 64); err != nil || c.MaxFileBytes <= 0 {
 		bad("TURNOUT_MAX_FILE_BYTES", "want a positive number of bytes")
 	}
+	c.parseFetchAndSlots(get, bad)
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("invalid configuration:\n  %s", strings.Join(errs, "\n  "))
 	}
 	return c, nil
+}
+
+// parseFetchAndSlots reads the limits that keep one tenant's slow sources
+// from starving the worker's other work.
+func (c *Config) parseFetchAndSlots(get func(string) string, bad func(k, format string, a ...any)) {
+	var err error
+	if c.FetchIdleTimeout, err = time.ParseDuration(get("TURNOUT_FETCH_IDLE_TIMEOUT")); err != nil || c.FetchIdleTimeout < 100*time.Millisecond {
+		bad("TURNOUT_FETCH_IDLE_TIMEOUT", "want a duration of at least 100ms such as 60s")
+	}
+	// Asynq stops a task after 30 minutes; a fetch must end before that
+	// so its job gets a clear error instead of a cancelled context.
+	if c.FetchTimeout, err = time.ParseDuration(get("TURNOUT_FETCH_TIMEOUT")); err != nil || c.FetchTimeout < time.Second || c.FetchTimeout > 25*time.Minute {
+		bad("TURNOUT_FETCH_TIMEOUT", "want a duration from 1s to 25m such as 20m")
+	}
+	if c.KeyFileLoadConcurrency, err = strconv.Atoi(get("TURNOUT_KEY_FILELOAD_CONCURRENCY")); err != nil || c.KeyFileLoadConcurrency < 1 {
+		bad("TURNOUT_KEY_FILELOAD_CONCURRENCY", "want a positive integer")
+	}
+	if c.WorkerInteractiveConcurrency, err = strconv.Atoi(get("TURNOUT_WORKER_INTERACTIVE_CONCURRENCY")); err != nil || c.WorkerInteractiveConcurrency < 0 {
+		bad("TURNOUT_WORKER_INTERACTIVE_CONCURRENCY", "want 0 or a positive integer")
+	}
 }
 
 // parseDays is time.ParseDuration that also takes whole days ("7d").

@@ -108,3 +108,24 @@ func TestFileLoadSettings(t *testing.T) {
 		}
 	}
 }
+
+func TestSlowSourceAndSlotSettings(t *testing.T) {
+	c, err := Parse(envOf(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.FetchIdleTimeout != time.Minute || c.FetchTimeout != 20*time.Minute || c.KeyFileLoadConcurrency != 4 || c.WorkerInteractiveConcurrency != 4 {
+		t.Errorf("defaults: idle %s total %s per key %d interactive %d; want 1m, 20m, 4, 4",
+			c.FetchIdleTimeout, c.FetchTimeout, c.KeyFileLoadConcurrency, c.WorkerInteractiveConcurrency)
+	}
+	for k, v := range map[string]string{
+		"TURNOUT_FETCH_IDLE_TIMEOUT":             "10ms",
+		"TURNOUT_FETCH_TIMEOUT":                  "2h",
+		"TURNOUT_KEY_FILELOAD_CONCURRENCY":       "0",
+		"TURNOUT_WORKER_INTERACTIVE_CONCURRENCY": "-1",
+	} {
+		if _, err := Parse(envOf(map[string]string{k: v})); err == nil || !strings.Contains(err.Error(), k+":") {
+			t.Errorf("%s=%q: error %v, want one naming %s", k, v, err, k)
+		}
+	}
+}

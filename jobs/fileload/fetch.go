@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/turnoutdev/turnout/internal/fault"
 	"github.com/turnoutdev/turnout/internal/netguard"
@@ -39,17 +40,72 @@ func (c *capWriter) Write(p []byte) (int, error) {
 	return c.w.Write(p)
 }
 
-// fetchTo fetches u through the scheme's fetcher into w, at most max bytes.
-func (fs Fetchers) fetchTo(ctx context.Context, u *url.URL, w io.Writer, max int64) error {
+// FetchLimits bound a fetch in time, so a slow or stalled source cannot
+// hold a worker slot for ever. Zero fields are no limit.
+type FetchLimits struct {
+	// Idle fails a fetch that delivers no byte for this long (connecting
+	// and waiting for the first byte included). A stall may be a passing
+	// network fault, so it is retried.
+	Idle time.Duration
+	// Total bounds the whole fetch. A source that slow will be as slow on a
+	// retry, so running past it fails the job.
+	Total time.Duration
+}
+
+// Causes of a fetch's context being cancelled by its limits.
+var (
+	errFetchIdle     = errors.New("fetch idle timeout")
+	errFetchDeadline = errors.New("fetch deadline")
+)
+
+// fetchTo fetches u through the scheme's fetcher into w, at most max bytes,
+// within lim.
+func (fs Fetchers) fetchTo(ctx context.Context, u *url.URL, w io.Writer, max int64, lim FetchLimits) error {
 	f, ok := fs[strings.ToLower(u.Scheme)]
 	if !ok {
 		return fault.New(fault.Invalid, "file.sourceUrl: scheme %q is not supported", u.Scheme)
 	}
-	err := f.Fetch(ctx, u, &capWriter{w: w, n: max})
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	if lim.Total > 0 {
+		var stop context.CancelFunc
+		ctx, stop = context.WithTimeoutCause(ctx, lim.Total, errFetchDeadline)
+		defer stop()
+	}
+	dst := io.Writer(&capWriter{w: w, n: max})
+	if lim.Idle > 0 {
+		iw := &idleWriter{w: dst, idle: lim.Idle, t: time.AfterFunc(lim.Idle, func() { cancel(errFetchIdle) })}
+		defer iw.t.Stop()
+		dst = iw
+	}
+	err := f.Fetch(ctx, u, dst)
 	if errors.Is(err, errTooLarge) {
 		return fault.New(fault.Invalid, "file.sourceUrl: the file is larger than the %d-byte limit", max)
 	}
+	if err != nil {
+		switch cause := context.Cause(ctx); {
+		case errors.Is(cause, errFetchIdle):
+			return fault.Wrap(fault.Unavailable, err, "file.sourceUrl: %s sent no data for %s (TURNOUT_FETCH_IDLE_TIMEOUT); the download was stopped and will be retried", netguard.Redacted(u), lim.Idle)
+		case errors.Is(cause, errFetchDeadline):
+			return fault.Wrap(fault.Invalid, err, "file.sourceUrl: %s: the download took longer than %s (TURNOUT_FETCH_TIMEOUT) and was stopped", netguard.Redacted(u), lim.Total)
+		}
+	}
 	return err
+}
+
+// idleWriter pushes its timer back by idle on every write: the timer fires
+// only when no byte arrived for that long.
+type idleWriter struct {
+	w    io.Writer
+	idle time.Duration
+	t    *time.Timer
+}
+
+func (iw *idleWriter) Write(p []byte) (int, error) {
+	if len(p) > 0 {
+		iw.t.Reset(iw.idle)
+	}
+	return iw.w.Write(p)
 }
 
 // blocked turns a refusal of the SSRF guard into the caller's error, or

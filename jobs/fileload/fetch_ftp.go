@@ -8,6 +8,7 @@ import (
 	"net/textproto"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jlaffaye/ftp"
@@ -28,7 +29,19 @@ func (f FTPFetcher) Fetch(ctx context.Context, u *url.URL, w io.Writer) error {
 	if u.Port() == "" {
 		host = net.JoinHostPort(u.Hostname(), "21")
 	}
-	dial := func(network, addr string) (net.Conn, error) { return f.Dial(ctx, network, addr) }
+	// Every connection (control and data) is closed when ctx ends, so a
+	// stalled transfer stops at once: closing the control connection alone
+	// would leave a read on the data connection waiting.
+	var conns connSet
+	stopConns := context.AfterFunc(ctx, conns.closeAll)
+	defer stopConns()
+	dial := func(network, addr string) (net.Conn, error) {
+		c, err := f.Dial(ctx, network, addr)
+		if err == nil {
+			conns.add(c)
+		}
+		return c, err
+	}
 	c, err := ftp.Dial(host, ftp.DialWithContext(ctx), ftp.DialWithTimeout(30*time.Second), ftp.DialWithDialFunc(dial))
 	if err != nil {
 		return transient(err, u, "connect")
@@ -73,4 +86,30 @@ func (f FTPFetcher) Fetch(ctx context.Context, u *url.URL, w io.Writer) error {
 func isFTPCode(err error, code int) bool {
 	var te *textproto.Error
 	return errors.As(err, &te) && te.Code == code
+}
+
+// connSet is the connections of one fetch, closed together when it ends.
+type connSet struct {
+	mu     sync.Mutex
+	conns  []net.Conn
+	closed bool
+}
+
+func (s *connSet) add(c net.Conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		c.Close()
+		return
+	}
+	s.conns = append(s.conns, c)
+}
+
+func (s *connSet) closeAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	for _, c := range s.conns {
+		c.Close()
+	}
 }

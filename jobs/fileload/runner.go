@@ -29,6 +29,9 @@ type Notifier interface {
 // Options are a Runner's limits.
 type Options struct {
 	MaxFileBytes int64 // spooled source size cap (TURNOUT_MAX_FILE_BYTES)
+	// Fetch bounds the download of the source in time
+	// (TURNOUT_FETCH_IDLE_TIMEOUT, TURNOUT_FETCH_TIMEOUT).
+	Fetch FetchLimits
 	Zip          ZipLimits
 	SpoolDir     string // "" = os.TempDir()
 	// MaxStoredErrors is how many row errors are kept queryable in
@@ -185,7 +188,7 @@ func (r *Runner) load(ctx context.Context, job *storage.Job, fl *storage.FileLoa
 	}
 	defer os.Remove(spool.Name())
 	defer spool.Close()
-	if err := r.fetchers.fetchTo(ctx, u, spool, r.opts.MaxFileBytes); err != nil {
+	if err := r.fetchers.fetchTo(ctx, u, spool, r.opts.MaxFileBytes, r.opts.Fetch); err != nil {
 		return nil, err
 	}
 	size, err := spool.Seek(0, io.SeekCurrent)
