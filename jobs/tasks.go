@@ -58,6 +58,17 @@ var QueueWeights = map[string]int{
 // record for good either way.
 var retainedQueues = map[string]bool{QueueFileload: true, QueueReports: true}
 
+// InteractiveQueues hold work someone is waiting on (a registrant's PDF,
+// confirmation e-mails, webhooks): workers keep slots for them that bulk
+// work (file loads, reports) cannot take.
+var InteractiveQueues = []string{QueueCritical, QueuePDF, QueueNotify}
+
+// RetryHeadroom is the retry Asynq is given beyond the job's attempts. The
+// worker decides a job's last attempt itself; the spare retry lets a job
+// that waits for a slot of its key go back to the queue even on its last
+// attempt (Asynq would archive a task with no retries left).
+const RetryHeadroom = 1
+
 // Queues lists the queue names in weight order.
 var Queues = []string{QueueCritical, QueuePDF, QueueNotify, QueueFileload, QueueReports, QueueDefault}
 
@@ -231,7 +242,7 @@ func (e *Enqueuer) EnqueueIn(ctx context.Context, job *storage.Job, delay time.D
 	opts := []asynq.Option{
 		asynq.TaskID(TaskID(job.ID)),
 		asynq.Queue(job.Queue),
-		asynq.MaxRetry(retries),
+		asynq.MaxRetry(retries + RetryHeadroom),
 	}
 	if retainedQueues[job.Queue] {
 		opts = append(opts, asynq.Retention(30*time.Minute))

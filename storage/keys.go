@@ -43,9 +43,12 @@ type APIKey struct {
 	VANApp         *string        `gorm:"column:van_app" json:"vanApp,omitempty"`
 	VANDBMode      *int16         `gorm:"column:van_db_mode" json:"vanDbMode,omitempty"`
 	RockyPartnerID *int64         `json:"rockyPartnerId,omitempty"`
-	WebhookSecret  string         `json:"-"`
-	CreatedAt      time.Time      `json:"createdAt"`
-	RevokedAt      *time.Time     `json:"revokedAt,omitempty"`
+	// FileLoadConcurrency caps the key's file loads running at once; nil
+	// takes the deployment's default.
+	FileLoadConcurrency *int       `gorm:"column:fileload_concurrency" json:"fileLoadConcurrency,omitempty"`
+	WebhookSecret       string     `json:"-"`
+	CreatedAt           time.Time  `json:"createdAt"`
+	RevokedAt           *time.Time `json:"revokedAt,omitempty"`
 }
 
 // HasScope reports whether the key may call service.
@@ -61,6 +64,9 @@ type NewKey struct {
 	VANApp         string
 	VANDBMode      *int16
 	RockyPartnerID *int64
+	// FileLoadConcurrency is the key's own limit of file loads at once (0:
+	// the deployment's default).
+	FileLoadConcurrency int
 }
 
 // Validate checks the request and fills defaults.
@@ -85,6 +91,9 @@ func (n *NewKey) Validate() error {
 	}
 	if n.RateLimit < 0 {
 		fe = append(fe, fault.FieldError{Field: "rate-limit", Code: fault.CodeOutOfRange, Message: "must be positive"})
+	}
+	if n.FileLoadConcurrency < 0 {
+		fe = append(fe, fault.FieldError{Field: "fileload-concurrency", Code: fault.CodeOutOfRange, Message: "must be positive (0: the deployment's default)"})
 	}
 	if n.MaxBatchSize < 0 {
 		fe = append(fe, fault.FieldError{Field: "batch-size", Code: fault.CodeOutOfRange, Message: "must be positive"})
@@ -133,6 +142,9 @@ func (s *Store) CreateKey(ctx context.Context, n NewKey) (*CreatedKey, error) {
 	}
 	if n.VANApp != "" {
 		k.VANApp = &n.VANApp
+	}
+	if n.FileLoadConcurrency > 0 {
+		k.FileLoadConcurrency = &n.FileLoadConcurrency
 	}
 	if err := s.Gorm.WithContext(ctx).Create(k).Error; err != nil {
 		return nil, fmt.Errorf("create key: %w", err)
@@ -198,6 +210,36 @@ func (s *Store) RevokeKey(ctx context.Context, id int64) error {
 	tag, err := s.Pool.Exec(ctx, `UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1`, id)
 	if err != nil {
 		return fmt.Errorf("revoke key: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fault.New(fault.NotFound, "key %d not found", id)
+	}
+	return nil
+}
+
+// KeyFileLoadConcurrency returns the key's own limit of file loads at
+// once, or 0 when it has none (or no longer exists).
+func (s *Store) KeyFileLoadConcurrency(ctx context.Context, id int64) (int, error) {
+	var n *int
+	err := s.Pool.QueryRow(ctx, `SELECT fileload_concurrency FROM api_keys WHERE id = $1`, id).Scan(&n)
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && n == nil) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read key %d's file-load limit: %w", id, err)
+	}
+	return *n, nil
+}
+
+// SetKeyFileLoadConcurrency sets the key's own limit of file loads at once;
+// 0 returns it to the deployment's default.
+func (s *Store) SetKeyFileLoadConcurrency(ctx context.Context, id int64, n int) error {
+	if n < 0 {
+		return fault.Validation(fault.FieldError{Field: "fileload-concurrency", Code: fault.CodeOutOfRange, Message: "must be positive (0: the deployment's default)"})
+	}
+	tag, err := s.Pool.Exec(ctx, `UPDATE api_keys SET fileload_concurrency = nullif($2, 0) WHERE id = $1`, id, n)
+	if err != nil {
+		return fmt.Errorf("set key %d's file-load limit: %w", id, err)
 	}
 	if tag.RowsAffected() == 0 {
 		return fault.New(fault.NotFound, "key %d not found", id)

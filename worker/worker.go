@@ -30,6 +30,7 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/turnoutdev/turnout/internal/batch"
 	"github.com/turnoutdev/turnout/internal/fault"
@@ -39,9 +40,14 @@ import (
 
 // Options configures a Server.
 type Options struct {
-	Redis           asynq.RedisConnOpt
-	Queues          map[string]int // queue → weight; see jobs.ParseQueues
-	Concurrency     int
+	Redis       asynq.RedisConnOpt
+	Queues      map[string]int // queue → weight; see jobs.ParseQueues
+	Concurrency int
+	// Interactive is how many further slots serve only the interactive
+	// queues among Queues (jobs.InteractiveQueues: registration PDFs,
+	// e-mails, webhooks), so bulk work cannot take every slot; 0 keeps
+	// none.
+	Interactive     int
 	ShutdownTimeout time.Duration
 	// HeartbeatEvery is how often a running job's heartbeat is written.
 	HeartbeatEvery time.Duration
@@ -49,6 +55,8 @@ type Options struct {
 	// "running" (default 100ms); see runs.
 	StartAfter time.Duration
 	Reconcile  ReconcileOptions
+	// KeyLimit caps how many jobs of one key run at once (file loads).
+	KeyLimit KeyLimitOptions
 	// RetryDelay overrides the backoff between attempts (tests make it short).
 	RetryDelay asynq.RetryDelayFunc
 	// Registry, if set, receives the job metrics.
@@ -82,9 +90,12 @@ type Server struct {
 	// book keeps the job rows (reads, starts, outcomes, heartbeats) over
 	// connections of its own, so handlers that hold the main pool cannot
 	// stall or time out the bookkeeping of their own runs.
-	book       *storage.Store
-	srv        *asynq.Server
+	book *storage.Store
+	// servers are the Asynq servers taking tasks: one for every queue, and
+	// one more with the Interactive slots for the interactive queues.
+	servers    []*asynq.Server
 	mux        *asynq.ServeMux
+	limits     *keyLimiter
 	reconciler *Reconciler
 	log        *slog.Logger
 	finished   *prometheus.CounterVec
@@ -131,21 +142,12 @@ func New(opts Options, store *storage.Store, enq *jobs.Enqueuer, handlers map[st
 		Name: "turnout_job_attempt_duration_seconds", Help: "Duration of job attempts by kind.",
 		Buckets: prometheus.ExponentialBuckets(0.005, 4, 10),
 	}, []string{"kind"})
-	s.srv = asynq.NewServer(opts.Redis, asynq.Config{
-		Concurrency:     opts.Concurrency,
-		Queues:          opts.Queues,
-		ShutdownTimeout: opts.ShutdownTimeout,
-		Logger:          asynqLogger{opts.Log},
-		LogLevel:        asynq.WarnLevel,
-		// Poll empty queues often: a registrant waits on a PDF, a client
-		// polls its file load, and the default (1s) alone would eat the
-		// latency budget. One cheap Redis script per interval when idle.
-		TaskCheckInterval: 50 * time.Millisecond,
-		// Retries and scheduled tasks (reminder e-mails) move to pending on
-		// this beat; the default 5 s would add up to 5 s to every retry.
-		DelayedTaskCheckInterval: time.Second,
-		RetryDelayFunc:           opts.RetryDelay,
-	})
+	s.servers = append(s.servers, s.newAsynq(opts.Concurrency, opts.Queues))
+	if q := interactiveQueues(opts.Queues); opts.Interactive > 0 && len(q) > 0 && len(q) < len(opts.Queues) {
+		s.servers = append(s.servers, s.newAsynq(opts.Interactive, q))
+	}
+	rdb, _ := opts.Redis.MakeRedisClient().(redis.UniversalClient)
+	s.limits = newKeyLimiter(opts.KeyLimit, rdb, opts.Log)
 	s.peeks = &batch.Group[int64, *storage.Job]{Max: 500, Write: func(ctx context.Context, ids []int64) ([]*storage.Job, error) {
 		found, err := s.book.PeekJobs(ctx, ids)
 		out := make([]*storage.Job, len(ids))
@@ -173,14 +175,67 @@ func New(opts Options, store *storage.Store, enq *jobs.Enqueuer, handlers map[st
 	return s
 }
 
+// newAsynq returns an Asynq server of n slots over queues.
+func (s *Server) newAsynq(n int, queues map[string]int) *asynq.Server {
+	retry := s.opts.RetryDelay
+	recheck := s.opts.KeyLimit.Recheck
+	if recheck == 0 {
+		recheck = time.Second
+	}
+	return asynq.NewServer(s.opts.Redis, asynq.Config{
+		Concurrency:     n,
+		Queues:          queues,
+		ShutdownTimeout: s.opts.ShutdownTimeout,
+		Logger:          asynqLogger{s.opts.Log},
+		LogLevel:        asynq.WarnLevel,
+		// Poll empty queues often: a registrant waits on a PDF, a client
+		// polls its file load, and the default (1s) alone would eat the
+		// latency budget. One cheap Redis script per interval when idle.
+		TaskCheckInterval: 50 * time.Millisecond,
+		// Retries and scheduled tasks (reminder e-mails) move to pending on
+		// this beat; the default 5 s would add up to 5 s to every retry.
+		DelayedTaskCheckInterval: time.Second,
+		// A job waiting for a slot of its key is not a failure: Asynq
+		// neither counts it against the task's retries nor in the queue's
+		// failure rate, and it comes back soon.
+		IsFailure: func(err error) bool { return !isKeyBusy(err) },
+		RetryDelayFunc: func(n int, err error, t *asynq.Task) time.Duration {
+			if isKeyBusy(err) {
+				return recheck + rand.N(recheck)
+			}
+			return retry(n, err, t)
+		},
+	})
+}
+
+// interactiveQueues returns the interactive queues among queues.
+func interactiveQueues(queues map[string]int) map[string]int {
+	out := map[string]int{}
+	for _, q := range jobs.InteractiveQueues {
+		if w, ok := queues[q]; ok {
+			out[q] = w
+		}
+	}
+	return out
+}
+
 // Run processes tasks until ctx is done, then shuts down gracefully: no new
 // tasks are taken, in-flight ones get ShutdownTimeout to finish and are
 // otherwise handed back to the queue to be retried.
 func (s *Server) Run(ctx context.Context) error {
-	if err := s.srv.Start(s.mux); err != nil {
-		return fmt.Errorf("start worker: %w", err)
+	for i, srv := range s.servers {
+		if err := srv.Start(s.mux); err != nil {
+			for _, started := range s.servers[:i] {
+				started.Shutdown()
+			}
+			return fmt.Errorf("start worker: %w", err)
+		}
 	}
-	s.log.Info("worker started", "queues", s.opts.Queues, "concurrency", s.opts.Concurrency)
+	reserved := 0
+	if len(s.servers) > 1 {
+		reserved = s.opts.Interactive
+	}
+	s.log.Info("worker started", "queues", s.opts.Queues, "concurrency", s.opts.Concurrency, "interactive_reserved", reserved)
 	rctx, stopReconciler := context.WithCancel(context.WithoutCancel(ctx))
 	var bg sync.WaitGroup
 	bg.Go(func() { s.reconciler.Run(rctx) })
@@ -189,7 +244,11 @@ func (s *Server) Run(ctx context.Context) error {
 	<-ctx.Done()
 	s.log.Info("worker shutting down", "timeout", s.opts.ShutdownTimeout.String())
 	stopReconciler()
-	s.srv.Shutdown()
+	var down sync.WaitGroup
+	for _, srv := range s.servers {
+		down.Go(srv.Shutdown)
+	}
+	down.Wait()
 	stopRuns()
 	bg.Wait()
 	s.successes.close()
@@ -240,6 +299,14 @@ func (s *Server) jobMiddleware(next asynq.Handler) asynq.Handler {
 			log.Info("job already finished; duplicate delivery acknowledged")
 			return nil
 		}
+		release, err := s.limits.acquire(ctx, row)
+		if err != nil {
+			if isKeyBusy(err) {
+				log.Debug("job waits for a slot of its key", "err", err)
+			}
+			return err
+		}
+		defer release()
 		start := time.Now()
 		job := *row
 		job.Status, job.Attempts = storage.JobRunning, row.Attempts+1
@@ -285,7 +352,7 @@ func (s *Server) jobMiddleware(next asynq.Handler) asynq.Handler {
 		}
 		retried, _ := asynq.GetRetryCount(ctx)
 		maxRetry, _ := asynq.GetMaxRetry(ctx)
-		final := fault.Is(runErr, fault.Invalid) || errors.Is(runErr, asynq.SkipRetry) || retried >= maxRetry
+		final := fault.Is(runErr, fault.Invalid) || errors.Is(runErr, asynq.SkipRetry) || retried+jobs.RetryHeadroom >= maxRetry
 		outcome := "retrying"
 		if final {
 			outcome = "failed"

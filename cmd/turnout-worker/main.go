@@ -21,6 +21,7 @@ import (
 	"github.com/turnoutdev/turnout/internal/netguard"
 	"github.com/turnoutdev/turnout/internal/platform"
 	"github.com/turnoutdev/turnout/jobs"
+	"github.com/turnoutdev/turnout/jobs/fileload"
 	"github.com/turnoutdev/turnout/jobs/notify"
 	"github.com/turnoutdev/turnout/jobs/registration"
 	"github.com/turnoutdev/turnout/jobs/report"
@@ -112,9 +113,14 @@ func run(args []string) error {
 		retryDelay = worker.ExponentialRetry(cfg.RetryBase)
 	}
 	srv := worker.New(worker.Options{
-		Redis:           p.AsynqConn,
-		Queues:          qs,
-		Concurrency:     cfg.WorkerConcurrency,
+		Redis:       p.AsynqConn,
+		Queues:      qs,
+		Concurrency: cfg.WorkerConcurrency,
+		// Registration PDFs and e-mails keep slots of their own, and one
+		// key's file loads take at most a few of the others.
+		Interactive: cfg.WorkerInteractiveConcurrency,
+		KeyLimit: worker.KeyLimitOptions{Kinds: []string{fileload.Kind}, Default: cfg.KeyFileLoadConcurrency,
+			PerKey: p.Store.KeyFileLoadConcurrency},
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		// Grace equals the interval: a job queued for a whole pass without a
 		// task is orphaned (the commit-to-enqueue gap is milliseconds).

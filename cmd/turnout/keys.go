@@ -14,7 +14,7 @@ import (
 
 func keysCmd(ctx context.Context, e *env, args []string) error {
 	if len(args) == 0 {
-		return errors.New("usage: turnout keys create|list|revoke|rotate-webhook-secret")
+		return errors.New("usage: turnout keys create|list|revoke|rotate-webhook-secret|set-fileload-concurrency")
 	}
 	switch args[0] {
 	case "create":
@@ -35,6 +35,8 @@ func keysCmd(ctx context.Context, e *env, args []string) error {
 		}
 		fmt.Fprintf(e.out, "key %d revoked\n", id)
 		return nil
+	case "set-fileload-concurrency":
+		return keysSetFileLoadConcurrency(ctx, e, args[1:])
 	case "rotate-webhook-secret":
 		fs := flag.NewFlagSet("keys rotate-webhook-secret", flag.ContinueOnError)
 		asJSON := fs.Bool("json", false, "print JSON")
@@ -96,6 +98,7 @@ func keysCreate(ctx context.Context, e *env, args []string) error {
 	vanApp := fs.String("van-app", "", "VAN application name (the HTTP Basic user)")
 	dbMode := fs.String("db-mode", "", "VAN database mode: 0 = My Voters, 1 = My Campaign")
 	partner := fs.Int64("partner-id", 0, "Rocky partner id the key belongs to")
+	loads := fs.Int("fileload-concurrency", 0, "file loads of this key run at once across all workers (0: TURNOUT_KEY_FILELOAD_CONCURRENCY)")
 	asJSON := fs.Bool("json", false, "print one JSON object (for scripts)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -105,7 +108,7 @@ func keysCreate(ctx context.Context, e *env, args []string) error {
 	}
 	n := storage.NewKey{
 		Name: *name, RateLimit: *rate, MaxBatchSize: *batch, MayAutoApprove: *autoApprove,
-		VANApp: *vanApp,
+		VANApp: *vanApp, FileLoadConcurrency: *loads,
 	}
 	for _, s := range strings.Split(*scopes, ",") {
 		if s = strings.TrimSpace(s); s != "" {
@@ -158,6 +161,9 @@ func keyJSON(k *storage.CreatedKey) map[string]any {
 	if k.RockyPartnerID != nil {
 		m["partnerId"] = *k.RockyPartnerID
 	}
+	if k.FileLoadConcurrency != nil {
+		m["fileLoadConcurrency"] = *k.FileLoadConcurrency
+	}
 	return m
 }
 
@@ -182,4 +188,29 @@ func keysList(ctx context.Context, e *env, args []string) error {
 		}
 		return []any{k.ID, k.Name, strings.Join(k.Scopes, ","), k.RateLimit, k.MaxBatchSize, "…" + k.SecretHint, k.CreatedAt.Format("2006-01-02"), state}
 	})
+}
+
+// keysSetFileLoadConcurrency sets how many of a key's file loads run at
+// once: turnout keys set-fileload-concurrency ID N (0: the default).
+func keysSetFileLoadConcurrency(ctx context.Context, e *env, args []string) error {
+	if len(args) != 2 {
+		return errors.New("usage: turnout keys set-fileload-concurrency ID N (0: TURNOUT_KEY_FILELOAD_CONCURRENCY)")
+	}
+	id, err := keyIDArg(args[:1])
+	if err != nil {
+		return err
+	}
+	n, err := strconv.Atoi(args[1])
+	if err != nil {
+		return fmt.Errorf("%q is not a number of file loads", args[1])
+	}
+	s, err := e.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	if err := s.SetKeyFileLoadConcurrency(ctx, id, n); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.out, "key %d runs at most %s file loads at once\n", id, map[bool]string{true: "the default number of", false: args[1]}[n == 0])
+	return nil
 }

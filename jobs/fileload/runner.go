@@ -31,9 +31,9 @@ type Options struct {
 	MaxFileBytes int64 // spooled source size cap (TURNOUT_MAX_FILE_BYTES)
 	// Fetch bounds the download of the source in time
 	// (TURNOUT_FETCH_IDLE_TIMEOUT, TURNOUT_FETCH_TIMEOUT).
-	Fetch FetchLimits
-	Zip          ZipLimits
-	SpoolDir     string // "" = os.TempDir()
+	Fetch    FetchLimits
+	Zip      ZipLimits
+	SpoolDir string // "" = os.TempDir()
 	// MaxStoredErrors is how many row errors are kept queryable in
 	// PostgreSQL; the error file has them all.
 	MaxStoredErrors int
