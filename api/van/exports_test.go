@@ -302,7 +302,7 @@ func TestExportFileExpires(t *testing.T) {
 		t.Fatalf("no downloadUrl: %+v", job)
 	}
 	exp, err := time.Parse(time.RFC3339, *job.DateExpired)
-	if err != nil || exp.Sub(time.Now()) < 6*24*time.Hour {
+	if err != nil || time.Until(exp) < 6*24*time.Hour {
 		t.Fatalf("dateExpired %q (%v): want the default 7-day retention", *job.DateExpired, err)
 	}
 	ctx := context.Background()
