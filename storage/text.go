@@ -2,9 +2,12 @@ package storage
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Text written to PostgreSQL from what users send (job errors, row errors,
@@ -83,4 +86,20 @@ func validJSON(b []byte) []byte {
 		i++
 	}
 	return out
+}
+
+// IsRejectedData reports whether PostgreSQL refused a statement for the
+// values it carried (a data exception, a constraint, a value too large),
+// as opposed to a connection or server failure that a retry may outlive.
+// A batch refused so is written again item by item to find the one at fault.
+func IsRejectedData(err error) bool {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || len(pe.Code) < 2 {
+		return false
+	}
+	switch pe.Code[:2] {
+	case "22", "23", "54":
+		return true
+	}
+	return false
 }

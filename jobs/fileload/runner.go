@@ -31,7 +31,7 @@ type Options struct {
 	MaxFileBytes int64 // spooled source size cap (TURNOUT_MAX_FILE_BYTES)
 	Zip          ZipLimits
 	CSV          CSVLimits // zero fields take the defaults
-	SpoolDir     string // "" = os.TempDir()
+	SpoolDir     string    // "" = os.TempDir()
 	// MaxStoredErrors is how many row errors are kept queryable in
 	// PostgreSQL; the error file has them all.
 	MaxStoredErrors int
