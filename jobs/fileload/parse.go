@@ -293,8 +293,12 @@ func checkHeader(rec []string, f File) error {
 		if len(rec) == 1 && len(f.Columns) > 1 {
 			hint = fmt.Sprintf("; is file.columnDelimiter (%s) right?", f.ColumnDelimiter)
 		}
-		return fault.New(fault.Invalid, "file.hasHeader: the header row has %d fields, file.columns has %d (%s)%s",
-			len(rec), len(f.Columns), f.columnNames(), hint)
+		fields := fmt.Sprintf("%d fields", len(rec))
+		if len(rec) == 1 {
+			fields = "one field"
+		}
+		return fault.New(fault.Invalid, "file.hasHeader: the header row has %s, file.columns has %d (%s)%s",
+			fields, len(f.Columns), f.columnNames(), hint)
 	}
 	for i := range rec {
 		if !strings.EqualFold(strings.TrimSpace(rec[i]), f.Columns[i].Name) {
