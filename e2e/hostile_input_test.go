@@ -115,7 +115,7 @@ func TestSecurityNULInAFileFailsOneJobAndRecoveryGoesOn(t *testing.T) {
 	attacker := newVANTenant(t, s, "attacker")
 	id := attacker.load(t, files+"/nul.csv", true, "")
 	status, msg, raw := attacker.finished(t, id, 30*time.Second)
-	if status != "Error" || !strings.Contains(msg, "field 1 of the header row is not VANID") || strings.ContainsRune(msg, 0) {
+	if status != "Error" || !strings.Contains(msg, "the header row cannot be read: field 1 contains a NUL byte") || strings.ContainsRune(msg, 0) {
 		t.Fatalf("NUL header: %s %q, want Error naming the header field without the NUL\n%s", status, msg, raw)
 	}
 	db := s.db(t)
@@ -157,13 +157,13 @@ func TestSecurityNULInAFileFailsOneJobAndRecoveryGoesOn(t *testing.T) {
 			t.Fatalf("lose job %d's task: %v", o, err)
 		}
 	}
+	// Past the reconciler's grace (one interval, 1 s here).
+	if _, err := db.Exec(ctx, `UPDATE jobs SET updated_at = now() - interval '1 minute' WHERE id = ANY($1)`, append(others, poison)); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := db.Exec(ctx, fmt.Sprintf(`CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
 		BEGIN RAISE EXCEPTION 'invalid byte sequence for encoding "UTF8": 0x00' USING ERRCODE = '22021'; END $$;
 		CREATE TRIGGER refuse_poison BEFORE UPDATE ON jobs FOR EACH ROW WHEN (OLD.id = %d) EXECUTE FUNCTION refuse_poison()`, poison)); err != nil {
-		t.Fatal(err)
-	}
-	// Past the reconciler's grace (one interval, 1 s here).
-	if _, err := db.Exec(ctx, `UPDATE jobs SET updated_at = now() - interval '1 minute' WHERE id = ANY($1)`, append(others, poison)); err != nil {
 		t.Fatal(err)
 	}
 	s.worker = s.start("turnout-worker", "--http-addr", strings.TrimPrefix(s.WorkerHTTP, "http://"))
