@@ -221,8 +221,11 @@ func (s *Stack) Stop() {
 	}
 }
 
-func TestStackServesOperatorsAndClients(t *testing.T) {
-	s := StartStack(t)
+func TestStackServesOperatorsAndClients(t *testing.T) { stackServesOperatorsAndClients(t, StartStack(t)) }
+
+// stackServesOperatorsAndClients is the smoke test of a running stack,
+// whatever Redis and PostgreSQL it runs on.
+func stackServesOperatorsAndClients(t *testing.T, s *Stack) {
 	admin := s.CreateKey("--name", "ops", "--scopes", "admin,metrics", "--rate-limit", "100")
 	secret := admin["secret"].(string)
 
