@@ -221,7 +221,9 @@ func (s *Stack) Stop() {
 	}
 }
 
-func TestStackServesOperatorsAndClients(t *testing.T) { stackServesOperatorsAndClients(t, StartStack(t)) }
+func TestStackServesOperatorsAndClients(t *testing.T) {
+	stackServesOperatorsAndClients(t, StartStack(t))
+}
 
 // stackServesOperatorsAndClients is the smoke test of a running stack,
 // whatever Redis and PostgreSQL it runs on.
