@@ -79,10 +79,10 @@ func New(d Deps) *echo.Echo {
 	e.Pre(van.CanonicalPath)
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = middleware.ErrorHandler(d.Log, native.RenderError)
-	e.Use(echomw.RequestIDWithConfig(echomw.RequestIDConfig{Generator: uuid.NewString}))
+	e.Use(middleware.RequestIDs(uuid.NewString))
 	e.Use(ops.HTTPMetrics(d.Registry))
 	e.Use(echomw.RecoverWithConfig(echomw.RecoverConfig{DisableStackAll: true, LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
-		d.Log.Error("handler panicked", "request_id", middleware.RequestID(c), "err", err, "stack", string(stack))
+		d.Log.Error("handler panicked", append(middleware.RequestLogAttrs(c), "err", err, "stack", string(stack))...)
 		return err
 	}}))
 	e.Use(echomw.BodyLimit("10M"))

@@ -19,7 +19,8 @@ export ROWS=${ROWS:-1000000} BIG_ROWS=${BIG_ROWS:-5000000}
 # pgloader is the file-load baseline a data engineer would otherwise use.
 if ! command -v pgloader >/dev/null && command -v apt-get >/dev/null; then
 	sudo=""; [[ $(id -u) -eq 0 ]] || sudo=sudo
-	$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q pgloader >/dev/null 2>&1 ||
+	{ $sudo apt-get update -q >/dev/null 2>&1 &&
+		$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q pgloader >/dev/null 2>&1; } ||
 		echo "pgloader could not be installed; the table will say so"
 fi
 out=bench/results.md

@@ -122,7 +122,9 @@ avev=$(submit '{
 finish "$avev"
 
 echo "-- turnout folders create --name 'Field lists' --api-writable --key-id $KEY_ID --json"
-folder=$(bin/turnout folders create --name "Field lists" --api-writable --key-id "$KEY_ID" --json | tee /dev/stderr | jq -r .folderId)
+folder_json=$(bin/turnout folders create --name "Field lists" --api-writable --key-id "$KEY_ID" --json)
+echo "$folder_json"
+folder=$(jq -r .folderId <<<"$folder_json")
 echo "-- POST /v4/fileLoadingJobs: LoadSavedListFile (as Parsons sends it)"
 list=$(submit '{"description": "Saved List Load",
   "file": {"columnDelimiter": "Csv", "fileName": "list.csv", "hasHeader": "True", "sourceUrl": "http://127.0.0.1:'"$port"'/list.zip",

@@ -16,6 +16,7 @@ for tool in jq zip python3 curl; do command -v "$tool" >/dev/null || missing+=("
 if ((${#missing[@]})); then
   command -v apt-get >/dev/null || { echo "demo-fileload: please install ${missing[*]}" >&2; exit 1; }
   SUDO=(); [ "$(id -u)" = 0 ] || SUDO=(sudo)
+  "${SUDO[@]}" apt-get update -q >/dev/null
   "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null
 fi
 URL=${TURNOUT_DEMO_URL:?run from scripts/demo.sh}

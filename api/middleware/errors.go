@@ -115,8 +115,8 @@ func ErrorHandler(log *slog.Logger, fallback Renderer) echo.HTTPErrorHandler {
 			status = he.Code
 		}
 		if fe.Kind == fault.Internal || fe.Kind == fault.Unavailable || fe.Kind == fault.Timeout {
-			log.Error("request failed", "request_id", RequestID(c), "method", c.Request().Method,
-				"route", c.Path(), "kind", fe.Kind, "err", err)
+			log.Error("request failed", append(RequestLogAttrs(c), "method", c.Request().Method,
+				"route", c.Path(), "kind", fe.Kind, "err", err)...)
 		}
 		if fe.Kind == fault.Unavailable && c.Response().Header().Get("Retry-After") == "" {
 			c.Response().Header().Set("Retry-After", unavailableRetryAfter)
@@ -127,7 +127,7 @@ func ErrorHandler(log *slog.Logger, fallback Renderer) echo.HTTPErrorHandler {
 			r = fallback
 		}
 		if rerr := r(c, status, fe); rerr != nil {
-			log.Error("render error", "request_id", RequestID(c), "err", rerr)
+			log.Error("render error", append(RequestLogAttrs(c), "err", rerr)...)
 		}
 	}
 }
@@ -139,7 +139,8 @@ const failedKey = "turnout.failed"
 // client retrying sooner only adds load to its recovery.
 const unavailableRetryAfter = "5"
 
-// RequestID returns the request's id (also sent as X-Request-Id).
+// RequestID returns the request's id, minted by the server (also sent as
+// X-Request-Id; see RequestIDs).
 func RequestID(c echo.Context) string {
 	return c.Response().Header().Get(echo.HeaderXRequestID)
 }
