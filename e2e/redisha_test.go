@@ -402,3 +402,28 @@ func (l *haLoad) verify(within time.Duration) {
 	t.Logf("accepted %d file loads and %d registrations; %d jobs succeeded (%d after more than one attempt); answers: %v; samples: %v",
 		len(l.loads), len(l.uids), jobs, retried, l.answers, l.sample)
 }
+
+// The short form of the Sentinel failover test, for every run of the
+// suite: jobs accepted before and after the primary dies all finish once.
+func TestSentinelFailoverKeepsJobsFlowing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts five Redis processes and waits for a failover")
+	}
+	g := startSentinelGroup(t)
+	s := StartStack(t, "TURNOUT_REDIS_URL="+g.url(), "TURNOUT_RETRY_BASE=200ms")
+	secret := s.CreateKey("--name", "ha", "--scopes", "admin", "--rate-limit", "100000")["secret"].(string)
+	before := s.submitNoops(t, secret, 10, 200)
+	old := g.masterPort()
+	g.primary.kill()
+	g.waitFor(t, 30*time.Second, "promotion of the replica", func() bool {
+		p := g.masterPort()
+		return p != "" && p != old
+	})
+	after := s.submitNoops(t, secret, 10, 0)
+	for _, v := range s.waitAll(t, secret, append(before, after...), 60*time.Second) {
+		if v.Attempts != 1 {
+			t.Errorf("job %d ran %d times across one failover, want once", v.ID, v.Attempts)
+		}
+	}
+	s.Stop()
+}
