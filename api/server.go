@@ -28,6 +28,7 @@ import (
 	"github.com/turnoutdev/turnout/api/van"
 	"github.com/turnoutdev/turnout/internal/netguard"
 	"github.com/turnoutdev/turnout/jobs"
+	"github.com/turnoutdev/turnout/jobs/export"
 	targetrules "github.com/turnoutdev/turnout/jobs/targets"
 	"github.com/turnoutdev/turnout/storage"
 )
@@ -59,6 +60,9 @@ type Deps struct {
 	// PublicCallsPerMinute limits each client address on the endpoints that
 	// take no key (Rocky's public ones); 0 means no limit.
 	PublicCallsPerMinute int
+	// VANExportWait bounds how long POST /v4/exportJobs waits for the
+	// export to complete (0: van.DefaultExportWait; negative: no wait).
+	VANExportWait time.Duration
 	// AuthFailuresPerMinute is how many bad credentials one client address
 	// may present per minute before it is refused (default 60).
 	AuthFailuresPerMinute int
@@ -132,9 +136,18 @@ func New(d Deps) *echo.Echo {
 		middleware.Resource("metricsRead"))
 
 	// VAN surface (seed 004).
-	vh := &van.Handlers{Store: d.Store, Enqueuer: d.Enqueuer, Guard: d.Guard, Blobs: d.Blobs}
+	vh := &van.Handlers{Store: d.Store, Enqueuer: d.Enqueuer, Guard: d.Guard, Blobs: d.Blobs, ExportWait: d.VANExportWait,
+		Exports: &export.Service{Store: d.Store, Blobs: d.Blobs, Enqueuer: d.Enqueuer, Guard: d.Guard}}
 	vh.Register(e.Group("/v4", middleware.Surface(van.RenderError), timeout,
 		middleware.Authenticate(d.Store, storage.ScopeVAN, middleware.VANBasic), limiter.Middleware()))
+	// An export's downloadUrl needs no credentials (clients fetch it as a
+	// plain URL) and streams without the request timeout.
+	download := []echo.MiddlewareFunc{middleware.Surface(van.RenderError),
+		middleware.AuthenticateIfPresent(d.Store, middleware.VANBasic), middleware.Resource("exportJobDownload")}
+	if d.PublicCallsPerMinute > 0 {
+		download = append(download, limiter.PerAddress(d.PublicCallsPerMinute))
+	}
+	e.GET("/v4/exportJobs/:exportJobId/download/:file", vh.DownloadExport, download...)
 	// Adhese Target API: reference code lists and their edit log (native
 	// X-API-Key or Bearer credential, targets scope).
 	th := &targets.Handler{Read: d.Store, Editor: targetrules.NewEditor(d.Store)}

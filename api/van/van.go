@@ -21,6 +21,7 @@ import (
 	"github.com/turnoutdev/turnout/internal/fault"
 	"github.com/turnoutdev/turnout/internal/netguard"
 	"github.com/turnoutdev/turnout/jobs"
+	"github.com/turnoutdev/turnout/jobs/export"
 	"github.com/turnoutdev/turnout/jobs/fileload"
 	"github.com/turnoutdev/turnout/storage"
 )
@@ -31,6 +32,11 @@ type Handlers struct {
 	Enqueuer *jobs.Enqueuer
 	Guard    *netguard.Guard
 	Blobs    storage.Blobs // error files; may be nil (then no download)
+	// Exports creates and serves export jobs.
+	Exports *export.Service
+	// ExportWait bounds how long POST /v4/exportJobs waits for the export
+	// (0: DefaultExportWait; negative: no wait).
+	ExportWait time.Duration
 }
 
 // Register mounts the routes on g (a group at /v4 with authentication and
@@ -40,6 +46,7 @@ func (h *Handlers) Register(g *echo.Group) {
 	g.GET("/fileLoadingJobs/:jobId", h.GetFileLoadingJob, middleware.Resource("fileLoadingJobRead"))
 	g.GET("/fileLoadingJobs/:jobId/errors", h.GetErrorFile, middleware.Resource("fileLoadingJobRead"))
 	h.registerActions(g)
+	h.registerExports(g)
 	g.GET("/scores", h.ListScores, middleware.Resource("scoreRead"))
 	g.GET("/scores/:scoreId", h.GetScore, middleware.Resource("scoreRead"))
 	g.GET("/scoreUpdates", h.ListScoreUpdates, middleware.Resource("scoreUpdateRead"))
@@ -51,6 +58,7 @@ func (h *Handlers) Register(g *echo.Group) {
 var segments = map[string]string{
 	"v4": "v4", "fileloadingjobs": "fileLoadingJobs", "scores": "scores", "scoreupdates": "scoreUpdates", "errors": "errors",
 	"stats": "stats", "folders": "folders", "savedlists": "savedLists",
+	"exportjobs": "exportJobs", "exportjobtypes": "exportJobTypes", "apikeyprofiles": "apiKeyProfiles", "download": "download",
 }
 
 // CanonicalPath is an Echo Pre middleware that rewrites the known VAN path
