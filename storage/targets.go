@@ -257,7 +257,7 @@ func (s *Store) UpdateTargetValue(ctx context.Context, typeID, id int64, u Targe
 	return out, nil
 }
 
-// logBody is the "body" of a log row's parameters, in the seed's field
+// logBody is the "body" of a log row's parameters, in the Adhese log's field
 // order; absent fields are omitted.
 type logBody struct {
 	ID     int64   `json:"id"`

@@ -1,10 +1,10 @@
 // Package targets holds the rules of Turnout's reference code lists, the
-// Adhese Target API's target types and values (seed 001), free of HTTP: the
+// Adhese Target API's target types and values, free of HTTP: the
 // API and the operator CLI both change code lists only through Editor, so
 // both follow the same rules and every change is logged (in the same
 // transaction, by storage) with its source and author.
 //
-// The rules, from the seed: values are added only to editable types; a code
+// The rules of the Adhese Target API: values are added only to editable types; a code
 // is alphanumerics and underscores, optionally led by '!' (negative
 // targeting), and unique within its type; an update changes only name and
 // active, every other field is ignored; values of the built-in
@@ -23,7 +23,7 @@ import (
 	"github.com/turnoutdev/turnout/storage"
 )
 
-// CodePattern is the seed's rule for a value's code.
+// CodePattern is the Adhese rule for a value's code.
 var CodePattern = regexp.MustCompile(`^!?[A-Za-z0-9_]+$`)
 
 // Limits of the schema (migration 00200).
