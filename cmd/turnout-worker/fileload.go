@@ -26,6 +26,8 @@ func fileloadHandlers(cfg *config.Config, p *platform.Platform, log *slog.Logger
 	runner := fileload.NewRunner(p.Store, p.Blobs, fetchers, sched, fileload.Options{
 		MaxFileBytes: cfg.MaxFileBytes,
 		Fetch:        fileload.FetchLimits{Idle: cfg.FetchIdleTimeout, Total: cfg.FetchTimeout},
+		Zip:          fileload.ZipLimits{MaxEntries: cfg.ZipMaxEntries},
+		CSV:          fileload.CSVLimits{MaxFieldBytes: cfg.CSVMaxFieldBytes, MaxRecordBytes: cfg.CSVMaxRecordBytes, MaxColumns: cfg.CSVMaxColumns},
 	}, log)
 	deliverer := &notify.Deliverer{
 		Store:  p.Store,
