@@ -61,7 +61,7 @@ func (h *heldSource) counts(who string) (open, peak int) {
 // bulk slot held a Rocky async=false registration still gets its PDF in
 // time, from the slots kept for interactive work. Loads that waited for a
 // slot of their key did not spend attempts.
-func TestSlowSourcesOfOneKeyCannotStarveTheWorker(t *testing.T) {
+func TestSecuritySlowSourcesOfOneKeyCannotStarveTheWorker(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real processes and slow sources")
 	}
