@@ -525,7 +525,7 @@ func TestNoopJobBatch(t *testing.T) {
 		body, field, message string
 		status               int
 	}{
-		{`{"jobs": [{}, {}, {}, {}]}`, "", "Authorization Error: Requested batch size exceeds the allowed size of: 3", http.StatusTooManyRequests},
+		{`{"jobs": [{}, {}, {}, {}]}`, "", "Validation Error: Requested batch size exceeds the allowed size of: 3", http.StatusTooManyRequests},
 		{`{"jobs": [{}, {"sleepMs": 70000}, {"nap": 1}]}`, "jobs[1].sleepMs", "", http.StatusBadRequest},
 		{`{"jobs": []}`, "jobs", "", http.StatusBadRequest},
 		{`[{}]`, "body", "", http.StatusBadRequest},

@@ -201,11 +201,11 @@ func (h *Handler) NotAllowed(c echo.Context) error {
 func allowed(c echo.Context) string {
 	switch {
 	case c.Param("valueId") != "":
-		return "GET, PUT"
+		return "GET, HEAD, PUT"
 	case strings.HasSuffix(c.Path(), "/targets"):
-		return "GET, POST, PUT"
+		return "GET, HEAD, POST, PUT"
 	}
-	return "GET"
+	return "GET, HEAD"
 }
 
 // Unrouted lists, for each path of the surface, the methods it has no

@@ -534,11 +534,11 @@ func TestUsageIsCountedPerResource(t *testing.T) {
 func TestOtherMethodsAreNotAllowed(t *testing.T) {
 	f := setup(t)
 	cases := []struct{ method, path, allow string }{
-		{http.MethodPatch, "/api/targettypes/9", "GET"},
-		{http.MethodPatch, "/api/targettypes/9/targets", "GET, POST, PUT"},
-		{http.MethodPost, "/api/targettypes/9/targets/1", "GET, PUT"},
-		{http.MethodPut, "/api/targettypes", "GET"},
-		{http.MethodPost, "/api/targettypes/log", "GET"},
+		{http.MethodPatch, "/api/targettypes/9", "GET, HEAD"},
+		{http.MethodPatch, "/api/targettypes/9/targets", "GET, HEAD, POST, PUT"},
+		{http.MethodPost, "/api/targettypes/9/targets/1", "GET, HEAD, PUT"},
+		{http.MethodPut, "/api/targettypes", "GET, HEAD"},
+		{http.MethodPost, "/api/targettypes/log", "GET, HEAD"},
 	}
 	// Sent around the OpenAPI-checking client: these requests are outside
 	// the contract on purpose.

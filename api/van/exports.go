@@ -25,7 +25,7 @@ const DefaultExportWait = 20 * time.Second
 // registerExports mounts export jobs, their types and the key's profile.
 // The download route is mounted by the server outside the authenticated
 // group (see DownloadExport).
-func (h *Handlers) registerExports(g *echo.Group) {
+func (h *Handlers) registerExports(g *middleware.Group) {
 	g.POST("/exportJobs", h.CreateExportJob, middleware.Resource("exportJobCreate"))
 	g.GET("/exportJobs/:exportJobId", h.GetExportJob, middleware.Resource("exportJobRead"))
 	g.GET("/exportJobTypes", h.ListExportJobTypes, middleware.Resource("exportJobTypeRead"))

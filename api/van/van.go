@@ -41,7 +41,7 @@ type Handlers struct {
 
 // Register mounts the routes on g (a group at /v4 with authentication and
 // limits already applied).
-func (h *Handlers) Register(g *echo.Group) {
+func (h *Handlers) Register(g *middleware.Group) {
 	g.POST("/fileLoadingJobs", h.CreateFileLoadingJob, middleware.Resource("fileLoadingJobCreate"))
 	g.GET("/fileLoadingJobs/:jobId", h.GetFileLoadingJob, middleware.Resource("fileLoadingJobRead"))
 	g.GET("/fileLoadingJobs/:jobId/errors", h.GetErrorFile, middleware.Resource("fileLoadingJobRead"))
@@ -423,7 +423,11 @@ func RenderError(c echo.Context, status int, e *fault.Error) error {
 		if e.Kind == fault.Internal {
 			msg = "An unexpected error occurred; quote the reference code to support"
 		}
-		out = append(out, vanErr{Code: vanCode(e.Kind), Text: msg, ReferenceCode: ref})
+		code := vanCode(e.Kind)
+		if status == http.StatusMethodNotAllowed {
+			code = "METHOD_NOT_ALLOWED"
+		}
+		out = append(out, vanErr{Code: code, Text: msg, ReferenceCode: ref})
 	}
 	if e.Kind == fault.Unauthorized {
 		c.Response().Header().Set("WWW-Authenticate", `Basic realm="VAN"`)
