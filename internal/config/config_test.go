@@ -38,6 +38,8 @@ func TestEveryBadVariableIsNamed(t *testing.T) {
 		"TURNOUT_RECONCILE_STALE":    "5s",
 		"TURNOUT_REPORT_RETENTION":   "0s",
 		"TURNOUT_RETRY_BASE":         "1ns",
+
+		"TURNOUT_DATABASE_REPLICA_URL": "replica:5432",
 	}
 	for k, v := range cases {
 		t.Run(k, func(t *testing.T) {
@@ -106,5 +108,33 @@ func TestFileLoadSettings(t *testing.T) {
 		if _, err := Parse(envOf(map[string]string{k: v})); err == nil || !strings.Contains(err.Error(), k+":") {
 			t.Errorf("%s=%q: error %v, want one naming %s", k, v, err, k)
 		}
+	}
+}
+
+// The highly available deployments are configured through the same two
+// URLs: several PostgreSQL hosts for pgx to find the primary among, and a
+// Sentinel group or a Cluster for Redis.
+func TestHighlyAvailableURLsAreAccepted(t *testing.T) {
+	c, err := Parse(envOf(map[string]string{
+		"TURNOUT_DATABASE_URL":         "postgres://turnout:pw@pg-a:5432,pg-b:5432/turnout?target_session_attrs=read-write",
+		"TURNOUT_DATABASE_REPLICA_URL": "postgres://turnout:pw@pg-ro:5432/turnout",
+		"TURNOUT_REDIS_URL":            "redis-sentinel://:pw@s1:26379,s2:26379,s3:26379/0?master=turnout",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Redis.Mode.String() != "sentinel" || len(c.Redis.Addrs) != 3 || c.Redis.MasterName != "turnout" {
+		t.Errorf("redis topology = %s", c.Redis)
+	}
+	if c.DatabaseReplicaURL == "" {
+		t.Error("replica URL dropped")
+	}
+	c, err = Parse(envOf(map[string]string{"TURNOUT_REDIS_URL": "rediss-cluster://n1:7000,n2:7000,n3:7000"}))
+	if err != nil || c.Redis.Mode.String() != "cluster" || !c.Redis.TLS {
+		t.Errorf("cluster URL: %v %v", c, err)
+	}
+	_, err = Parse(envOf(map[string]string{"TURNOUT_REDIS_URL": "redis-sentinel://:hunter2@s1:26379"}))
+	if err == nil || !strings.Contains(err.Error(), "TURNOUT_REDIS_URL: want ?master=NAME") || strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("sentinel URL without master: %v", err)
 	}
 }
