@@ -88,6 +88,9 @@ func (n *NewKey) Validate() error {
 	}
 	if n.MaxBatchSize == 0 {
 		n.MaxBatchSize = 20
+		if n.RockyPartnerID != nil {
+			n.MaxBatchSize = DefaultRockyBatchSize
+		}
 	}
 	if n.RateLimit < 0 {
 		fe = append(fe, fault.FieldError{Field: "rate-limit", Code: fault.CodeOutOfRange, Message: "must be positive"})
@@ -240,6 +243,25 @@ func (s *Store) SetKeyFileLoadConcurrency(ctx context.Context, id int64, n int) 
 	tag, err := s.Pool.Exec(ctx, `UPDATE api_keys SET fileload_concurrency = nullif($2, 0) WHERE id = $1`, id, n)
 	if err != nil {
 		return fmt.Errorf("set key %d's file-load limit: %w", id, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fault.New(fault.NotFound, "key %d not found", id)
+	}
+	return nil
+}
+
+// SetKeyLimits changes a key's call rate and batch size; a nil value is
+// left as it is.
+func (s *Store) SetKeyLimits(ctx context.Context, id int64, rateLimit, batchSize *int) error {
+	for _, v := range []*int{rateLimit, batchSize} {
+		if v != nil && *v <= 0 {
+			return fault.New(fault.Invalid, "limits must be positive")
+		}
+	}
+	tag, err := s.Pool.Exec(ctx, `UPDATE api_keys SET rate_limit = coalesce($2, rate_limit),
+		max_batch_size = coalesce($3, max_batch_size) WHERE id = $1`, id, rateLimit, batchSize)
+	if err != nil {
+		return fmt.Errorf("set key limits: %w", err)
 	}
 	if tag.RowsAffected() == 0 {
 		return fault.New(fault.NotFound, "key %d not found", id)
