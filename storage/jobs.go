@@ -79,6 +79,7 @@ func InsertJob(ctx context.Context, q Querier, n NewJob) (*Job, error) {
 		if params, err = json.Marshal(n.Params); err != nil {
 			return nil, fmt.Errorf("marshal job params: %w", err)
 		}
+		params = validJSON(params)
 	}
 	if n.MaxAttempts == 0 {
 		n.MaxAttempts = 5
@@ -107,6 +108,7 @@ func InsertJobs(ctx context.Context, q Querier, ns []NewJob) ([]*Job, error) {
 			if params[i], err = json.Marshal(n.Params); err != nil {
 				return nil, fmt.Errorf("marshal job params: %w", err)
 			}
+			params[i] = validJSON(params[i])
 		}
 	}
 	// Identity values are drawn in the order the rows are inserted, which
@@ -241,7 +243,7 @@ func (s *Store) SucceedJobs(ctx context.Context, done []Success) error {
 			if err != nil {
 				return fmt.Errorf("marshal result of job %d: %w", d.JobID, err)
 			}
-			results[i] = b
+			results[i] = validJSON(b)
 		}
 	}
 	_, err := s.Pool.Exec(ctx, `UPDATE jobs SET status = 'succeeded', attempts = u.att,
@@ -257,7 +259,8 @@ func (s *Store) SucceedJobs(ctx context.Context, done []Success) error {
 }
 
 // FailAttempt records the failure of an attempt. With final, the job is
-// failed for good; otherwise it waits for a retry.
+// failed for good; otherwise it waits for a retry. msg is stored as
+// ErrorText: made valid and cut to MaxErrorText.
 func (s *Store) FailAttempt(ctx context.Context, a Attempt, msg string, final bool) error {
 	status, finished := JobRetrying, "NULL"
 	if final {
@@ -266,7 +269,7 @@ func (s *Store) FailAttempt(ctx context.Context, a Attempt, msg string, final bo
 	_, err := s.Pool.Exec(ctx, `UPDATE jobs SET status = $2, error = $3, attempts = $4,
 		started_at = coalesce(started_at, $6), finished_at = `+finished+`, updated_at = now()
 		WHERE id = $1 AND attempts = $5 AND `+unfinished,
-		a.JobID, status, msg, a.Number, a.expected(), a.At)
+		a.JobID, status, ErrorText(msg), a.Number, a.expected(), a.At)
 	return err
 }
 
@@ -274,7 +277,7 @@ func (s *Store) FailAttempt(ctx context.Context, a Attempt, msg string, final bo
 // the reconciler's verdict on a job whose task Asynq gave up on.
 func (s *Store) GiveUpJob(ctx context.Context, id int64, msg string) error {
 	_, err := s.Pool.Exec(ctx, `UPDATE jobs SET status = 'failed', error = $2, finished_at = now(),
-		updated_at = now() WHERE id = $1 AND `+unfinished, id, msg)
+		updated_at = now() WHERE id = $1 AND `+unfinished, id, ErrorText(msg))
 	return err
 }
 

@@ -56,6 +56,12 @@ type Config struct {
 	SFTPKnownHosts string
 	SFTPInsecure   bool
 	MaxFileBytes   int64
+	// CSV and zip limits of a file load: the worker's memory per load is
+	// bounded by them, not by what a file holds.
+	CSVMaxFieldBytes  int
+	CSVMaxRecordBytes int
+	CSVMaxColumns     int
+	ZipMaxEntries     int
 	// ReconcileStale is how old a running job's heartbeat may grow before
 	// its worker is presumed dead and the job is run again.
 	ReconcileStale time.Duration
@@ -112,6 +118,10 @@ var defaults = map[string]string{
 	"TURNOUT_SFTP_KNOWN_HOSTS":      "",
 	"TURNOUT_SFTP_INSECURE":         "false",
 	"TURNOUT_MAX_FILE_BYTES":        "2147483648",
+	"TURNOUT_CSV_MAX_FIELD_BYTES":   "65536",
+	"TURNOUT_CSV_MAX_RECORD_BYTES":  "1048576",
+	"TURNOUT_CSV_MAX_COLUMNS":       "1000",
+	"TURNOUT_ZIP_MAX_ENTRIES":       "1000",
 }
 
 // Load reads the process environment.
@@ -259,6 +269,23 @@ func Parse(getenv func(string) string) (*Config, error) {
 	}
 	if c.MaxFileBytes, err = strconv.ParseInt(get("TURNOUT_MAX_FILE_BYTES"), 10, 64); err != nil || c.MaxFileBytes <= 0 {
 		bad("TURNOUT_MAX_FILE_BYTES", "want a positive number of bytes")
+	}
+	positive := func(k string, dst *int, lo, hi int, what string) {
+		n, err := strconv.Atoi(get(k))
+		if err != nil || n < lo || n > hi {
+			bad(k, "want %s from %d to %d", what, lo, hi)
+			return
+		}
+		*dst = n
+	}
+	// A record holds at least one field; 256 MiB is far past what a
+	// worker should hold for one record.
+	positive("TURNOUT_CSV_MAX_FIELD_BYTES", &c.CSVMaxFieldBytes, 1, 256<<20, "bytes")
+	positive("TURNOUT_CSV_MAX_RECORD_BYTES", &c.CSVMaxRecordBytes, 1, 256<<20, "bytes")
+	positive("TURNOUT_CSV_MAX_COLUMNS", &c.CSVMaxColumns, 1, 1<<20, "fields")
+	positive("TURNOUT_ZIP_MAX_ENTRIES", &c.ZipMaxEntries, 1, 1<<20, "entries")
+	if c.CSVMaxFieldBytes > c.CSVMaxRecordBytes && c.CSVMaxRecordBytes > 0 {
+		bad("TURNOUT_CSV_MAX_FIELD_BYTES", "is larger than TURNOUT_CSV_MAX_RECORD_BYTES (%d); a field is part of a record", c.CSVMaxRecordBytes)
 	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("invalid configuration:\n  %s", strings.Join(errs, "\n  "))

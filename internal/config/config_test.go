@@ -14,31 +14,35 @@ func TestDefaultsAreALocalDevelopmentStack(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.DatabaseURL != "postgres://postgres@127.0.0.1:5432/turnout?sslmode=disable" || c.HTTPAddr != ":8080" ||
-		c.PublicURL.String() != "http://localhost:8080" || c.ShutdownTimeout != 30*time.Second || c.WorkerConcurrency != 10 {
+		c.PublicURL.String() != "http://localhost:8080" || c.ShutdownTimeout != 30*time.Second || c.WorkerConcurrency != 10 ||
+		c.CSVMaxFieldBytes != 64<<10 || c.CSVMaxRecordBytes != 1<<20 || c.CSVMaxColumns != 1000 || c.ZipMaxEntries != 1000 {
 		t.Fatalf("defaults: %+v", c)
 	}
 }
 
 func TestEveryBadVariableIsNamed(t *testing.T) {
 	cases := map[string]string{
-		"TURNOUT_DATABASE_URL":       "mysql://x",
-		"TURNOUT_REDIS_URL":          "http://x",
-		"TURNOUT_HTTP_ADDR":          "8080",
-		"TURNOUT_PUBLIC_URL":         "localhost:8080",
-		"TURNOUT_BLOB_URL":           "ftp://x",
-		"TURNOUT_SMTP_URL":           "mail.example.org",
-		"TURNOUT_MAIL_FROM":          "not an address",
-		"TURNOUT_ALLOW_NETWORKS":     "10.0.0.0/8,nonsense",
-		"TURNOUT_ENCRYPTION_KEY":     "c2hvcnQ=",
-		"TURNOUT_LOG_LEVEL":          "loud",
-		"TURNOUT_SHUTDOWN_TIMEOUT":   "-1s",
-		"TURNOUT_STARTUP_WAIT":       "soon",
-		"TURNOUT_WORKER_CONCURRENCY": "zero",
-		"TURNOUT_RECONCILE_INTERVAL": "often",
-		"TURNOUT_RECONCILE_STALE":    "5s",
-		"TURNOUT_REPORT_RETENTION":   "0s",
-		"TURNOUT_RETRY_BASE":         "1ns",
-
+		"TURNOUT_DATABASE_URL":         "mysql://x",
+		"TURNOUT_REDIS_URL":            "http://x",
+		"TURNOUT_HTTP_ADDR":            "8080",
+		"TURNOUT_PUBLIC_URL":           "localhost:8080",
+		"TURNOUT_BLOB_URL":             "ftp://x",
+		"TURNOUT_SMTP_URL":             "mail.example.org",
+		"TURNOUT_MAIL_FROM":            "not an address",
+		"TURNOUT_ALLOW_NETWORKS":       "10.0.0.0/8,nonsense",
+		"TURNOUT_ENCRYPTION_KEY":       "c2hvcnQ=",
+		"TURNOUT_LOG_LEVEL":            "loud",
+		"TURNOUT_SHUTDOWN_TIMEOUT":     "-1s",
+		"TURNOUT_STARTUP_WAIT":         "soon",
+		"TURNOUT_WORKER_CONCURRENCY":   "zero",
+		"TURNOUT_RECONCILE_INTERVAL":   "often",
+		"TURNOUT_RECONCILE_STALE":      "5s",
+		"TURNOUT_REPORT_RETENTION":     "0s",
+		"TURNOUT_RETRY_BASE":           "1ns",
+		"TURNOUT_CSV_MAX_FIELD_BYTES":  "0",
+		"TURNOUT_CSV_MAX_RECORD_BYTES": "1GB",
+		"TURNOUT_CSV_MAX_COLUMNS":      "-3",
+		"TURNOUT_ZIP_MAX_ENTRIES":      "lots",
 		"TURNOUT_DATABASE_REPLICA_URL": "replica:5432",
 	}
 	for k, v := range cases {
