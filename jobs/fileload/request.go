@@ -8,6 +8,7 @@ import (
 	"net/mail"
 	"net/netip"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -59,6 +60,9 @@ type Action struct {
 	ScoreColumn      string            `json:"scoreColumn,omitempty"`
 	ScoreID          int64             `json:"scoreId,omitempty"`
 	ApprovalCriteria *ApprovalCriteria `json:"approvalCriteria,omitempty"`
+	// ApprovalNote says why approval criteria that were sent will not
+	// auto-approve the update (Turnout's addition; empty when they apply).
+	ApprovalNote string `json:"approvalNote,omitempty"`
 	SavedListLoad
 }
 
@@ -431,44 +435,67 @@ func checkAction(ctx context.Context, p *problems, i int, wa wireAction, f File,
 		}
 	}
 	if len(wa.ApprovalCriteria) > 0 && string(wa.ApprovalCriteria) != "null" {
-		a.ApprovalCriteria = checkCriteria(p, at, wa.ApprovalCriteria, score, c)
+		a.ApprovalCriteria, a.ApprovalNote = checkCriteria(p, at, wa.ApprovalCriteria, score, c)
 	}
 	return a
 }
 
-// checkCriteria applies seed 004's rules for Score Approval Criteria.
-func checkCriteria(p *problems, at func(string) string, raw json.RawMessage, score *storage.Score, c Caller) *ApprovalCriteria {
+// checkCriteria applies VAN's rules for Score Approval Criteria. Criteria
+// that cannot apply are not an error: auto-approval is only available to
+// keys with permission to approve scores, only for range scores, and only
+// with an average and a tolerance; without them the scores still load and
+// the update waits for approval, and the returned note says why. Values
+// that are not numbers, an average outside the score's range and a
+// tolerance of 10% of the range or more are errors.
+func checkCriteria(p *problems, at func(string) string, raw json.RawMessage, score *storage.Score, c Caller) (*ApprovalCriteria, string) {
 	var w struct {
 		Average   json.RawMessage `json:"average"`
 		Tolerance json.RawMessage `json:"tolerance"`
 	}
 	if err := json.Unmarshal(raw, &w); err != nil {
 		p.add(at("approvalCriteria"), fault.CodeInvalidValue, "must be an object {average, tolerance}")
-		return nil
+		return nil, ""
 	}
-	if !c.MayAutoApprove {
-		// Seed 004: "Only available to API keys with permission to
-		// automatically approve scores."
-		p.add(at("approvalCriteria"), fault.CodeInvalidValue, "this API key may not automatically approve scores; remove approvalCriteria")
+	var missing []string
+	for name, v := range map[string]json.RawMessage{"average": w.Average, "tolerance": w.Tolerance} {
+		if len(v) == 0 || string(v) == "null" {
+			missing = append(missing, name)
+		}
 	}
-	avg, okA := number(p, at("approvalCriteria.average"), w.Average)
-	tol, okT := number(p, at("approvalCriteria.tolerance"), w.Tolerance)
-	if score == nil {
-		return nil
-	}
-	if score.Type != storage.ScoreRange {
-		p.add(at("approvalCriteria"), fault.CodeInvalidValue, "score %d is a value score; only range scores may be automatically approved", score.ID)
-		return nil
+	sort.Strings(missing)
+	avg, okA := optionalNumber(p, at("approvalCriteria.average"), w.Average)
+	tol, okT := optionalNumber(p, at("approvalCriteria.tolerance"), w.Tolerance)
+	switch {
+	case score == nil:
+		return nil, ""
+	case !c.MayAutoApprove:
+		return nil, notAutoApproved + "this API key may not automatically approve scores"
+	case score.Type != storage.ScoreRange:
+		return nil, fmt.Sprintf("%sscore %d is a value score; only range scores may be automatically approved", notAutoApproved, score.ID)
+	case len(missing) > 0:
+		return nil, notAutoApproved + "approvalCriteria has no " + strings.Join(missing, " or ")
 	}
 	lo, hi := *score.MinValue, *score.MaxValue
 	if okA && (avg < lo || avg > hi) {
 		p.add(at("approvalCriteria.average"), fault.CodeOutOfRange, "%v is outside score %d's range [%v, %v]", avg, score.ID, lo, hi)
 	}
-	// Seed 004: tolerance must be less than 10% of (max - min).
+	// VAN: tolerance must be less than 10% of (max - min).
 	if okT && (tol < 0 || tol >= 0.1*(hi-lo)) {
 		p.add(at("approvalCriteria.tolerance"), fault.CodeOutOfRange, "must be at least 0 and less than 10%% of the score's range (%v)", 0.1*(hi-lo))
 	}
-	return &ApprovalCriteria{Average: avg, Tolerance: tol}
+	return &ApprovalCriteria{Average: avg, Tolerance: tol}, ""
+}
+
+// notAutoApproved starts every note on criteria that were not applied.
+const notAutoApproved = "not automatically approved (the update waits for approval): "
+
+// optionalNumber is number for a value that may be absent or null (ok is
+// then false, and no problem is added).
+func optionalNumber(p *problems, field string, raw json.RawMessage) (float64, bool) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return 0, false
+	}
+	return number(p, field, raw)
 }
 
 func checkListeners(p *problems, raw json.RawMessage) []Listener {
