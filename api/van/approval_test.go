@@ -120,3 +120,32 @@ func TestCriteriaThatCannotApplyLeaveTheUpdatePending(t *testing.T) {
 		})
 	}
 }
+
+// Request errors say where and what: a JSON syntax error names its line and
+// column, an unknown action type lists the supported ones, and a URL
+// listener without a URL names the field.
+func TestRequestErrorMessagesSayWhereAndWhat(t *testing.T) {
+	s := newStack(t, options{allow: loopback})
+	score := s.rangeScore("Turnout", 0, 1)
+	valid := scoreRequest("http://127.0.0.1/x.zip", score, `{"average": 0.5, "tolerance": 0.05}`)
+	cases := []struct {
+		name, body, property, code, text string
+	}{
+		{"syntax error", "{\"description\": \"x\",\n  \"file\": {,}}", "body", "INVALID_PARAMETER", "line 2, column 12"},
+		{"unknown action type", strings.Replace(valid, `"actionType": "score"`, `"actionType": "shredFile"`, 1),
+			"actions[0].actionType", "INVALID_PARAMETER", "want one of Score, AVEVDataFile, LoadSavedListFile, phonesFile"},
+		{"URL listener without a URL", strings.Replace(valid, `"actions":`, `"listeners": [{"type": "URL"}], "actions":`, 1),
+			"listeners[0].value", "MISSING_PARAMETER", "is required for a URL listener"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, b := s.do(http.MethodPost, "/v4/fileLoadingJobs", tc.body)
+			var e vanErrors
+			_ = json.Unmarshal(b, &e)
+			if resp.StatusCode != 400 || len(e.Errors) != 1 || e.Errors[0].Properties[0] != tc.property ||
+				e.Errors[0].Code != tc.code || !strings.Contains(e.Errors[0].Text, tc.text) {
+				t.Errorf("%d %s; want 400 %s on %s saying %q", resp.StatusCode, b, tc.code, tc.property, tc.text)
+			}
+		})
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/mail"
 	"net/netip"
@@ -132,6 +133,52 @@ type Caller struct {
 	MayAutoApprove bool
 }
 
+// supportedActions names the action types a request may use.
+const supportedActions = "Score, AVEVDataFile, LoadSavedListFile, phonesFile"
+
+// bodyProblem says why body is not a JSON object, naming the line and
+// column of a syntax error.
+func bodyProblem(body []byte, err error) string {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		line, col := position(body, se.Offset)
+		return fmt.Sprintf("the request body is not valid JSON: %s at line %d, column %d", se.Error(), line, col)
+	}
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) && te.Field != "" {
+		line, col := position(body, te.Offset)
+		return fmt.Sprintf("%s must be a JSON %s, not %s (line %d, column %d)", te.Field, kindOf(te.Type.Kind().String()), te.Value, line, col)
+	}
+	return "the request body must be a JSON object"
+}
+
+func kindOf(k string) string {
+	switch k {
+	case "struct", "map":
+		return "object"
+	case "slice":
+		return "array"
+	}
+	return k
+}
+
+// position is the 1-based line and column of byte offset off in b (the
+// offset a JSON error reports is just past the offending byte).
+func position(b []byte, off int64) (line, col int) {
+	if off > int64(len(b)) {
+		off = int64(len(b))
+	}
+	line, col = 1, 1
+	for _, c := range b[:max(off-1, 0)] {
+		if c == '\n' {
+			line, col = line+1, 1
+		} else {
+			col++
+		}
+	}
+	return line, col
+}
+
 // problems collects every field problem of a request.
 type problems []fault.FieldError
 
@@ -145,7 +192,7 @@ func (p *problems) add(field string, code int, format string, a ...any) {
 func Parse(ctx context.Context, body []byte, scores Scores, c Caller, guard *netguard.Guard) (*Request, error) {
 	var w wire
 	if err := json.Unmarshal(body, &w); err != nil || bytes.Equal(bytes.TrimSpace(body), []byte("null")) {
-		return nil, fault.Validation(fault.FieldError{Field: "body", Code: fault.CodeInvalidValue, Message: "the request body must be a JSON object"})
+		return nil, fault.Validation(fault.FieldError{Field: "body", Code: fault.CodeInvalidValue, Message: bodyProblem(body, err)})
 	}
 	var p problems
 	r := &Request{}
@@ -391,7 +438,7 @@ func checkAction(ctx context.Context, p *problems, i int, wa wireAction, f File,
 				return a
 			}
 		}
-		p.add(at("actionType"), fault.CodeInvalidValue, "%q is not an action type; want Score", typ)
+		p.add(at("actionType"), fault.CodeInvalidValue, "%q is not an action type; want one of %s", clip(typ), supportedActions)
 		return a
 	}
 	a.ActionType = ActionScore
@@ -527,8 +574,12 @@ func checkListeners(p *problems, raw json.RawMessage) []Listener {
 			continue
 		}
 		// Parsons sends {"type": "EMAIL", "value": null} when no address is
-		// given; such a listener has nobody to notify and is dropped.
+		// given; such a listener has nobody to notify and is dropped. A URL
+		// listener without a URL is a mistake to report.
 		if v == "" {
+			if t == ListenURL {
+				p.add(field+".value", fault.CodeRequired, "is required for a URL listener: the URL to notify")
+			}
 			continue
 		}
 		switch t {
