@@ -27,6 +27,7 @@ import (
 	"github.com/turnoutdev/turnout/api/targets"
 	"github.com/turnoutdev/turnout/api/van"
 	"github.com/turnoutdev/turnout/internal/netguard"
+	"github.com/turnoutdev/turnout/internal/version"
 	"github.com/turnoutdev/turnout/jobs"
 	targetrules "github.com/turnoutdev/turnout/jobs/targets"
 	"github.com/turnoutdev/turnout/storage"
@@ -80,6 +81,7 @@ func New(d Deps) *echo.Echo {
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = middleware.ErrorHandler(d.Log, native.RenderError)
 	e.Use(echomw.RequestIDWithConfig(echomw.RequestIDConfig{Generator: uuid.NewString}))
+	e.Use(middleware.AccessLog(d.Log))
 	e.Use(ops.HTTPMetrics(d.Registry))
 	e.Use(echomw.RecoverWithConfig(echomw.RecoverConfig{DisableStackAll: true, LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
 		d.Log.Error("handler panicked", "request_id", middleware.RequestID(c), "err", err, "stack", string(stack))
@@ -91,13 +93,22 @@ func New(d Deps) *echo.Echo {
 	e.IPExtractor = echo.ExtractIPDirect()
 
 	insp := asynq.NewInspector(d.AsynqConn)
+	rctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	if err := jobs.RegisterQueues(rctx, d.Redis); err != nil {
+		d.Log.Warn("register queues with Asynq; the dashboard lists a queue from its first task", "err", err)
+	}
+	cancel()
+	ctl := &jobs.Control{Store: d.Store, Enqueuer: d.Enqueuer, Inspector: insp, Redis: d.Redis, Log: d.Log}
 	d.Registry.MustRegister(ops.NewQueueCollector(insp))
 	o := &ops.Handler{
 		Postgres:  d.Store,
 		Redis:     ops.PingFunc(func(ctx context.Context) error { return d.Redis.Ping(ctx).Err() }),
 		Stats:     d.Store,
 		Inspector: insp,
+		Schema:    &ops.Schema{M: d.Store},
+		Version:   version.Get().Short(),
 	}
+	e.Use(o.Schema.Gate)
 	e.GET("/healthz", o.Healthz)
 	e.GET("/readyz", o.Readyz)
 	e.GET("/status", o.StatusPage)
@@ -106,7 +117,9 @@ func New(d Deps) *echo.Echo {
 	e.GET("/openapi.yaml", func(c echo.Context) error { return c.Blob(http.StatusOK, "application/yaml", OpenAPI) })
 
 	admin := middleware.Authenticate(d.Store, storage.ScopeAdmin, middleware.AdminBasicOrKey)
-	dash := echo.WrapHandler(ops.Dashboard("/monitoring", d.AsynqConn))
+	dash := ops.NewDashboard("/monitoring", d.AsynqConn, ctl, d.Store).Handle
+	// Browsers fetch a web manifest without credentials; it holds nothing.
+	e.GET("/monitoring/manifest.json", dash)
 	mon := e.Group("/monitoring", middleware.Surface(ops.RenderAdminError), admin)
 	mon.Any("", dash)
 	mon.Any("/*", dash)
@@ -116,10 +129,13 @@ func New(d Deps) *echo.Echo {
 	timeout := echomw.ContextTimeoutWithConfig(echomw.ContextTimeoutConfig{Timeout: d.RequestTimeout})
 
 	// Native surface (TargetSmart conventions).
-	nj := &native.Jobs{Store: d.Store, Enqueuer: d.Enqueuer}
+	nj := &native.Jobs{Store: d.Store, Enqueuer: d.Enqueuer, Control: ctl}
 	svc := e.Group("/service", middleware.Surface(native.RenderError), timeout)
-	svc.GET("/jobs/:id", nj.Get, middleware.Authenticate(d.Store, "", middleware.NativeKey), limiter.Middleware(),
-		native.Function("service.jobs.get"), middleware.Resource("jobRead"))
+	anyKey := middleware.Authenticate(d.Store, "", middleware.NativeKey)
+	svc.GET("/jobs", nj.List, anyKey, limiter.Middleware(), native.Function("service.jobs.list"), middleware.Resource("jobRead"))
+	svc.GET("/jobs/:id", nj.Get, anyKey, limiter.Middleware(), native.Function("service.jobs.get"), middleware.Resource("jobRead"))
+	svc.POST("/jobs/:id/cancel", nj.Cancel, anyKey, limiter.Middleware(), native.Function("service.jobs.cancel"), middleware.Resource("jobControl"))
+	svc.POST("/jobs/:id/retry", nj.Retry, anyKey, limiter.Middleware(), native.Function("service.jobs.retry"), middleware.Resource("jobControl"))
 	svc.POST("/jobs", nj.CreateNoop, middleware.Authenticate(d.Store, storage.ScopeAdmin, middleware.NativeKey), limiter.Middleware(),
 		native.Function("service.jobs.create"), middleware.Resource("jobCreate"))
 	svc.POST("/jobs/batch", nj.CreateNoops, middleware.Authenticate(d.Store, storage.ScopeAdmin, middleware.NativeKey), limiter.Middleware(),

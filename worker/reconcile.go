@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/turnoutdev/turnout/jobs"
@@ -44,6 +45,8 @@ type Reconciler struct {
 	log   *slog.Logger
 	// abandon holds the handlers told of jobs failed without them.
 	abandon map[string]jobs.Abandoner
+	// passes counts finished passes, if set.
+	passes prometheus.Counter
 }
 
 // NewReconciler returns a Reconciler.
@@ -95,6 +98,12 @@ func (r *Reconciler) Run(ctx context.Context) {
 			r.log.Warn("reconcile pass failed", "err", err)
 		} else if n > 0 {
 			r.log.Info("re-enqueued orphaned jobs", "jobs", n)
+		}
+		if err := r.settleCanceled(ctx); err != nil && ctx.Err() == nil {
+			r.log.Warn("settle canceled jobs", "err", err)
+		}
+		if r.passes != nil {
+			r.passes.Inc()
 		}
 	}
 }
