@@ -4,7 +4,7 @@ GO      ?= go
 BIN     := bin
 PKGS    := ./...
 
-.PHONY: all build test test-race lint demo demo-stop services bench chaos fuzz clean
+.PHONY: all build test test-race race-core lint demo demo-stop services bench chaos fuzz clean
 
 all: build
 
@@ -19,6 +19,9 @@ test: services ## the whole suite against real PostgreSQL and Redis
 
 test-race: services
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+
+race-core: services ## the race detector on the concurrent core (worker, storage, batching, jobs)
+	$(GO) test -race -count=1 -timeout 15m ./worker/... ./storage/... ./internal/batch/... ./jobs/...
 
 lint: ## gofmt, go vet, staticcheck
 	scripts/lint.sh

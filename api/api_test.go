@@ -525,7 +525,7 @@ func TestNoopJobBatch(t *testing.T) {
 		body, field, message string
 		status               int
 	}{
-		{`{"jobs": [{}, {}, {}, {}]}`, "", "Authorization Error: Requested batch size exceeds the allowed size of: 3", http.StatusTooManyRequests},
+		{`{"jobs": [{}, {}, {}, {}]}`, "", "Validation Error: Requested batch size exceeds the allowed size of: 3", http.StatusTooManyRequests},
 		{`{"jobs": [{}, {"sleepMs": 70000}, {"nap": 1}]}`, "jobs[1].sleepMs", "", http.StatusBadRequest},
 		{`{"jobs": []}`, "jobs", "", http.StatusBadRequest},
 		{`[{}]`, "body", "", http.StatusBadRequest},
@@ -550,3 +550,45 @@ func TestNoopJobBatch(t *testing.T) {
 		t.Errorf("%d jobs stored after the refused batches, want still 3", n)
 	}
 }
+
+// A client-chosen X-Request-Id is never the server's request id: every
+// surface answers with an id the server minted, and its error body quotes
+// that id (gateway_id, referenceCode, requestId, id), not the client's.
+func TestClientRequestIDIsNeverTheServers(t *testing.T) {
+	c := newServer(t, nil)
+	const chosen = "attacker-chosen-id"
+	for _, tc := range []struct {
+		surface, method, path string
+		quoted                func(body []byte) string
+	}{
+		{"native", http.MethodGet, "/service/jobs/1", func(b []byte) string { return str(decode(t, b)["gateway_id"]) }},
+		{"van", http.MethodGet, "/v4/fileLoadingJobs/1", func(b []byte) string {
+			var v struct {
+				Errors []struct{ ReferenceCode string }
+			}
+			_ = json.Unmarshal(b, &v)
+			if len(v.Errors) == 0 {
+				return ""
+			}
+			return v.Errors[0].ReferenceCode
+		}},
+		{"targets", http.MethodGet, "/api/targettypes", func(b []byte) string { return str(decode(t, b)["requestId"]) }},
+		{"salsa", http.MethodGet, "/api/integration/ext/v1/metrics", func(b []byte) string { return str(decode(t, b)["id"]) }},
+	} {
+		t.Run(tc.surface, func(t *testing.T) {
+			resp, b := c.Do(apitest.NewRequest(t, tc.method, tc.path, "", "X-Request-Id", chosen))
+			id := resp.Header.Get("X-Request-Id")
+			if id == "" || strings.Contains(id, chosen) || len(id) != 36 {
+				t.Fatalf("X-Request-Id answered %q to a client that sent %q; want a server-minted UUID", id, chosen)
+			}
+			if strings.Contains(string(b), chosen) {
+				t.Errorf("the body echoes the client's id: %s", b)
+			}
+			if got := tc.quoted(b); got != id {
+				t.Errorf("the error body quotes %q, want the server's id %q: %s", got, id, b)
+			}
+		})
+	}
+}
+
+func str(v any) string { s, _ := v.(string); return s }

@@ -29,6 +29,7 @@ import (
 	"github.com/turnoutdev/turnout/internal/netguard"
 	"github.com/turnoutdev/turnout/internal/version"
 	"github.com/turnoutdev/turnout/jobs"
+	"github.com/turnoutdev/turnout/jobs/export"
 	targetrules "github.com/turnoutdev/turnout/jobs/targets"
 	"github.com/turnoutdev/turnout/storage"
 )
@@ -37,6 +38,34 @@ import (
 //
 //go:embed openapi.yaml
 var OpenAPI []byte
+
+// reference is the API reference page, rendered from OpenAPI once. The
+// document is embedded and checked by the tests, so failing to render it is
+// a build defect, as a bad template is.
+var reference = func() echo.HandlerFunc {
+	h, err := ops.Reference(OpenAPI)
+	if err != nil {
+		panic(err)
+	}
+	return h
+}()
+
+// surfaces are the path prefixes each surface owns: a path or method no
+// route has is answered there in that surface's error shape (Rocky's only
+// under its own paths); elsewhere in the native envelope.
+var surfaces = []middleware.Prefix{
+	{Path: "/v4", Renderer: van.RenderError},
+	{Path: "/api/v4", Renderer: rocky.RenderError},
+	{Path: "/pdf", Renderer: rocky.RenderError},
+	{Path: "/stop_reminders", Renderer: rocky.RenderError},
+	{Path: "/api/targettypes", Renderer: targets.RenderError},
+	{Path: "/api/integration/ext/v1", Renderer: salsa.RenderError},
+	{Path: "/service", Renderer: native.RenderError},
+	{Path: "/monitoring", Renderer: ops.RenderAdminError},
+}
+
+// dashboardMethods are those the Asynq dashboard and its JSON API use.
+var dashboardMethods = []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
 
 // Deps are what the server needs; main builds them.
 type Deps struct {
@@ -60,6 +89,9 @@ type Deps struct {
 	// PublicCallsPerMinute limits each client address on the endpoints that
 	// take no key (Rocky's public ones); 0 means no limit.
 	PublicCallsPerMinute int
+	// VANExportWait bounds how long POST /v4/exportJobs waits for the
+	// export to complete (0: van.DefaultExportWait; negative: no wait).
+	VANExportWait time.Duration
 	// AuthFailuresPerMinute is how many bad credentials one client address
 	// may present per minute before it is refused (default 60).
 	AuthFailuresPerMinute int
@@ -77,14 +109,15 @@ func New(d Deps) *echo.Echo {
 		d.Guard = netguard.New(nil)
 	}
 	e := echo.New()
-	e.Pre(van.CanonicalPath)
+	e.Pre(van.CanonicalPath, middleware.HeadAsGet)
 	e.HideBanner, e.HidePort = true, true
-	e.HTTPErrorHandler = middleware.ErrorHandler(d.Log, native.RenderError)
-	e.Use(echomw.RequestIDWithConfig(echomw.RequestIDConfig{Generator: uuid.NewString}))
+	e.HTTPErrorHandler = middleware.ErrorHandler(d.Log, middleware.ByPrefix(native.RenderError, surfaces...))
+	e.Use(middleware.RestoreHead)
+	e.Use(middleware.RequestIDs(uuid.NewString))
 	e.Use(middleware.AccessLog(d.Log))
 	e.Use(ops.HTTPMetrics(d.Registry))
 	e.Use(echomw.RecoverWithConfig(echomw.RecoverConfig{DisableStackAll: true, LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
-		d.Log.Error("handler panicked", "request_id", middleware.RequestID(c), "err", err, "stack", string(stack))
+		d.Log.Error("handler panicked", append(middleware.RequestLogAttrs(c), "err", err, "stack", string(stack))...)
 		return err
 	}}))
 	e.Use(echomw.BodyLimit("10M"))
@@ -115,14 +148,16 @@ func New(d Deps) *echo.Echo {
 	e.GET("/status.json", o.StatusJSON)
 	e.GET("/metrics", ops.Metrics(d.Registry))
 	e.GET("/openapi.yaml", func(c echo.Context) error { return c.Blob(http.StatusOK, "application/yaml", OpenAPI) })
+	e.GET("/", ops.Landing)
+	e.GET("/reference", reference)
 
 	admin := middleware.Authenticate(d.Store, storage.ScopeAdmin, middleware.AdminBasicOrKey)
 	dash := ops.NewDashboard("/monitoring", d.AsynqConn, ctl, d.Store).Handle
 	// Browsers fetch a web manifest without credentials; it holds nothing.
 	e.GET("/monitoring/manifest.json", dash)
-	mon := e.Group("/monitoring", middleware.Surface(ops.RenderAdminError), admin)
-	mon.Any("", dash)
-	mon.Any("/*", dash)
+	mon := middleware.NewGroup(e, "/monitoring", middleware.Surface(ops.RenderAdminError), admin)
+	mon.Match(dashboardMethods, "", dash)
+	mon.Match(dashboardMethods, "/*", dash)
 
 	limiter := middleware.NewLimiter(redis_rate.NewLimiter(d.Redis), storage.NewUsage(d.Redis), d.Log)
 	e.Use(limiter.GuardAuth(d.AuthFailuresPerMinute))
@@ -130,16 +165,19 @@ func New(d Deps) *echo.Echo {
 
 	// Native surface (TargetSmart conventions).
 	nj := &native.Jobs{Store: d.Store, Enqueuer: d.Enqueuer, Control: ctl}
-	svc := e.Group("/service", middleware.Surface(native.RenderError), timeout)
+	svc := middleware.NewGroup(e, "/service", middleware.Surface(native.RenderError), timeout)
+	// The function is named first, so refusals of the key carry it too.
 	anyKey := middleware.Authenticate(d.Store, "", middleware.NativeKey)
-	svc.GET("/jobs", nj.List, anyKey, limiter.Middleware(), native.Function("service.jobs.list"), middleware.Resource("jobRead"))
-	svc.GET("/jobs/:id", nj.Get, anyKey, limiter.Middleware(), native.Function("service.jobs.get"), middleware.Resource("jobRead"))
-	svc.POST("/jobs/:id/cancel", nj.Cancel, anyKey, limiter.Middleware(), native.Function("service.jobs.cancel"), middleware.Resource("jobControl"))
-	svc.POST("/jobs/:id/retry", nj.Retry, anyKey, limiter.Middleware(), native.Function("service.jobs.retry"), middleware.Resource("jobControl"))
-	svc.POST("/jobs", nj.CreateNoop, middleware.Authenticate(d.Store, storage.ScopeAdmin, middleware.NativeKey), limiter.Middleware(),
-		native.Function("service.jobs.create"), middleware.Resource("jobCreate"))
-	svc.POST("/jobs/batch", nj.CreateNoops, middleware.Authenticate(d.Store, storage.ScopeAdmin, middleware.NativeKey), limiter.Middleware(),
-		native.Function("service.jobs.batch"), middleware.Resource("jobCreate"))
+	svc.GET("/jobs", nj.List, native.Function("service.jobs.list"), anyKey, limiter.Middleware(), middleware.Resource("jobRead"))
+	svc.GET("/jobs/:id", nj.Get, native.Function("service.jobs.get"), anyKey, limiter.Middleware(), middleware.Resource("jobRead"))
+	svc.POST("/jobs/:id/cancel", nj.Cancel, native.Function("service.jobs.cancel"), anyKey, limiter.Middleware(),
+		middleware.Resource("jobControl"))
+	svc.POST("/jobs/:id/retry", nj.Retry, native.Function("service.jobs.retry"), anyKey, limiter.Middleware(),
+		middleware.Resource("jobControl"))
+	svc.POST("/jobs", nj.CreateNoop, native.Function("service.jobs.create"),
+		middleware.Authenticate(d.Store, storage.ScopeAdmin, middleware.NativeKey), limiter.Middleware(), middleware.Resource("jobCreate"))
+	svc.POST("/jobs/batch", nj.CreateNoops, native.Function("service.jobs.batch"),
+		middleware.Authenticate(d.Store, storage.ScopeAdmin, middleware.NativeKey), limiter.Middleware(), middleware.Resource("jobCreate"))
 
 	// Salsa Engage conventions: usage metrics.
 	sm := salsa.NewMetrics(limiter)
@@ -148,13 +186,22 @@ func New(d Deps) *echo.Echo {
 		middleware.Resource("metricsRead"))
 
 	// VAN surface (seed 004).
-	vh := &van.Handlers{Store: d.Store, Enqueuer: d.Enqueuer, Guard: d.Guard, Blobs: d.Blobs}
-	vh.Register(e.Group("/v4", middleware.Surface(van.RenderError), timeout,
+	vh := &van.Handlers{Store: d.Store, Enqueuer: d.Enqueuer, Guard: d.Guard, Blobs: d.Blobs, ExportWait: d.VANExportWait,
+		Exports: &export.Service{Store: d.Store, Blobs: d.Blobs, Enqueuer: d.Enqueuer, Guard: d.Guard}}
+	vh.Register(middleware.NewGroup(e, "/v4", middleware.Surface(van.RenderError), timeout,
 		middleware.Authenticate(d.Store, storage.ScopeVAN, middleware.VANBasic), limiter.Middleware()))
+	// An export's downloadUrl needs no credentials (clients fetch it as a
+	// plain URL) and streams without the request timeout.
+	download := []echo.MiddlewareFunc{middleware.Surface(van.RenderError),
+		middleware.AuthenticateIfPresent(d.Store, middleware.VANBasic), middleware.Resource("exportJobDownload")}
+	if d.PublicCallsPerMinute > 0 {
+		download = append(download, limiter.PerAddress(d.PublicCallsPerMinute))
+	}
+	e.GET("/v4/exportJobs/:exportJobId/download/:file", vh.DownloadExport, download...)
 	// Adhese Target API: reference code lists and their edit log (native
 	// X-API-Key or Bearer credential, targets scope).
 	th := &targets.Handler{Read: d.Store, Editor: targetrules.NewEditor(d.Store)}
-	tg := e.Group("/api/targettypes", middleware.Surface(targets.RenderError), timeout,
+	tg := middleware.NewGroup(e, "/api/targettypes", middleware.Surface(targets.RenderError), timeout,
 		middleware.Authenticate(d.Store, storage.ScopeTargets, middleware.NativeKey), limiter.Middleware())
 	tg.GET("", th.Types, middleware.Resource("targetTypeRead"))
 	tg.GET("/log", th.Log, middleware.Resource("targetLogRead"))
@@ -164,11 +211,11 @@ func New(d Deps) *echo.Echo {
 	tg.POST("/:id/targets", th.Add, middleware.Resource("targetValueAdd"))
 	tg.PUT("/:id/targets", th.Update, middleware.Resource("targetValueUpdate"))
 	tg.PUT("/:id/targets/:valueId", th.Update, middleware.Resource("targetValueUpdate"))
-	for _, p := range []string{"/:id", "/:id/targets", "/:id/targets/:valueId"} {
+	for _, p := range []string{"", "/:id", "/:id/targets", "/:id/targets/:valueId"} {
 		tg.DELETE(p, th.Delete, middleware.Resource("targetValueDelete"))
 	}
-	// Without these the group's catch-all would answer 404 for a known
-	// path's other methods.
+	// Adhese's answer to a method a path does not have names the methods
+	// it has (DELETE, routed above only to explain itself, is not one).
 	for p, methods := range targets.Unrouted {
 		tg.Match(methods, p, th.NotAllowed)
 	}

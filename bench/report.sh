@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Registrant report benchmark (issue 6): 1,000,000 registrants built into
+# Registrant report benchmark: 1,000,000 registrants built into
 # the Rocky CSV by the report job, beside `psql \copy` of the same SELECT in
 # the same run. Prints build and psql seconds, their ratio (target <= 1.5)
 # and the process's peak RSS and heap; keeps the benchmark line in

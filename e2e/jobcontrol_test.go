@@ -371,9 +371,12 @@ func TestDashboardActionsEndInTheRecordedState(t *testing.T) {
 			http.NotFound(w, r)
 			return
 		}
-		_, _ = w.Write([]byte("vanid,score\n"))
+		_, _ = w.Write([]byte("vanid,score\n1,50\n"))
 	}))
 	t.Cleanup(files.Close)
+	dir := t.TempDir()
+	s.CLI("gen", "people", "--count", "10", "--seed", "3", "--out", filepath.Join(dir, "people.csv"))
+	s.CLI("people", "import", "--db-mode", "0", filepath.Join(dir, "people.csv"))
 	var score struct{ ScoreID int64 }
 	_ = json.Unmarshal([]byte(s.CLI("scores", "create", "--name", "Dash", "--min", "0", "--max", "100", "--json")), &score)
 	auth := "Basic " + base64.StdEncoding.EncodeToString([]byte("ops:"+secret+"|0"))

@@ -1,5 +1,5 @@
 -- +goose Up
--- Phones of VAN people, loaded by phonesFile actions (seed 004, issue 4).
+-- Phones of VAN people, loaded by phonesFile actions (VAN's phonesFile action).
 -- One row per (person, number): a load upserts. phone is the 10-digit NANP
 -- number (a leading 1 is dropped, so 16125550100 and 6125550100 are one
 -- phone). phone_type, phone_source and opt_in_status hold the codes of the

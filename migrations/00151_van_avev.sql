@@ -1,6 +1,6 @@
 -- +goose Up
--- Absentee and early vote records loaded by AVEVDataFile actions (seed
--- 004, issue 4): one row per person, replaced whole by each load that
+-- Absentee and early vote records loaded by AVEVDataFile actions (VAN's
+-- AVEVDataFile action): one row per person, replaced whole by each load that
 -- names the person (a blank cell clears its field). The *_id columns hold
 -- codes of the ballot code lists (migration 00200) that were active when
 -- the row was loaded; party is a code of the party list.

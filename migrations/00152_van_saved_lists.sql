@@ -1,5 +1,5 @@
 -- +goose Up
--- Folders and saved lists (seed 004's LoadSavedListFile, issue 4). A
+-- Folders and saved lists (VAN's LoadSavedListFile action). A
 -- folder is shared with API keys explicitly and only an API-writable one
 -- takes loaded lists. A saved list belongs to one database mode (its
 -- members are people of that mode) and to the key that created it, the

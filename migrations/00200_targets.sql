@@ -1,4 +1,4 @@
--- Reference code lists in the shape of the Adhese Target API (seed 001):
+-- Reference code lists in the shape of the Adhese Target API:
 -- target types, their values, and an edit log. Nothing is ever deleted
 -- ("There are no delete semantics because of logging reasons"): values are
 -- deactivated instead, and the log is append-only.
@@ -55,7 +55,7 @@ CREATE TRIGGER target_log_append_only BEFORE UPDATE OR DELETE ON target_log
 CREATE TRIGGER target_log_no_truncate BEFORE TRUNCATE ON target_log
     FOR EACH STATEMENT EXECUTE FUNCTION target_refuse_change();
 
--- The code lists the VAN loaders read (seed 004). Names are stable: loaders
+-- The code lists the VAN loaders read (VAN file loads). Names are stable: loaders
 -- look types up by name (storage.TargetType* constants).
 INSERT INTO target_types (id, name, editable) VALUES
     (1, 'ballotReturnStatus', false),
@@ -76,7 +76,7 @@ SELECT setval(pg_get_serial_sequence('target_types', 'id'), 99);
 -- Voted, 7 Overseas, 4 Mailed and 1 Rejected are the examples of VAN's
 -- OpenAPI document (as generated into alxmrs/ngpvan-api-client); every
 -- other id is a Turnout default. Phone codes are VAN's phone type (H/C/W) and opt-in
--- (I/U/O) letters; names are the seed's spellings, which files carry.
+-- (I/U/O) letters; names are VAN's spellings, which files carry.
 INSERT INTO target_values (type_id, code, name) VALUES
     (1, '1', 'Received'),
     (1, '2', 'Accepted'),

@@ -1,5 +1,5 @@
 -- +goose Up
--- Rocky API v4 (seed 002): partner organisations and their registrants.
+-- Rocky API v4: partner organisations and their registrants.
 CREATE TABLE rocky_partners (
     id                            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     org_name                      text        NOT NULL CHECK (org_name <> ''),

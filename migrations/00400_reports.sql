@@ -1,5 +1,5 @@
 -- +goose Up
--- Rocky API v4 registrant reports (seed 002 "reports"): one row per
+-- Rocky API v4 registrant reports ("reports"): one row per
 -- requested report; the CSV itself lives in the blob store under blob_key.
 CREATE TABLE registrant_reports (
     id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

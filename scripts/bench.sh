@@ -9,6 +9,8 @@
 #                                     BIG_ROWS-row file; POST /v4/fileLoadingJobs under load
 #                                     beside Echo returning a constant
 #   reports       bench/report.sh     1M-registrant CSV beside psql \copy (SELECT …) TO
+#   exports       bench/export.sh     1M-member saved list export beside psql \copy (SELECT vanid …) TO,
+#                                     three interleaved runs each, medians and spread
 #   no-op jobs    go test -bench NoopJobs ./bench   API + worker beside raw Asynq
 #   registration  scripts/bench-rocky.sh   PDFs/s; POST → pdf_ready p50/p99 at 100/s
 #
@@ -19,7 +21,8 @@ export ROWS=${ROWS:-1000000} BIG_ROWS=${BIG_ROWS:-5000000}
 # pgloader is the file-load baseline a data engineer would otherwise use.
 if ! command -v pgloader >/dev/null && command -v apt-get >/dev/null; then
 	sudo=""; [[ $(id -u) -eq 0 ]] || sudo=sudo
-	$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q pgloader >/dev/null 2>&1 ||
+	{ $sudo apt-get update -q >/dev/null 2>&1 &&
+		$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q pgloader >/dev/null 2>&1; } ||
 		echo "pgloader could not be installed; the table will say so"
 fi
 out=bench/results.md
@@ -36,6 +39,9 @@ load_after[fileload]=$(cut -d' ' -f1-3 /proc/loadavg)
 step "registrant report"
 bench/report.sh
 load_after[report]=$(cut -d' ' -f1-3 /proc/loadavg)
+step "saved list export"
+bench/export.sh
+load_after[export]=$(cut -d' ' -f1-3 /proc/loadavg)
 step "no-op jobs"
 go test -count=3 -run '^$' -bench NoopJobs -benchtime 1x ./bench/ | tee bench/results/noop.txt
 load_after[noop]=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -57,6 +63,10 @@ median() {
 . bench/results/fileload.env
 report_s=$(metric bench/results/report.txt BenchmarkReport1M build-s)
 report_psql_s=$(metric bench/results/report.txt BenchmarkReport1M psql-s)
+export_s=$(metric bench/results/export.txt BenchmarkSavedListExport1M export-s)
+export_spread=$(metric bench/results/export.txt BenchmarkSavedListExport1M export-spread-s)
+export_psql_s=$(metric bench/results/export.txt BenchmarkSavedListExport1M psql-s)
+export_psql_spread=$(metric bench/results/export.txt BenchmarkSavedListExport1M psql-spread-s)
 noop_jobs=$(median bench/results/noop.txt BenchmarkNoopJobs/turnout jobs/s)
 noop_asynq=$(median bench/results/noop.txt BenchmarkNoopJobs/asynq jobs/s)
 noop_batch=$(median bench/results/noop.txt BenchmarkNoopJobs/turnout-batch jobs/s)
@@ -69,6 +79,7 @@ met() { [ -n "$1" ] && [ "$1" != n/a ] || { echo "n/a"; return; }; [ "$(echo "$1
 fmt() { [ -n "$1" ] && printf "%.${2:-2}f" "$1" || echo "n/a"; }
 score_r=$(ratio "$score_s" "$score_copy_s"); pgl_r=$(ratio "$score_s" "$pgl_s")
 phones_r=$(ratio "$phones_s" "$phones_copy_s"); report_r=$(ratio "$report_s" "$report_psql_s")
+export_r=$(ratio "$export_s" "$export_psql_s")
 noop_r=$(ratio "$noop_jobs" "$noop_asynq"); noop_batch_r=$(ratio "$noop_batch" "$noop_asynq"); post_r=$(ratio "$post_rps" "$echo_rps")
 # count N → 1M, 5M, or N itself when it is not a whole million
 count() { (($1 % 1000000)) && echo "$1" || echo "$(($1 / 1000000))M"; }
@@ -85,6 +96,7 @@ table=$(
 	fi
 	echo "| $M-row phones file, POST → job Completed | $(fmt "$phones_s") s | \`unzip -p \| psql \\copy\` into a table like van_phones: $(fmt "$phones_copy_s") s | ${phones_r}× | ≤ 1.5× | $(met "$phones_r" '<=' 1.5) |"
 	echo "| registrant report, 1M rows (report job → CSV in the blob store) | $(fmt "$report_s") s | \`psql \\copy (SELECT …) TO\`: $(fmt "$report_psql_s") s | ${report_r}× | ≤ 1.5× | $(met "$report_r" '<=' 1.5) |"
+	echo "| saved list export, 1M members, type 4 (export job → CSV in the blob store), median of 3 interleaved runs | $(fmt "$export_s") s (spread $(fmt "$export_spread") s) | \`psql \\copy (SELECT vanid …) TO\`: $(fmt "$export_psql_s") s (spread $(fmt "$export_psql_spread") s) | ${export_r}× | ≤ 1.5× | $(met "$export_r" '<=' 1.5) |"
 	echo "| no-op jobs through API + worker, one job per POST | $(fmt "$noop_jobs" 0) jobs/s | raw Asynq enqueue + process: $(fmt "$noop_asynq" 0) jobs/s | ${noop_r}× | ≥ 0.5× | $(met "$noop_r" '>=' 0.5) |"
 	echo "| no-op jobs through API + worker, POST /service/jobs/batch of 50 | $(fmt "$noop_batch" 0) jobs/s | same run | ${noop_batch_r}× | ≥ 0.5× | $(met "$noop_batch_r" '>=' 0.5) |"
 	echo "| POST /v4/fileLoadingJobs, $clients clients, ${load_seconds} s (bench/cmd/benchhttp) | $post_rps req/s, p50 $post_p50_ms ms, p99 $post_p99_ms ms | Echo returning a constant: $echo_rps req/s, p50 $echo_p50_ms ms, p99 $echo_p99_ms ms | ${post_r}× (req/s) | report | — |"
@@ -96,7 +108,7 @@ table=$(
 	echo
 	echo "Each Turnout figure is measured beside its baseline in the same run, on the same machine and"
 	echo "database, so the ratio is what counts. Load average (1, 5, 15 min): $load_start at the start;"
-	echo "after the file loads ${load_after[fileload]}, the report ${load_after[report]}, the no-op jobs"
+	echo "after the file loads ${load_after[fileload]}, the report ${load_after[report]}, the export ${load_after[export]}, the no-op jobs"
 	echo "${load_after[noop]}, the registrations ${load_after[rocky]}."
 	echo
 	echo "$table"
@@ -112,6 +124,17 @@ table=$(
 	echo
 	echo '```'
 	cat bench/results/report.txt
+	echo '```'
+	echo
+	echo "## Saved list export (1M members)"
+	echo
+	echo "The export job run in process (type 4: COPY → pipe → file blob store) interleaved with \`psql"
+	echo "\\copy (SELECT vanid FROM van_saved_list_members WHERE list_id = … ORDER BY vanid) TO\` of the same"
+	echo "list, three runs each; medians and spread (slowest − fastest) (bench/export.sh, jobs/export"
+	echo "BenchmarkSavedListExport1M):"
+	echo
+	echo '```'
+	cat bench/results/export.txt
 	echo '```'
 	echo
 	echo "## No-op jobs"

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# The demo of issue 4's file-loading actions, run by scripts/demo.sh after
+# The demo of VAN's phonesFile, AVEVDataFile and LoadSavedListFile actions, run by scripts/demo.sh after
 # demo-fileload.sh, with the stack up and TURNOUT_* exported
 # (TURNOUT_DEMO_URL, TURNOUT_DEMO_SECRET for the VAN app "demo" in db mode 0,
 # TURNOUT_DEMO_DIR holding key.json).
 #
-# It serves two small files on 127.0.0.1 and submits seed 004's phonesFile
-# and AVEVDataFile examples (the seed's listener addresses are placeholders,
+# It serves two small files on 127.0.0.1 and submits VAN's documented phonesFile
+# and AVEVDataFile examples (their listener addresses are placeholders,
 # so demo@example.org stands in), then a LoadSavedListFile job into a folder
 # created with `turnout folders create --api-writable`, and shows each
 # job's results, the phone-load statistics and the saved list.
@@ -28,7 +28,7 @@ bin/turnout people import --db-mode 0 "$DIR/people.csv"
 
 # Phones: two rows make person 3's preferred phone ambiguous (the later row
 # wins, the earlier is a row error); a blank type and an unknown source take
-# the seed's defaults (Home, Bulk); one number is not NANP.
+# VAN's defaults (Home, Bulk); one number is not NANP.
 cat >"$DIR/vf-phone-load.csv" <<'CSV'
 VANID,PhoneType,PhoneSource,Phone,PreferredPhone,PhoneExt,PhoneOptInStatus,SonarScore
 1,Cell,Voter File,6125550101,1,,Opt In,4
@@ -37,7 +37,7 @@ VANID,PhoneType,PhoneSource,Phone,PreferredPhone,PhoneExt,PhoneOptInStatus,Sonar
 3,Cell,Appended,3125550104,1,,Opt Out,2
 4,Cell,Bulk,1235550105,0,,,
 CSV
-# AV/EV (no header, the seed's 24 columns): one row with an inactive-or-
+# AV/EV (no header, VAN's 24 columns): one row with an inactive-or-
 # unknown ballot type (99) is reported, the others load.
 cat >"$DIR/avev-file.csv" <<'CSV'
 1,9/1/2024,09/05/2024,2024-10-01,,D,,,,,2,1,4,12 Main St,,,Saint Paul,MN,55101-1234,US,,,,
@@ -65,7 +65,7 @@ finish() {
   jq '{jobId, status, message, rowsRead, errorCount, results: [.actions[] | {actionType, results}], errors: [.errors[] | {line, column, message}]}' <<<"$st"
 }
 
-echo "-- POST /v4/fileLoadingJobs: seed 004's phonesFile example"
+echo "-- POST /v4/fileLoadingJobs: VAN's phonesFile example"
 phones=$(submit '{
   "description": "VF Phone Load",
   "listeners": [{"type": "email", "value": "demo@example.org" }],
@@ -97,7 +97,7 @@ finish "$phones"
 echo "-- GET /v4/fileLoadingJobs/$phones/stats"
 curl -fsS -u "$AUTH" "$URL/v4/fileLoadingJobs/$phones/stats" | jq -c .
 
-echo "-- POST /v4/fileLoadingJobs: seed 004's AVEVDataFile example"
+echo "-- POST /v4/fileLoadingJobs: VAN's AVEVDataFile example"
 cols=$(printf '{ "name": "%s" },' VANID RequestReceived BallotMailed BallotReceived EarlyVoted BallotParty BallotCancelled \
   ApplicationMailed GOTVVoted DateApplicationReceived BallotReturnStatus BallotType BallotRequestType BallotAddress1 BallotAddress2 \
   BallotAddress3 BallotCity BallotState BallotZip9 BallotCountry BallotReissued BallotRejectionReason BallotApplicationRequested BallotRejected)
@@ -122,7 +122,9 @@ avev=$(submit '{
 finish "$avev"
 
 echo "-- turnout folders create --name 'Field lists' --api-writable --key-id $KEY_ID --json"
-folder=$(bin/turnout folders create --name "Field lists" --api-writable --key-id "$KEY_ID" --json | tee /dev/stderr | jq -r .folderId)
+folder_json=$(bin/turnout folders create --name "Field lists" --api-writable --key-id "$KEY_ID" --json)
+echo "$folder_json"
+folder=$(jq -r .folderId <<<"$folder_json")
 echo "-- POST /v4/fileLoadingJobs: LoadSavedListFile (as Parsons sends it)"
 list=$(submit '{"description": "Saved List Load",
   "file": {"columnDelimiter": "Csv", "fileName": "list.csv", "hasHeader": "True", "sourceUrl": "http://127.0.0.1:'"$port"'/list.zip",

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# The VAN file-load demo (issue 3), run by scripts/demo.sh with the stack up
+# The VAN file-load demo, run by scripts/demo.sh with the stack up
 # and TURNOUT_* exported (TURNOUT_DEMO_URL, TURNOUT_DEMO_SECRET for the VAN
 # app "demo" in db mode 0, TURNOUT_DEMO_DIR holding key.json).
 #
-# It generates people and two scores, serves seed 004's haberdashery file
-# (zipped) on 127.0.0.1, submits the seed's two-score job as a VAN client
+# It generates people and two scores, serves VAN's documented haberdashery file
+# (zipped) on 127.0.0.1, submits VAN's two-score example job as a VAN client
 # would, and shows the job finishing, the signed webhook received (its
 # signature verified independently, in Python) and the score updates: one
 # auto-approved and applied, one pending until approved here.
@@ -16,6 +16,7 @@ for tool in jq zip python3 curl; do command -v "$tool" >/dev/null || missing+=("
 if ((${#missing[@]})); then
   command -v apt-get >/dev/null || { echo "demo-fileload: please install ${missing[*]}" >&2; exit 1; }
   SUDO=(); [ "$(id -u)" = 0 ] || SUDO=(sudo)
+  "${SUDO[@]}" apt-get update -q >/dev/null
   "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null
 fi
 URL=${TURNOUT_DEMO_URL:?run from scripts/demo.sh}
@@ -38,7 +39,7 @@ hat=$(bin/turnout scores create --name "Hat wearing" --short-name HatWear --min 
 need=$(bin/turnout scores create --name "Needs another hat" --short-name HatNeed --min 0 --max 100 --json | jq -r .scoreId)
 echo "scores $hat and $need"
 
-# Column 3 alternates 76.2 / 74.2: its average is 75.2, inside the seed's
+# Column 3 alternates 76.2 / 74.2: its average is 75.2, inside the example's
 # approval criteria (75.2 ± 1.3), so that update is approved automatically.
 awk -v n="$PEOPLE" 'BEGIN { printf "hatWearerId,hatWearingScore,needsAnotherHatScore\r\n";
   for (i = 1; i <= n; i++) printf "%d,%d,%s\r\n", i, (i * 37) % 101, (i % 2 ? "76.2" : "74.2") }' >"$DIR/haberdashery.csv"
@@ -75,7 +76,7 @@ for _ in $(seq 50); do
   sleep 0.1
 done
 
-echo "-- POST $URL/v4/FileLoadingJobs (seed 004's two-score example; the source URL carries credentials)"
+echo "-- POST $URL/v4/FileLoadingJobs (VAN's two-score example; the source URL carries credentials)"
 body=$(jq -n --arg src "http://keep:s3cret@127.0.0.1:$fileport/haberdasher.csv.zip" --argjson a "$hat" --argjson b "$need" \
   --arg hook "http://127.0.0.1:$hookport/listener" '{
   description: "Load habberdasher score",

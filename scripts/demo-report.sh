@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Demo of the Rocky registrant reports (issue 6), run by scripts/demo.sh
+# Demo of the Rocky registrant reports, run by scripts/demo.sh
 # with TURNOUT_* exported and the stack up at $TURNOUT_DEMO_URL: builds a
 # registrant report for the demo partner and prints its download URL.
 #

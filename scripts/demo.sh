@@ -50,6 +50,15 @@ bin/turnout migrate up
 smtp_addr=${TURNOUT_SMTP_URL#smtp://}
 bin/turnout dev smtp --addr "$smtp_addr" --log "$DEMO/mail.log" >"$DEMO/smtp.log" 2>&1 </dev/null &
 echo $! >"$DEMO/smtp.pid"
+# A port another program holds would make the API exit at once; say so
+# before starting anything rather than after a minute of waiting.
+http_host=${TURNOUT_HTTP_ADDR%:*}
+http_port=${TURNOUT_HTTP_ADDR##*:}
+if timeout 2 bash -c "exec 3<>/dev/tcp/${http_host:-127.0.0.1}/$http_port" 2>/dev/null; then
+	echo "demo: $TURNOUT_HTTP_ADDR is already in use; free it or set TURNOUT_HTTP_ADDR (e.g. TURNOUT_HTTP_ADDR=127.0.0.1:8081 make demo)" >&2
+	kill "$(cat "$DEMO/smtp.pid")" 2>/dev/null || true
+	exit 1
+fi
 bin/turnout-api >"$DEMO/api.log" 2>&1 </dev/null &
 echo $! >"$DEMO/api.pid"
 bin/turnout-worker >"$DEMO/worker.log" 2>&1 </dev/null &
@@ -57,13 +66,25 @@ echo $! >"$DEMO/worker.pid"
 
 for _ in $(seq 1 60); do
 	curl -fsS "$TURNOUT_PUBLIC_URL/readyz" >/dev/null 2>&1 && break
+	kill -0 "$(cat "$DEMO/api.pid")" 2>/dev/null || break
 	sleep 0.5
 done
 curl -fsS "$TURNOUT_PUBLIC_URL/readyz" >/dev/null || { echo "API did not become ready; see $DEMO/api.log"; tail -20 "$DEMO/api.log"; exit 1; }
 
-bin/turnout keys create --name demo --scopes admin,metrics,van,rocky,targets \
-	--van-app demo --db-mode 0 --auto-approve --rate-limit 600 --batch-size 100 --json >"$DEMO/key.json"
-secret=$(sed -E 's/.*"secret":"([^"]+)".*/\1/' "$DEMO/key.json")
+# The demo key is made once and reused while it still works, so repeated
+# runs do not pile up all-scopes keys.
+secret=""
+if [[ -s $DEMO/key.json ]]; then
+	secret=$(sed -E 's/.*"secret":"([^"]+)".*/\1/' "$DEMO/key.json")
+	curl -fsS -o /dev/null -u "demo:$secret|0" "$TURNOUT_PUBLIC_URL/v4/scores" 2>/dev/null || secret=""
+fi
+if [[ -z $secret ]]; then
+	bin/turnout keys create --name demo --scopes admin,metrics,van,rocky,targets \
+		--van-app demo --db-mode 0 --auto-approve --rate-limit 600 --batch-size 100 --json >"$DEMO/key.json"
+	secret=$(sed -E 's/.*"secret":"([^"]+)".*/\1/' "$DEMO/key.json")
+else
+	echo "reusing the demo key in $DEMO/key.json"
+fi
 export TURNOUT_DEMO_SECRET=$secret
 
 echo

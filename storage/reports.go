@@ -11,7 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// Registrant report statuses (seed 002 "reports": "queued", or other
+// Registrant report statuses (Rocky's: "queued", or other
 // current report status). expired is Turnout's: the retention passed.
 const (
 	ReportQueued   = "queued"

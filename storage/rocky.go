@@ -17,7 +17,7 @@ import (
 	"github.com/turnoutdev/turnout/internal/fault"
 )
 
-// RockyPartner is a partner organisation of the Rocky surface (seed 002).
+// RockyPartner is a partner organisation of the Rocky surface.
 type RockyPartner struct {
 	ID                          int64           `gorm:"primaryKey"`
 	OrgName                     string          `gorm:"column:org_name"`

@@ -17,7 +17,7 @@ import (
 
 // Names of the seeded code lists (migration 00200). Loaders look their
 // types up by these names; the types are not editable through the API, but
-// their values may be renamed and deactivated.
+// their values may be renamed and deactivated by operators.
 const (
 	TargetTypeBallotReturnStatus    = "ballotReturnStatus"
 	TargetTypeBallotType            = "ballotType"
@@ -64,6 +64,16 @@ type TargetActor struct {
 	Source   string // TargetSource*
 	UserID   *int64 // the API key's id; nil for the CLI
 	UserName string // the key's name, or the operator for the CLI
+	// Admin is set for an API key with the admin scope.
+	Admin bool
+}
+
+// MayChangeBuiltIn reports whether the actor may change values of a
+// non-editable (built-in) code list: those lists drive every tenant's
+// loads, so only operators may rename or deactivate their values — the
+// CLI and API keys with the admin scope.
+func (a TargetActor) MayChangeBuiltIn() bool {
+	return a.Source == TargetSourceCLI || a.Admin
 }
 
 // TargetLogEntry is one row of the edit log.
@@ -247,7 +257,7 @@ func (s *Store) UpdateTargetValue(ctx context.Context, typeID, id int64, u Targe
 	return out, nil
 }
 
-// logBody is the "body" of a log row's parameters, in the seed's field
+// logBody is the "body" of a log row's parameters, in the Adhese log's field
 // order; absent fields are omitted.
 type logBody struct {
 	ID     int64   `json:"id"`

@@ -55,7 +55,7 @@ func TestSeededCodeListsAreReadableByName(t *testing.T) {
 	}
 	for _, n := range []string{"Voter File", "User Added", "Bulk", "Appended", "Voter Registration"} {
 		if !names[n] {
-			t.Errorf("phone sources lack the seed's name %q", n)
+			t.Errorf("phone sources lack VAN's name %q", n)
 		}
 	}
 	if _, err := s.ActiveCodes(ctx, "noSuchList"); !fault.Is(err, fault.NotFound) {

@@ -9,7 +9,7 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Usage counts API calls per key in Redis (Salsa seed 003's metrics). The
+// Usage counts API calls per key in Redis (Salsa Engage's metrics). The
 // counters are operational telemetry, not records: they live beside the
 // rate limiter and would restart from zero if Redis lost its data.
 type Usage struct{ rdb redis.UniversalClient }

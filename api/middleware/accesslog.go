@@ -24,7 +24,8 @@ func AccessLog(log *slog.Logger) echo.MiddlewareFunc {
 				route = "unmatched"
 			}
 			attrs := []any{"method", c.Request().Method, "route", route, "status", c.Response().Status,
-				"duration_ms", float64(time.Since(start).Microseconds()) / 1000, "request_id", RequestID(c)}
+				"duration_ms", float64(time.Since(start).Microseconds()) / 1000}
+			attrs = append(attrs, RequestLogAttrs(c)...)
 			if k := Key(c); k != nil {
 				attrs = append(attrs, "key_id", k.ID)
 			}

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 
+	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
 	"github.com/turnoutdev/turnout/internal/fault"
@@ -108,15 +109,14 @@ func ErrorHandler(log *slog.Logger, fallback Renderer) echo.HTTPErrorHandler {
 		if c.Response().Committed {
 			return
 		}
-		fe := Classify(err)
-		status := Status(fe.Kind)
-		var he *echo.HTTPError
-		if errors.As(err, &he) && he.Code == http.StatusMethodNotAllowed {
-			status = he.Code
+		fe, status, ok := unrouted(c, err)
+		if !ok {
+			fe = Classify(err)
+			status = Status(fe.Kind)
 		}
 		if fe.Kind == fault.Internal || fe.Kind == fault.Unavailable || fe.Kind == fault.Timeout {
-			log.Error("request failed", "request_id", RequestID(c), "method", c.Request().Method,
-				"route", c.Path(), "kind", fe.Kind, "err", err)
+			log.Error("request failed", append(RequestLogAttrs(c), "method", c.Request().Method,
+				"route", c.Path(), "kind", fe.Kind, "err", err)...)
 		}
 		if fe.Kind == fault.Unavailable && c.Response().Header().Get("Retry-After") == "" {
 			c.Response().Header().Set("Retry-After", unavailableRetryAfter)
@@ -127,7 +127,7 @@ func ErrorHandler(log *slog.Logger, fallback Renderer) echo.HTTPErrorHandler {
 			r = fallback
 		}
 		if rerr := r(c, status, fe); rerr != nil {
-			log.Error("render error", "request_id", RequestID(c), "err", rerr)
+			log.Error("render error", append(RequestLogAttrs(c), "err", rerr)...)
 		}
 	}
 }
@@ -139,7 +139,33 @@ const failedKey = "turnout.failed"
 // client retrying sooner only adds load to its recovery.
 const unavailableRetryAfter = "5"
 
-// RequestID returns the request's id (also sent as X-Request-Id).
+// RequestID returns the request's id, minted by the server (also sent as
+// X-Request-Id; see RequestIDs).
 func RequestID(c echo.Context) string {
 	return c.Response().Header().Get(echo.HeaderXRequestID)
+}
+
+// codeMessages are Salsa's texts for its validation codes.
+var codeMessages = map[int]string{
+	fault.CodeRequired:     "A value for the field is required",
+	fault.CodeOutOfRange:   "The value for the field is out of range",
+	fault.CodeInvalidEmail: "The email provided is not of correct format",
+	fault.CodeInvalidValue: "The value provided was not one of the allowed types",
+}
+
+// FieldErrors renders field problems in Salsa's validation error shape:
+// {id, code, message, details, fieldName}, where message is the code's
+// text and details says what was wrong with this field. field repeats
+// fieldName for clients of the earlier shape.
+func FieldErrors(fields []fault.FieldError) []map[string]any {
+	out := make([]map[string]any, len(fields))
+	for i, f := range fields {
+		msg, ok := codeMessages[f.Code]
+		if !ok {
+			msg = f.Message
+		}
+		out[i] = map[string]any{"id": uuid.NewString(), "code": f.Code, "message": msg, "details": f.Message,
+			"fieldName": f.Field, "field": f.Field}
+	}
+	return out
 }

@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -62,5 +63,47 @@ func TestAnUnreachableDatabaseIsA503NamingIt(t *testing.T) {
 	handle(fmt.Errorf("list jobs: %w", context.DeadlineExceeded), echo.New().NewContext(httptest.NewRequest(http.MethodGet, "/", nil), rec))
 	if rec.Code != http.StatusGatewayTimeout || rec.Header().Get("Retry-After") != "" {
 		t.Errorf("a deadline exceeded: %d Retry-After %q, want 504 without Retry-After", rec.Code, rec.Header().Get("Retry-After"))
+	}
+}
+
+// The server always mints its own request id; the client's X-Request-Id is
+// logged beside it as client_request_id, cleaned of control characters and
+// bounded.
+func TestClientRequestIDIsLoggedApartFromTheServers(t *testing.T) {
+	var logs strings.Builder
+	log := slog.New(slog.NewJSONHandler(&logs, nil))
+	e := echo.New()
+	e.HTTPErrorHandler = ErrorHandler(log, func(c echo.Context, status int, fe *fault.Error) error {
+		return c.JSON(status, map[string]string{"requestId": RequestID(c)})
+	})
+	n := 0
+	e.Use(RequestIDs(func() string { n++; return fmt.Sprintf("server-%d", n) }))
+	e.GET("/boom", func(echo.Context) error { return fmt.Errorf("disk on fire") })
+	srv := httptest.NewServer(e)
+	defer srv.Close()
+
+	for _, tc := range []struct{ sent, logged string }{
+		{"client-abc", "client-abc"},
+		{"forged\tline é" + strings.Repeat("x", 300), "forgedline" + strings.Repeat("x", maxClientRequestID-len("forgedline"))},
+	} {
+		logs.Reset()
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/boom", nil)
+		req.Header.Set("X-Request-Id", tc.sent)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		id := resp.Header.Get("X-Request-Id")
+		if !strings.HasPrefix(id, "server-") {
+			t.Fatalf("X-Request-Id %q, want the server's own", id)
+		}
+		var line map[string]any
+		if err := json.Unmarshal([]byte(logs.String()), &line); err != nil {
+			t.Fatalf("log %q: %v", logs.String(), err)
+		}
+		if line["request_id"] != id || line["client_request_id"] != tc.logged {
+			t.Errorf("logged request_id=%v client_request_id=%q; want %s and %q", line["request_id"], line["client_request_id"], id, tc.logged)
+		}
 	}
 }

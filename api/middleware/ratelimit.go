@@ -2,6 +2,8 @@ package middleware
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"strconv"
 	"time"
@@ -95,9 +97,14 @@ func (l *Limiter) Usage(ctx context.Context, keyID int64) (*storage.KeyUsage, er
 
 // CheckBatch rejects a bulk request of n items over the key's batch size
 // with Salsa's 429.
+// ErrBatchSize is the cause of the 429 that refuses a batch larger than the
+// key's batch size: a request to change, unlike an exceeded call rate.
+var ErrBatchSize = errors.New("batch larger than the key's batch size")
+
 func CheckBatch(c echo.Context, n int) error {
 	if k := Key(c); k != nil && n > k.MaxBatchSize {
-		return fault.New(fault.RateLimited, "Requested batch size exceeds the allowed size of: %d", k.MaxBatchSize)
+		return &fault.Error{Kind: fault.RateLimited, Err: ErrBatchSize,
+			Message: fmt.Sprintf("Requested batch size exceeds the allowed size of: %d", k.MaxBatchSize)}
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"strconv"
@@ -46,7 +47,10 @@ func SetInput(c echo.Context, v map[string]any) { c.Set(inputKey, v) }
 func input(c echo.Context) map[string]any {
 	in := map[string]any{}
 	for _, n := range c.ParamNames() {
-		in[n] = c.Param(n)
+		// A wildcard's name is the router's, not a parameter of the request.
+		if n != "*" {
+			in[n] = c.Param(n)
+		}
 	}
 	for k, v := range c.QueryParams() {
 		if len(v) == 1 {
@@ -65,6 +69,11 @@ func input(c echo.Context) map[string]any {
 
 func envelope(c echo.Context, errMsg any) map[string]any {
 	fn, _ := c.Get(functionKey).(string)
+	if fn == "" {
+		// Requests no route answers (unknown paths and methods) still
+		// name who answered them.
+		fn = unroutedFunction
+	}
 	return map[string]any{
 		"input":       input(c),
 		"error":       errMsg,
@@ -72,6 +81,9 @@ func envelope(c echo.Context, errMsg any) map[string]any {
 		"function_id": fn,
 	}
 }
+
+// unroutedFunction is the function_id of an answer no route gave.
+const unroutedFunction = "service.unrouted"
 
 // Respond writes a successful envelope carrying data's keys.
 func Respond(c echo.Context, status int, data map[string]any) error {
@@ -82,9 +94,14 @@ func Respond(c echo.Context, status int, data map[string]any) error {
 	return c.JSON(status, out)
 }
 
-// Prefix returns TargetSmart's error prefix for a kind.
-func Prefix(k fault.Kind) string {
-	switch k {
+// Prefix returns TargetSmart's error prefix for e: a batch larger than the
+// key allows is a request parameter to revise (Validation Error), while an
+// exceeded call rate is a limit of the key (Authorization Error).
+func Prefix(e *fault.Error) string {
+	if errors.Is(e, middleware.ErrBatchSize) {
+		return "Validation Error: "
+	}
+	switch e.Kind {
 	case fault.Unauthorized, fault.Forbidden, fault.RateLimited:
 		return "Authorization Error: "
 	case fault.Invalid:
@@ -106,16 +123,9 @@ func RenderError(c echo.Context, status int, e *fault.Error) error {
 	if e.Kind == fault.Unauthorized {
 		status = http.StatusForbidden
 	}
-	out := envelope(c, Prefix(e.Kind)+msg)
+	out := envelope(c, Prefix(e)+msg)
 	if len(e.Fields) > 0 {
-		fields := make([]map[string]any, len(e.Fields))
-		for i, f := range e.Fields {
-			fields[i] = map[string]any{"field": f.Field, "code": f.Code, "message": f.Message}
-		}
-		out["errors"] = fields
-	}
-	if c.Request().Method == http.MethodHead {
-		return c.NoContent(status)
+		out["errors"] = middleware.FieldErrors(e.Fields)
 	}
 	return c.JSON(status, out)
 }

@@ -31,7 +31,7 @@ type Reports struct {
 // Routes registers the report endpoints. mw (the request timeout) applies
 // to create and status; a download streams for as long as the file takes.
 func (h *Reports) Routes(e *echo.Echo, keys middleware.Keys, limit echo.MiddlewareFunc, mw ...echo.MiddlewareFunc) {
-	g := e.Group("/api/v4", middleware.Surface(RenderError))
+	g := middleware.NewGroup(e, "/api/v4", middleware.Surface(RenderError))
 	partner := middleware.Authenticate(keys, storage.ScopeRocky, middleware.RockyPartner)
 	with := func(m ...echo.MiddlewareFunc) []echo.MiddlewareFunc { return append(slices.Clone(mw), m...) }
 	g.POST("/registrant_reports.json", h.Create, with(partner, limit, middleware.Resource("rockyReportCreate"))...)

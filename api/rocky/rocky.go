@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html/template"
 	"io"
@@ -50,7 +51,7 @@ type Handler struct {
 // the shared rate limiter (applied where a key is required); mw (a request
 // timeout) applies to every route.
 func (h *Handler) Routes(e *echo.Echo, keys middleware.Keys, limit echo.MiddlewareFunc, mw ...echo.MiddlewareFunc) {
-	g := e.Group("/api/v4", append([]echo.MiddlewareFunc{middleware.Surface(RenderError)}, mw...)...)
+	g := middleware.NewGroup(e, "/api/v4", append([]echo.MiddlewareFunc{middleware.Surface(RenderError)}, mw...)...)
 	partner := middleware.Authenticate(keys, storage.ScopeRocky, middleware.RockyPartner)
 	admin := middleware.Authenticate(keys, storage.ScopeAdmin, middleware.NativeKey)
 
@@ -86,7 +87,7 @@ func (h *Handler) Routes(e *echo.Echo, keys middleware.Keys, limit echo.Middlewa
 	route(http.MethodPost, "/registrations/bulk", h.Bulk, partner, limit, middleware.Resource("rockyBulk"))
 	route(http.MethodPost, "/bulk_gregistrations.json", h.BulkGRegistrations, partner, limit, middleware.Resource("rockyBulk"))
 
-	pub := e.Group("", append([]echo.MiddlewareFunc{middleware.Surface(RenderError)}, mw...)...)
+	pub := middleware.NewGroup(e, "", append([]echo.MiddlewareFunc{middleware.Surface(RenderError)}, mw...)...)
 	pub.GET("/pdf/:file", h.PDF)
 	pub.GET("/stop_reminders/:uid", h.StopRemindersPage)
 	pub.POST("/stop_reminders/:uid", h.StopRemindersPage)
@@ -145,6 +146,12 @@ func respond(c echo.Context, status int, v any) error {
 // unknown registrants are 400, as Rocky answers them.
 func RenderError(c echo.Context, status int, e *fault.Error) error {
 	body := map[string]any{}
+	if errors.Is(e, middleware.ErrUnrouted) {
+		// A path or method Rocky has no route for: Rails answers 404 (and
+		// 405 for a known path's other method), not the 400 of bad input.
+		body["message"] = e.Message
+		return respond(c, status, body)
+	}
 	switch e.Kind {
 	case fault.Invalid, fault.Query, fault.NotFound:
 		status = http.StatusBadRequest

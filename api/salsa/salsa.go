@@ -98,10 +98,7 @@ func RenderError(c echo.Context, status int, e *fault.Error) error {
 	if e.Kind == fault.Internal {
 		msg = "Internal Server Error (reference " + middleware.RequestID(c) + ")"
 	}
-	var errs []map[string]any
-	for _, f := range e.Fields {
-		errs = append(errs, map[string]any{"id": uuid.NewString(), "code": f.Code, "message": f.Message, "fieldName": f.Field})
-	}
+	errs := middleware.FieldErrors(e.Fields)
 	if len(errs) == 0 {
 		errs = []map[string]any{{"id": uuid.NewString(), "code": status, "message": msg}}
 	}

@@ -13,7 +13,8 @@
 // Java clients of Adhese already parse: timestamp, status, error (the
 // status text), message, path, plus requestId and, for invalid fields,
 // errors [{field, code, message}]. Status codes: 400 invalid request or
-// value, 401 missing or unknown key, 403 key without the targets scope, 404
+// value, 401 missing or unknown key, 403 key without the targets scope (or
+// without the admin scope, changing a value of a built-in type), 404
 // unknown type or value, 405 DELETE (deactivate instead), 409 duplicate
 // code within a type, 429 over the key's rate.
 package targets
@@ -200,11 +201,11 @@ func (h *Handler) NotAllowed(c echo.Context) error {
 func allowed(c echo.Context) string {
 	switch {
 	case c.Param("valueId") != "":
-		return "GET, PUT"
+		return "GET, HEAD, PUT"
 	case strings.HasSuffix(c.Path(), "/targets"):
-		return "GET, POST, PUT"
+		return "GET, HEAD, POST, PUT"
 	}
-	return "GET"
+	return "GET, HEAD"
 }
 
 // Unrouted lists, for each path of the surface, the methods it has no
@@ -268,7 +269,7 @@ func (h *Handler) Log(c echo.Context) error {
 
 func actor(c echo.Context) storage.TargetActor {
 	k := middleware.Key(c)
-	return storage.TargetActor{Source: storage.TargetSourceAPI, UserID: &k.ID, UserName: k.Name}
+	return storage.TargetActor{Source: storage.TargetSourceAPI, UserID: &k.ID, UserName: k.Name, Admin: k.HasScope(storage.ScopeAdmin)}
 }
 
 func pathID(c echo.Context, name string) (int64, error) {

@@ -284,12 +284,6 @@ func TestPutChangesOnlyNameAndActive(t *testing.T) {
 		t.Errorf("after second PUT: %+v, want the name kept and active again", got)
 	}
 
-	// Seeded (non-editable) code lists can be deactivated and renamed.
-	status, b = f.do(http.MethodPut, "/api/targettypes/1/targets/10", `{"name":"Not Voted"}`)
-	if status != 200 {
-		t.Errorf("PUT on a seeded value: %d %s, want 200", status, b)
-	}
-
 	cases := []struct {
 		name, path, body string
 		status           int
@@ -320,6 +314,59 @@ func TestPutChangesOnlyNameAndActive(t *testing.T) {
 	if got := into[value](t, b); !got.Active {
 		t.Errorf("value 1 of type 1 was deactivated through another type: %+v", got)
 	}
+}
+
+// Built-in code lists (the non-editable types) are shared by every tenant's
+// loads: a key with only the targets scope may not rename or deactivate
+// their values, whatever the path or body; an admin key may.
+func TestOnlyAdminKeysChangeBuiltInCodeLists(t *testing.T) {
+	f := setup(t)
+	before := f.value(1, 10)
+	for _, tc := range []struct{ name, path, body string }{
+		{"deactivate by path", "/api/targettypes/1/targets/10", `{"active":false}`},
+		{"rename by body id", "/api/targettypes/1/targets", `{"id":10,"name":"<script>x</script>"}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			status, b := f.do(http.MethodPut, tc.path, tc.body)
+			e := into[targetError](t, b)
+			if status != 403 || e.Status != 403 || e.Error != "Forbidden" || e.Path != strings.Split(tc.path, "?")[0] ||
+				!strings.Contains(e.Message, "only a key with the admin scope") {
+				t.Fatalf("PUT %s as a targets key: %d %s, want a 403 error body naming the admin scope", tc.path, status, b)
+			}
+		})
+	}
+	if after := f.value(1, 10); after != before {
+		t.Fatalf("a refused PUT changed the built-in value: %+v, was %+v", after, before)
+	}
+
+	admin, err := testenv.Get(t).Store.CreateKey(context.Background(), storage.NewKey{Name: "operator", Scopes: []string{"targets", "admin"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, b := f.c.Do(apitest.NewRequest(t, http.MethodPut, "/api/targettypes/1/targets/10", `{"name":"Not Voted"}`, "X-API-Key", admin.Secret))
+	if resp.StatusCode != 200 || string(b) != "OK" {
+		t.Fatalf("PUT on a built-in value as admin: %d %s, want 200 OK", resp.StatusCode, b)
+	}
+	if got := f.value(1, 10); got.Name != "Not Voted" {
+		t.Errorf("after the admin's PUT: %+v, want the name Not Voted", got)
+	}
+	t.Cleanup(func() {
+		f.c.Do(apitest.NewRequest(t, http.MethodPut, "/api/targettypes/1/targets/10", fmt.Sprintf(`{"name":%q}`, before.Name), "X-API-Key", admin.Secret))
+	})
+	// Editable types stay open to every targets key.
+	v := f.add("Pétanque", uniqueCode(t, "p"), true)
+	if status, b := f.do(http.MethodPut, fmt.Sprintf("/api/targettypes/9/targets/%d", v.ID), `{"active":false}`); status != 200 {
+		t.Errorf("PUT on an editable type as a targets key: %d %s, want 200", status, b)
+	}
+}
+
+func (f *fixture) value(typeID, id int64) value {
+	f.t.Helper()
+	status, b := f.do(http.MethodGet, fmt.Sprintf("/api/targettypes/%d/targets/%d", typeID, id), "")
+	if status != 200 {
+		f.t.Fatalf("GET value %d/%d: %d %s", typeID, id, status, b)
+	}
+	return into[value](f.t, b)
 }
 
 func TestDeleteIsNotAllowed(t *testing.T) {
@@ -487,11 +534,11 @@ func TestUsageIsCountedPerResource(t *testing.T) {
 func TestOtherMethodsAreNotAllowed(t *testing.T) {
 	f := setup(t)
 	cases := []struct{ method, path, allow string }{
-		{http.MethodPatch, "/api/targettypes/9", "GET"},
-		{http.MethodPatch, "/api/targettypes/9/targets", "GET, POST, PUT"},
-		{http.MethodPost, "/api/targettypes/9/targets/1", "GET, PUT"},
-		{http.MethodPut, "/api/targettypes", "GET"},
-		{http.MethodPost, "/api/targettypes/log", "GET"},
+		{http.MethodPatch, "/api/targettypes/9", "GET, HEAD"},
+		{http.MethodPatch, "/api/targettypes/9/targets", "GET, HEAD, POST, PUT"},
+		{http.MethodPost, "/api/targettypes/9/targets/1", "GET, HEAD, PUT"},
+		{http.MethodPut, "/api/targettypes", "GET, HEAD"},
+		{http.MethodPost, "/api/targettypes/log", "GET, HEAD"},
 	}
 	// Sent around the OpenAPI-checking client: these requests are outside
 	// the contract on purpose.

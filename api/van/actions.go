@@ -14,7 +14,7 @@ import (
 
 // registerActions mounts the routes of the actions other than Score
 // (issue 4): phone-load statistics, folders and saved lists.
-func (h *Handlers) registerActions(g *echo.Group) {
+func (h *Handlers) registerActions(g *middleware.Group) {
 	g.GET("/fileLoadingJobs/:jobId/stats", h.GetPhoneStats, middleware.Resource("fileLoadingJobRead"))
 	g.GET("/folders", h.ListFolders, middleware.Resource("folderRead"))
 	g.GET("/folders/:folderId", h.GetFolder, middleware.Resource("folderRead"))

@@ -4,11 +4,16 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/turnoutdev/turnout/internal/apitest"
+	"github.com/turnoutdev/turnout/storage"
 )
 
 type vanErrors struct {
@@ -102,6 +107,62 @@ func TestSSRFAttemptsAreRefused(t *testing.T) {
 	if v.Status != "Error" || !strings.HasPrefix(deref(v.Message), "file.sourceUrl: localhost resolves to ") ||
 		!strings.HasSuffix(deref(v.Message), "an internal, loopback, private or metadata address, which file loads may not reach") {
 		t.Errorf("status %s message %q, want Error refusing localhost", v.Status, deref(v.Message))
+	}
+}
+
+// A source whose redirect the SSRF guard refuses — to an internal address,
+// to another scheme, or past five hops — fails the job on its first
+// attempt, and the message names the redirect's target, not the host the
+// caller gave. The redirector listens on 127.0.0.2, the only address
+// allow-listed; the internal target is the file server on 127.0.0.1.
+func TestRefusedRedirectsFailTheJobAtOnce(t *testing.T) {
+	s := newStack(t, options{allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.2/32")}})
+	internal := s.serve("/x.zip", zipOf(t, "h.csv", seedCSV(2)))
+	l, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		t.Fatalf("listen on 127.0.0.2: %v", err)
+	}
+	redirector := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/internal":
+			http.Redirect(w, r, internal, http.StatusFound)
+		case "/file":
+			http.Redirect(w, r, "file:///etc/passwd", http.StatusFound)
+		case "/ftp":
+			http.Redirect(w, r, "ftp://127.0.0.2/x.zip", http.StatusMovedPermanently)
+		case "/gopher":
+			http.Redirect(w, r, "gopher://127.0.0.2:70/_x", http.StatusTemporaryRedirect)
+		default: // /loop/N redirects to /loop/N+1 for ever
+			n, _ := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/loop/"))
+			http.Redirect(w, r, fmt.Sprintf("/loop/%d", n+1), http.StatusFound)
+		}
+	}))
+	redirector.Listener = l
+	redirector.Start()
+	t.Cleanup(redirector.Close)
+	origin := redirector.URL
+	a, b := s.rangeScore("A", 0, 100), s.rangeScore("B", 0, 100)
+	for _, tc := range []struct{ path, want string }{
+		{"/internal", "file.sourceUrl: redirected to " + internal + ", which resolves to 127.0.0.1, an internal, loopback, private or metadata address, which file loads may not reach"},
+		{"/file", "file.sourceUrl: redirected to file:///etc/passwd, which file loads do not follow: only http and https redirects are followed"},
+		{"/ftp", "file.sourceUrl: redirected to ftp://127.0.0.2/x.zip, which file loads do not follow: only http and https redirects are followed"},
+		{"/gopher", "file.sourceUrl: redirected to gopher://127.0.0.2:70/_x, which file loads do not follow: only http and https redirects are followed"},
+		{"/loop/0", "file.sourceUrl: redirected to " + origin + "/loop/6, which file loads do not follow: more than 5 redirects"},
+	} {
+		t.Run(tc.path, func(t *testing.T) {
+			id := s.submit(seedRequest(origin+tc.path, a, b, "[]"))
+			v := s.wait(id)
+			if v.Status != "Error" || deref(v.Message) != tc.want {
+				t.Errorf("status %s message %q, want Error %q", v.Status, deref(v.Message), tc.want)
+			}
+			j, err := s.env.Store.Job(t.Context(), id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if j.Attempts != 1 || j.Status != storage.JobFailed {
+				t.Errorf("job %s after %d attempts, want failed after 1: a refused redirect is not retried", j.Status, j.Attempts)
+			}
+		})
 	}
 }
 

@@ -27,6 +27,7 @@ import (
 	"github.com/turnoutdev/turnout/internal/testenv"
 	"github.com/turnoutdev/turnout/internal/testsmtp"
 	"github.com/turnoutdev/turnout/jobs"
+	"github.com/turnoutdev/turnout/jobs/export"
 	"github.com/turnoutdev/turnout/jobs/fileload"
 	"github.com/turnoutdev/turnout/jobs/notify"
 	"github.com/turnoutdev/turnout/storage"
@@ -52,6 +53,8 @@ type stack struct {
 	hookMu  sync.Mutex
 	hookLog []hook
 	hookSt  int // status the receiver answers with
+	blobs   storage.Blobs
+	exports *export.Builder
 	key     *storage.CreatedKey
 	auth    string
 }
@@ -71,6 +74,8 @@ type options struct {
 	hookCodes []int
 	// workerPool caps the worker's connection pool (0: the shared store).
 	workerPool int
+	// exportWait is the API's VANExportWait (0: its default).
+	exportWait time.Duration
 }
 
 func newStack(t *testing.T, o options) *stack {
@@ -89,13 +94,14 @@ func newStack(t *testing.T, o options) *stack {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { blobs.Close() })
+	s.blobs = blobs
 	guard := netguard.New(o.allow)
 	client := asynq.NewClient(env.AsynqConn)
 	t.Cleanup(func() { client.Close() })
 	enq := jobs.NewEnqueuer(env.Store, client, quiet)
 
 	srv := httptest.NewServer(api.New(api.Deps{Store: env.Store, Redis: env.Redis, AsynqConn: env.AsynqConn, Enqueuer: enq,
-		Registry: prometheus.NewRegistry(), Log: quiet, Blobs: blobs, Guard: guard}))
+		Registry: prometheus.NewRegistry(), Log: quiet, Blobs: blobs, Guard: guard, VANExportWait: o.exportWait}))
 	t.Cleanup(srv.Close)
 	s.api = &apitest.Client{T: t, BaseURL: srv.URL}
 
@@ -159,9 +165,12 @@ func newStack(t *testing.T, o options) *stack {
 		fileload.Options{MaxFileBytes: o.maxFile, ProgressEvery: 1000}, quiet)
 	deliverer := &notify.Deliverer{Store: env.Store, Client: guard.HTTPClient(netguard.ClientOptions{}),
 		Mailer: notify.NewMailer(s.smtp.URL(), "Turnout <no-reply@turnout.test>"), Log: quiet}
+	s.exports = &export.Builder{Store: wstore, Blobs: blobs, Enqueuer: enq, Log: quiet, ProgressEvery: 1000}
+	exportHooks := &export.Webhooks{Store: env.Store, Client: guard.HTTPClient(netguard.ClientOptions{}), Log: quiet}
 	w := worker.New(worker.Options{Redis: env.AsynqConn, Log: quiet, Concurrency: 4,
 		RetryDelay: func(int, error, *asynq.Task) time.Duration { return 50 * time.Millisecond }},
-		wstore, enq, map[string]jobs.Handler{fileload.Kind: runner, notify.KindListeners: deliverer})
+		wstore, enq, map[string]jobs.Handler{fileload.Kind: runner, notify.KindListeners: deliverer,
+			export.Kind: s.exports, export.KindWebhook: exportHooks})
 	wctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = w.Run(wctx) }()

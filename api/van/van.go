@@ -21,6 +21,7 @@ import (
 	"github.com/turnoutdev/turnout/internal/fault"
 	"github.com/turnoutdev/turnout/internal/netguard"
 	"github.com/turnoutdev/turnout/jobs"
+	"github.com/turnoutdev/turnout/jobs/export"
 	"github.com/turnoutdev/turnout/jobs/fileload"
 	"github.com/turnoutdev/turnout/storage"
 )
@@ -31,15 +32,21 @@ type Handlers struct {
 	Enqueuer *jobs.Enqueuer
 	Guard    *netguard.Guard
 	Blobs    storage.Blobs // error files; may be nil (then no download)
+	// Exports creates and serves export jobs.
+	Exports *export.Service
+	// ExportWait bounds how long POST /v4/exportJobs waits for the export
+	// (0: DefaultExportWait; negative: no wait).
+	ExportWait time.Duration
 }
 
 // Register mounts the routes on g (a group at /v4 with authentication and
 // limits already applied).
-func (h *Handlers) Register(g *echo.Group) {
+func (h *Handlers) Register(g *middleware.Group) {
 	g.POST("/fileLoadingJobs", h.CreateFileLoadingJob, middleware.Resource("fileLoadingJobCreate"))
 	g.GET("/fileLoadingJobs/:jobId", h.GetFileLoadingJob, middleware.Resource("fileLoadingJobRead"))
 	g.GET("/fileLoadingJobs/:jobId/errors", h.GetErrorFile, middleware.Resource("fileLoadingJobRead"))
 	h.registerActions(g)
+	h.registerExports(g)
 	g.GET("/scores", h.ListScores, middleware.Resource("scoreRead"))
 	g.GET("/scores/:scoreId", h.GetScore, middleware.Resource("scoreRead"))
 	g.GET("/scoreUpdates", h.ListScoreUpdates, middleware.Resource("scoreUpdateRead"))
@@ -51,6 +58,7 @@ func (h *Handlers) Register(g *echo.Group) {
 var segments = map[string]string{
 	"v4": "v4", "fileloadingjobs": "fileLoadingJobs", "scores": "scores", "scoreupdates": "scoreUpdates", "errors": "errors",
 	"stats": "stats", "folders": "folders", "savedlists": "savedLists",
+	"exportjobs": "exportJobs", "exportjobtypes": "exportJobTypes", "apikeyprofiles": "apiKeyProfiles", "download": "download",
 }
 
 // CanonicalPath is an Echo Pre middleware that rewrites the known VAN path
@@ -415,7 +423,11 @@ func RenderError(c echo.Context, status int, e *fault.Error) error {
 		if e.Kind == fault.Internal {
 			msg = "An unexpected error occurred; quote the reference code to support"
 		}
-		out = append(out, vanErr{Code: vanCode(e.Kind), Text: msg, ReferenceCode: ref})
+		code := vanCode(e.Kind)
+		if status == http.StatusMethodNotAllowed {
+			code = "METHOD_NOT_ALLOWED"
+		}
+		out = append(out, vanErr{Code: code, Text: msg, ReferenceCode: ref})
 	}
 	if e.Kind == fault.Unauthorized {
 		c.Response().Header().Set("WWW-Authenticate", `Basic realm="VAN"`)

@@ -11,7 +11,7 @@ import (
 	"github.com/turnoutdev/turnout/jobs/notify"
 )
 
-// fileloadHandlers wires the VAN file-load pipeline (issue 3): the load
+// fileloadHandlers wires the VAN file-load pipeline: the load
 // itself on queue fileload and its listener notifications on queue notify.
 // Every outbound connection goes through the SSRF guard.
 func fileloadHandlers(cfg *config.Config, p *platform.Platform, log *slog.Logger) map[string]jobs.Handler {

@@ -128,6 +128,9 @@ func run(args []string) error {
 	if _, ok := qs[jobs.QueueReports]; ok {
 		go reports.SweepEvery(ctx, report.SweepInterval(cfg.ReportRetention))
 	}
+	for kind, h := range exportHandlers(ctx, cfg, p, qs, log) {
+		handlers[kind] = h
+	}
 	var retryDelay asynq.RetryDelayFunc
 	if cfg.RetryBase > 0 {
 		retryDelay = worker.ExponentialRetry(cfg.RetryBase)

@@ -6,6 +6,8 @@ package apitest
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -23,6 +25,7 @@ import (
 var (
 	once    sync.Once
 	router  routers.Router
+	spec    *openapi3.T
 	loadErr error
 )
 
@@ -44,6 +47,7 @@ func load() (routers.Router, error) {
 			return
 		}
 		doc.Servers = nil // match any host: tests run on random ports
+		spec = doc
 		router, loadErr = gorillamux.NewRouter(doc)
 	})
 	return router, loadErr
@@ -58,14 +62,29 @@ func Check(t testing.TB, req *http.Request, resp *http.Response, body []byte) {
 		t.Fatalf("openapi.yaml is invalid: %v", err)
 	}
 	// Route matching ignores the query and host; documented paths are
-	// lower-case where the surface matches case-insensitively.
+	// lower-case where the surface matches case-insensitively. HEAD is
+	// documented once, as GET: its answer is GET's without the body.
 	rr := req.Clone(context.Background())
+	if rr.Method == http.MethodHead {
+		rr.Method = http.MethodGet
+		if len(body) != 0 {
+			t.Errorf("HEAD %s answered with a body of %d bytes", req.URL.Path, len(body))
+		}
+		body = nil
+	}
 	route, params, err := r.FindRoute(rr)
 	if err != nil {
 		rr.URL.Path = strings.ToLower(rr.URL.Path)
 		if route, params, err = r.FindRoute(rr); err != nil {
-			t.Fatalf("%s %s is not in openapi.yaml: %v", req.Method, req.URL.Path, err)
+			route, err = unroutedRoute(rr, resp.StatusCode, err)
+			if err != nil {
+				t.Fatalf("%s %s is not in openapi.yaml: %v", req.Method, req.URL.Path, err)
+			}
 		}
+	}
+	if req.Method == http.MethodHead {
+		checkHead(t, req, route, resp)
+		return
 	}
 	in := &openapi3filter.RequestValidationInput{
 		Request: rr, PathParams: params, Route: route,
@@ -80,6 +99,60 @@ func Check(t testing.TB, req *http.Request, resp *http.Response, body []byte) {
 	}
 	if err := openapi3filter.ValidateResponse(context.Background(), out); err != nil {
 		t.Errorf("%s %s → %d does not match openapi.yaml: %v\nbody: %.500s", req.Method, req.URL.Path, resp.StatusCode, err, body)
+	}
+}
+
+// unroutedRoute is the documented answer to a path the document has not
+// (404) or a method its path has not (405): the response component that
+// x-surfaces names for the surface owning the path's longest prefix.
+func unroutedRoute(req *http.Request, status int, findErr error) (*routers.Route, error) {
+	var which string
+	switch {
+	case errors.Is(findErr, routers.ErrPathNotFound) && status == http.StatusNotFound:
+		which = "notFound"
+	case errors.Is(findErr, routers.ErrMethodNotAllowed) && status == http.StatusMethodNotAllowed:
+		which = "methodNotAllowed"
+	default:
+		return nil, findErr
+	}
+	surfaces, _ := spec.Extensions["x-surfaces"].([]any)
+	best, name := -1, ""
+	for _, s := range surfaces {
+		m, _ := s.(map[string]any)
+		prefix, _ := m["prefix"].(string)
+		p := strings.TrimSuffix(prefix, "/")
+		path := strings.ToLower(req.URL.Path)
+		if path != p && !strings.HasPrefix(path, p+"/") {
+			continue
+		}
+		if len(p) > best {
+			best, name = len(p), m[which].(string)
+		}
+	}
+	resp := spec.Components.Responses[name]
+	if resp == nil {
+		return nil, fmt.Errorf("%w, and x-surfaces names no %s response for it (%q)", findErr, which, name)
+	}
+	op := openapi3.NewOperation()
+	op.Responses = openapi3.NewResponses(openapi3.WithStatus(status, resp))
+	return &routers.Route{Spec: spec, Path: req.URL.Path, Method: req.Method, Operation: op}, nil
+}
+
+// checkHead checks a HEAD answer against its GET: a documented status and,
+// where the GET answer has a body, its content type.
+func checkHead(t testing.TB, req *http.Request, route *routers.Route, resp *http.Response) {
+	t.Helper()
+	r := route.Operation.Responses.Status(resp.StatusCode)
+	if r == nil {
+		r = route.Operation.Responses.Default()
+	}
+	if r == nil || r.Value == nil {
+		t.Errorf("HEAD %s → %d: no such status documented for GET", req.URL.Path, resp.StatusCode)
+		return
+	}
+	ct := resp.Header.Get("Content-Type")
+	if len(r.Value.Content) > 0 && r.Value.Content.Get(ct) == nil {
+		t.Errorf("HEAD %s → %d: content type %q is not documented for GET", req.URL.Path, resp.StatusCode, ct)
 	}
 }
 

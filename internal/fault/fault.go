@@ -29,7 +29,7 @@ const (
 	Internal     Kind = "internal"
 )
 
-// Salsa validation codes (seed 003), used where a surface has none of its own.
+// Salsa validation codes (Salsa Engage's), used where a surface has none of its own.
 const (
 	CodeRequired     = 2001
 	CodeOutOfRange   = 2007

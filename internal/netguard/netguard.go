@@ -6,10 +6,14 @@
 // connected to after DNS resolution, so neither a hostname that resolves to
 // an internal address nor DNS rebinding between a check and the connect can
 // get past it. Redirects go through the same dialer and are therefore
-// checked again. Loopback, private, link-local (including the cloud metadata
-// address 169.254.169.254), CGNAT, unspecified, multicast and the IPv6
-// equivalents (IPv4-mapped addresses are unmapped first) are refused unless
-// an operator allow-lists a network (TURNOUT_ALLOW_NETWORKS).
+// checked again; a redirect to another scheme (file:, ftp:, gopher:) or past
+// the redirect limit is refused too (RedirectError). Loopback, private,
+// link-local (including the cloud metadata address 169.254.169.254), CGNAT,
+// unspecified, multicast and the IPv6 equivalents are refused unless an
+// operator allow-lists a network (TURNOUT_ALLOW_NETWORKS). IPv4-mapped
+// addresses are unmapped first; the IPv6 forms that carry an IPv4 address
+// some gateway would reach (IPv4-compatible ::a.b.c.d, NAT64, 6to4, Teredo)
+// are refused whole, since the guard cannot know where they lead.
 //
 // Errors returned by this package are caller-safe: they never contain the
 // URL's credentials (see RedactURL).
@@ -42,6 +46,22 @@ func (e *BlockedError) Error() string {
 
 func (e *BlockedError) Unwrap() error { return ErrBlocked }
 
+// RedirectError is a redirect the guard refused to follow: to a scheme
+// other than http and https, or past the redirect limit. It wraps
+// ErrBlocked: the source will redirect the same way again, so retrying
+// cannot help.
+type RedirectError struct {
+	// Target is the redirect's URL, redacted (see Redacted).
+	Target string
+	Reason string
+}
+
+func (e *RedirectError) Error() string {
+	return fmt.Sprintf("redirect to %s refused: %s", e.Target, e.Reason)
+}
+
+func (e *RedirectError) Unwrap() error { return ErrBlocked }
+
 // blocked are the ranges no caller-supplied URL may reach by default.
 var blocked = func() []netip.Prefix {
 	var out []netip.Prefix
@@ -60,8 +80,7 @@ var blocked = func() []netip.Prefix {
 		"203.0.113.0/24",    // TEST-NET-3
 		"224.0.0.0/4",       // multicast
 		"240.0.0.0/4",       // reserved, includes broadcast
-		"::/128",            // unspecified
-		"::1/128",           // loopback
+		"::/96",             // unspecified, loopback and IPv4-compatible (::a.b.c.d, deprecated)
 		"64:ff9b::/96",      // NAT64 (would reach IPv4 internals)
 		"64:ff9b:1::/48",    // local-use NAT64
 		"100::/64",          // discard
@@ -70,7 +89,8 @@ var blocked = func() []netip.Prefix {
 		"fe80::/10",         // link-local
 		"fec0::/10",         // site-local (deprecated)
 		"ff00::/8",          // multicast
-		"2002::/16",         // 6to4 (embeds IPv4)
+		"2002::/16",         // 6to4 (embeds an IPv4 address a relay would reach)
+		"2001::/32",         // Teredo (embeds IPv4 server and client addresses)
 		"::ffff:0:0/96",     // IPv4-mapped, should be unmapped first; kept as a backstop
 		"fd00:ec2::254/128", // AWS IPv6 metadata
 	} {
@@ -184,11 +204,11 @@ func (g *Guard) HTTPClient(o ClientOptions) *http.Client {
 		Transport: tr,
 		Timeout:   o.Timeout,
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
-			if len(via) > max {
-				return fmt.Errorf("stopped after %d redirects", max)
-			}
 			if req.URL.Scheme != "http" && req.URL.Scheme != "https" {
-				return fmt.Errorf("redirect to a %s URL refused", req.URL.Scheme)
+				return &RedirectError{Target: Redacted(req.URL), Reason: "only http and https redirects are followed"}
+			}
+			if len(via) > max {
+				return &RedirectError{Target: Redacted(req.URL), Reason: fmt.Sprintf("more than %d redirects", max)}
 			}
 			return nil
 		},

@@ -32,6 +32,37 @@ func TestCheckRefusesInternalAddresses(t *testing.T) {
 	}
 }
 
+// IPv6 forms that carry an IPv4 address some gateway or relay would reach
+// are refused whole, whatever IPv4 address they carry.
+func TestCheckRefusesIPv6FormsThatEmbedIPv4(t *testing.T) {
+	g := New(nil)
+	for _, tc := range []struct{ rule, addr string }{
+		{"IPv4-compatible loopback", "::127.0.0.1"},
+		{"IPv4-compatible metadata", "::169.254.169.254"},
+		{"IPv4-compatible private", "::10.0.0.1"},
+		{"IPv4-compatible public", "::8.8.8.8"},
+		{"NAT64 well-known prefix, loopback", "64:ff9b::127.0.0.1"},
+		{"NAT64 well-known prefix, public", "64:ff9b::8.8.8.8"},
+		{"NAT64 local-use prefix", "64:ff9b:1::a9fe:a9fe"},
+		{"6to4 of loopback", "2002:7f00:1::1"},
+		{"6to4 of a public address", "2002:808:808::1"},
+		{"Teredo", "2001:0:4136:e378:8000:63bf:3fff:fdd2"},
+		{"Teredo of loopback", "2001:0:7f00:1::1"},
+	} {
+		t.Run(tc.rule, func(t *testing.T) {
+			if err := g.Check(netip.MustParseAddr(tc.addr)); !errors.Is(err, ErrBlocked) {
+				t.Errorf("Check(%s) = %v, want ErrBlocked", tc.addr, err)
+			}
+		})
+	}
+	// Ordinary global IPv6 next to those ranges stays allowed.
+	for _, s := range []string{"2001:4860:4860::8888", "2003::1", "64:ff9a::1"} {
+		if err := g.Check(netip.MustParseAddr(s)); err != nil {
+			t.Errorf("Check(%s) = %v, want allowed", s, err)
+		}
+	}
+}
+
 func TestAllowNetworksOverrideTheGuard(t *testing.T) {
 	g := New([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")})
 	if err := g.Check(netip.MustParseAddr("127.0.0.1")); err != nil {
@@ -90,13 +121,32 @@ func TestRedirectsAreCheckedAgain(t *testing.T) {
 func TestMaxRedirects(t *testing.T) {
 	var srv *httptest.Server
 	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, srv.URL+"/again", http.StatusFound)
+		http.Redirect(w, r, srv.URL+"/again?token=s3cret", http.StatusFound)
 	}))
 	defer srv.Close()
 	c := New([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}).HTTPClient(ClientOptions{MaxRedirects: 2})
 	_, err := c.Get(srv.URL)
-	if err == nil || !strings.Contains(err.Error(), "stopped after 2 redirects") {
-		t.Errorf("err = %v, want stopped after 2 redirects", err)
+	var re *RedirectError
+	if !errors.As(err, &re) || !errors.Is(err, ErrBlocked) || re.Reason != "more than 2 redirects" ||
+		re.Target != srv.URL+"/again?token=xxxxx" {
+		t.Errorf("err = %v, want a RedirectError past 2 redirects naming the redacted target", err)
+	}
+}
+
+// A redirect may lead only to http or https: file:, ftp: and gopher:
+// targets are refused before anything is fetched.
+func TestRedirectsToOtherSchemesAreRefused(t *testing.T) {
+	for _, target := range []string{"file:///etc/passwd", "ftp://127.0.0.1/x.zip", "gopher://127.0.0.1:70/_x"} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, target, http.StatusFound)
+		}))
+		c := New([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}).HTTPClient(ClientOptions{})
+		_, err := c.Get(srv.URL)
+		srv.Close()
+		var re *RedirectError
+		if !errors.As(err, &re) || !errors.Is(err, ErrBlocked) || re.Target != target {
+			t.Errorf("redirect to %s: err = %v, want a RedirectError naming it", target, err)
+		}
 	}
 }
 

@@ -52,13 +52,42 @@ func (fs Fetchers) fetchTo(ctx context.Context, u *url.URL, w io.Writer, max int
 	return err
 }
 
-// blocked turns a refusal of the SSRF guard into the caller's error.
+// blocked turns a refusal of the SSRF guard into the caller's error, or
+// returns nil for any other error. A refusal is final (fault.Invalid): the
+// source will resolve or redirect the same way on a retry. When the refused
+// connection was a redirect's, the message names the redirect's target, not
+// the host the caller gave.
 func blocked(err error, u *url.URL) error {
-	var be *netguard.BlockedError
-	if errors.As(err, &be) {
-		return fault.Wrap(fault.Invalid, err, "file.sourceUrl: %s resolves to %s, an internal, loopback, private or metadata address, which file loads may not reach", u.Hostname(), be.Addr)
+	var re *netguard.RedirectError
+	if errors.As(err, &re) {
+		return fault.Wrap(fault.Invalid, err, "file.sourceUrl: redirected to %s, which file loads do not follow: %s", re.Target, re.Reason)
 	}
-	return nil
+	var be *netguard.BlockedError
+	if !errors.As(err, &be) {
+		return nil
+	}
+	const rule = "an internal, loopback, private or metadata address, which file loads may not reach"
+	if target := redirectTarget(err, u); target != nil {
+		return fault.Wrap(fault.Invalid, err, "file.sourceUrl: redirected to %s, which resolves to %s, %s", netguard.Redacted(target), be.Addr, rule)
+	}
+	return fault.Wrap(fault.Invalid, err, "file.sourceUrl: %s resolves to %s, %s", u.Hostname(), be.Addr, rule)
+}
+
+// redirectTarget returns the URL an HTTP error happened on when it is not
+// u itself (the client had followed a redirect), or nil.
+func redirectTarget(err error, u *url.URL) *url.URL {
+	var ue *url.Error
+	if !errors.As(err, &ue) {
+		return nil
+	}
+	t, perr := url.Parse(ue.URL)
+	if perr != nil {
+		return nil
+	}
+	if t.Scheme == u.Scheme && t.Host == u.Host && t.Path == u.Path && t.RawQuery == u.RawQuery {
+		return nil
+	}
+	return t
 }
 
 // transient wraps a retryable fetch error (the worker retries Unavailable)

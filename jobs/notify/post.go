@@ -41,6 +41,10 @@ func Post(ctx context.Context, client *http.Client, secret, id, target string, b
 		if errors.As(err, &be) {
 			return nil, be
 		}
+		var re *netguard.RedirectError
+		if errors.As(err, &re) {
+			return nil, re
+		}
 		return nil, errors.New(netguard.SafeError(err, u))
 	}
 	defer resp.Body.Close()

@@ -80,13 +80,19 @@ func StatusURL(base *url.URL, id int64) string {
 // DownloadURL is a complete report's download_url.
 func DownloadURL(base *url.URL, id int64) string { return StatusURL(base, id) + "/download" }
 
-// CheckCallbackURL validates a callback_url: an absolute http or https URL
-// whose host, when it is a literal address (or localhost), the guard lets
-// through. Host names are checked again on the resolved address when the
-// worker connects. Messages never repeat the URL (it may hold credentials).
+// CheckCallbackURL validates a callback_url: see CheckWebhookURL.
 func CheckCallbackURL(raw string, guard *netguard.Guard) error {
+	return CheckWebhookURL("callback_url", raw, guard)
+}
+
+// CheckWebhookURL validates a caller-supplied webhook URL given in field:
+// an absolute http or https URL whose host, when it is a literal address
+// (or localhost), the guard lets through. Host names are checked again on
+// the resolved address when the worker connects. Messages never repeat
+// the URL (it may hold credentials).
+func CheckWebhookURL(field, raw string, guard *netguard.Guard) error {
 	bad := func(msg string) error {
-		return fault.Validation(fault.FieldError{Field: "callback_url", Code: fault.CodeInvalidValue, Message: msg})
+		return fault.Validation(fault.FieldError{Field: field, Code: fault.CodeInvalidValue, Message: msg})
 	}
 	if len(raw) > 2048 {
 		return bad("Must be at most 2048 characters")
@@ -112,7 +118,7 @@ func CheckCallbackURL(raw string, guard *netguard.Guard) error {
 	}
 	if addr.IsValid() {
 		if err := guard.Check(addr); err != nil {
-			return bad("The host is an internal, loopback, private or metadata address, which callbacks may not reach")
+			return bad("The host is an internal, loopback, private or metadata address, which webhooks may not reach")
 		}
 	}
 	return nil

@@ -376,67 +376,36 @@ func (b *Builder) build(ctx context.Context, jobID int64, r *storage.RegistrantR
 	if r.Email != nil {
 		f.Email = *r.Email
 	}
-	every := b.ProgressEvery
-	if every <= 0 {
-		every = 10_000
-	}
 	key := BlobKey(r.ID)
-	pr, pw := io.Pipe()
-	// Cancelling the copy (a failed build, or Put giving up) unblocks the
-	// other side of the pipe.
-	cctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	put := make(chan error, 1)
-	counter := &byteCounter{}
-	go func() {
-		err := b.Blobs.Put(cctx, key, counter.bytesOf(pr), "text/csv")
-		if err != nil {
-			// Unblock the writer: Put stopped reading early.
-			_ = pr.CloseWithError(fmt.Errorf("blob store: %w", err))
-		}
-		put <- err
-	}()
-
-	w := &progressWriter{w: pw, counter: counter, every: every, next: every, report: func(n int64) error {
-		if b.onProgress != nil {
-			b.onProgress(n)
-		}
-		if err := jobs.Started(ctx); err != nil {
-			return err
-		}
-		if err := b.Store.SetReportProgress(ctx, r.ID, n); err != nil {
-			return err
-		}
-		return b.Store.SetProgress(ctx, jobID, total, n, 0)
-	}}
-	n, copyErr := func() (int64, error) {
-		if _, err := io.WriteString(pw, csvLine(Header(r.ReportType))); err != nil {
-			return 0, err
-		}
-		return b.Store.CopyRegistrantsCSV(cctx, f, SelectList(r.ReportType), TimeZone, func(n int64) error {
-			total = n
-			ok, err := b.Store.StartReportBuild(ctx, r.ID, n)
-			if err == nil && !ok {
-				err = fault.New(fault.Invalid, "report %d is no longer buildable", r.ID)
+	n, size, err := Stream(ctx, b.Blobs, CSVFile{Key: key, Header: Header(r.ReportType), Every: b.ProgressEvery,
+		Copy: func(cctx context.Context, w io.Writer) (int64, error) {
+			return b.Store.CopyRegistrantsCSV(cctx, f, SelectList(r.ReportType), TimeZone, func(n int64) error {
+				total = n
+				ok, err := b.Store.StartReportBuild(ctx, r.ID, n)
+				if err == nil && !ok {
+					err = fault.New(fault.Invalid, "report %d is no longer buildable", r.ID)
+				}
+				return err
+			}, w)
+		},
+		Progress: func(n int64) error {
+			if b.onProgress != nil {
+				b.onProgress(n)
 			}
-			return err
-		}, w)
-	}()
-	if copyErr != nil {
-		cancel() // discard the object: no partial file
-		_ = pw.CloseWithError(copyErr)
-		<-put
-		return 0, 0, fmt.Errorf("build report %d: %w", r.ID, copyErr)
-	}
-	_ = pw.Close()
-	if err := <-put; err != nil {
-		return 0, 0, fmt.Errorf("store report %d: %w", r.ID, err)
-	}
-	if w.rows != n {
-		return 0, 0, fmt.Errorf("build report %d: copied %d rows but wrote %d", r.ID, n, w.rows)
+			if err := jobs.Started(ctx); err != nil {
+				return err
+			}
+			if err := b.Store.SetReportProgress(ctx, r.ID, n); err != nil {
+				return err
+			}
+			return b.Store.SetProgress(ctx, jobID, total, n, 0)
+		},
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("build report %d: %w", r.ID, err)
 	}
 	if err := b.settle(ctx, r, storage.ReportComplete, n, func(tx pgx.Tx) (bool, error) {
-		return storage.CompleteReportTx(ctx, tx, r.ID, n, counter.bytes, key, b.retention())
+		return storage.CompleteReportTx(ctx, tx, r.ID, n, size, key, b.retention())
 	}); err != nil {
 		return 0, 0, fmt.Errorf("complete report %d: %w", r.ID, err)
 	}
@@ -446,78 +415,7 @@ func (b *Builder) build(ctx context.Context, jobID int64, r *storage.RegistrantR
 	if err := b.Store.SetProgress(ctx, jobID, n, n, 0); err != nil {
 		return 0, 0, err
 	}
-	return n, counter.bytes, nil
-}
-
-// csvLine writes a header line the way PostgreSQL's CSV writer quotes:
-// only fields that need it.
-func csvLine(fields []string) string {
-	var sb strings.Builder
-	for i, f := range fields {
-		if i > 0 {
-			sb.WriteByte(',')
-		}
-		if strings.ContainsAny(f, ",\"\r\n") {
-			sb.WriteString(`"` + strings.ReplaceAll(f, `"`, `""`) + `"`)
-		} else {
-			sb.WriteString(f)
-		}
-	}
-	sb.WriteByte('\n')
-	return sb.String()
-}
-
-// byteCounter counts the bytes that reach the blob store.
-type byteCounter struct{ bytes int64 }
-
-func (c *byteCounter) bytesOf(r io.Reader) io.Reader { return &countingReader{r: r, n: &c.bytes} }
-
-type countingReader struct {
-	r io.Reader
-	n *int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	*c.n += int64(n)
-	return n, err
-}
-
-// progressWriter passes COPY's CSV through and counts rows: a newline
-// outside quotes ends a row (PostgreSQL quotes every field holding a
-// newline and doubles quotes inside, so toggling on each quote tracks it).
-type progressWriter struct {
-	w       io.Writer
-	counter *byteCounter
-	rows    int64
-	quoted  bool
-	every   int64
-	next    int64
-	report  func(rows int64) error
-}
-
-func (p *progressWriter) Write(b []byte) (int, error) {
-	for _, c := range b {
-		switch c {
-		case '"':
-			p.quoted = !p.quoted
-		case '\n':
-			if !p.quoted {
-				p.rows++
-			}
-		}
-	}
-	n, err := p.w.Write(b)
-	if err != nil {
-		return n, err
-	}
-	if p.rows >= p.next {
-		p.next = (p.rows/p.every + 1) * p.every
-		if err := p.report(p.rows); err != nil {
-			return n, err
-		}
-	}
-	return n, nil
+	return n, size, nil
 }
 
 // Sweep deletes the files of reports past their retention and marks them

@@ -1,13 +1,15 @@
 // Package targets holds the rules of Turnout's reference code lists, the
-// Adhese Target API's target types and values (seed 001), free of HTTP: the
+// Adhese Target API's target types and values, free of HTTP: the
 // API and the operator CLI both change code lists only through Editor, so
 // both follow the same rules and every change is logged (in the same
 // transaction, by storage) with its source and author.
 //
-// The rules, from the seed: values are added only to editable types; a code
+// The rules of the Adhese Target API: values are added only to editable types; a code
 // is alphanumerics and underscores, optionally led by '!' (negative
 // targeting), and unique within its type; an update changes only name and
-// active, every other field is ignored; nothing is ever deleted.
+// active, every other field is ignored; values of the built-in
+// (non-editable) types change only by an operator's hand; nothing is ever
+// deleted.
 package targets
 
 import (
@@ -21,7 +23,7 @@ import (
 	"github.com/turnoutdev/turnout/storage"
 )
 
-// CodePattern is the seed's rule for a value's code.
+// CodePattern is the Adhese rule for a value's code.
 var CodePattern = regexp.MustCompile(`^!?[A-Za-z0-9_]+$`)
 
 // Limits of the schema (migration 00200).
@@ -101,7 +103,9 @@ func (e *Editor) Add(ctx context.Context, typeID int64, n NewValue, by storage.T
 
 // Update changes a value's name and/or active flag, on any type: the
 // seeded VAN code lists are not editable (no new values) but their values
-// may be renamed or deactivated. pathID is the id in the URL, if the
+// may be renamed or deactivated by an operator (see
+// storage.TargetActor.MayChangeBuiltIn); any other caller gets Forbidden,
+// since those lists are shared by every tenant's loads. pathID is the id in the URL, if the
 // caller gave one; it must agree with the body's. A change of neither name
 // nor active changes nothing and logs nothing, but the value must exist.
 func (e *Editor) Update(ctx context.Context, typeID int64, pathID *int64, c Change, by storage.TargetActor) (*storage.TargetValue, error) {
@@ -123,8 +127,12 @@ func (e *Editor) Update(ctx context.Context, typeID int64, pathID *int64, c Chan
 	if id <= 0 {
 		return nil, fault.Validation(fault.FieldError{Field: "id", Code: fault.CodeInvalidValue, Message: "must be a positive integer"})
 	}
-	if _, err := e.Store.TargetType(ctx, typeID); err != nil {
+	t, err := e.Store.TargetType(ctx, typeID)
+	if err != nil {
 		return nil, err
+	}
+	if !t.Editable && !by.MayChangeBuiltIn() {
+		return nil, fault.New(fault.Forbidden, "target type %d (%s) is built in: only a key with the admin scope may change its values", t.ID, t.Name)
 	}
 	u := storage.TargetValueUpdate{Active: c.Active}
 	if c.Name != nil {
