@@ -11,6 +11,10 @@
 //	   └ retrying ◀┤ (error, attempts left)
 //	             └▶ failed (invalid input, panic on the last attempt, or no attempts left)
 //
+// Any unfinished job may be canceled (storage.CancelJob); a running one's
+// context is then cancelled and its task revoked. A failed or canceled job
+// may be retried, which queues it again (storage.RetryJob).
+//
 // A job's row is written at most twice per attempt, each time in a
 // statement shared with the other jobs of that moment: "running" once the
 // attempt has run for StartAfter (a shorter one goes straight from queued
