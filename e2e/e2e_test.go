@@ -222,7 +222,12 @@ func (s *Stack) Stop() {
 }
 
 func TestStackServesOperatorsAndClients(t *testing.T) {
-	s := StartStack(t)
+	stackServesOperatorsAndClients(t, StartStack(t))
+}
+
+// stackServesOperatorsAndClients is the smoke test of a running stack,
+// whatever Redis and PostgreSQL it runs on.
+func stackServesOperatorsAndClients(t *testing.T, s *Stack) {
 	admin := s.CreateKey("--name", "ops", "--scopes", "admin,metrics", "--rate-limit", "100")
 	secret := admin["secret"].(string)
 

@@ -18,18 +18,6 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// db connects to the stack's database.
-func (s *Stack) db(t *testing.T) *pgx.Conn {
-	t.Helper()
-	ctx := context.Background()
-	db, err := pgx.Connect(ctx, s.env("TURNOUT_DATABASE_URL"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close(ctx) })
-	return db
-}
-
 type jobRow struct {
 	Status     string
 	Attempts   int

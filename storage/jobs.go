@@ -84,6 +84,7 @@ func InsertJob(ctx context.Context, q Querier, n NewJob) (*Job, error) {
 		if params, err = json.Marshal(n.Params); err != nil {
 			return nil, fmt.Errorf("marshal job params: %w", err)
 		}
+		params = validJSON(params)
 	}
 	if n.MaxAttempts == 0 {
 		n.MaxAttempts = 5
@@ -112,6 +113,7 @@ func InsertJobs(ctx context.Context, q Querier, ns []NewJob) ([]*Job, error) {
 			if params[i], err = json.Marshal(n.Params); err != nil {
 				return nil, fmt.Errorf("marshal job params: %w", err)
 			}
+			params[i] = validJSON(params[i])
 		}
 	}
 	// Identity values are drawn in the order the rows are inserted, which
@@ -246,7 +248,7 @@ func (s *Store) SucceedJobs(ctx context.Context, done []Success) error {
 			if err != nil {
 				return fmt.Errorf("marshal result of job %d: %w", d.JobID, err)
 			}
-			results[i] = b
+			results[i] = validJSON(b)
 		}
 	}
 	_, err := s.Pool.Exec(ctx, `UPDATE jobs SET status = 'succeeded', attempts = u.att,
@@ -262,7 +264,8 @@ func (s *Store) SucceedJobs(ctx context.Context, done []Success) error {
 }
 
 // FailAttempt records the failure of an attempt. With final, the job is
-// failed for good; otherwise it waits for a retry.
+// failed for good; otherwise it waits for a retry. msg is stored as
+// ErrorText: made valid and cut to MaxErrorText.
 func (s *Store) FailAttempt(ctx context.Context, a Attempt, msg string, final bool) error {
 	status, finished := JobRetrying, "NULL"
 	if final {
@@ -273,7 +276,7 @@ func (s *Store) FailAttempt(ctx context.Context, a Attempt, msg string, final bo
 		started_at = coalesce(started_at, $6), finished_at = `+finished+`, updated_at = now()
 		WHERE id = $1 AND attempts = $5 AND `+unfinished+` RETURNING id, attempts)
 		INSERT INTO job_events (job_id, action, attempt, detail) SELECT id, 'attempt_failed', attempts, $3 FROM u`,
-		a.JobID, status, msg, a.Number, a.expected(), a.At)
+		a.JobID, status, ErrorText(msg), a.Number, a.expected(), a.At)
 	return err
 }
 
@@ -282,7 +285,7 @@ func (s *Store) FailAttempt(ctx context.Context, a Attempt, msg string, final bo
 func (s *Store) GiveUpJob(ctx context.Context, id int64, msg string) error {
 	_, err := s.Pool.Exec(ctx, `WITH u AS (UPDATE jobs SET status = 'failed', error = $2, finished_at = now(),
 		updated_at = now() WHERE id = $1 AND `+unfinished+` RETURNING id, attempts)
-		INSERT INTO job_events (job_id, action, attempt, detail) SELECT id, 'gave_up', attempts, $2 FROM u`, id, msg)
+		INSERT INTO job_events (job_id, action, attempt, detail) SELECT id, 'gave_up', attempts, $2 FROM u`, id, ErrorText(msg))
 	return err
 }
 

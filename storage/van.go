@@ -175,7 +175,7 @@ func (s *Store) InsertFileLoad(ctx context.Context, q Querier, f FileLoad) error
 		src = sealedPrefix + base64.RawStdEncoding.EncodeToString(enc)
 	}
 	_, err := q.Exec(ctx, `INSERT INTO van_file_loads (job_id, key_id, db_mode, description, request, source_url, listeners)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`, f.JobID, f.KeyID, f.DBMode, f.Description, f.Request, src, f.Listeners)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`, f.JobID, f.KeyID, f.DBMode, ValidText(f.Description), validJSON(f.Request), src, validJSON(f.Listeners))
 	if err != nil {
 		return fmt.Errorf("insert file load: %w", err)
 	}
@@ -234,7 +234,8 @@ type Copier interface {
 }
 
 // ReplaceRowErrors stores the first row errors of a job through q,
-// replacing those of an earlier attempt.
+// replacing those of an earlier attempt. Their text is made valid
+// (ValidText): it is derived from the file.
 func ReplaceRowErrors(ctx context.Context, q Copier, jobID int64, errs []RowError) error {
 	if _, err := q.Exec(ctx, `DELETE FROM van_file_load_errors WHERE job_id = $1`, jobID); err != nil {
 		return err
@@ -245,9 +246,10 @@ func ReplaceRowErrors(ctx context.Context, q Copier, jobID int64, errs []RowErro
 			e := errs[i]
 			var col *string
 			if e.Column != "" {
-				col = &e.Column
+				c := ValidText(e.Column)
+				col = &c
 			}
-			return []any{jobID, i + 1, e.Line, e.ActionIndex, col, e.Message}, nil
+			return []any{jobID, i + 1, e.Line, e.ActionIndex, col, ClipText(ValidText(e.Message), MaxErrorText)}, nil
 		}))
 	return err
 }
@@ -364,9 +366,9 @@ func ClaimNotify(ctx context.Context, q Querier, loadJobID, notifyJobID int64) (
 	return tag.RowsAffected() == 1, nil
 }
 
-// SetFileLoadMessage records the final message of a load.
+// SetFileLoadMessage records the final message of a load (as ErrorText).
 func (s *Store) SetFileLoadMessage(ctx context.Context, jobID int64, message string) error {
-	_, err := s.Pool.Exec(ctx, `UPDATE van_file_loads SET message = $2 WHERE job_id = $1`, jobID, message)
+	_, err := s.Pool.Exec(ctx, `UPDATE van_file_loads SET message = $2 WHERE job_id = $1`, jobID, ErrorText(message))
 	return err
 }
 

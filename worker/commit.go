@@ -16,13 +16,22 @@ import (
 //
 // A failed write is retried until it succeeds or the completer is closed;
 // while it fails, outcomes pile up to maxPending and then hold their tasks
-// back, so memory stays bounded and Asynq stops handing out work.
+// back, so memory stays bounded and Asynq stops handing out work. A write
+// the database refuses for what one outcome holds (rejected) is not
+// retried as a whole: each outcome of the batch is written alone, and one
+// refused alone goes to reject, so one bad outcome never holds the others.
 type completer[T any] struct {
 	write      func(ctx context.Context, batch []T) error
 	linger     time.Duration
 	max        int
 	maxPending int
 	log        func(msg string, args ...any)
+	// rejected tells an error caused by the data of the batch from one of
+	// the connection or the server; nil: every error is retried.
+	rejected func(error) bool
+	// reject settles an outcome that was refused alone (a fallback write,
+	// a log line, a count).
+	reject func(ctx context.Context, v T, err error)
 
 	mu      sync.Mutex
 	space   *sync.Cond
@@ -81,6 +90,23 @@ func (c *completer[T]) close() {
 	<-c.stopped
 }
 
+// writeEach writes the outcomes of a refused batch one by one; those
+// refused alone go to reject. It fails only on an error that is not the
+// data's, to be retried with the whole batch.
+func (c *completer[T]) writeEach(ctx context.Context, batch []T) error {
+	for i := range batch {
+		err := c.write(ctx, batch[i:i+1])
+		switch {
+		case err == nil:
+		case c.rejected(err):
+			c.reject(ctx, batch[i], err)
+		default:
+			return err
+		}
+	}
+	return nil
+}
+
 func (c *completer[T]) run() {
 	defer close(c.stopped)
 	var deadline time.Time // set once closed: how long to keep trying
@@ -121,6 +147,9 @@ func (c *completer[T]) run() {
 		c.mu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		err := c.write(ctx, batch)
+		if err != nil && c.rejected != nil && c.rejected(err) {
+			err = c.writeEach(ctx, batch)
+		}
 		cancel()
 		if err == nil {
 			backoff = 50 * time.Millisecond

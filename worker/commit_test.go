@@ -7,6 +7,10 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/turnoutdev/turnout/storage"
 )
 
 // Outcomes that arrive within linger go in one write; a failed write is
@@ -81,5 +85,39 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met in 5s")
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// A batch the database refuses for one outcome's data is written outcome
+// by outcome: the others are recorded, the bad one goes to reject, and the
+// completer does not retry the batch forever.
+func TestCompleterIsolatesAnOutcomeTheDatabaseRefuses(t *testing.T) {
+	var mu sync.Mutex
+	written := map[int]bool{}
+	var rejected []int
+	c := newCompleter(func(_ context.Context, batch []int) error {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, v := range batch {
+			if v == 3 {
+				return &pgconn.PgError{Code: "22P05", Message: "unsupported Unicode escape sequence"}
+			}
+		}
+		for _, v := range batch {
+			written[v] = true
+		}
+		return nil
+	}, 50*time.Millisecond, func(string, ...any) {})
+	c.rejected = storage.IsRejectedData
+	c.reject = func(_ context.Context, v int, _ error) { mu.Lock(); rejected = append(rejected, v); mu.Unlock() }
+	for i := range 6 {
+		_ = c.add(i)
+	}
+	waitFor(t, func() bool { return c.pending() == 0 })
+	c.close()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(written) != 5 || written[3] || fmt.Sprint(rejected) != "[3]" {
+		t.Fatalf("written %v, rejected %v; want 0-2 and 4-5 written and 3 rejected once", written, rejected)
 	}
 }

@@ -47,6 +47,8 @@ type Reconciler struct {
 	abandon map[string]jobs.Abandoner
 	// passes counts finished passes, if set.
 	passes prometheus.Counter
+	// failures counts the jobs a pass could not settle (loop="reconcile").
+	failures *prometheus.CounterVec
 }
 
 // NewReconciler returns a Reconciler.
@@ -64,7 +66,8 @@ func NewReconciler(opts ReconcileOptions, store *storage.Store, enq *jobs.Enqueu
 		opts.Settle = 5 * time.Second
 	}
 	rdb, _ := conn.MakeRedisClient().(redis.UniversalClient)
-	return &Reconciler{opts: opts, store: store, enq: enq, insp: insp, rdb: rdb, log: log, abandon: map[string]jobs.Abandoner{}}
+	return &Reconciler{opts: opts, store: store, enq: enq, insp: insp, rdb: rdb, log: log, abandon: map[string]jobs.Abandoner{},
+		failures: newItemFailures()}
 }
 
 // Abandoners registers the handlers (kind → handler) that implement
@@ -109,7 +112,10 @@ func (r *Reconciler) Run(ctx context.Context) {
 }
 
 // ReconcileOrphanedJobs runs one pass and returns how many jobs it
-// re-enqueued.
+// re-enqueued. A job the pass cannot settle (its task cannot be read, its
+// row cannot be written, it cannot be enqueued) is logged, counted and
+// left for the next pass; the other jobs of the pass go on. An error is
+// returned only when the pass cannot run at all.
 func (r *Reconciler) ReconcileOrphanedJobs(ctx context.Context) (int, error) {
 	cands, err := r.store.OrphanCandidates(ctx, r.opts.Grace, r.opts.Stale, 1000)
 	if err != nil {
@@ -123,7 +129,7 @@ func (r *Reconciler) ReconcileOrphanedJobs(ctx context.Context) (int, error) {
 		case errors.Is(err, asynq.ErrTaskNotFound), errors.Is(err, asynq.ErrQueueNotFound):
 			lost = append(lost, orphan{job: j})
 		case err != nil:
-			return 0, err
+			r.itemFailed(j, "read task", err)
 		case info.State == asynq.TaskStateArchived:
 			// Asynq gave up but the final failure never reached the row.
 			msg := "gave up after repeated failures"
@@ -131,7 +137,8 @@ func (r *Reconciler) ReconcileOrphanedJobs(ctx context.Context) (int, error) {
 				msg = "last attempt failed: " + info.LastErr
 			}
 			if err := r.store.GiveUpJob(ctx, j.ID, msg); err != nil {
-				return 0, err
+				r.itemFailed(j, "fail job", err)
+				continue
 			}
 			if a, ok := r.abandon[j.Kind]; ok {
 				if err := a.Abandon(ctx, j, msg); err != nil {
@@ -158,15 +165,25 @@ func (r *Reconciler) ReconcileOrphanedJobs(ctx context.Context) (int, error) {
 	for _, o := range lost {
 		if o.completedTask != "" {
 			if err := r.insp.DeleteTask(o.job.Queue, o.completedTask); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
-				return n, err
+				r.itemFailed(o.job, "clear finished task", err)
+				continue
 			}
 		}
 		if err := r.enq.Enqueue(ctx, o.job); err != nil {
-			return n, err
+			r.itemFailed(o.job, "enqueue", err)
+			continue
 		}
 		n++
 	}
 	return n, nil
+}
+
+// itemFailed logs and counts a job a pass could not settle. The error is
+// the store's or Redis's, never the job's data.
+func (r *Reconciler) itemFailed(j *storage.Job, action string, err error) {
+	r.failures.WithLabelValues("reconcile").Inc()
+	r.log.Error("reconcile: job skipped until the next pass", "job_id", j.ID, "kind", j.Kind, "action", action,
+		"err", storage.ErrorText(err.Error()))
 }
 
 // orphan is a job whose task is gone or finished while its row is not.

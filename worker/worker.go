@@ -166,16 +166,17 @@ func New(opts Options, store *storage.Store, enq *jobs.Enqueuer, handlers map[st
 	for kind, h := range handlers {
 		s.mux.Handle(kind, taskHandler{h})
 	}
+	s.reconciler = NewReconciler(opts.Reconcile, store, enq, asynq.NewInspector(opts.Redis), opts.Redis, opts.Log)
+	s.reconciler.Abandoners(handlers)
 	s.successes = newCompleter(s.book.SucceedJobs, 10*time.Millisecond, opts.Log.Error)
+	s.successes.rejected, s.successes.reject = storage.IsRejectedData, s.rejectedSuccess
 	if opts.Registry != nil {
 		pending := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "turnout_job_outcomes_pending",
 			Help: "Job successes acknowledged to Asynq and not yet written to their rows; at 10,000 the worker stops taking tasks.",
 		}, func() float64 { return float64(s.successes.pending()) })
-		opts.Registry.MustRegister(s.finished, s.duration, pending)
+		opts.Registry.MustRegister(s.finished, s.duration, pending, s.reconciler.failures)
 	}
-	s.reconciler = NewReconciler(opts.Reconcile, store, enq, asynq.NewInspector(opts.Redis), opts.Redis, opts.Log)
-	s.reconciler.Abandoners(handlers)
 	if opts.Registry != nil {
 		s.reconciler.passes = prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "turnout_reconcile_passes_total",
@@ -184,6 +185,27 @@ func New(opts Options, store *storage.Store, enq *jobs.Enqueuer, handlers map[st
 		opts.Registry.MustRegister(s.reconciler.passes)
 	}
 	return s
+}
+
+// newItemFailures counts the items that loops over many tenants' jobs
+// skipped because of something about that one item.
+func newItemFailures() *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "turnout_job_item_failures_total",
+		Help: "Jobs a loop over many jobs skipped or settled apart because of that job alone (loop: reconcile, commit); the loop went on with the others.",
+	}, []string{"loop"})
+}
+
+// rejectedSuccess settles a success the database refused alone (its
+// result, say): the success is written without the result, so the job
+// does not run again for a result no one could store.
+func (s *Server) rejectedSuccess(ctx context.Context, v storage.Success, err error) {
+	s.reconciler.failures.WithLabelValues("commit").Inc()
+	s.log.Error("job result refused by the database; recording the success without it", "job_id", v.JobID, "err", storage.ErrorText(err.Error()))
+	v.Result = nil
+	if err := s.book.SucceedJobs(ctx, []storage.Success{v}); err != nil {
+		s.log.Error("record success without its result", "job_id", v.JobID, "err", storage.ErrorText(err.Error()))
+	}
 }
 
 // Run processes tasks until ctx is done, then shuts down gracefully: no new
@@ -329,11 +351,14 @@ func (s *Server) jobMiddleware(next asynq.Handler) asynq.Handler {
 		if err := s.book.FailAttempt(wctx, attempt, msg, final); err != nil {
 			log.Error("record failure", "err", err)
 		}
-		log.Warn("job attempt failed", "final", final, "duration_ms", elapsed.Milliseconds(), "err", runErr)
+		// The log and the task's last error (kept in Redis, shown on the
+		// dashboard) get the error as the job row does: valid, and short.
+		shown := boundedError{runErr}
+		log.Warn("job attempt failed", "final", final, "duration_ms", elapsed.Milliseconds(), "err", shown)
 		if final && !errors.Is(runErr, asynq.SkipRetry) {
-			return fmt.Errorf("%w: %w", runErr, asynq.SkipRetry)
+			return fmt.Errorf("%w: %w", shown, asynq.SkipRetry)
 		}
-		return runErr
+		return shown
 	})
 }
 
@@ -364,6 +389,12 @@ func (s *Server) listenCancels(ctx context.Context) {
 		}
 	}
 }
+
+// boundedError is an error whose text is storage.ErrorText of its cause's.
+type boundedError struct{ err error }
+
+func (b boundedError) Error() string { return storage.ErrorText(b.err.Error()) }
+func (b boundedError) Unwrap() error { return b.err }
 
 // asynqLogger sends Asynq's own log lines through slog.
 type asynqLogger struct{ l *slog.Logger }

@@ -1,10 +1,13 @@
 package worker_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -400,5 +403,55 @@ func TestReconcilerTellsTheHandlerOfAJobItGaveUpOn(t *testing.T) {
 	}
 	if reason, ok := h.told[j.ID]; !ok || reason == "" {
 		t.Errorf("handler told %v, want job %d with a reason", h.told, j.ID)
+	}
+}
+
+// A job whose row cannot be written (here a trigger refuses it, as
+// PostgreSQL refused a NUL byte in an error text) does not end the pass:
+// the other tenants' orphaned jobs after it are re-enqueued, and the one
+// skipped is logged by id.
+func TestReconcilerGoesOnPastAJobItCannotSettle(t *testing.T) {
+	env, _, enq, bad := queued(t, "doomed", jobs.QueueReports)
+	ctx := context.Background()
+	insp := asynq.NewInspector(env.AsynqConn)
+	if err := insp.ArchiveTask(jobs.QueueReports, jobs.TaskID(bad.ID)); err != nil {
+		t.Fatal(err)
+	}
+	var lost []int64
+	for range 2 {
+		j, err := enq.Create(ctx, storage.NewJob{Kind: "lost", Queue: jobs.QueueDefault, MaxAttempts: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := insp.DeleteTask(jobs.QueueDefault, jobs.TaskID(j.ID)); err != nil {
+			t.Fatal(err)
+		}
+		lost = append(lost, j.ID)
+	}
+	age(t, env, append(lost, bad.ID)...)
+	_, err := env.Store.Pool.Exec(ctx, fmt.Sprintf(`CREATE FUNCTION refuse_job() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN RAISE EXCEPTION 'invalid byte sequence' USING ERRCODE = '22021'; END $$;
+		CREATE TRIGGER refuse_job BEFORE UPDATE ON jobs FOR EACH ROW WHEN (OLD.id = %d) EXECUTE FUNCTION refuse_job()`, bad.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = env.Store.Pool.Exec(ctx, `DROP TRIGGER refuse_job ON jobs; DROP FUNCTION refuse_job()`)
+	})
+	var logs bytes.Buffer
+	r := worker.NewReconciler(worker.ReconcileOptions{Grace: time.Second, Settle: 100 * time.Millisecond}, env.Store, enq, insp, env.AsynqConn,
+		slog.New(slog.NewJSONHandler(&logs, nil)))
+	n, err := r.ReconcileOrphanedJobs(ctx)
+	// Jobs left queued by earlier tests of the package are orphans too.
+	if err != nil || n < len(lost) {
+		t.Fatalf("pass: %d re-enqueued, err %v; want at least the %d lost jobs re-enqueued past the one it cannot settle", n, err, len(lost))
+	}
+	for _, id := range lost {
+		if _, err := insp.GetTaskInfo(jobs.QueueDefault, jobs.TaskID(id)); err != nil {
+			t.Errorf("job %d has no task after the pass: %v", id, err)
+		}
+	}
+	if want := fmt.Sprintf(`"job_id":%d`, bad.ID); !strings.Contains(logs.String(), want) || !strings.Contains(logs.String(), "skipped until the next pass") {
+		t.Errorf("log does not name the skipped job (%s):\n%s", want, logs.String())
 	}
 }

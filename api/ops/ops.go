@@ -54,25 +54,33 @@ type Handler struct {
 	cachedAt time.Time
 }
 
-// Healthz answers 200 while the process runs.
+// Healthz is the liveness probe: 200 while the process runs. It never
+// looks at PostgreSQL or Redis: restarting a process cannot cure a
+// dependency, and restarting every process at once during an outage would
+// only add a thundering herd to it.
 func (h *Handler) Healthz(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// Readyz answers 200 when PostgreSQL and Redis both answer and the schema
-// is migrated, 503 otherwise, naming what is down (or that `turnout
-// migrate up` is needed).
+// Readyz is the readiness probe: 200 once this process can serve. An
+// outage of PostgreSQL or Redis does not make it unready: every surface
+// answers that outage itself with a 503, Retry-After and a message in its
+// own shape, which a load balancer that dropped every replica at once
+// would replace with connection errors. The body still says how each
+// dependency answered (within half a second), for people. Pending
+// migrations do make it 503, naming `turnout migrate up`: no request can
+// succeed until an operator acts, and replicas of the previous release,
+// whose schema is in place, keep the traffic meanwhile.
 func (h *Handler) Readyz(c echo.Context) error {
-	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 500*time.Millisecond)
 	defer cancel()
 	res := h.checks(ctx)
-	code := http.StatusOK
-	for _, v := range res {
-		if v != "ok" {
-			code = http.StatusServiceUnavailable
-		}
+	if m, ok := res["migrations"]; ok && m != "ok" && m != "unknown" {
+		res["status"] = "not ready: " + m
+		return c.JSON(http.StatusServiceUnavailable, res)
 	}
-	return c.JSON(code, res)
+	res["status"] = "ready"
+	return c.JSON(http.StatusOK, res)
 }
 
 func (h *Handler) checks(ctx context.Context) map[string]string {

@@ -23,7 +23,11 @@ func fileloadHandlers(cfg *config.Config, p *platform.Platform, log *slog.Logger
 		"ftp":   fileload.FTPFetcher{Dial: guard.DialContext},
 	}
 	sched := &notify.Scheduler{Store: p.Store, Enqueuer: p.Enqueuer}
-	runner := fileload.NewRunner(p.Store, p.Blobs, fetchers, sched, fileload.Options{MaxFileBytes: cfg.MaxFileBytes}, log)
+	runner := fileload.NewRunner(p.Store, p.Blobs, fetchers, sched, fileload.Options{
+		MaxFileBytes: cfg.MaxFileBytes,
+		Zip:          fileload.ZipLimits{MaxEntries: cfg.ZipMaxEntries},
+		CSV:          fileload.CSVLimits{MaxFieldBytes: cfg.CSVMaxFieldBytes, MaxRecordBytes: cfg.CSVMaxRecordBytes, MaxColumns: cfg.CSVMaxColumns},
+	}, log)
 	deliverer := &notify.Deliverer{
 		Store:  p.Store,
 		Client: guard.HTTPClient(netguard.ClientOptions{}),

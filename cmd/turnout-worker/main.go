@@ -116,7 +116,7 @@ func run(args []string) error {
 	}
 	// Rocky registrant reports (queue reports) and their retention sweep.
 	// Their callback_url webhooks (queue notify) go through the SSRF guard.
-	reports := &report.Builder{Store: p.Store, Blobs: p.Blobs, Retention: cfg.ReportRetention,
+	reports := &report.Builder{Store: p.Store, Replica: p.Replica, Blobs: p.Blobs, Retention: cfg.ReportRetention,
 		PublicURL: cfg.PublicURL, Enqueuer: p.Enqueuer, Log: log}
 	callbacks := &report.Callbacks{Store: p.Store, Log: log,
 		Client: netguard.New(cfg.AllowNetworks).HTTPClient(netguard.ClientOptions{})}

@@ -16,14 +16,22 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/turnoutdev/turnout/internal/redisconn"
 )
 
 // Config is the whole configuration of every Turnout binary. Binaries use the
 // parts they need; all of it is validated so a shared env file is checked
 // the same way everywhere.
 type Config struct {
-	DatabaseURL   string
-	RedisURL      string
+	DatabaseURL string
+	// DatabaseReplicaURL, when set, is a read replica that long reads
+	// (registrant reports) use instead of the primary.
+	DatabaseReplicaURL string
+	RedisURL           string
+	// Redis is RedisURL parsed: a single node, a Sentinel group or a
+	// Cluster.
+	Redis         *redisconn.Topology
 	HTTPAddr      string
 	PublicURL     *url.URL
 	BlobURL       string
@@ -48,6 +56,12 @@ type Config struct {
 	SFTPKnownHosts string
 	SFTPInsecure   bool
 	MaxFileBytes   int64
+	// CSV and zip limits of a file load: the worker's memory per load is
+	// bounded by them, not by what a file holds.
+	CSVMaxFieldBytes  int
+	CSVMaxRecordBytes int
+	CSVMaxColumns     int
+	ZipMaxEntries     int
 	// ReconcileStale is how old a running job's heartbeat may grow before
 	// its worker is presumed dead and the job is run again.
 	ReconcileStale time.Duration
@@ -79,6 +93,7 @@ type Config struct {
 // defaults are those of DESIGN.md: a local development stack.
 var defaults = map[string]string{
 	"TURNOUT_DATABASE_URL":          "postgres://postgres@127.0.0.1:5432/turnout?sslmode=disable",
+	"TURNOUT_DATABASE_REPLICA_URL":  "",
 	"TURNOUT_REDIS_URL":             "redis://127.0.0.1:6379/0",
 	"TURNOUT_HTTP_ADDR":             ":8080",
 	"TURNOUT_PUBLIC_URL":            "http://localhost:8080",
@@ -103,6 +118,10 @@ var defaults = map[string]string{
 	"TURNOUT_SFTP_KNOWN_HOSTS":      "",
 	"TURNOUT_SFTP_INSECURE":         "false",
 	"TURNOUT_MAX_FILE_BYTES":        "2147483648",
+	"TURNOUT_CSV_MAX_FIELD_BYTES":   "65536",
+	"TURNOUT_CSV_MAX_RECORD_BYTES":  "1048576",
+	"TURNOUT_CSV_MAX_COLUMNS":       "1000",
+	"TURNOUT_ZIP_MAX_ENTRIES":       "1000",
 }
 
 // Load reads the process environment.
@@ -117,23 +136,33 @@ func Parse(getenv func(string) string) (*Config, error) {
 		return defaults[k]
 	}
 	c := &Config{
-		DatabaseURL: get("TURNOUT_DATABASE_URL"),
-		RedisURL:    get("TURNOUT_REDIS_URL"),
-		HTTPAddr:    get("TURNOUT_HTTP_ADDR"),
-		BlobURL:     get("TURNOUT_BLOB_URL"),
-		LogLevel:    strings.ToLower(get("TURNOUT_LOG_LEVEL")),
-		MailFrom:    get("TURNOUT_MAIL_FROM"),
+		DatabaseURL:        get("TURNOUT_DATABASE_URL"),
+		DatabaseReplicaURL: get("TURNOUT_DATABASE_REPLICA_URL"),
+		RedisURL:           get("TURNOUT_REDIS_URL"),
+		HTTPAddr:           get("TURNOUT_HTTP_ADDR"),
+		BlobURL:            get("TURNOUT_BLOB_URL"),
+		LogLevel:           strings.ToLower(get("TURNOUT_LOG_LEVEL")),
+		MailFrom:           get("TURNOUT_MAIL_FROM"),
 	}
 	var errs []string
 	bad := func(k, format string, a ...any) {
 		errs = append(errs, k+": "+fmt.Sprintf(format, a...))
 	}
 
+	// Several hosts (postgres://h1:5432,h2:5432/db?target_session_attrs=read-write)
+	// let pgx find the primary after a failover.
 	if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
 		bad("TURNOUT_DATABASE_URL", "want a postgres:// URL")
 	}
-	if u, err := url.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
-		bad("TURNOUT_REDIS_URL", "want a redis:// or rediss:// URL")
+	if c.DatabaseReplicaURL != "" {
+		if u, err := url.Parse(c.DatabaseReplicaURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+			bad("TURNOUT_DATABASE_REPLICA_URL", "want a postgres:// URL (empty: long reads use the primary)")
+		}
+	}
+	if top, err := redisconn.Parse(c.RedisURL); err != nil {
+		bad("TURNOUT_REDIS_URL", "%v", err)
+	} else {
+		c.Redis = top
 	}
 	if _, port, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 		bad("TURNOUT_HTTP_ADDR", "want host:port or :port (%v)", err)
@@ -240,6 +269,23 @@ func Parse(getenv func(string) string) (*Config, error) {
 	}
 	if c.MaxFileBytes, err = strconv.ParseInt(get("TURNOUT_MAX_FILE_BYTES"), 10, 64); err != nil || c.MaxFileBytes <= 0 {
 		bad("TURNOUT_MAX_FILE_BYTES", "want a positive number of bytes")
+	}
+	positive := func(k string, dst *int, lo, hi int, what string) {
+		n, err := strconv.Atoi(get(k))
+		if err != nil || n < lo || n > hi {
+			bad(k, "want %s from %d to %d", what, lo, hi)
+			return
+		}
+		*dst = n
+	}
+	// A record holds at least one field; 256 MiB is far past what a
+	// worker should hold for one record.
+	positive("TURNOUT_CSV_MAX_FIELD_BYTES", &c.CSVMaxFieldBytes, 1, 256<<20, "bytes")
+	positive("TURNOUT_CSV_MAX_RECORD_BYTES", &c.CSVMaxRecordBytes, 1, 256<<20, "bytes")
+	positive("TURNOUT_CSV_MAX_COLUMNS", &c.CSVMaxColumns, 1, 1<<20, "fields")
+	positive("TURNOUT_ZIP_MAX_ENTRIES", &c.ZipMaxEntries, 1, 1<<20, "entries")
+	if c.CSVMaxFieldBytes > c.CSVMaxRecordBytes && c.CSVMaxRecordBytes > 0 {
+		bad("TURNOUT_CSV_MAX_FIELD_BYTES", "is larger than TURNOUT_CSV_MAX_RECORD_BYTES (%d); a field is part of a record", c.CSVMaxRecordBytes)
 	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("invalid configuration:\n  %s", strings.Join(errs, "\n  "))

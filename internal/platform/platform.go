@@ -17,16 +17,20 @@ import (
 
 	"github.com/turnoutdev/turnout/internal/config"
 	"github.com/turnoutdev/turnout/internal/crypt"
+	"github.com/turnoutdev/turnout/internal/redisconn"
 	"github.com/turnoutdev/turnout/jobs"
 	"github.com/turnoutdev/turnout/storage"
 )
 
 // Platform is the set of open connections.
 type Platform struct {
-	Config    *config.Config
-	Log       *slog.Logger
-	Store     *storage.Store
-	Redis     *redis.Client
+	Config *config.Config
+	Log    *slog.Logger
+	Store  *storage.Store
+	// Replica is the read replica for long reads, or Store when
+	// TURNOUT_DATABASE_REPLICA_URL is unset.
+	Replica   *storage.Store
+	Redis     redis.UniversalClient
 	AsynqConn asynq.RedisConnOpt
 	Asynq     *asynq.Client
 	Enqueuer  *jobs.Enqueuer
@@ -61,25 +65,28 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Platform,
 		p.Close()
 		return nil, fmt.Errorf("TURNOUT_ENCRYPTION_KEY: %w", err)
 	}
-	ropt, err := redis.ParseURL(cfg.RedisURL)
-	if err != nil {
+	if err := p.openReplica(ctx, cfg, deadline); err != nil {
 		p.Close()
-		return nil, fmt.Errorf("TURNOUT_REDIS_URL: %w", err)
+		return nil, err
 	}
-	p.Redis = redis.NewClient(ropt)
+	top := cfg.Redis
+	if top == nil {
+		if top, err = redisconn.Parse(cfg.RedisURL); err != nil {
+			p.Close()
+			return nil, fmt.Errorf("TURNOUT_REDIS_URL: %w", err)
+		}
+	}
+	p.Redis = top.NewClient()
 	if err := waitFor(ctx, log, "Redis", deadline, func() error {
 		if err := p.Redis.Ping(ctx).Err(); err != nil {
-			return fmt.Errorf("connect to redis at %s: %w", ropt.Addr, err)
+			return fmt.Errorf("connect to redis (%s): %w", top, err)
 		}
 		return nil
 	}); err != nil {
 		p.Close()
 		return nil, err
 	}
-	p.AsynqConn = asynq.RedisClientOpt{
-		Network: ropt.Network, Addr: ropt.Addr, Username: ropt.Username, Password: ropt.Password,
-		DB: ropt.DB, TLSConfig: ropt.TLSConfig,
-	}
+	p.AsynqConn = top.AsynqConn()
 	p.Asynq = asynq.NewClient(p.AsynqConn)
 	p.Enqueuer = jobs.NewEnqueuer(p.Store, p.Asynq, log)
 	if p.Blobs, err = storage.OpenBlobs(ctx, cfg.BlobURL); err != nil {
@@ -87,6 +94,23 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Platform,
 		return nil, fmt.Errorf("TURNOUT_BLOB_URL: %w", err)
 	}
 	return p, nil
+}
+
+// openReplica opens the read replica if one is configured; otherwise
+// Replica is the primary's Store.
+func (p *Platform) openReplica(ctx context.Context, cfg *config.Config, deadline time.Time) error {
+	if cfg.DatabaseReplicaURL == "" {
+		p.Replica = p.Store
+		return nil
+	}
+	return waitFor(ctx, p.Log, "the PostgreSQL replica", deadline, func() error {
+		var err error
+		p.Replica, err = storage.Open(ctx, cfg.DatabaseReplicaURL)
+		if errors.Is(err, storage.ErrBadURL) {
+			return permanent{fmt.Errorf("TURNOUT_DATABASE_REPLICA_URL: %w", err)}
+		}
+		return err
+	})
 }
 
 // permanent is an error waiting will not cure (a malformed URL).
@@ -125,6 +149,9 @@ func (p *Platform) Close() {
 	}
 	if p.Redis != nil {
 		_ = p.Redis.Close()
+	}
+	if p.Replica != nil && p.Replica != p.Store {
+		p.Replica.Close()
 	}
 	if p.Store != nil {
 		p.Store.Close()

@@ -10,7 +10,9 @@
 // and get the environment in a test with testenv.Get(t).
 //
 // TURNOUT_TEST_PG (an admin URL, default the local trust-auth server) and
-// TURNOUT_TEST_REDIS (default redis://127.0.0.1:6379) point it elsewhere.
+// TURNOUT_TEST_REDIS (default redis://127.0.0.1:6379, or a
+// redis-sentinel:// URL) point it elsewhere. A Redis Cluster has no logical
+// databases to share out, so tests of a Cluster start one of their own.
 package testenv
 
 import (
@@ -31,6 +33,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/turnoutdev/turnout/internal/redisconn"
 	"github.com/turnoutdev/turnout/migrations"
 	"github.com/turnoutdev/turnout/storage"
 )
@@ -41,8 +44,10 @@ type Env struct {
 	RedisURL    string
 	RedisDB     int
 	Store       *storage.Store
-	Redis       *redis.Client
-	AsynqConn   asynq.RedisClientOpt
+	Redis       redis.UniversalClient
+	AsynqConn   asynq.RedisConnOpt
+	// Topology is the Redis the package's clients are built from.
+	Topology *redisconn.Topology
 }
 
 var (
@@ -121,11 +126,11 @@ func setup(ctx context.Context) (*Env, func(), error) {
 	}
 	ru, _ := url.Parse(redisBase())
 	ru.Path = "/" + strconv.Itoa(n)
-	ropt, err := redis.ParseURL(ru.String())
+	top, err := redisconn.Parse(ru.String())
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("TURNOUT_TEST_REDIS: %w", err)
 	}
-	rdb := redis.NewClient(ropt)
+	rdb := top.NewClient()
 	if err := rdb.FlushDB(ctx).Err(); err != nil {
 		return nil, nil, fmt.Errorf("flush redis db %d: %w", n, err)
 	}
@@ -135,7 +140,7 @@ func setup(ctx context.Context) (*Env, func(), error) {
 	}
 	env := &Env{
 		DatabaseURL: dbURL, RedisURL: ru.String(), RedisDB: n, Store: store, Redis: rdb,
-		AsynqConn: asynq.RedisClientOpt{Addr: ropt.Addr, DB: n, Password: ropt.Password, Username: ropt.Username},
+		AsynqConn: top.AsynqConn(), Topology: top,
 	}
 	return env, func() {
 		store.Close()
@@ -229,12 +234,11 @@ func cloneDatabase(ctx context.Context, tag string) (string, func(), error) {
 // lockRedisDB claims one of Redis's logical databases 1-15 for this
 // process (database 0 holds the locks).
 func lockRedisDB(ctx context.Context) (int, func(), error) {
-	ropt, err := redis.ParseURL(redisBase())
+	top, err := redisconn.Parse(redisBase())
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, fmt.Errorf("TURNOUT_TEST_REDIS: %w", err)
 	}
-	ropt.DB = 0
-	rdb := redis.NewClient(ropt)
+	rdb := top.WithDB(0).NewClient()
 	owner := fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano())
 	deadline := time.Now().Add(2 * time.Minute)
 	for time.Now().Before(deadline) {

@@ -31,7 +31,7 @@ func BenchmarkReadAndValidate(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		rules := []rule{newScoreRule(0, actions[0], score, f), newScoreRule(1, actions[1], score, f)}
-		st := &stager{rd: newReader(bytes.NewReader(buf.Bytes()), f), rules: rules, header: true,
+		st := &stager{rd: newReader(bytes.NewReader(buf.Bytes()), f, CSVLimits{}), rules: rules, header: true,
 			progress: func(int64, int64) {}}
 		n := 0
 		for st.Next() {
@@ -71,7 +71,7 @@ func BenchmarkReadMatchDirect(b *testing.B) {
 		r := newScoreRule(0, a, score, f)
 		r.direct = &directScore{dups: map[int64]*string{}, hist: map[string]int64{}}
 		r.direct.adoptIndex(people)
-		st := &stager{rd: newReader(bytes.NewReader(buf.Bytes()), f), rules: []rule{r}, header: true,
+		st := &stager{rd: newReader(bytes.NewReader(buf.Bytes()), f, CSVLimits{}), rules: []rule{r}, header: true,
 			progress: func(int64, int64) {}, route: func(ru rule, _ int64, row stagedRow) ([]any, error) { return ru.(*scoreRule).direct.take(row) }}
 		n := 0
 		for st.Next() {
@@ -119,7 +119,7 @@ func BenchmarkReadPhonesDirect(b *testing.B) {
 		fast := rules.fast
 		fast.adoptIndex(people)
 		fast.w, fast.sw = bufio.NewWriter(io.Discard), bufio.NewWriter(io.Discard)
-		st := &stager{rd: newReader(bytes.NewReader(buf.Bytes()), f), rules: []rule{&r}, header: true,
+		st := &stager{rd: newReader(bytes.NewReader(buf.Bytes()), f, CSVLimits{}), rules: []rule{&r}, header: true,
 			progress: func(int64, int64) {}}
 		st.route = func(_ rule, line int64, _ stagedRow) ([]any, error) { return fast.take(line) }
 		n, err := io.Copy(io.Discard, &binaryCopy{next: phoneRows(st, fast)})

@@ -103,7 +103,7 @@ func FuzzReadFile(f *testing.F) {
 		defer rc.Close()
 		file := File{ColumnDelimiter: delim, HasQuotes: quotes, HasHeader: true, Columns: []Column{{Name: "id"}, {Name: "score"}}}
 		rule := newScoreRule(0, Action{ActionType: "Score", PersonIDColumn: "id", PersonIDType: IDVANID, ScoreColumn: "score", ScoreID: 112233}, fuzzScores()[112233], file)
-		r := newReader(rc, file)
+		r := newReader(rc, file, CSVLimits{})
 		for i := 0; i < 10000; i++ {
 			rec, _, err := r.next(false)
 			if err == io.EOF {

@@ -78,7 +78,7 @@ func TestPhonesCopiedBeforeTheIdsAreSortedOutAfter(t *testing.T) {
 		if after < 0 {
 			close(late.done)
 		}
-		st := &stager{rd: newReader(bytes.NewReader([]byte(file)), f), rules: []rule{r}, header: true,
+		st := &stager{rd: newReader(bytes.NewReader([]byte(file)), f, CSVLimits{}), rules: []rule{r}, header: true,
 			errW: csv.NewWriter(io.Discard), maxErrs: 100}
 		st.progress = func(read, _ int64) {
 			if read == after {

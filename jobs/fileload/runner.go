@@ -30,7 +30,8 @@ type Notifier interface {
 type Options struct {
 	MaxFileBytes int64 // spooled source size cap (TURNOUT_MAX_FILE_BYTES)
 	Zip          ZipLimits
-	SpoolDir     string // "" = os.TempDir()
+	CSV          CSVLimits // zero fields take the defaults
+	SpoolDir     string    // "" = os.TempDir()
 	// MaxStoredErrors is how many row errors are kept queryable in
 	// PostgreSQL; the error file has them all.
 	MaxStoredErrors int
@@ -60,6 +61,10 @@ func NewRunner(store *storage.Store, blobs storage.Blobs, fetchers Fetchers, not
 		// CSV of ids and scores compresses 5-20:1; 200:1 is a bomb.
 		opts.Zip.MaxRatio = 200
 	}
+	if opts.Zip.MaxEntries == 0 {
+		opts.Zip.MaxEntries = DefaultMaxZipEntries
+	}
+	opts.CSV = opts.CSV.orDefaults()
 	if opts.MaxStoredErrors == 0 {
 		opts.MaxStoredErrors = 1000
 	}
@@ -209,7 +214,7 @@ func (r *Runner) load(ctx context.Context, job *storage.Job, fl *storage.FileLoa
 	defer os.Remove(errFile.Name())
 	defer errFile.Close()
 	st := &stager{
-		rd: newReader(data, req.File), rules: rules, header: req.File.HasHeader,
+		rd: newReader(data, req.File, r.opts.CSV), rules: rules, header: req.File.HasHeader,
 		errW: csv.NewWriter(errFile), maxErrs: r.opts.MaxStoredErrors,
 	}
 	_ = st.errW.Write([]string{"line", "actionIndex", "column", "message"})
@@ -272,7 +277,7 @@ func (r *Runner) load(ctx context.Context, job *storage.Job, fl *storage.FileLoa
 			anyValid = anyValid || valid > 0
 		}
 		if !anyValid {
-			return fault.New(fault.Invalid, "file: none of the %d rows is valid for any action; first error: line %d: %s", st.rowsRead, st.errs[0].Line, st.errs[0].Message)
+			return fault.New(fault.Invalid, "file: none of the %d rows is valid for any action; first error: %s", st.rowsRead, withoutValues(st.errs[0]))
 		}
 		for _, rule := range rules {
 			if err := rule.apply(ctx, tx, job.ID, fl, st.rowsRead, log); err != nil {

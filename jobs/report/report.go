@@ -273,7 +273,12 @@ func BlobKey(id int64) string { return "rocky/reports/" + strconv.FormatInt(id, 
 // Builder runs report builds and the retention sweep.
 type Builder struct {
 	Store *storage.Store
-	Blobs storage.Blobs
+	// Replica, when set, serves the registrant rows a report copies: a
+	// long read kept off the primary. The report's own row (its state,
+	// its progress) is always read and written on Store, so a build never
+	// reads its own writes from a replica that may lag.
+	Replica *storage.Store
+	Blobs   storage.Blobs
 	// Retention is how long a complete report stays downloadable.
 	Retention time.Duration
 	// ProgressEvery is how many rows pass between current_index updates
@@ -287,6 +292,14 @@ type Builder struct {
 	Log      *slog.Logger
 	// onProgress, for tests, sees every progress update.
 	onProgress func(rows int64)
+}
+
+// rows is where registrant rows are read from.
+func (b *Builder) rows() *storage.Store {
+	if b.Replica != nil {
+		return b.Replica
+	}
+	return b.Store
 }
 
 // Handlers returns the job kind → handler map for the worker.
@@ -379,7 +392,7 @@ func (b *Builder) build(ctx context.Context, jobID int64, r *storage.RegistrantR
 	key := BlobKey(r.ID)
 	n, size, err := Stream(ctx, b.Blobs, CSVFile{Key: key, Header: Header(r.ReportType), Every: b.ProgressEvery,
 		Copy: func(cctx context.Context, w io.Writer) (int64, error) {
-			return b.Store.CopyRegistrantsCSV(cctx, f, SelectList(r.ReportType), TimeZone, func(n int64) error {
+			return b.rows().CopyRegistrantsCSV(cctx, f, SelectList(r.ReportType), TimeZone, func(n int64) error {
 				total = n
 				ok, err := b.Store.StartReportBuild(ctx, r.ID, n)
 				if err == nil && !ok {

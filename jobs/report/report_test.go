@@ -540,3 +540,39 @@ func TestParseTimeReadsUTCForms(t *testing.T) {
 		t.Errorf("a date: %v %v", got, err)
 	}
 }
+
+// With a replica configured, the registrant rows come from the replica
+// while the report's own row (its state, its progress) stays on the
+// primary: the build never reads its own writes from a copy that may lag.
+func TestReportRowsAreReadFromTheReplica(t *testing.T) {
+	f := newFixture(t)
+	f.seed(10, time.Now().Add(-time.Hour), nil)
+	ctx := context.Background()
+	replica, err := storage.Open(ctx, testenv.NewDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(replica.Close)
+	// The stand-in replica holds 3 of the registrants (its partner rows
+	// are not copied, so its foreign keys are not checked).
+	if _, err := replica.Pool.Exec(ctx, `ALTER TABLE rocky_registrants DISABLE TRIGGER ALL`); err != nil {
+		t.Fatal(err)
+	}
+	(&fixture{t: t, store: replica, partner: f.partner}).seed(3, time.Now().Add(-time.Hour), nil)
+
+	r, job := f.create(Request{ReportType: TypeStandard})
+	if r.RecordCount != 10 {
+		t.Fatalf("count on the primary = %d, want 10", r.RecordCount)
+	}
+	f.builder.Replica = replica
+	if _, err := f.builder.Run(ctx, job); err != nil {
+		t.Fatalf("build: %v", err)
+	}
+	got, _ := f.store.RegistrantReport(ctx, r.ID)
+	if got.Status != storage.ReportComplete || got.RecordCount != 3 {
+		t.Fatalf("report on the primary after the build: status %s count %d, want complete 3", got.Status, got.RecordCount)
+	}
+	if recs := f.read(r.ID); len(recs) != 1+3 {
+		t.Fatalf("report file has %d records, want a header and the replica's 3 rows", len(recs))
+	}
+}
