@@ -2,10 +2,12 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/turnoutdev/turnout/internal/testenv"
 )
@@ -77,7 +81,7 @@ func TestReadyzNamesMigrateUpOnAnUnmigratedDatabase(t *testing.T) {
 	addr := freeAddr(t)
 	s := &Stack{t: t, URL: "http://" + addr, Logs: &logBuffer{}}
 	s.Env = append(os.Environ(),
-		"TURNOUT_DATABASE_URL="+testenv.NewDatabase(t), "TURNOUT_REDIS_URL="+env.RedisURL,
+		"TURNOUT_DATABASE_URL="+emptyDatabase(t), "TURNOUT_REDIS_URL="+env.RedisURL,
 		"TURNOUT_HTTP_ADDR="+addr, "TURNOUT_PUBLIC_URL="+s.URL, "TURNOUT_BLOB_URL=file://"+t.TempDir(),
 		"TURNOUT_SHUTDOWN_TIMEOUT=10s", "TURNOUT_RECONCILE_INTERVAL=1s")
 	s.api = s.start("turnout-api")
@@ -109,6 +113,32 @@ func TestReadyzNamesMigrateUpOnAnUnmigratedDatabase(t *testing.T) {
 	secret := s.CreateKey("--name", "late", "--scopes", "admin")["secret"].(string)
 	s.waitAll(t, secret, s.submitNoops(t, secret, 1, 0), 30*time.Second)
 	s.Stop()
+}
+
+// emptyDatabase creates a database with no schema at all (the test
+// databases are clones of a migrated template) and returns its URL.
+func emptyDatabase(t *testing.T) string {
+	t.Helper()
+	ctx := context.Background()
+	base := testenv.NewDatabase(t)
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	u, _ := url.Parse(base)
+	name := strings.TrimPrefix(u.Path, "/") + "_empty"
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if c, err := pgx.Connect(ctx, base); err == nil {
+			_, _ = c.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
+			c.Close(ctx)
+		}
+	})
+	u.Path = "/" + name
+	return u.String()
 }
 
 type httpResult struct {
