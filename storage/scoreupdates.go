@@ -77,19 +77,20 @@ func collectScoreUpdates(rows pgx.Rows) ([]ScoreUpdate, error) {
 type ScoreUpdateFilter struct {
 	CreatedAfter, CreatedBefore *time.Time
 	ScoreID                     *int64
+	LoadStatus                  *string
 }
 
 // ScoreUpdatesOfKey returns a page of keyID's score updates and the total.
 func (s *Store) ScoreUpdatesOfKey(ctx context.Context, keyID int64, f ScoreUpdateFilter, skip, top int) ([]ScoreUpdate, int64, error) {
 	where := `key_id = $1 AND ($2::timestamptz IS NULL OR created_at >= $2) AND ($3::timestamptz IS NULL OR created_at < $3)
-		AND ($4::bigint IS NULL OR score_id = $4)`
-	args := []any{keyID, f.CreatedAfter, f.CreatedBefore, f.ScoreID}
+		AND ($4::bigint IS NULL OR score_id = $4) AND ($5::text IS NULL OR load_status = $5)`
+	args := []any{keyID, f.CreatedAfter, f.CreatedBefore, f.ScoreID, f.LoadStatus}
 	var total int64
 	if err := s.Pool.QueryRow(ctx, `SELECT count(*) FROM van_score_updates WHERE `+where, args...).Scan(&total); err != nil {
 		return nil, 0, err
 	}
 	rows, err := s.Pool.Query(ctx, `SELECT `+scoreUpdateColumns+` FROM van_score_updates WHERE `+where+
-		` ORDER BY id OFFSET $5 LIMIT $6`, append(args, skip, top)...)
+		` ORDER BY id OFFSET $6 LIMIT $7`, append(args, skip, top)...)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -108,7 +109,9 @@ func (s *Store) TransitionScoreUpdate(ctx context.Context, id, keyID int64, from
 		if err != nil {
 			return notFound(err, "score update")
 		}
-		if status == to && to != LoadApproved {
+		// Asking again for the status an update has changes nothing (an
+		// auto-approved update is already Approved and applied).
+		if status == to {
 			return nil
 		}
 		allowed := false

@@ -58,8 +58,7 @@ func TestInvalidRequestReportsEveryProblem(t *testing.T) {
 	}
 	for _, want := range []string{"file.columnDelimiter", "file.columns[1].name", "file.hasHeader", "file.sourceUrl",
 		"actions[0].personIdColumn", "actions[0].personIdType", "actions[0].scoreId", "actions[1].actionType",
-		"actions[2].scoreColumn", "actions[2].approvalCriteria", "actions[2].approvalCriteria.average",
-		"actions[2].approvalCriteria.tolerance", "listeners[0].type", "listeners[1].value", "listeners[2].value"} {
+		"actions[2].scoreColumn", "listeners[0].type", "listeners[1].value", "listeners[2].value"} {
 		if !got[want] {
 			t.Errorf("no error for %s; got %s", want, b)
 		}
@@ -82,7 +81,7 @@ func TestParsonsUploadScoresRequestIsAccepted(t *testing.T) {
 	  "listeners": [{"type": "EMAIL", "value": null}]}`, u, a)
 	id := s.submit(body)
 	v := s.wait(id)
-	if v.Status != "Completed" || v.Actions[0].Results.LoadStatus != "Completed" {
+	if v.Status != "Completed" || v.Actions[0].Results.LoadStatus != "Approved" {
 		t.Fatalf("job %s %+v (%s), want Completed and auto-approved", v.Status, v.Actions[0].Results, deref(v.Message))
 	}
 }
@@ -232,7 +231,7 @@ func TestScoresPagingAndScoreUpdateFilters(t *testing.T) {
 		Count int64
 	}
 	_ = json.Unmarshal(body, &ups)
-	if resp.StatusCode != 200 || ups.Count != 1 || ups.Items[0].ScoreUpdateID != *v.Actions[1].Results.ScoreUpdateID || ups.Items[0].LoadStatus != "Completed" {
+	if resp.StatusCode != 200 || ups.Count != 1 || ups.Items[0].ScoreUpdateID != *v.Actions[1].Results.ScoreUpdateID || ups.Items[0].LoadStatus != "Approved" {
 		t.Errorf("scoreUpdates filtered: %d %s", resp.StatusCode, body)
 	}
 	resp, _ = s.do(http.MethodGet, "/v4/scoreUpdates?createdBefore=2000-01-01", "")
@@ -243,11 +242,11 @@ func TestScoresPagingAndScoreUpdateFilters(t *testing.T) {
 	if resp.StatusCode != 400 || !strings.Contains(string(body), "createdAfter") {
 		t.Errorf("bad date: %d %s", resp.StatusCode, body)
 	}
-	// A completed update cannot be disapproved; an unknown status is a 400.
+	// An applied update cannot be disapproved; an unknown status is a 400.
 	done := *v.Actions[1].Results.ScoreUpdateID
 	resp, _ = s.do(http.MethodPatch, fmt.Sprintf("/v4/scoreUpdates/%d", done), `{"loadStatus":"Disapproved"}`)
 	if resp.StatusCode != 409 {
-		t.Errorf("disapprove a Completed update: %d, want 409", resp.StatusCode)
+		t.Errorf("disapprove an auto-approved update: %d, want 409", resp.StatusCode)
 	}
 	resp, _ = s.do(http.MethodPatch, fmt.Sprintf("/v4/scoreUpdates/%d", done), `{"loadStatus":"Completed"}`)
 	if resp.StatusCode != 400 {

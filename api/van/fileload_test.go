@@ -36,7 +36,7 @@ func runSeedExample(t *testing.T, s *stack, sourceURL string, rows int) {
 	if strings.Contains(v.File.SourceURL, "s3cret") {
 		t.Errorf("sourceUrl shown with its password: %s", v.File.SourceURL)
 	}
-	want := []string{storage.LoadPendingApproval, storage.LoadCompleted}
+	want := []string{storage.LoadPendingApproval, storage.LoadApproved}
 	for i, act := range v.Actions {
 		if act.Results == nil || act.Results.LoadStatus != want[i] || act.Results.Matched != int64(rows) {
 			t.Errorf("actions[%d].results = %+v, want %s with %d matched", i, act.Results, want[i], rows)

@@ -278,6 +278,9 @@ type ScoreUpdate struct {
 	LoadStatus       string          `json:"loadStatus"`
 	DateProcessed    *string         `json:"dateProcessed"`
 	DateCreated      string          `json:"dateCreated"`
+	// ApprovalNote says why approval criteria sent with the update did not
+	// auto-approve it (Turnout's addition).
+	ApprovalNote string `json:"approvalNote,omitempty"`
 }
 
 const vanTime = "2006-01-02T15:04:05.000Z"
@@ -292,8 +295,12 @@ func (h *Handlers) scoreUpdateOf(ctx context.Context, u *storage.ScoreUpdate, ca
 		sc = scoreOf(s)
 		cache[u.ScoreID] = sc
 	}
+	note, err := fileload.ApprovalNote(ctx, h.Store, u.JobID, u.ActionIndex)
+	if err != nil {
+		return ScoreUpdate{}, err
+	}
 	out := ScoreUpdate{ScoreUpdateID: u.ID, Score: sc, UpdateStatistics: u.Statistics, LoadStatus: u.LoadStatus,
-		DateCreated: u.CreatedAt.UTC().Format(vanTime)}
+		DateCreated: u.CreatedAt.UTC().Format(vanTime), ApprovalNote: note}
 	if u.DateProcessed != nil {
 		s := u.DateProcessed.UTC().Format(vanTime)
 		out.DateProcessed = &s
@@ -334,6 +341,14 @@ func (h *Handlers) ListScoreUpdates(c echo.Context) error {
 			errs = append(errs, fault.FieldError{Field: "scoreId", Code: fault.CodeInvalidValue, Message: "must be a positive integer"})
 		}
 		f.ScoreID = &id
+	}
+	if s := c.QueryParam("loadStatus"); s != "" {
+		st, ok := fileload.LoadStatusOf(s)
+		if !ok {
+			errs = append(errs, fault.FieldError{Field: "loadStatus", Code: fault.CodeInvalidValue,
+				Message: "must be one of PendingApproval, Approved, Disapproved, Canceled or Completed"})
+		}
+		f.LoadStatus = &st
 	}
 	if len(errs) > 0 {
 		return fault.Validation(errs...)

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/mail"
 	"net/netip"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -59,6 +61,9 @@ type Action struct {
 	ScoreColumn      string            `json:"scoreColumn,omitempty"`
 	ScoreID          int64             `json:"scoreId,omitempty"`
 	ApprovalCriteria *ApprovalCriteria `json:"approvalCriteria,omitempty"`
+	// ApprovalNote says why approval criteria that were sent will not
+	// auto-approve the update (Turnout's addition; empty when they apply).
+	ApprovalNote string `json:"approvalNote,omitempty"`
 	SavedListLoad
 }
 
@@ -128,6 +133,52 @@ type Caller struct {
 	MayAutoApprove bool
 }
 
+// supportedActions names the action types a request may use.
+const supportedActions = "Score, AVEVDataFile, LoadSavedListFile, phonesFile"
+
+// bodyProblem says why body is not a JSON object, naming the line and
+// column of a syntax error.
+func bodyProblem(body []byte, err error) string {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		line, col := position(body, se.Offset)
+		return fmt.Sprintf("the request body is not valid JSON: %s at line %d, column %d", se.Error(), line, col)
+	}
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) && te.Field != "" {
+		line, col := position(body, te.Offset)
+		return fmt.Sprintf("%s must be a JSON %s, not %s (line %d, column %d)", te.Field, kindOf(te.Type.Kind().String()), te.Value, line, col)
+	}
+	return "the request body must be a JSON object"
+}
+
+func kindOf(k string) string {
+	switch k {
+	case "struct", "map":
+		return "object"
+	case "slice":
+		return "array"
+	}
+	return k
+}
+
+// position is the 1-based line and column of byte offset off in b (the
+// offset a JSON error reports is just past the offending byte).
+func position(b []byte, off int64) (line, col int) {
+	if off > int64(len(b)) {
+		off = int64(len(b))
+	}
+	line, col = 1, 1
+	for _, c := range b[:max(off-1, 0)] {
+		if c == '\n' {
+			line, col = line+1, 1
+		} else {
+			col++
+		}
+	}
+	return line, col
+}
+
 // problems collects every field problem of a request.
 type problems []fault.FieldError
 
@@ -141,7 +192,7 @@ func (p *problems) add(field string, code int, format string, a ...any) {
 func Parse(ctx context.Context, body []byte, scores Scores, c Caller, guard *netguard.Guard) (*Request, error) {
 	var w wire
 	if err := json.Unmarshal(body, &w); err != nil || bytes.Equal(bytes.TrimSpace(body), []byte("null")) {
-		return nil, fault.Validation(fault.FieldError{Field: "body", Code: fault.CodeInvalidValue, Message: "the request body must be a JSON object"})
+		return nil, fault.Validation(fault.FieldError{Field: "body", Code: fault.CodeInvalidValue, Message: bodyProblem(body, err)})
 	}
 	var p problems
 	r := &Request{}
@@ -387,7 +438,7 @@ func checkAction(ctx context.Context, p *problems, i int, wa wireAction, f File,
 				return a
 			}
 		}
-		p.add(at("actionType"), fault.CodeInvalidValue, "%q is not an action type; want Score", typ)
+		p.add(at("actionType"), fault.CodeInvalidValue, "%q is not an action type; want one of %s", clip(typ), supportedActions)
 		return a
 	}
 	a.ActionType = ActionScore
@@ -431,44 +482,67 @@ func checkAction(ctx context.Context, p *problems, i int, wa wireAction, f File,
 		}
 	}
 	if len(wa.ApprovalCriteria) > 0 && string(wa.ApprovalCriteria) != "null" {
-		a.ApprovalCriteria = checkCriteria(p, at, wa.ApprovalCriteria, score, c)
+		a.ApprovalCriteria, a.ApprovalNote = checkCriteria(p, at, wa.ApprovalCriteria, score, c)
 	}
 	return a
 }
 
-// checkCriteria applies seed 004's rules for Score Approval Criteria.
-func checkCriteria(p *problems, at func(string) string, raw json.RawMessage, score *storage.Score, c Caller) *ApprovalCriteria {
+// checkCriteria applies VAN's rules for Score Approval Criteria. Criteria
+// that cannot apply are not an error: auto-approval is only available to
+// keys with permission to approve scores, only for range scores, and only
+// with an average and a tolerance; without them the scores still load and
+// the update waits for approval, and the returned note says why. Values
+// that are not numbers, an average outside the score's range and a
+// tolerance of 10% of the range or more are errors.
+func checkCriteria(p *problems, at func(string) string, raw json.RawMessage, score *storage.Score, c Caller) (*ApprovalCriteria, string) {
 	var w struct {
 		Average   json.RawMessage `json:"average"`
 		Tolerance json.RawMessage `json:"tolerance"`
 	}
 	if err := json.Unmarshal(raw, &w); err != nil {
 		p.add(at("approvalCriteria"), fault.CodeInvalidValue, "must be an object {average, tolerance}")
-		return nil
+		return nil, ""
 	}
-	if !c.MayAutoApprove {
-		// Seed 004: "Only available to API keys with permission to
-		// automatically approve scores."
-		p.add(at("approvalCriteria"), fault.CodeInvalidValue, "this API key may not automatically approve scores; remove approvalCriteria")
+	var missing []string
+	for name, v := range map[string]json.RawMessage{"average": w.Average, "tolerance": w.Tolerance} {
+		if len(v) == 0 || string(v) == "null" {
+			missing = append(missing, name)
+		}
 	}
-	avg, okA := number(p, at("approvalCriteria.average"), w.Average)
-	tol, okT := number(p, at("approvalCriteria.tolerance"), w.Tolerance)
-	if score == nil {
-		return nil
-	}
-	if score.Type != storage.ScoreRange {
-		p.add(at("approvalCriteria"), fault.CodeInvalidValue, "score %d is a value score; only range scores may be automatically approved", score.ID)
-		return nil
+	sort.Strings(missing)
+	avg, okA := optionalNumber(p, at("approvalCriteria.average"), w.Average)
+	tol, okT := optionalNumber(p, at("approvalCriteria.tolerance"), w.Tolerance)
+	switch {
+	case score == nil:
+		return nil, ""
+	case !c.MayAutoApprove:
+		return nil, notAutoApproved + "this API key may not automatically approve scores"
+	case score.Type != storage.ScoreRange:
+		return nil, fmt.Sprintf("%sscore %d is a value score; only range scores may be automatically approved", notAutoApproved, score.ID)
+	case len(missing) > 0:
+		return nil, notAutoApproved + "approvalCriteria has no " + strings.Join(missing, " or ")
 	}
 	lo, hi := *score.MinValue, *score.MaxValue
 	if okA && (avg < lo || avg > hi) {
 		p.add(at("approvalCriteria.average"), fault.CodeOutOfRange, "%v is outside score %d's range [%v, %v]", avg, score.ID, lo, hi)
 	}
-	// Seed 004: tolerance must be less than 10% of (max - min).
+	// VAN: tolerance must be less than 10% of (max - min).
 	if okT && (tol < 0 || tol >= 0.1*(hi-lo)) {
 		p.add(at("approvalCriteria.tolerance"), fault.CodeOutOfRange, "must be at least 0 and less than 10%% of the score's range (%v)", 0.1*(hi-lo))
 	}
-	return &ApprovalCriteria{Average: avg, Tolerance: tol}
+	return &ApprovalCriteria{Average: avg, Tolerance: tol}, ""
+}
+
+// notAutoApproved starts every note on criteria that were not applied.
+const notAutoApproved = "not automatically approved (the update waits for approval): "
+
+// optionalNumber is number for a value that may be absent or null (ok is
+// then false, and no problem is added).
+func optionalNumber(p *problems, field string, raw json.RawMessage) (float64, bool) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return 0, false
+	}
+	return number(p, field, raw)
 }
 
 func checkListeners(p *problems, raw json.RawMessage) []Listener {
@@ -500,8 +574,12 @@ func checkListeners(p *problems, raw json.RawMessage) []Listener {
 			continue
 		}
 		// Parsons sends {"type": "EMAIL", "value": null} when no address is
-		// given; such a listener has nobody to notify and is dropped.
+		// given; such a listener has nobody to notify and is dropped. A URL
+		// listener without a URL is a mistake to report.
 		if v == "" {
+			if t == ListenURL {
+				p.add(field+".value", fault.CodeRequired, "is required for a URL listener: the URL to notify")
+			}
 			continue
 		}
 		switch t {

@@ -20,11 +20,23 @@ type scoreRule struct {
 	score    *storage.Score
 	idCol    int
 	valueCol int
-	values   map[string]*string // lower-case shortName → shortName, for value scores
-	canon    map[string]*string // raw → formatted valid value, for range scores
-	direct   *directScore       // set when the load takes the direct path
+	values   map[string]*string    // lower-case shortName → shortName, for value scores
+	canon    map[string]canonValue // raw → valid value, for range scores
+	direct   *directScore          // set when the load takes the direct path
 
 	valid, invalid, outOfRange, badValues int64
+	// fileSum and fileValues add up every valid value of the file's score
+	// column (rows of people not in the database and repeated rows
+	// included): VAN auto-approves on the average of the values in the
+	// file, not of the values that matched.
+	fileSum    float64
+	fileValues int64
+}
+
+// canonValue is a range score's valid value, formatted and parsed.
+type canonValue struct {
+	text *string
+	num  float64
 }
 
 func newScoreRule(i int, a Action, s *storage.Score, f File) *scoreRule {
@@ -35,7 +47,7 @@ func newScoreRule(i int, a Action, s *storage.Score, f File) *scoreRule {
 			r.values[strings.ToLower(v)] = &v
 		}
 	} else {
-		r.canon = map[string]*string{}
+		r.canon = map[string]canonValue{}
 	}
 	return r
 }
@@ -75,7 +87,9 @@ func (r *scoreRule) check(rec []string) (row stagedRow, column, problem string) 
 	// Files repeat a few values a million times: a valid value is parsed
 	// and formatted once.
 	if v, ok := r.canon[raw]; ok {
-		row.value = v
+		row.value = v.text
+		r.fileSum += v.num
+		r.fileValues++
 		return row, "", ""
 	}
 	f, err := strconv.ParseFloat(raw, 64)
@@ -89,8 +103,10 @@ func (r *scoreRule) check(rec []string) (row stagedRow, column, problem string) 
 	}
 	v := strconv.FormatFloat(f, 'f', -1, 64)
 	row.value = &v
+	r.fileSum += f
+	r.fileValues++
 	if len(r.canon) < maxCanon {
-		r.canon[strings.Clone(raw)] = row.value
+		r.canon[strings.Clone(raw)] = canonValue{text: row.value, num: f}
 	}
 	return row, "", ""
 }
@@ -205,8 +221,13 @@ func finishScore(ctx context.Context, tx pgx.Tx, jobID int64, fl *storage.FileLo
 	if _, err := tx.Exec(ctx, `UPDATE van_score_updates SET statistics = $2 WHERE id = $1`, id, stats); err != nil {
 		return res, nil, err
 	}
-	if autoApproved(r.action.ApprovalCriteria, st.AverageValue) {
+	if autoApproved(r.action.ApprovalCriteria, r.fileAverage()) {
 		if err := storage.ApplyScoreUpdate(ctx, tx, id); err != nil {
+			return res, nil, err
+		}
+		// VAN: an auto-approved update "will be set to status Approved";
+		// Completed is kept for updates a person approved.
+		if _, err := tx.Exec(ctx, `UPDATE van_score_updates SET load_status = $2 WHERE id = $1`, id, storage.LoadApproved); err != nil {
 			return res, nil, err
 		}
 	}
@@ -223,9 +244,19 @@ func finishScore(ctx context.Context, tx pgx.Tx, jobID int64, fl *storage.FileLo
 	return res, &su, err
 }
 
-// autoApproved applies seed 004: the update is approved iff the observed
-// average is within [average - tolerance, average + tolerance]. An update
-// with no matched values has no average and waits for a person.
+// fileAverage is the average of every valid value in the file's score
+// column, or nil when it has none.
+func (r *scoreRule) fileAverage() *float64 {
+	if r.fileValues == 0 {
+		return nil
+	}
+	avg := r.fileSum / float64(r.fileValues)
+	return &avg
+}
+
+// autoApproved applies VAN's rule: the update is approved iff the observed
+// average is within [average - tolerance, average + tolerance]. A file with
+// no valid values has no average and its update waits for a person.
 func autoApproved(c *ApprovalCriteria, observed *float64) bool {
 	if c == nil || observed == nil {
 		return false

@@ -164,6 +164,36 @@ var transitions = map[string][]string{
 	storage.LoadPendingApproval: {storage.LoadDisapproved},
 }
 
+// LoadStatusOf returns the canonical spelling of a score update status
+// ("pending approval" and "approved" as Parsons spells them).
+func LoadStatusOf(s string) (string, bool) {
+	for _, st := range []string{storage.LoadPendingApproval, storage.LoadApproved, storage.LoadDisapproved,
+		storage.LoadCanceled, storage.LoadCompleted} {
+		if strings.EqualFold(st, strings.ReplaceAll(s, " ", "")) {
+			return st, true
+		}
+	}
+	return s, false
+}
+
+// ApprovalNote is the note on why the approval criteria of action
+// actionIndex of job jobID did not apply ("" when they did or none were
+// sent).
+func ApprovalNote(ctx context.Context, store *storage.Store, jobID int64, actionIndex int) (string, error) {
+	fl, err := store.FileLoad(ctx, jobID)
+	if err != nil {
+		return "", err
+	}
+	var req Request
+	if err := json.Unmarshal(fl.Request, &req); err != nil {
+		return "", err
+	}
+	if actionIndex < 0 || actionIndex >= len(req.Actions) {
+		return "", nil
+	}
+	return req.Actions[actionIndex].ApprovalNote, nil
+}
+
 // SetLoadStatus changes keyID's score update id to status (VAN's PATCH
 // /scoreUpdates/{id}).
 func SetLoadStatus(ctx context.Context, store *storage.Store, keyID, id int64, status string) error {
