@@ -207,6 +207,9 @@ func New(d Deps) *echo.Echo {
 		if d.PublicCallsPerMinute > 0 {
 			d.Rocky.PublicLimit = limiter.PerAddress(d.PublicCallsPerMinute)
 		}
+		if d.Rocky.SignupsPerHour > 0 {
+			d.Rocky.SignupLimit = limiter.SignupsPerAddress(d.Rocky.SignupsPerHour)
+		}
 		d.Rocky.Routes(e, d.Store, limiter.Middleware(), timeout)
 	}
 	if d.Reports != nil {

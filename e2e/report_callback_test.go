@@ -26,7 +26,7 @@ func TestReportCallbackThroughTheBinaries(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	p, err := store.CreateRockyPartner(ctx, &storage.RockyPartner{OrgName: "E2E Hook Club"})
+	p, err := store.CreateRockyPartner(ctx, &storage.RockyPartner{OrgName: "E2E Hook Club"}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,7 +30,7 @@ func TestReportSurvivesAWorkerStoppedMidBuildAndExpires(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	p, err := store.CreateRockyPartner(ctx, &storage.RockyPartner{OrgName: "E2E Club"})
+	p, err := store.CreateRockyPartner(ctx, &storage.RockyPartner{OrgName: "E2E Club"}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

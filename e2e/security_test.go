@@ -89,7 +89,9 @@ func TestSecretsStayOutOfLogsRedisResponsesAndDashboard(t *testing.T) {
 
 	// Rocky: a partner and a registration with an ID number.
 	var partner map[string]any
-	_ = json.Unmarshal([]byte(s.CLI("rocky", "partner-create", "--org-name", "Org", "--contact-name", "Ci", "--contact-email", "ci@example.org", "--json")), &partner)
+	_ = json.Unmarshal([]byte(s.CLI("rocky", "partner-create", "--org-name", "Org", "--org-url", "https://org.example.org",
+		"--contact-name", "Ci", "--contact-email", "ci@example.org", "--contact-phone", "4155551212", "--contact-address", "1 Main St",
+		"--contact-city", "San Francisco", "--contact-state", "CA", "--contact-zip", "94110", "--json")), &partner)
 	secrets = append(secrets, partner["partner_API_key"].(string), idNumber)
 	reg := map[string]any{
 		"lang": "en", "partner_id": partner["partner_id"], "send_confirmation_reminder_emails": true,

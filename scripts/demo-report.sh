@@ -17,7 +17,9 @@ partner_file=$dir/rocky-partner.json
 if ! jq -e '.partner_id and .partner_API_key' "$partner_file" >/dev/null 2>&1; then
 	: "${TURNOUT_DEMO_SECRET:?need the demo admin key to create a partner}"
 	curl -fsS -X POST -H "X-API-Key: $TURNOUT_DEMO_SECRET" -H 'Content-Type: application/json' \
-		-d '{"partner": {"org_name": "Demo Report Club", "contact_name": "Pat Demo", "contact_email": "pat@example.org"}}' \
+		-d '{"partner": {"org_name": "Demo Report Club", "org_URL": "https://demo.example.org", "contact_name": "Pat Demo",
+			"contact_email": "pat@example.org", "contact_phone": "4155551212", "contact_address": "1 Demo Way",
+			"contact_city": "San Francisco", "contact_state": "CA", "contact_ZIP": "94110"}}' \
 		"$url/api/v4/partners.json" >"$partner_file"
 	echo "created partner $(jq -r .partner_id "$partner_file") (saved in $partner_file)"
 fi

@@ -23,7 +23,8 @@ fi
 echo "-- create a partner (POST /api/v4/partners.json, admin key)"
 partner=$(curl -fsS -X POST "$URL/api/v4/partners.json" -H "X-API-Key: $admin" -H 'Content-Type: application/json' -d '{
   "partner": {"org_name": "Demo Votes", "org_URL": "https://demo.example.org", "contact_name": "Pat Demo",
-              "contact_email": "pat@demo.example.org", "contact_phone": "4155551212", "contact_state": "CA",
+              "contact_email": "pat@demo.example.org", "contact_phone": "4155551212", "contact_address": "1 Demo Way",
+              "contact_city": "San Francisco", "contact_state": "CA",
               "contact_ZIP": "94110", "survey_question_1_en": "Why do you vote?",
               "survey_question_1_es": "¿Por qué vota?", "partner_ask_volunteer": true}}')
 partner_id=$(json_field partner_id <<<"$partner")

@@ -82,6 +82,9 @@ func (n *NewKey) Validate() error {
 	}
 	if n.MaxBatchSize == 0 {
 		n.MaxBatchSize = 20
+		if n.RockyPartnerID != nil {
+			n.MaxBatchSize = DefaultRockyBatchSize
+		}
 	}
 	if n.RateLimit < 0 {
 		fe = append(fe, fault.FieldError{Field: "rate-limit", Code: fault.CodeOutOfRange, Message: "must be positive"})
@@ -198,6 +201,25 @@ func (s *Store) RevokeKey(ctx context.Context, id int64) error {
 	tag, err := s.Pool.Exec(ctx, `UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1`, id)
 	if err != nil {
 		return fmt.Errorf("revoke key: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fault.New(fault.NotFound, "key %d not found", id)
+	}
+	return nil
+}
+
+// SetKeyLimits changes a key's call rate and batch size; a nil value is
+// left as it is.
+func (s *Store) SetKeyLimits(ctx context.Context, id int64, rateLimit, batchSize *int) error {
+	for _, v := range []*int{rateLimit, batchSize} {
+		if v != nil && *v <= 0 {
+			return fault.New(fault.Invalid, "limits must be positive")
+		}
+	}
+	tag, err := s.Pool.Exec(ctx, `UPDATE api_keys SET rate_limit = coalesce($2, rate_limit),
+		max_batch_size = coalesce($3, max_batch_size) WHERE id = $1`, id, rateLimit, batchSize)
+	if err != nil {
+		return fmt.Errorf("set key limits: %w", err)
 	}
 	if tag.RowsAffected() == 0 {
 		return fault.New(fault.NotFound, "key %d not found", id)

@@ -67,10 +67,18 @@ type CreatedPartner struct {
 	Key     *CreatedKey
 }
 
+// DefaultRockyBatchSize is the batch size of a partner's key unless
+// configured otherwise: Rocky puts no limit on bulk calls, and partners
+// send their abandoned registrations in batches of hundreds.
+const DefaultRockyBatchSize = 1000
+
 // CreateRockyPartner inserts a partner and issues its API key (scope rocky,
-// bound to the partner) in the shared key table. Both or neither exist
-// afterwards.
-func (s *Store) CreateRockyPartner(ctx context.Context, p *RockyPartner) (*CreatedPartner, error) {
+// bound to the partner, batch size batchSize or DefaultRockyBatchSize) in
+// the shared key table. Both or neither exist afterwards.
+func (s *Store) CreateRockyPartner(ctx context.Context, p *RockyPartner, batchSize int) (*CreatedPartner, error) {
+	if batchSize <= 0 {
+		batchSize = DefaultRockyBatchSize
+	}
 	if len(p.SurveyQuestions) == 0 {
 		p.SurveyQuestions = json.RawMessage("{}")
 	}
@@ -80,7 +88,7 @@ func (s *Store) CreateRockyPartner(ctx context.Context, p *RockyPartner) (*Creat
 	id := p.ID
 	k, err := s.CreateKey(ctx, NewKey{
 		Name: fmt.Sprintf("rocky partner %d: %s", id, truncate(p.OrgName, 60)), Scopes: []string{ScopeRocky},
-		RockyPartnerID: &id,
+		RockyPartnerID: &id, MaxBatchSize: batchSize,
 	})
 	if err != nil {
 		// Compensate: a partner nobody can authenticate as is useless.
@@ -208,13 +216,13 @@ func NewRegistrantUID() string {
 }
 
 // registrantColumns are the columns an insert writes (all but the generated
-// id and the timestamps the database sets), in struct order.
+// id and updated_at, which the database sets), in struct order.
 var registrantColumns = sync.OnceValue(func() []string {
 	var cols []string
 	t := reflect.TypeFor[Registrant]()
 	for i := 0; i < t.NumField(); i++ {
 		switch c := t.Field(i).Tag.Get("db"); c {
-		case "id", "created_at", "updated_at":
+		case "id", "updated_at":
 		default:
 			cols = append(cols, c)
 		}
@@ -222,13 +230,26 @@ var registrantColumns = sync.OnceValue(func() []string {
 	return cols
 })
 
+// startedAt is a new registrant's created_at: the time the partner says
+// the registration started (created_at in the request, as Rocky records
+// it), or now. Reports and their since/before filters read this column.
+func startedAt(r *Registrant) time.Time {
+	if r.ClientCreatedAt != nil {
+		return *r.ClientCreatedAt
+	}
+	return time.Now()
+}
+
 func registrantValues(r *Registrant) []any {
 	v := reflect.ValueOf(r).Elem()
 	t := v.Type()
 	out := make([]any, 0, t.NumField())
 	for i := 0; i < t.NumField(); i++ {
 		switch t.Field(i).Tag.Get("db") {
-		case "id", "created_at", "updated_at":
+		case "id", "updated_at":
+			continue
+		case "created_at":
+			out = append(out, startedAt(r))
 			continue
 		}
 		f := v.Field(i).Interface()

@@ -173,10 +173,20 @@ func (l *Limiter) GuardAuth(perMinute int) echo.MiddlewareFunc {
 // key (Rocky's public registration endpoints): without it anyone could make
 // the workers render PDFs without end.
 func (l *Limiter) PerAddress(perMinute int) echo.MiddlewareFunc {
-	limit := redis_rate.PerMinute(perMinute)
+	return l.perAddress("addr:", redis_rate.PerMinute(perMinute))
+}
+
+// SignupsPerAddress limits keyless partner sign-ups per client address and
+// hour: each one mints a partner and an API key, so its budget is much
+// lower than that of the other public endpoints.
+func (l *Limiter) SignupsPerAddress(perHour int) echo.MiddlewareFunc {
+	return l.perAddress("signup:", redis_rate.PerHour(perHour))
+}
+
+func (l *Limiter) perAddress(prefix string, limit redis_rate.Limit) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			res, err := l.rl.Allow(c.Request().Context(), "addr:"+c.RealIP(), limit)
+			res, err := l.rl.Allow(c.Request().Context(), prefix+c.RealIP(), limit)
 			if err != nil {
 				l.log.Warn("rate limiter unavailable; allowing call", "err", err)
 				return next(c)

@@ -88,7 +88,7 @@ func startCallbacks(t *testing.T, allow []netip.Prefix, withWorker bool) *report
 // key's webhook signing secret.
 func (s *reportStack) partnerWithSecret(name string) (partnerCred, string) {
 	s.t.Helper()
-	p, err := s.store.CreateRockyPartner(context.Background(), &storage.RockyPartner{OrgName: name})
+	p, err := s.store.CreateRockyPartner(context.Background(), &storage.RockyPartner{OrgName: name}, 0)
 	if err != nil {
 		s.t.Fatal(err)
 	}

@@ -34,7 +34,9 @@ func (h *Reports) Routes(e *echo.Echo, keys middleware.Keys, limit echo.Middlewa
 	g := middleware.NewGroup(e, "/api/v4", middleware.Surface(RenderError))
 	partner := middleware.Authenticate(keys, storage.ScopeRocky, middleware.RockyPartner)
 	with := func(m ...echo.MiddlewareFunc) []echo.MiddlewareFunc { return append(slices.Clone(mw), m...) }
-	g.POST("/registrant_reports.json", h.Create, with(partner, limit, middleware.Resource("rockyReportCreate"))...)
+	for _, p := range []string{"/registrant_reports.json", "/registrant_reports"} {
+		g.POST(p, h.Create, with(partner, limit, middleware.Resource("rockyReportCreate"))...)
+	}
 	// ":id" is "17" (the status_url) or "17.json".
 	g.GET("/registrant_reports/:id", h.Status, with(partner, limit, middleware.Resource("rockyReportRead"))...)
 	g.GET("/registrant_reports/:id/download", h.Download, partner, limit, middleware.Resource("rockyReportDownload"))

@@ -93,7 +93,7 @@ func (s *reportStack) startWorker(parent context.Context, shutdown time.Duration
 
 func (s *reportStack) partner(name string) partnerCred {
 	s.t.Helper()
-	p, err := s.store.CreateRockyPartner(context.Background(), &storage.RockyPartner{OrgName: name})
+	p, err := s.store.CreateRockyPartner(context.Background(), &storage.RockyPartner{OrgName: name}, 0)
 	if err != nil {
 		s.t.Fatal(err)
 	}

@@ -3,9 +3,9 @@
 // with their PDF, reminders and bulk statistics rows. Rules live in
 // jobs/registration; this package decodes, calls it and answers in Rocky's
 // shapes: success bodies as the seed lists them, errors as {field_name,
-// message} or {message} with status 400 (429 for an oversized batch, 504
-// when an async=false registration's PDF is late), and JSONP when a
-// callback is given.
+// message} or {message} with status 400 (429 for an oversized batch), and
+// JSONP when a callback is given. docs/compat/rocky.md lists every
+// difference from Rocky.
 package rocky
 
 import (
@@ -44,7 +44,14 @@ type Handler struct {
 	OpenSignup bool
 	// PublicLimit, when set, limits the keyless endpoints per client address.
 	PublicLimit echo.MiddlewareFunc
-	Now         func() time.Time
+	// SignupsPerHour limits open partner sign-ups per client address; they
+	// count against PublicLimit too. The server sets SignupLimit from it.
+	SignupsPerHour int
+	SignupLimit    echo.MiddlewareFunc
+	// BatchSize is the batch size of the API keys partner creation issues;
+	// 0 means storage.DefaultRockyBatchSize.
+	BatchSize int
+	Now       func() time.Time
 }
 
 // Routes registers the surface on e. keys resolves partner keys; limit is
@@ -65,25 +72,36 @@ func (h *Handler) Routes(e *echo.Echo, keys middleware.Keys, limit echo.Middlewa
 			g.Add(method, path+".json", hf, m...)
 		}
 	}
+	// Public endpoints (no key, as in Rocky) are limited per client address
+	// and answer browsers of any origin, preflight included.
+	public := []echo.MiddlewareFunc{cors}
+	if h.PublicLimit != nil {
+		public = append(public, h.PublicLimit)
+	}
+	browser := func(method, path string, hf echo.HandlerFunc, m ...echo.MiddlewareFunc) {
+		route(method, path, hf, append([]echo.MiddlewareFunc{cors}, m...)...)
+		route(http.MethodOptions, path, preflight)
+	}
 	if h.OpenSignup {
-		route(http.MethodPost, "/partners.json", h.CreatePartner)
+		// Open sign-up mints a key per call: it spends the address's public
+		// budget and has a lower budget of its own.
+		signup := slices.Clone(public[1:])
+		if h.SignupLimit != nil {
+			signup = append(signup, h.SignupLimit)
+		}
+		route(http.MethodPost, "/partners.json", h.CreatePartner, signup...)
 	} else {
 		route(http.MethodPost, "/partners.json", h.CreatePartner, admin, limit, middleware.Resource("rockyPartnerCreate"))
 	}
 	route(http.MethodGet, "/partners/:id", h.GetPartner, middleware.Authenticate(keys, storage.ScopeRocky, partnerInPath), limit,
 		middleware.Resource("rockyPartnerRead"))
-	// Public endpoints (no key, as in Rocky) are limited per client address.
-	var public []echo.MiddlewareFunc
-	if h.PublicLimit != nil {
-		public = append(public, h.PublicLimit)
-	}
-	route(http.MethodGet, "/partnerpublicprofiles/:id", h.PublicProfile, public...)
-	route(http.MethodGet, "/state_requirements.json", h.StateRequirements, public...)
-	route(http.MethodGet, "/gregistrationstates.json", h.GRegistrationStates, public...)
-	route(http.MethodPost, "/registrations.json", h.Register, public...)
-	route(http.MethodGet, "/registrations/pdf_ready", h.PDFReady, public...)
-	route(http.MethodPost, "/registrations/stop_reminders", h.StopReminders, partner, limit, middleware.Resource("rockyStopReminders"))
-	route(http.MethodPost, "/gregistrations.json", h.GRegister, public...)
+	browser(http.MethodGet, "/partnerpublicprofiles/:id", h.PublicProfile, public[1:]...)
+	browser(http.MethodGet, "/state_requirements.json", h.StateRequirements, public[1:]...)
+	browser(http.MethodGet, "/gregistrationstates.json", h.GRegistrationStates, public[1:]...)
+	browser(http.MethodPost, "/registrations.json", h.Register, public[1:]...)
+	browser(http.MethodGet, "/registrations/pdf_ready", h.PDFReady, public[1:]...)
+	browser(http.MethodPost, "/registrations/stop_reminders", h.StopReminders, partner, limit, middleware.Resource("rockyStopReminders"))
+	browser(http.MethodPost, "/gregistrations.json", h.GRegister, public[1:]...)
 	route(http.MethodPost, "/registrations/bulk", h.Bulk, partner, limit, middleware.Resource("rockyBulk"))
 	route(http.MethodPost, "/bulk_gregistrations.json", h.BulkGRegistrations, partner, limit, middleware.Resource("rockyBulk"))
 
@@ -109,9 +127,14 @@ func partnerInPath(c echo.Context) (middleware.Credential, error) {
 	}}, nil
 }
 
-// pathID parses ":id" with or without the ".json" suffix.
+// pathID parses ":id" with or without the ".json" suffix. Rocky's older
+// form names the partner in the query instead: partners/partner.json?partner_id=7.
 func pathID(c echo.Context) (int64, bool) {
-	n, err := strconv.ParseInt(strings.TrimSuffix(c.Param("id"), ".json"), 10, 64)
+	id := strings.TrimSuffix(c.Param("id"), ".json")
+	if id == "partner" {
+		id = c.QueryParam("partner_id")
+	}
+	n, err := strconv.ParseInt(id, 10, 64)
 	return n, err == nil && n > 0
 }
 
@@ -191,20 +214,32 @@ func syntaxError(field string) error {
 	return fault.Validation(fault.FieldError{Field: field, Code: fault.CodeInvalidValue, Message: registration.InvalidParameterType})
 }
 
-// maxBody bounds a Rocky request body (bulk bodies are capped by the
-// key's batch size anyway).
+// maxBody bounds a Rocky request body other than bulk's.
 const maxBody = 4 << 20
 
-// decodeObject reads a JSON object body, returning the object under key
-// (or the top level when key is absent and the top level has no such
-// key). Values stay raw so validation sees what the client sent.
-func decodeObject(c echo.Context, key string) (registration.Input, error) {
-	raw, err := io.ReadAll(io.LimitReader(c.Request().Body, maxBody+1))
+// readBody reads a request body of up to limit bytes; a form-encoded body
+// is turned into the JSON object Rails would have made of it.
+func readBody(c echo.Context, limit int64) ([]byte, error) {
+	raw, err := io.ReadAll(io.LimitReader(c.Request().Body, limit+1))
 	if err != nil {
 		return nil, err
 	}
-	if len(raw) > maxBody {
+	if int64(len(raw)) > limit {
 		return nil, fault.New(fault.Invalid, "request body too large")
+	}
+	if isForm(c.Request()) {
+		return formObject(raw)
+	}
+	return raw, nil
+}
+
+// decodeObject reads a JSON (or form-encoded) object body, returning the
+// object under key. Values stay raw so validation sees what the client
+// sent.
+func decodeObject(c echo.Context, key string) (registration.Input, error) {
+	raw, err := readBody(c, maxBody)
+	if err != nil {
+		return nil, err
 	}
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &top); err != nil {
@@ -246,7 +281,11 @@ func (h *Handler) pdfURL(uid string) string {
 }
 
 // Register answers POST registrations.json: pdfurl and uid at once, or,
-// with async=false, once the PDF exists (504 after PDFWait).
+// with async=false, once the PDF exists. The registrant is stored either
+// way, so an async=false call whose PDF is not ready within PDFWait is
+// still a success: 200 with pdf_ready false, for the caller to poll
+// pdf_ready with the uid (a failure would make the caller retry and
+// register the person twice).
 func (h *Handler) Register(c echo.Context) error {
 	in, err := decodeObject(c, "registration")
 	if err != nil {
@@ -257,18 +296,22 @@ func (h *Handler) Register(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	body := map[string]any{"pdfurl": h.pdfURL(r.UID), "uid": r.UID}
 	if !async {
-		wait := h.PDFWait
-		if wait <= 0 {
-			wait = 20 * time.Second
-		}
-		wctx, cancel := context.WithTimeout(ctx, wait)
-		defer cancel()
-		if err := h.Service.WaitPDF(wctx, r.UID); err != nil {
-			return err
-		}
+		body["pdf_ready"] = h.waitPDF(ctx, r.UID)
 	}
-	return respond(c, http.StatusOK, map[string]any{"pdfurl": h.pdfURL(r.UID), "uid": r.UID})
+	return respond(c, http.StatusOK, body)
+}
+
+// waitPDF waits up to PDFWait for uid's PDF and reports whether it is ready.
+func (h *Handler) waitPDF(ctx context.Context, uid string) bool {
+	wait := h.PDFWait
+	if wait <= 0 {
+		wait = 20 * time.Second
+	}
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	return h.Service.WaitPDF(wctx, uid) == nil
 }
 
 // GRegister answers POST gregistrations.json: no body on success.
@@ -313,7 +356,10 @@ func (h *Handler) StopReminders(c echo.Context) error {
 	uid := c.QueryParam("UID")
 	if uid == "" && c.Request().ContentLength != 0 {
 		var body map[string]json.RawMessage
-		raw, _ := io.ReadAll(io.LimitReader(c.Request().Body, 1<<20))
+		raw, err := readBody(c, 1<<20)
+		if err != nil {
+			return err
+		}
 		if len(bytes.TrimSpace(raw)) > 0 {
 			if err := json.Unmarshal(raw, &body); err != nil {
 				return fault.New(fault.Invalid, "the body must be a JSON object")
@@ -349,34 +395,84 @@ func (h *Handler) StopReminders(c echo.Context) error {
 
 // StopRemindersPage is the link in reminder e-mails: the unguessable uid is
 // the capability, as it is for the PDF. GET only shows a button that POSTs
-// back, because mail scanners open links and must not stop reminders.
+// back, because mail scanners open links and must not stop reminders. The
+// page is for a person on a phone: styled, in the registrant's language,
+// and an unknown link is a page too (404), never JSON.
 func (h *Handler) StopRemindersPage(c echo.Context) error {
 	uid := c.Param("uid")
 	ctx := c.Request().Context()
 	r, err := h.Service.Store.RegistrantByUID(ctx, uid)
+	if fault.Is(err, fault.NotFound) {
+		return renderPage(c, http.StatusNotFound, pageLang(c, ""), pageNotFound, false)
+	}
 	if err != nil {
-		return uidError(err)
+		return err
 	}
-	es := r.Locale == "es"
-	text := func(en, sp string) string {
-		if es {
-			return template.HTMLEscapeString(sp)
-		}
-		return template.HTMLEscapeString(en)
-	}
-	page := "<!doctype html><meta charset=utf-8><meta name=robots content=noindex><title>Turnout</title><p>"
+	lang := pageLang(c, r.Locale)
 	if c.Request().Method == http.MethodGet {
-		page += text("Stop the reminders about your voter registration form?",
-			"¿Detener los recordatorios sobre su solicitud de inscripción electoral?") +
-			`</p><form method=post><button type=submit>` + text("Stop reminders", "Detener recordatorios") + `</button></form>`
-		return c.HTML(http.StatusOK, page)
+		return renderPage(c, http.StatusOK, lang, pageAsk, true)
 	}
 	if _, err := h.Service.Store.StopReminders(ctx, r.PartnerID, uid); err != nil {
 		return err
 	}
-	page += text("You will not receive any more reminders about your voter registration form.",
-		"No recibirá más recordatorios sobre su solicitud de inscripción electoral.") + "</p>"
-	return c.HTML(http.StatusOK, page)
+	return renderPage(c, http.StatusOK, lang, pageDone, false)
+}
+
+// pageLang is the registrant's language, or for an unknown registrant the
+// browser's first choice among the supported ones.
+func pageLang(c echo.Context, locale string) string {
+	if registration.SupportedLanguage(locale) {
+		return locale
+	}
+	for _, tag := range strings.Split(c.Request().Header.Get("Accept-Language"), ",") {
+		l := registration.NormalizeLanguage(strings.Split(tag, ";")[0])
+		if registration.SupportedLanguage(l) {
+			return l
+		}
+	}
+	return "en"
+}
+
+type pageText struct{ Title, Body, Button string }
+
+var (
+	pageAsk = map[string]pageText{
+		"en": {"Stop reminders", "Stop the reminder e-mails about your voter registration form?", "Stop reminders"},
+		"es": {"Detener recordatorios", "¿Detener los recordatorios por correo electrónico sobre su solicitud de inscripción electoral?", "Detener recordatorios"},
+	}
+	pageDone = map[string]pageText{
+		"en": {"Reminders stopped", "You will not receive any more reminders about your voter registration form.", ""},
+		"es": {"Recordatorios detenidos", "No recibirá más recordatorios sobre su solicitud de inscripción electoral.", ""},
+	}
+	pageNotFound = map[string]pageText{
+		"en": {"Link not found", "This link is not valid. Check that you opened the whole link from your e-mail.", ""},
+		"es": {"Enlace no encontrado", "Este enlace no es válido. Compruebe que abrió el enlace completo de su correo electrónico.", ""},
+	}
+)
+
+var stopPage = template.Must(template.New("stop").Parse(`<!doctype html>
+<html lang="{{.Lang}}"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="robots" content="noindex"><title>{{.T.Title}}</title>
+<style>
+body{margin:0;font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;background:#f4f5f7;color:#1d2330}
+main{max-width:32rem;margin:12vh auto 0;padding:2rem 1.5rem;background:#fff;border-radius:12px;box-shadow:0 1px 4px rgba(0,0,0,.12)}
+h1{font-size:1.4rem;margin:0 0 1rem}
+button{font:inherit;font-weight:600;width:100%;padding:.9rem;border:0;border-radius:8px;background:#c8102e;color:#fff;cursor:pointer}
+@media (max-width:36rem){main{margin:0;border-radius:0;min-height:100vh;box-sizing:border-box}}
+</style></head>
+<body><main><h1>{{.T.Title}}</h1><p>{{.T.Body}}</p>
+{{if .Form}}<form method="post"><button type="submit">{{.T.Button}}</button></form>{{end}}
+</main></body></html>
+`))
+
+func renderPage(c echo.Context, status int, lang string, texts map[string]pageText, form bool) error {
+	var b bytes.Buffer
+	if err := stopPage.Execute(&b, map[string]any{"Lang": lang, "T": texts[lang], "Form": form}); err != nil {
+		return err
+	}
+	c.Response().Header().Set("X-Robots-Tag", "noindex")
+	return c.HTMLBlob(status, b.Bytes())
 }
 
 // PDF serves a registrant's form from the blob store.
@@ -449,6 +545,10 @@ func (h *Handler) bulk(c echo.Context, records []registration.Input, kind string
 	return h.Service.Bulk(c.Request().Context(), *k.RockyPartnerID, records, kind)
 }
 
+// maxBulkBody bounds a bulk body: the batch size caps the records, this
+// their bytes (about 8 KiB a record at the largest default batch).
+const maxBulkBody = 8 << 20
+
 func bulkErrors(errs []*registration.BulkError) []any {
 	out := make([]any, len(errs))
 	for i, e := range errs {
@@ -464,12 +564,9 @@ func bulkErrors(errs []*registration.BulkError) []any {
 // decodeList reads a JSON array of objects, or an object holding one
 // under key.
 func decodeList(c echo.Context, key string) ([]registration.Input, error) {
-	raw, err := io.ReadAll(io.LimitReader(c.Request().Body, maxBody+1))
+	raw, err := readBody(c, maxBulkBody)
 	if err != nil {
 		return nil, err
-	}
-	if len(raw) > maxBody {
-		return nil, fault.New(fault.Invalid, "request body too large")
 	}
 	raw = bytes.TrimSpace(raw)
 	if len(raw) > 0 && raw[0] == '{' {
@@ -507,6 +604,7 @@ func (h *Handler) StateRequirements(c echo.Context) error {
 	req, err := h.Service.Validator.Ref.StateRequirements(registration.RequirementsQuery{
 		Lang: c.QueryParam("lang"), HomeStateID: c.QueryParam("home_state_id"),
 		HomeZIPCode: c.QueryParam("home_zip_code"), DateOfBirth: c.QueryParam("date_of_birth"),
+		PreRegistration: h.Service.Validator.PreRegistration,
 	}, h.now())
 	if err != nil {
 		return err
@@ -537,7 +635,7 @@ func (h *Handler) CreatePartner(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	created, err := h.Service.Store.CreateRockyPartner(c.Request().Context(), p)
+	created, err := h.Service.Store.CreateRockyPartner(c.Request().Context(), p, h.BatchSize)
 	if err != nil {
 		return err
 	}
@@ -569,6 +667,10 @@ func (h *Handler) GetPartner(c echo.Context) error {
 		return err
 	}
 	out := map[string]any{
+		// Aliases Rocky also sends (its own names of the same fields).
+		"organization": p.OrgName, "url": p.OrgURL, "privacy_url": p.OrgPrivacyURL, "name": p.ContactName,
+		"phone": p.ContactPhone, "address": p.ContactAddress, "city": p.ContactCity,
+		"state_abbrev": p.ContactState, "zip_code": p.ContactZIP,
 		"org_name": p.OrgName, "org_URL": p.OrgURL, "org_privacy_url": p.OrgPrivacyURL,
 		"contact_name": p.ContactName, "contact_email": p.ContactEmail, "contact_phone": p.ContactPhone,
 		"contact_address": p.ContactAddress, "contact_city": p.ContactCity, "contact_state": p.ContactState,

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -29,6 +30,7 @@ import (
 	"github.com/turnoutdev/turnout/jobs"
 	"github.com/turnoutdev/turnout/jobs/notify"
 	"github.com/turnoutdev/turnout/jobs/registration"
+	"github.com/turnoutdev/turnout/jobs/report"
 	"github.com/turnoutdev/turnout/storage"
 	"github.com/turnoutdev/turnout/worker"
 )
@@ -86,6 +88,8 @@ type options struct {
 	pdfWait           time.Duration
 	openSignup        bool
 	publicPerMinute   int
+	signupsPerHour    int
+	preRegistration   bool
 }
 
 // start runs the API and a worker (queues pdf and notify) in-process over
@@ -111,7 +115,8 @@ func start(t testing.TB, o options) *stack {
 	ctx, cancel := context.WithCancel(context.Background())
 	aq := asynq.NewClient(env.AsynqConn)
 	enq := jobs.NewEnqueuer(env.Store, aq, log)
-	svc, err := registration.NewService(registration.Options{EncryptionKeys: keys, Reminders: o.reminders}, env.Store, enq)
+	svc, err := registration.NewService(registration.Options{EncryptionKeys: keys, Reminders: o.reminders,
+		PreRegistration: o.preRegistration}, env.Store, enq)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,13 +130,16 @@ func start(t testing.TB, o options) *stack {
 	h = api.New(api.Deps{
 		Store: env.Store, Redis: env.Redis, AsynqConn: env.AsynqConn, Enqueuer: enq,
 		Registry: prometheus.NewRegistry(), Log: log, PublicCallsPerMinute: o.publicPerMinute,
-		Rocky: &rocky.Handler{Service: svc, Blobs: blobs, PublicURL: pub, PDFWait: o.pdfWait, OpenSignup: o.openSignup},
+		Rocky: &rocky.Handler{Service: svc, Blobs: blobs, PublicURL: pub, PDFWait: o.pdfWait, OpenSignup: o.openSignup,
+			SignupsPerHour: o.signupsPerHour},
+		Reports: &rocky.Reports{Service: &report.Service{Store: env.Store, Blobs: blobs, Enqueuer: enq}, PublicURL: pub},
 	})
 	mailSrv := testsmtp.Start(t)
 	handlers := svc.NewJobs(blobs, notify.NewMailer(mailSrv.URL(), "Turnout <no-reply@localhost>"), pub, log).Handlers()
+	maps.Copy(handlers, (&report.Builder{Store: env.Store, Blobs: blobs, Log: log}).Handlers())
 	var workers sync.WaitGroup
 	runWorker := func(concurrency int) {
-		w := worker.New(worker.Options{Redis: env.AsynqConn, Queues: map[string]int{jobs.QueuePDF: 6, jobs.QueueNotify: 4},
+		w := worker.New(worker.Options{Redis: env.AsynqConn, Queues: map[string]int{jobs.QueuePDF: 6, jobs.QueueNotify: 4, jobs.QueueReports: 1},
 			Concurrency: concurrency, Log: log}, env.Store, enq, handlers)
 		workers.Add(1)
 		go func() { defer workers.Done(); _ = w.Run(ctx) }()
@@ -175,14 +183,25 @@ func (s *stack) createPartner() {
 // newPartner creates a partner through the API and returns its id and key.
 func (s *stack) newPartner() (id, key string) {
 	s.t.Helper()
-	status, m, raw := s.do("POST", "/api/v4/partners.json", `{"partner": {"org_name": "Vote Club", "org_URL": "https://vote.example.org",
-		"contact_name": "Pat", "contact_email": "pat@vote.example.org", "contact_phone": "415-555-1212", "contact_state": "CA",
-		"contact_ZIP": "94110", "survey_question_1_en": "Why vote?", "survey_question_1_es": "¿Por qué votar?",
-		"partner_ask_volunteer": true}}`, "X-API-Key", s.adminKey)
+	status, m, raw := s.do("POST", "/api/v4/partners.json", partnerJSON(func(p map[string]any) {
+		p["survey_question_1_en"], p["survey_question_1_es"], p["partner_ask_volunteer"] = "Why vote?", "¿Por qué votar?", true
+	}), "X-API-Key", s.adminKey)
 	if status != 200 {
 		s.t.Fatalf("create partner: %d %s", status, raw)
 	}
 	return m["partner_id"].(string), m["partner_API_key"].(string)
+}
+
+// partnerJSON is a POST partners.json body with every required field.
+func partnerJSON(edit func(p map[string]any)) string {
+	p := map[string]any{"org_name": "Vote Club", "org_URL": "https://vote.example.org", "contact_name": "Pat",
+		"contact_email": "pat@vote.example.org", "contact_phone": "415-555-1212", "contact_address": "1 Mission St",
+		"contact_city": "San Francisco", "contact_state": "CA", "contact_ZIP": "94110"}
+	if edit != nil {
+		edit(p)
+	}
+	b, _ := json.Marshal(map[string]any{"partner": p})
+	return string(b)
 }
 
 func registrationJSON(t testing.TB, edit func(m map[string]any)) string {
@@ -350,11 +369,22 @@ func TestAsyncFalseWaitsForThePDF(t *testing.T) {
 	}
 }
 
-func TestAsyncFalseTimesOut(t *testing.T) {
+// An async=false registration whose PDF is late is still stored: the
+// answer is a success with the uid and pdfurl and pdf_ready false, and
+// polling pdf_ready with that uid turns true once a worker renders it.
+func TestAsyncFalseTimesOutWithTheRegistrant(t *testing.T) {
 	s := start(t, options{noWorker: true, pdfWait: 300 * time.Millisecond})
 	status, m, raw := s.register(func(m map[string]any) { m["async"] = "false" })
-	if status != 504 || !strings.Contains(m["message"].(string), "pdf_ready") {
-		t.Fatalf("async=false with no worker: %d %s, want 504", status, raw)
+	uid, _ := m["uid"].(string)
+	if status != 200 || m["pdf_ready"] != false || uid == "" || m["pdfurl"] != s.url+"/pdf/"+uid+".pdf" {
+		t.Fatalf("async=false with no worker: %d %s, want 200 with uid, pdfurl and pdf_ready false", status, raw)
+	}
+	s.runWorker(2)
+	s.waitReady(uid)
+	var n int
+	_ = s.store.Pool.QueryRow(context.Background(), `SELECT count(*) FROM rocky_registrants WHERE uid = $1`, uid).Scan(&n)
+	if n != 1 {
+		t.Fatalf("%d registrants with the uid, want 1", n)
 	}
 }
 
@@ -385,7 +415,7 @@ func TestRegistrationErrorsInRockyShapes(t *testing.T) {
 		{"syntax error", func(m map[string]any) { m["shoe_size"] = 9 },
 			map[string]any{"field_name": "shoe_size", "message": "Invalid parameter type"}},
 		{"unsupported language", func(m map[string]any) { m["lang"] = "xx" },
-			map[string]any{"message": `Unsupported language "xx": use one of en, es`}},
+			map[string]any{"message": "Unsupported language"}},
 		{"survey error", func(m map[string]any) { delete(m, "survey_question_1") },
 			map[string]any{"message": "Question 1 required when Answer 1 provided"}},
 		{"Spanish message", func(m map[string]any) { m["lang"] = "es"; m["home_zip_code"] = "10001" },
@@ -440,7 +470,7 @@ func TestStateRequirementsEndpoint(t *testing.T) {
 		"lang=en&home_state_id=CA&home_zip_code=10001":      {"message": "ZIP code does not match state"},
 		"lang=en&home_state_id=ND":                          {"message": "North Dakota does not accept the national mail-in voter registration form from this service; contact the state's election office"},
 		"lang=en&home_state_id=CA&date_of_birth=01-01-2020": {"message": "California lets you pre-register from age 16; you will be added to the voter rolls when you turn 18."},
-		"lang=fr&home_state_id=CA":                          {"message": `Unsupported language "fr": use one of en, es`},
+		"lang=fr&home_state_id=CA":                          {"message": "Unsupported language"},
 		"lang=en&home_state_id=CA&zip=1":                    {"field_name": "zip", "message": "Invalid parameter type"},
 	} {
 		status, _, raw := s.do("GET", "/api/v4/state_requirements.json?"+q, "")
@@ -473,15 +503,15 @@ func TestPartners(t *testing.T) {
 	if status != 200 || m["organization"] != "Vote Club" || m["partner_ask_volunteer"] != true || q1["en"] != "Why vote?" || m["contact_email"] != nil {
 		t.Fatalf("public profile: %d %s", status, raw)
 	}
-	status, m, _ = s.do("POST", "/api/v4/partners.json", `{"partner": {"org_name": "X", "contact_name": "Y", "contact_email": "bad"}}`, "X-API-Key", s.adminKey)
+	status, m, _ = s.do("POST", "/api/v4/partners.json", partnerJSON(func(p map[string]any) { p["contact_email"] = "bad" }), "X-API-Key", s.adminKey)
 	if status != 400 || m["field_name"] != "contact_email" {
 		t.Fatalf("bad partner: %d %v", status, m)
 	}
-	status, m, _ = s.do("POST", "/api/v4/partners.json", `{"partner": {"org_name": "X", "contact_name": "Y", "contact_email": "y@x.org", "fax": "1"}}`, "X-API-Key", s.adminKey)
+	status, m, _ = s.do("POST", "/api/v4/partners.json", partnerJSON(func(p map[string]any) { p["fax"] = "1" }), "X-API-Key", s.adminKey)
 	if status != 400 || m["field_name"] != "fax" || m["message"] != "Invalid parameter type" {
 		t.Fatalf("unknown partner field: %d %v", status, m)
 	}
-	status, _, _ = s.do("POST", "/api/v4/partners.json", `{"partner": {"org_name": "X", "contact_name": "Y", "contact_email": "y@x.org"}}`, "X-API-Key", s.partnerKey)
+	status, _, _ = s.do("POST", "/api/v4/partners.json", partnerJSON(nil), "X-API-Key", s.partnerKey)
 	if status != 400 {
 		t.Fatalf("a partner key created a partner: %d", status)
 	}
@@ -537,16 +567,16 @@ func TestStopRemindersLink(t *testing.T) {
 	}
 	before := left()
 	status, _, raw := s.do("GET", "/stop_reminders/"+uid, "")
-	if status != 200 || !strings.Contains(string(raw), "<form method=post>") || left() != before || before == 0 {
+	if status != 200 || !strings.Contains(string(raw), `<form method="post">`) || left() != before || before == 0 {
 		t.Fatalf("GET: %d %s (reminders_left %d → %d)", status, raw, before, left())
 	}
 	status, _, raw = s.do("POST", "/stop_reminders/"+uid, "")
 	if status != 200 || !strings.Contains(string(raw), "any more reminders") || left() != 0 {
 		t.Fatalf("POST: %d %s (reminders_left %d)", status, raw, left())
 	}
-	status, m, _ := s.do("POST", "/stop_reminders/"+strings.Repeat("0", 40), "")
-	if status != 400 || m["message"] != "Registrant not found" {
-		t.Fatalf("unknown uid: %d %v", status, m)
+	status, _, raw = s.do("POST", "/stop_reminders/"+strings.Repeat("0", 40), "")
+	if status != 404 || !strings.Contains(string(raw), "Link not found") {
+		t.Fatalf("unknown uid: %d %s, want a 404 page", status, raw)
 	}
 }
 
@@ -598,18 +628,32 @@ func TestBulk(t *testing.T) {
 	if n != 3 {
 		t.Fatalf("%d bulk rows stored, want 3 (the rejected batch writes nothing)", n)
 	}
-	// Over the key's batch size (default 20): 429.
-	many := strings.TrimSuffix(strings.Repeat(rec+",", 21), ",")
-	status, m, _ = s.do("POST", "/api/v4/registrations/bulk", `{`+auth+`, "registrants": [`+many+`]}`)
-	if status != 429 || !strings.Contains(m["message"].(string), "batch size") {
-		t.Fatalf("oversized batch: %d %v", status, m)
+	// A partner key's batch size is 1,000 unless set otherwise for the key.
+	batch := func(n int) string { return strings.TrimSuffix(strings.Repeat(rec+",", n), ",") }
+	status, m, raw = s.do("POST", "/api/v4/registrations/bulk", `{`+auth+`, "registrants": [`+batch(1000)+`]}`)
+	if status != 200 || m["registrants_added"] != float64(1000) {
+		t.Fatalf("batch of 1,000: %d %.300s", status, raw)
+	}
+	status, m, _ = s.do("POST", "/api/v4/registrations/bulk", `{`+auth+`, "registrants": [`+batch(1001)+`]}`)
+	if status != 429 || !strings.Contains(m["message"].(string), "allowed size of: 1000") {
+		t.Fatalf("batch of 1,001: %d %v", status, m)
+	}
+	var keyID int64
+	_ = s.store.Pool.QueryRow(context.Background(), `SELECT id FROM api_keys WHERE rocky_partner_id = $1::bigint`, s.partnerID).Scan(&keyID)
+	five := 5
+	if err := s.store.SetKeyLimits(context.Background(), keyID, nil, &five); err != nil {
+		t.Fatal(err)
+	}
+	status, m, _ = s.do("POST", "/api/v4/registrations/bulk", `{`+auth+`, "registrants": [`+batch(6)+`]}`)
+	if status != 429 || !strings.Contains(m["message"].(string), "allowed size of: 5") {
+		t.Fatalf("batch of 6 over a key set to 5: %d %v", status, m)
 	}
 	assertNoIDNumber(t, s, "S999")
 }
 
 func TestOpenSignup(t *testing.T) {
 	s := start(t, options{noWorker: true, openSignup: true})
-	status, m, raw := s.do("POST", "/api/v4/partners.json", `{"partner": {"org_name": "Open", "contact_name": "O", "contact_email": "o@example.org"}}`)
+	status, m, raw := s.do("POST", "/api/v4/partners.json", partnerJSON(nil))
 	if status != 200 || m["partner_API_key"] == nil {
 		t.Fatalf("open signup: %d %s", status, raw)
 	}

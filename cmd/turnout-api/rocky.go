@@ -15,6 +15,7 @@ import (
 func newRocky(cfg *config.Config, p *platform.Platform, log *slog.Logger) (*rocky.Handler, error) {
 	svc, err := registration.NewService(registration.Options{
 		EncryptionKeys: cfg.EncryptionKeys, BlockedEmails: cfg.RockyEmailBlocklist, Reminders: cfg.RockyReminders,
+		PreRegistration: cfg.RockyPreRegistration,
 	}, p.Store, p.Enqueuer)
 	if err != nil {
 		return nil, err
@@ -23,5 +24,5 @@ func newRocky(cfg *config.Config, p *platform.Platform, log *slog.Logger) (*rock
 		log.Warn("TURNOUT_ENCRYPTION_KEY is not set: Rocky registrations will be refused with 503")
 	}
 	return &rocky.Handler{Service: svc, Blobs: p.Blobs, PublicURL: cfg.PublicURL, PDFWait: cfg.RockyPDFWait,
-		OpenSignup: cfg.RockyOpenSignup}, nil
+		OpenSignup: cfg.RockyOpenSignup, SignupsPerHour: cfg.RockySignupsPerHour, BatchSize: cfg.RockyBatchSize}, nil
 }

@@ -14,7 +14,7 @@ import (
 
 func keysCmd(ctx context.Context, e *env, args []string) error {
 	if len(args) == 0 {
-		return errors.New("usage: turnout keys create|list|revoke|rotate-webhook-secret")
+		return errors.New("usage: turnout keys create|list|set|revoke|rotate-webhook-secret")
 	}
 	switch args[0] {
 	case "create":
@@ -35,6 +35,8 @@ func keysCmd(ctx context.Context, e *env, args []string) error {
 		}
 		fmt.Fprintf(e.out, "key %d revoked\n", id)
 		return nil
+	case "set":
+		return keysSet(ctx, e, args[1:])
 	case "rotate-webhook-secret":
 		fs := flag.NewFlagSet("keys rotate-webhook-secret", flag.ContinueOnError)
 		asJSON := fs.Bool("json", false, "print JSON")
@@ -57,6 +59,40 @@ func keysCmd(ctx context.Context, e *env, args []string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown keys command %q", args[0])
+}
+
+// keysSet changes a key's call rate and batch size (a Rocky partner's
+// bulk calls, a VAN key's, ...).
+func keysSet(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("keys set", flag.ContinueOnError)
+	fs.SetOutput(e.errOut)
+	rate := fs.Int("rate-limit", 0, "calls per minute")
+	batch := fs.Int("batch-size", 0, "largest batch a bulk call may carry")
+	id, err := keyIDArg(parseInterspersed(fs, args))
+	if err != nil {
+		return err
+	}
+	var rp, bp *int
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "rate-limit":
+			rp = rate
+		case "batch-size":
+			bp = batch
+		}
+	})
+	if rp == nil && bp == nil {
+		return errors.New("keys set: give --rate-limit and/or --batch-size")
+	}
+	s, err := e.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	if err := s.SetKeyLimits(ctx, id, rp, bp); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.out, "key %d updated\n", id)
+	return nil
 }
 
 func keyIDArg(args []string) (int64, error) {
@@ -91,7 +127,7 @@ func keysCreate(ctx context.Context, e *env, args []string) error {
 	name := fs.String("name", "", "a name to recognise the key by (required)")
 	scopes := fs.String("scopes", "", "services the key may call: "+strings.Join(storage.AllScopes, ","))
 	rate := fs.Int("rate-limit", 300, "calls per minute")
-	batch := fs.Int("batch-size", 20, "largest batch a bulk call may carry")
+	batch := fs.Int("batch-size", 0, "largest batch a bulk call may carry (default 20; 1000 for a Rocky partner's key)")
 	autoApprove := fs.Bool("auto-approve", false, "may auto-approve score updates (VAN approvalCriteria)")
 	vanApp := fs.String("van-app", "", "VAN application name (the HTTP Basic user)")
 	dbMode := fs.String("db-mode", "", "VAN database mode: 0 = My Voters, 1 = My Campaign")

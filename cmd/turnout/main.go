@@ -20,9 +20,10 @@ const usage = `usage: turnout <command> [arguments]
 
 commands:
   migrate up|down|status          apply, roll back one, or list schema migrations
-  keys create --name N --scopes a,b [--rate-limit 300] [--batch-size 20]
+  keys create --name N --scopes a,b [--rate-limit 300] [--batch-size 20, 1000 with --partner-id]
               [--auto-approve] [--van-app APP --db-mode 0|1] [--partner-id ID] [--json]
   keys list [--json]
+  keys set ID [--rate-limit N] [--batch-size N]
   keys revoke ID
   keys rotate-webhook-secret ID [--json]
   people import --db-mode 0|1 FILE.csv [--json]
@@ -37,7 +38,9 @@ commands:
   folders create --name N [--api-writable] [--key-id K ...] [--json]
                                   a saved-list folder shared with API keys
   dev smtp [--addr 127.0.0.1:1025] [--log FILE]
-  rocky partner-create --org-name N --contact-name N --contact-email E [--org-url U] [--json]
+  rocky partner-create --org-name N --org-url U --contact-name N --contact-email E
+              --contact-phone P --contact-address A --contact-city C --contact-state S
+              --contact-zip Z [--batch-size 1000] [--json]
   rocky reencrypt                 re-encrypt ID numbers under the first TURNOUT_ENCRYPTION_KEY
                                   a local SMTP catcher for demos
 

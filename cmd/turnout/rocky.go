@@ -42,18 +42,26 @@ func rockyCmd(ctx context.Context, e *env, args []string) error {
 func rockyPartnerCreate(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("rocky partner-create", flag.ContinueOnError)
 	fs.SetOutput(e.errOut)
-	org := fs.String("org-name", "", "organisation name (required)")
-	orgURL := fs.String("org-url", "", "organisation web site")
-	contact := fs.String("contact-name", "", "contact person (required)")
-	email := fs.String("contact-email", "", "contact e-mail (required)")
+	// The fields POST partners.json requires, as flags.
+	fields := map[string]*string{}
+	for _, f := range []struct{ flag, field, usage string }{
+		{"org-name", "org_name", "organisation name"}, {"org-url", "org_URL", "organisation web site (http or https)"},
+		{"contact-name", "contact_name", "contact person"}, {"contact-email", "contact_email", "contact e-mail"},
+		{"contact-phone", "contact_phone", "contact phone (10 digits)"}, {"contact-address", "contact_address", "contact street address"},
+		{"contact-city", "contact_city", "contact city"}, {"contact-state", "contact_state", "contact state (2 letters)"},
+		{"contact-zip", "contact_ZIP", "contact ZIP code (5 digits)"},
+	} {
+		fields[f.field] = fs.String(f.flag, "", f.usage+" (required)")
+	}
+	batch := fs.Int("batch-size", e.cfg.RockyBatchSize, "records one bulk call of the partner's key may carry")
 	asJSON := fs.Bool("json", false, "print one JSON object (for scripts)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	in := registration.Input{}
-	for k, v := range map[string]string{"org_name": *org, "org_URL": *orgURL, "contact_name": *contact, "contact_email": *email} {
-		if v != "" {
-			in[k], _ = json.Marshal(v)
+	for k, v := range fields {
+		if *v != "" {
+			in[k], _ = json.Marshal(*v)
 		}
 	}
 	ref, err := registration.LoadReference()
@@ -68,7 +76,7 @@ func rockyPartnerCreate(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	created, err := s.CreateRockyPartner(ctx, p)
+	created, err := s.CreateRockyPartner(ctx, p, *batch)
 	if err != nil {
 		return err
 	}

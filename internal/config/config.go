@@ -84,6 +84,15 @@ type Config struct {
 	// POST /api/v4/partners.json, as Rocky does; otherwise an admin key is
 	// required.
 	RockyOpenSignup bool
+	// RockySignupsPerHour limits open sign-ups per client address (on top
+	// of the public limit, which they also count against).
+	RockySignupsPerHour int
+	// RockyPreRegistration admits registrants under 18 whom their state's
+	// pre-registration rule allows; off, registrations need age 18.
+	RockyPreRegistration bool
+	// RockyBatchSize is the batch size of the keys partner sign-up issues
+	// (how many records one bulk call may carry).
+	RockyBatchSize int
 
 	// ReportRetention is how long a registrant report's file stays
 	// downloadable before the worker deletes it.
@@ -92,36 +101,39 @@ type Config struct {
 
 // defaults are those of DESIGN.md: a local development stack.
 var defaults = map[string]string{
-	"TURNOUT_DATABASE_URL":          "postgres://postgres@127.0.0.1:5432/turnout?sslmode=disable",
-	"TURNOUT_DATABASE_REPLICA_URL":  "",
-	"TURNOUT_REDIS_URL":             "redis://127.0.0.1:6379/0",
-	"TURNOUT_HTTP_ADDR":             ":8080",
-	"TURNOUT_PUBLIC_URL":            "http://localhost:8080",
-	"TURNOUT_BLOB_URL":              "file://./var/blobs",
-	"TURNOUT_SMTP_URL":              "smtp://127.0.0.1:1025",
-	"TURNOUT_MAIL_FROM":             "Turnout <no-reply@localhost>",
-	"TURNOUT_ALLOW_NETWORKS":        "",
-	"TURNOUT_ENCRYPTION_KEY":        "",
-	"TURNOUT_LOG_LEVEL":             "info",
-	"TURNOUT_SHUTDOWN_TIMEOUT":      "30s",
-	"TURNOUT_STARTUP_WAIT":          "60s",
-	"TURNOUT_WORKER_CONCURRENCY":    "10",
-	"TURNOUT_RECONCILE_INTERVAL":    "30s",
-	"TURNOUT_PUBLIC_RATE_LIMIT":     "600",
-	"TURNOUT_RECONCILE_STALE":       "2m",
-	"TURNOUT_RETRY_BASE":            "",
-	"TURNOUT_ROCKY_REMINDERS":       "72h,72h,72h",
-	"TURNOUT_ROCKY_EMAIL_BLOCKLIST": "",
-	"TURNOUT_ROCKY_PDF_WAIT":        "20s",
-	"TURNOUT_ROCKY_OPEN_SIGNUP":     "false",
-	"TURNOUT_REPORT_RETENTION":      "7d",
-	"TURNOUT_SFTP_KNOWN_HOSTS":      "",
-	"TURNOUT_SFTP_INSECURE":         "false",
-	"TURNOUT_MAX_FILE_BYTES":        "2147483648",
-	"TURNOUT_CSV_MAX_FIELD_BYTES":   "65536",
-	"TURNOUT_CSV_MAX_RECORD_BYTES":  "1048576",
-	"TURNOUT_CSV_MAX_COLUMNS":       "1000",
-	"TURNOUT_ZIP_MAX_ENTRIES":       "1000",
+	"TURNOUT_DATABASE_URL":            "postgres://postgres@127.0.0.1:5432/turnout?sslmode=disable",
+	"TURNOUT_DATABASE_REPLICA_URL":    "",
+	"TURNOUT_REDIS_URL":               "redis://127.0.0.1:6379/0",
+	"TURNOUT_HTTP_ADDR":               ":8080",
+	"TURNOUT_PUBLIC_URL":              "http://localhost:8080",
+	"TURNOUT_BLOB_URL":                "file://./var/blobs",
+	"TURNOUT_SMTP_URL":                "smtp://127.0.0.1:1025",
+	"TURNOUT_MAIL_FROM":               "Turnout <no-reply@localhost>",
+	"TURNOUT_ALLOW_NETWORKS":          "",
+	"TURNOUT_ENCRYPTION_KEY":          "",
+	"TURNOUT_LOG_LEVEL":               "info",
+	"TURNOUT_SHUTDOWN_TIMEOUT":        "30s",
+	"TURNOUT_STARTUP_WAIT":            "60s",
+	"TURNOUT_WORKER_CONCURRENCY":      "10",
+	"TURNOUT_RECONCILE_INTERVAL":      "30s",
+	"TURNOUT_PUBLIC_RATE_LIMIT":       "600",
+	"TURNOUT_RECONCILE_STALE":         "2m",
+	"TURNOUT_RETRY_BASE":              "",
+	"TURNOUT_ROCKY_REMINDERS":         "72h,72h,72h",
+	"TURNOUT_ROCKY_EMAIL_BLOCKLIST":   "",
+	"TURNOUT_ROCKY_PDF_WAIT":          "20s",
+	"TURNOUT_ROCKY_OPEN_SIGNUP":       "false",
+	"TURNOUT_ROCKY_SIGNUP_RATE_LIMIT": "5",
+	"TURNOUT_ROCKY_PREREGISTRATION":   "false",
+	"TURNOUT_ROCKY_BATCH_SIZE":        "1000",
+	"TURNOUT_REPORT_RETENTION":        "7d",
+	"TURNOUT_SFTP_KNOWN_HOSTS":        "",
+	"TURNOUT_SFTP_INSECURE":           "false",
+	"TURNOUT_MAX_FILE_BYTES":          "2147483648",
+	"TURNOUT_CSV_MAX_FIELD_BYTES":     "65536",
+	"TURNOUT_CSV_MAX_RECORD_BYTES":    "1048576",
+	"TURNOUT_CSV_MAX_COLUMNS":         "1000",
+	"TURNOUT_ZIP_MAX_ENTRIES":         "1000",
 }
 
 // Load reads the process environment.
@@ -254,6 +266,15 @@ func Parse(getenv func(string) string) (*Config, error) {
 	}
 	if c.RockyPDFWait, err = time.ParseDuration(get("TURNOUT_ROCKY_PDF_WAIT")); err != nil || c.RockyPDFWait <= 0 {
 		bad("TURNOUT_ROCKY_PDF_WAIT", "want a positive duration such as 20s")
+	}
+	if c.RockySignupsPerHour, err = strconv.Atoi(get("TURNOUT_ROCKY_SIGNUP_RATE_LIMIT")); err != nil || c.RockySignupsPerHour < 1 {
+		bad("TURNOUT_ROCKY_SIGNUP_RATE_LIMIT", "want partner sign-ups per hour per client address (at least 1)")
+	}
+	if c.RockyPreRegistration, err = strconv.ParseBool(get("TURNOUT_ROCKY_PREREGISTRATION")); err != nil {
+		bad("TURNOUT_ROCKY_PREREGISTRATION", "want true or false")
+	}
+	if c.RockyBatchSize, err = strconv.Atoi(get("TURNOUT_ROCKY_BATCH_SIZE")); err != nil || c.RockyBatchSize < 1 {
+		bad("TURNOUT_ROCKY_BATCH_SIZE", "want a positive number of records per bulk call")
 	}
 	if c.ReportRetention, err = parseDays(get("TURNOUT_REPORT_RETENTION")); err != nil || c.ReportRetention < time.Second {
 		bad("TURNOUT_REPORT_RETENTION", "want a duration of at least 1s such as 7d, 36h or 90m")

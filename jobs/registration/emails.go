@@ -88,6 +88,17 @@ var emailTexts = map[string]map[emailKind]emailText{
 // custom_stop_reminders_url).
 func StopRemindersPath(uid string) string { return "/stop_reminders/" + uid }
 
+// FullName is how e-mails greet a registrant: first, middle and last name
+// and suffix, or, without a first name (gregistrations need only the last
+// name), the title and the last name ("Sra. Pérez").
+func FullName(r *storage.Registrant) string {
+	parts := []string{r.FirstName, r.MiddleName, r.LastName, r.NameSuffix}
+	if r.FirstName == "" {
+		parts = []string{r.NameTitle, r.LastName, r.NameSuffix}
+	}
+	return strings.Join(strings.Fields(strings.Join(parts, " ")), " ")
+}
+
 // buildEmail renders one e-mail for r. pdfURL is the registrant's PDF;
 // stopURL the stop-reminders link. Neither contains the ID number.
 func buildEmail(kind emailKind, r *storage.Registrant, st *State, pdfURL, stopURL string) notify.Email {
@@ -96,7 +107,7 @@ func buildEmail(kind emailKind, r *storage.Registrant, st *State, pdfURL, stopUR
 		lang = "en"
 	}
 	t := emailTexts[lang][kind]
-	name := strings.TrimSpace(r.FirstName + " " + r.LastName)
+	name := FullName(r)
 	link := pdfURL
 	if kind == emailGRegistration && st != nil && st.OnlineRegistrationURL != nil {
 		link = *st.OnlineRegistrationURL

@@ -66,7 +66,7 @@ func newFixture(t *testing.T) *fixture {
 
 func (f *fixture) register(t *testing.T) *storage.Registrant {
 	t.Helper()
-	created, err := f.env.Store.CreateRockyPartner(context.Background(), &storage.RockyPartner{OrgName: "P"})
+	created, err := f.env.Store.CreateRockyPartner(context.Background(), &storage.RockyPartner{OrgName: "P"}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,11 +11,20 @@ var Languages = []string{"en", "es"}
 // SupportedLanguage reports whether lang is one of Languages.
 func SupportedLanguage(lang string) bool { return lang == "en" || lang == "es" }
 
-// UnsupportedLanguageMessage is the message of the unsupported language
-// error; it is in English because the caller's language is the problem.
-func UnsupportedLanguageMessage(lang string) string {
-	return fmt.Sprintf("Unsupported language %q: use one of %s", lang, strings.Join(Languages, ", "))
+// NormalizeLanguage maps a locale tag to the language it names: case is
+// ignored and a region or script ("en-US", "es_MX", "es-419") is dropped,
+// as a browser's Accept-Language value is what many clients send.
+func NormalizeLanguage(tag string) string {
+	tag = strings.ToLower(strings.TrimSpace(tag))
+	if i := strings.IndexAny(tag, "-_"); i > 0 {
+		tag = tag[:i]
+	}
+	return tag
 }
+
+// UnsupportedLanguage is Rocky's message for a language it has no
+// translation for, word for word (clients compare it).
+const UnsupportedLanguage = "Unsupported language"
 
 // msg is one message in every language.
 type msg struct{ en, es string }
@@ -34,17 +43,16 @@ var (
 	msgBoolean          = msg{"Must be true or false", "Debe ser true o false"}
 	msgDate             = msg{"Must be a date in mm-dd-yyyy format", "Debe ser una fecha con formato mm-dd-aaaa"}
 	msgDateFuture       = msg{"Must not be in the future", "No puede ser una fecha futura"}
-	msgDateTime         = msg{"Must be a date and time in mmddyyyy hh:mm:ss format", "Debe ser una fecha y hora con formato mmddaaaa hh:mm:ss"}
 	msgEmail            = msg{"Invalid email address", "Correo electrónico no válido"}
 	msgEmailBlocked     = msg{"This email address is not accepted; please use another one", "No se acepta esta dirección de correo electrónico; use otra"}
 	msgZIP              = msg{"Must be a 5 digit ZIP code", "Debe ser un código postal de 5 dígitos"}
 	msgZIPState         = msg{"ZIP code does not match state", "El código postal no corresponde al estado"}
 	msgState            = msg{"Invalid state", "Estado no válido"}
-	msgIDChars          = msg{"Must contain only letters and digits", "Solo puede contener letras y dígitos"}
+	msgIDChars          = msg{"Must be \"none\", the last 4 digits of your Social Security number, or 7 to 42 letters, digits, dashes, asterisks or spaces", "Debe ser \"none\", los últimos 4 dígitos de su número de Seguro Social, o de 7 a 42 letras, dígitos, guiones, asteriscos o espacios"}
+	msgText             = msg{"Must be text without NUL characters, in UTF-8", "Debe ser texto sin caracteres NUL, en UTF-8"}
+	msgTooLong          = msg{"Must be at most %d characters long", "Debe tener como máximo %d caracteres"}
 	msgRace             = msg{"Invalid race", "Raza no válida"}
 	msgRaceRequired     = msg{"Required: this state asks for race or ethnic group", "Obligatorio: este estado pide la raza o el grupo étnico"}
-	msgParty            = msg{"Invalid party for this state", "Partido no válido para este estado"}
-	msgPartyRequired    = msg{"Required: choose a party, or the no-party option, in this state", "Obligatorio: elija un partido, o la opción sin partido, en este estado"}
 	msgPhone            = msg{"Must be a 10 digit phone number", "Debe ser un número de teléfono de 10 dígitos"}
 	msgCitizen          = msg{"You must be a U.S. citizen to register to vote", "Debe ser ciudadano de los EE. UU. para inscribirse para votar"}
 	msgURL              = msg{"Must be an http or https URL", "Debe ser una URL http o https"}
@@ -52,7 +60,6 @@ var (
 	msgNumber           = msg{"Must be a whole number", "Debe ser un número entero"}
 	msgDigits           = msg{"Must be a series of digits", "Debe ser una serie de dígitos"}
 	msgOneOf            = msg{"Must be one of: %s", "Debe ser uno de: %s"}
-	msgIDLength         = msg{"Must be %d to %d letters or digits long in %s", "Debe tener de %d a %d letras o dígitos en %s"}
 	msgNotInState       = msg{"%s does not accept the national mail-in voter registration form from this service; contact the state's election office", "%s no acepta el formulario nacional de inscripción por correo de este servicio; comuníquese con la oficina electoral del estado"}
 	msgSurvey           = msg{"Question %d required when Answer %d provided", "Se requiere la Pregunta %d cuando se da la Respuesta %d"}
 	msgNoStateOrZIP     = msg{"home_state_id or home_zip_code is required", "Se requiere home_state_id o home_zip_code"}
@@ -156,17 +163,6 @@ func (s *State) PartyList(lang string) []string {
 		out = append(out, PartyName(p, lang))
 	}
 	return out
-}
-
-// partyKey resolves a party given by key or by name in any language.
-func (s *State) partyKey(v string) (string, bool) {
-	for _, k := range append(append([]string{}, s.Parties...), s.NoParty) {
-		n := partyNames[k]
-		if strings.EqualFold(v, k) || strings.EqualFold(v, n.en) || strings.EqualFold(v, n.es) {
-			return k, true
-		}
-	}
-	return "", false
 }
 
 // RequiresRaceMsg explains the state's rule on race.

@@ -44,9 +44,12 @@ func (v *Validator) NewPartner(in Input) (*storage.RockyPartner, error) {
 			return nil, fault.Validation(fault.FieldError{Field: k, Code: fault.CodeInvalidValue, Message: InvalidParameterType})
 		}
 	}
+	// Required: the fields Rocky's partner record requires (organisation,
+	// its web site, the contact's name, phone and postal address), and the
+	// contact e-mail, which the seed does not mark optional.
 	p := &storage.RockyPartner{RTVEmailOptIn: true}
 	p.OrgName = c.str("org_name", true)
-	p.OrgURL = c.url("org_URL", false)
+	p.OrgURL = c.url("org_URL", true)
 	p.OrgPrivacyURL = c.url("org_privacy_url", false)
 	p.ContactName = c.str("contact_name", true)
 	if e := c.str("contact_email", true); e != "" {
@@ -55,17 +58,17 @@ func (v *Validator) NewPartner(in Input) (*storage.RockyPartner, error) {
 		}
 		p.ContactEmail = e
 	}
-	if ph := c.str("contact_phone", false); ph != "" {
+	if ph := c.str("contact_phone", true); ph != "" {
 		if d := digitsOnly(ph); len(d) != 10 {
 			c.fail("contact_phone", msgPhone)
 		} else {
 			p.ContactPhone = d
 		}
 	}
-	p.ContactAddress = c.str("contact_address", false)
-	p.ContactCity = c.str("contact_city", false)
-	p.ContactState, _ = c.stateCode(v.Ref, "contact_state", false)
-	p.ContactZIP = c.zip("contact_ZIP", false)
+	p.ContactAddress = c.str("contact_address", true)
+	p.ContactCity = c.str("contact_city", true)
+	p.ContactState, _ = c.stateCode(v.Ref, "contact_state", true)
+	p.ContactZIP = c.zip("contact_ZIP", true)
 	p.LogoImageURL = c.url("logo_image_URL", false)
 	p.PartnerAskForVolunteers = c.boolean("partner_ask_volunteer", false)
 	if len(c.errs) > 0 {

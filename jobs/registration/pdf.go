@@ -191,11 +191,9 @@ func (p *PDFRenderer) Render(w io.Writer, r *storage.Registrant, idNumber string
 	field(left+50, y, 50, row, L.box5, r.Phone)
 	field(left+100, y, width-100, row, L.box6, idNumber)
 	y += row
-	party := ""
-	if r.Party != "" {
-		party = PartyName(r.Party, lang)
-	}
-	race := ""
+	// Party and race are printed as the registrant gave them; a race given
+	// by its key ("white") is printed by its name in the form's language.
+	party, race := r.Party, r.Race
 	if n, ok := raceNames[r.Race]; ok {
 		race = n.in(lang)
 	}

@@ -13,6 +13,9 @@ type RequirementsQuery struct {
 	HomeStateID string
 	HomeZIPCode string
 	DateOfBirth string
+	// PreRegistration applies the state's pre-registration rule to the
+	// age check instead of 18 (Validator.PreRegistration).
+	PreRegistration bool
 }
 
 // Requirements is the answer of state_requirements: the state's rules and
@@ -40,12 +43,12 @@ type Requirements struct {
 // ZIP not in state, non-participating state, invalid age, unsupported
 // language).
 func (r *Reference) StateRequirements(q RequirementsQuery, now time.Time) (*Requirements, error) {
-	lang := strings.ToLower(strings.TrimSpace(q.Lang))
+	lang := NormalizeLanguage(q.Lang)
 	if lang == "" {
 		return nil, fault.Validation(fault.FieldError{Field: "lang", Code: fault.CodeRequired, Message: msgRequired.in("en")})
 	}
 	if !SupportedLanguage(lang) {
-		return nil, fault.New(fault.Invalid, "%s", UnsupportedLanguageMessage(lang))
+		return nil, fault.New(fault.Invalid, "%s", UnsupportedLanguage)
 	}
 	invalid := func(m msg) error { return fault.New(fault.Invalid, "%s", m.in(lang)) }
 	var state *State
@@ -73,11 +76,11 @@ func (r *Reference) StateRequirements(q RequirementsQuery, now time.Time) (*Requ
 		return nil, fault.New(fault.Invalid, "%s", state.NotParticipatingMsg(lang))
 	}
 	if d := strings.TrimSpace(q.DateOfBirth); d != "" {
-		dob, err := time.Parse(dateLayout, d)
-		if err != nil {
+		dob, ok := ParseDate(d)
+		if !ok {
 			return nil, fault.New(fault.Invalid, "%s", msgDate.in(lang))
 		}
-		if !MayRegister(state, dob, now) {
+		if Age(dob, now) < 18 && !(q.PreRegistration && MayRegister(state, dob, now)) {
 			return nil, fault.New(fault.Invalid, "%s", state.Sub18Msg(lang))
 		}
 	}

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -201,9 +200,9 @@ func (s *Service) bulkRow(in Input, partnerID int64, kind string) (*storage.Regi
 		return nil, &BulkError{Type: "SyntaxError", FieldName: f, Message: InvalidParameterType}
 	}
 	c := &checker{in: in, lang: "en", failed: map[string]bool{}}
-	lang := strings.ToLower(c.str("lang", false))
+	lang := NormalizeLanguage(c.str("lang", false))
 	if lang != "" && !SupportedLanguage(lang) {
-		return nil, &BulkError{Type: "UnsupportedLanguageError", Message: UnsupportedLanguageMessage(lang)}
+		return nil, &BulkError{Type: "UnsupportedLanguageError", Message: UnsupportedLanguage}
 	}
 	if lang != "" {
 		c.lang = lang
@@ -219,11 +218,11 @@ func (s *Service) bulkRow(in Input, partnerID int64, kind string) (*storage.Regi
 	r.StateOVRData = c.stateOVRData()
 	// bulk_gregistrations carry "UTC datetime format"; registrations/bulk the
 	// registration format. Both are accepted in both.
-	r.ClientCreatedAt = c.flexTime("created_at")
-	r.ClientUpdatedAt = c.flexTime("updated_at")
+	r.ClientCreatedAt = c.clientTime("created_at")
+	r.ClientUpdatedAt = c.clientTime("updated_at")
 	if d := c.str("date_of_birth", false); d != "" {
-		t, err := time.Parse(dateLayout, d)
-		if err != nil {
+		t, ok := ParseDate(d)
+		if !ok {
 			c.fail("date_of_birth", msgDate)
 		}
 		r.DateOfBirth = &t
@@ -299,23 +298,6 @@ func (s *Service) bulkRow(in Input, partnerID int64, kind string) (*storage.Regi
 	return r, nil
 }
 
-// flexTime parses the registration format or an ISO 8601 / "yyyy-mm-dd
-// hh:mm:ss" UTC time.
-func (c *checker) flexTime(field string) *time.Time {
-	v := c.str(field, false)
-	if v == "" {
-		return nil
-	}
-	for _, layout := range []string{dateTimeLayout, time.RFC3339, "2006-01-02 15:04:05", "2006-01-02T15:04:05", "2006-01-02 15:04:05 MST", "2006-01-02"} {
-		if t, err := time.Parse(layout, v); err == nil {
-			t = t.UTC()
-			return &t
-		}
-	}
-	c.fail(field, msgDateTime)
-	return nil
-}
-
 // PDFReady reports whether uid's PDF is stored.
 func (s *Service) PDFReady(ctx context.Context, uid string) (bool, error) {
 	st, err := s.Store.RegistrantPDFStatus(ctx, uid)
@@ -363,6 +345,9 @@ type Options struct {
 	BlockedEmails []string
 	// Reminders is the reminder schedule; nil means DefaultReminders.
 	Reminders []time.Duration
+	// PreRegistration admits registrants under 18 as their state's
+	// pre-registration rule allows (Validator.PreRegistration).
+	PreRegistration bool
 }
 
 // NewService returns a Service (and loads the reference data once).
@@ -385,7 +370,7 @@ func NewService(opts Options, store *storage.Store, enq *jobs.Enqueuer) (*Servic
 	}
 	return &Service{
 		Store: store, Enqueuer: enq, Ring: ring, Reminders: reminders,
-		Validator: &Validator{Ref: ref, Blocklist: NewBlocklist(blocked)},
+		Validator: &Validator{Ref: ref, Blocklist: NewBlocklist(blocked), PreRegistration: opts.PreRegistration},
 	}, nil
 }
 

@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"net/mail"
 	"net/url"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/turnoutdev/turnout/internal/fault"
 	"github.com/turnoutdev/turnout/storage"
@@ -74,6 +76,10 @@ type Validator struct {
 	Ref       *Reference
 	Blocklist *Blocklist
 	Now       func() time.Time
+	// PreRegistration accepts registrants under 18 whom their state's
+	// pre-registration rule admits; off, everyone must be 18 (the rule of
+	// the Rocky API).
+	PreRegistration bool
 }
 
 // checker collects the problems of one registration, in the registrant's
@@ -128,6 +134,13 @@ func (c *checker) text(field string) (string, bool) {
 		var s string
 		if json.Unmarshal(raw, &s) != nil {
 			return "", false
+		}
+		// PostgreSQL text holds neither NUL nor invalid UTF-8 (which
+		// encoding/json would silently replace): both are refused here,
+		// naming the field, before anything is stored.
+		if !utf8.Valid(raw) || strings.ContainsRune(s, 0) {
+			c.fail(field, msgText)
+			return "", true
 		}
 		return s, true
 	case '{', '[':
@@ -211,24 +224,85 @@ func (c *checker) stateCode(ref *Reference, field string, required bool) (string
 	return v, s
 }
 
-// Dates use the seed's formats exactly.
-const (
-	dateLayout     = "01-02-2006"
-	dateTimeLayout = "01022006 15:04:05"
-)
+// dateTimeLayout is the seed's format of created_at and updated_at.
+const dateTimeLayout = "01022006 15:04:05"
 
-func (c *checker) dateTime(field string, required bool) *time.Time {
-	v := c.str(field, required)
+// timeLayouts are the forms of created_at and updated_at accepted: the
+// seed's, ISO 8601 and the forms Rails parses for a datetime attribute
+// (Ruby's Time#to_s, US dates). Times without a zone are UTC.
+var timeLayouts = []string{
+	dateTimeLayout, "01022006", time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02 15:04:05",
+	"2006-01-02 15:04:05 -0700", "2006-01-02 15:04:05 MST", "2006-01-02 15:04:05Z07:00", "2006-01-02",
+	"01/02/2006 15:04:05", "01/02/2006", "2006/01/02 15:04:05", "2006/01/02",
+}
+
+// parseTime reads v in any of timeLayouts.
+func parseTime(v string) (time.Time, bool) {
+	for _, layout := range timeLayouts {
+		if t, err := time.Parse(layout, v); err == nil {
+			return t.UTC(), true
+		}
+	}
+	return time.Time{}, false
+}
+
+// clientTime reads created_at or updated_at. Like Rocky, which keeps the
+// time it can parse and otherwise stamps the record itself, an absent or
+// unparsable value is no error: it is nil, and the registrant's own time
+// of arrival is used.
+func (c *checker) clientTime(field string) *time.Time {
+	v := c.str(field, false)
 	if v == "" {
 		return nil
 	}
-	t, err := time.Parse(dateTimeLayout, v)
-	if err != nil {
-		c.fail(field, msgDateTime)
-		return nil
+	if t, ok := parseTime(v); ok {
+		return &t
 	}
-	return &t
+	return nil
 }
+
+// Dates of birth are read as Rocky reads them: month, day and year
+// (mm-dd-yyyy, the seed's form, or with any separators and one-digit
+// month or day, e.g. 5/7/1990), or year, month and day (1990-05-07).
+var (
+	dateMDY = regexp.MustCompile(`^(\d{1,2})\D+(\d{1,2})\D+(\d{4})$`)
+	dateYMD = regexp.MustCompile(`^(\d{4})\D+(\d{1,2})\D+(\d{1,2})$`)
+)
+
+// ParseDate reads a date of birth; false for anything else or for a day
+// that does not exist (02-30-1990).
+func ParseDate(v string) (time.Time, bool) {
+	var y, m, d int
+	if p := dateMDY.FindStringSubmatch(v); p != nil {
+		m, d, y = atoi(p[1]), atoi(p[2]), atoi(p[3])
+	} else if p := dateYMD.FindStringSubmatch(v); p != nil {
+		y, m, d = atoi(p[1]), atoi(p[2]), atoi(p[3])
+	} else {
+		return time.Time{}, false
+	}
+	t := time.Date(y, time.Month(m), d, 0, 0, 0, 0, time.UTC)
+	if t.Year() != y || int(t.Month()) != m || t.Day() != d {
+		return time.Time{}, false
+	}
+	return t, true
+}
+
+func atoi(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
+}
+
+// idNumberPattern is the ID numbers Rocky accepts: "none" (no ID at all),
+// exactly four digits (the last four of the SSN, which the state's
+// id_number_msg asks for when there is no license), or 7 to 42 letters,
+// digits, dashes, asterisks and spaces, optionally followed by a space and
+// the four SSN digits. The state's id_length_min/max only inform the
+// caller: Rocky does not enforce them, so neither does Turnout.
+var idNumberPattern = regexp.MustCompile(`(?i)^(none|\d{4}|[-*A-Z0-9 ]{7,42}( \d{4})?)$`)
+
+// maxChoice caps the free-text party and race: Rocky stores them in
+// 255-character columns.
+const maxChoice = 255
 
 // Unknown returns the first field of in (sorted) that the mode does not
 // define; bulk allows the bulk fields too.
@@ -259,12 +333,12 @@ func (v *Validator) Validate(in Input, mode Mode) (*Validated, error) {
 		return nil, fault.Validation(fault.FieldError{Field: f, Code: fault.CodeInvalidValue, Message: InvalidParameterType})
 	}
 	c := &checker{in: in, lang: "en", failed: map[string]bool{}}
-	lang := strings.ToLower(c.str("lang", true))
+	lang := NormalizeLanguage(c.str("lang", true))
 	if len(c.errs) > 0 {
 		return nil, fault.Validation(c.errs...)
 	}
 	if !SupportedLanguage(lang) {
-		return nil, fault.New(fault.Invalid, "%s", UnsupportedLanguageMessage(lang))
+		return nil, fault.New(fault.Invalid, "%s", UnsupportedLanguage)
 	}
 	c.lang = lang
 	// Seed: "Question N required when Answer N provided".
@@ -292,14 +366,14 @@ func (v *Validator) Validate(in Input, mode Mode) (*Validated, error) {
 	r.PartnerTrackingID = c.str("partner_tracking_id", false)
 	r.ShortForm = c.boolean("short_form", false)
 	r.StateOVRData = c.stateOVRData()
-	r.ClientCreatedAt = c.dateTime("created_at", full)
-	r.ClientUpdatedAt = c.dateTime("updated_at", full)
+	r.ClientCreatedAt = c.clientTime("created_at")
+	r.ClientUpdatedAt = c.clientTime("updated_at")
 
 	var dob *time.Time
 	if s := c.str("date_of_birth", true); s != "" {
-		t, err := time.Parse(dateLayout, s)
+		t, ok := ParseDate(s)
 		switch {
-		case err != nil:
+		case !ok:
 			c.fail("date_of_birth", msgDate)
 		case t.After(v.now()):
 			c.fail("date_of_birth", msgDateFuture)
@@ -308,9 +382,13 @@ func (v *Validator) Validate(in Input, mode Mode) (*Validated, error) {
 		}
 	}
 	r.DateOfBirth = dob
+	if dob != nil {
+		age := int32(Age(*dob, v.now()))
+		r.Age = &age
+	}
 
-	idNumber := c.str("id_number", full)
-	if idNumber != "" && !alnum(idNumber) {
+	idNumber := strings.ToUpper(c.str("id_number", full))
+	if idNumber != "" && !idNumberPattern.MatchString(idNumber) {
 		c.fail("id_number", msgIDChars)
 	}
 	out.IDNumber = idNumber
@@ -353,8 +431,11 @@ func (v *Validator) Validate(in Input, mode Mode) (*Validated, error) {
 	r.MailingStateID, _ = c.stateCode(v.Ref, "mailing_state_id", m)
 	r.MailingZIPCode = c.zip("mailing_zip_code", m)
 
-	raceIn := c.str("race", false)
-	partyIn := c.str("party", false)
+	// Party is optional and free text ("No validation because allowable
+	// choices are state specific"): kept and printed as sent. Race is kept
+	// as sent too, once it is one of the federal form's choices.
+	r.Race = c.capped("race", maxChoice)
+	r.Party = c.capped("party", maxChoice)
 
 	r.Phone = c.str("phone", false)
 	if r.Phone != "" {
@@ -412,42 +493,22 @@ func (v *Validator) Validate(in Input, mode Mode) (*Validated, error) {
 				c.fail("home_zip_code", msgZIPState)
 			}
 		}
-		if idNumber != "" && !c.failed["id_number"] {
-			lo, hi := state.IDBounds()
-			if n := len(idNumber); n < lo || n > hi {
-				c.fail("id_number", msgIDLength, lo, hi, state.Name)
-			}
-		}
-		if raceIn != "" {
-			if k, ok := raceKey(raceIn); ok {
-				r.Race = k
-			} else {
+		if r.Race != "" {
+			if _, ok := raceKey(r.Race); !ok {
 				c.fail("race", msgRace)
 			}
 		} else if state.RequiresRace {
 			c.fail("race", msgRaceRequired)
 		}
-		if partyIn != "" {
-			if k, ok := state.partyKey(partyIn); ok {
-				r.Party = k
-			} else {
-				c.fail("party", msgParty)
-			}
-		} else if state.RequiresParty {
-			c.fail("party", msgPartyRequired)
-		}
-		if dob != nil && !MayRegister(state, *dob, v.now()) {
-			c.fail("date_of_birth", msg{state.Sub18Msg("en"), state.Sub18Msg("es")})
+		if dob != nil && !c.failed["date_of_birth"] {
+			v.checkAge(c, r, state, *dob)
 		}
 	} else {
-		// gregistration: race and party are kept as given when valid in
-		// general; the state's own site applied its rules.
-		if k, ok := raceKey(raceIn); ok {
-			r.Race = k
-		} else if raceIn != "" {
+		// gregistration: race is kept as given when it is a choice at all;
+		// the state's own site applied its rules.
+		if _, ok := raceKey(r.Race); !ok && r.Race != "" {
 			c.fail("race", msgRace)
 		}
-		r.Party = partyIn
 		if !full && r.HomeZIPCode != "" && !c.failed["home_zip_code"] {
 			zs, ok := v.Ref.StateOfZIP(r.HomeZIPCode)
 			switch {
@@ -485,13 +546,29 @@ func (v *Validator) now() time.Time {
 	return time.Now()
 }
 
-func alnum(s string) bool {
-	for _, r := range s {
-		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
-			return false
-		}
+// checkAge applies the age rule: 18 or older on the day of the call. With
+// pre-registration enabled, someone younger whom the state's own rule lets
+// register is accepted and recorded as pre-registered (ineligible by age,
+// going ahead under 18), which is what registrant reports show.
+func (v *Validator) checkAge(c *checker, r *storage.Registrant, state *State, dob time.Time) {
+	now := v.now()
+	if Age(dob, now) >= 18 {
+		return
 	}
-	return true
+	if v.PreRegistration && MayRegister(state, dob, now) {
+		r.IneligibleAge, r.Under18OK = true, true
+		return
+	}
+	c.fail("date_of_birth", msg{state.Sub18Msg("en"), state.Sub18Msg("es")})
+}
+
+// capped returns a free-text field, refusing one over max characters.
+func (c *checker) capped(field string, max int) string {
+	s := c.str(field, false)
+	if utf8.RuneCountInString(s) > max {
+		c.fail(field, msgTooLong, max)
+	}
+	return s
 }
 
 func digitsOnly(s string) string {
@@ -520,6 +597,11 @@ func (c *checker) stateOVRData() json.RawMessage {
 		return nil
 	}
 	raw := bytes.TrimSpace(c.in["state_ovr_data"])
+	// jsonb refuses \u0000 anywhere in a document.
+	if raw[0] == '{' && (!utf8.Valid(raw) || bytes.Contains(raw, []byte(`\u0000`))) {
+		c.fail("state_ovr_data", msgText)
+		return nil
+	}
 	if raw[0] != '{' {
 		raw, _ = json.Marshal(c.str("state_ovr_data", false))
 	}

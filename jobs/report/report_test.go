@@ -43,7 +43,7 @@ func newFixture(t testing.TB) *fixture {
 	aq := asynq.NewClient(env.AsynqConn)
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	t.Cleanup(func() { aq.Close(); blobs.Close() })
-	p, err := env.Store.CreateRockyPartner(ctx, &storage.RockyPartner{OrgName: "Report Club " + t.Name()})
+	p, err := env.Store.CreateRockyPartner(ctx, &storage.RockyPartner{OrgName: "Report Club " + t.Name()}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
