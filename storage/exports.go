@@ -64,11 +64,13 @@ func ExportJobOf(ctx context.Context, q Querier, id int64) (*ExportJob, error) {
 	return e, nil
 }
 
-// StartExport readies an export for a build: a re-run (a retry after a
-// crash or a failure) forgets the earlier failure. False means the export
-// is complete already, or its job was canceled.
+// StartExport readies an export for a build. A re-run after a final
+// failure (the job retried by hand) forgets the failure and its webhook
+// job, so the retry's outcome is notified too. False means the export is
+// complete already, or its job was canceled.
 func (s *Store) StartExport(ctx context.Context, id int64) (bool, error) {
-	tag, err := s.Pool.Exec(ctx, `UPDATE van_export_jobs e SET error_code = NULL
+	tag, err := s.Pool.Exec(ctx, `UPDATE van_export_jobs e SET error_code = NULL,
+		webhook_job_id = CASE WHEN e.error_code IS NULL THEN e.webhook_job_id END
 		FROM jobs j WHERE e.job_id = $1 AND j.id = e.job_id AND e.completed_at IS NULL AND j.status <> 'canceled'`, id)
 	if err != nil {
 		return false, fmt.Errorf("start export %d: %w", id, err)

@@ -195,6 +195,7 @@ func (h *Handlers) DownloadExport(c echo.Context) error {
 	hd.Set("Content-Disposition", `attachment; filename="export-job-`+strconv.FormatInt(e.JobID, 10)+`.csv"`)
 	hd.Set("Cache-Control", "private, no-store")
 	hd.Set("Referrer-Policy", "no-referrer")
+	hd.Set("X-Content-Type-Options", "nosniff")
 	return c.Stream(http.StatusOK, "text/csv", rc)
 }
 

@@ -143,7 +143,12 @@ func TestExportJobCompletesLaterAndCallsTheWebhook(t *testing.T) {
 	if h.Verified != nil {
 		t.Fatalf("webhook signature: %v", h.Verified)
 	}
-	if h.ID != export.WebhookID(job.ExportJobID) || h.Body["status"] != "Completed" ||
+	var hookJob int64
+	if err := s.env.Store.Pool.QueryRow(context.Background(), `SELECT webhook_job_id FROM van_export_jobs WHERE job_id = $1`,
+		job.ExportJobID).Scan(&hookJob); err != nil {
+		t.Fatal(err)
+	}
+	if h.ID != export.WebhookID(job.ExportJobID, hookJob) || h.Body["status"] != "Completed" ||
 		h.Body["exportJobId"] != float64(job.ExportJobID) || h.Body["downloadUrl"] != nil {
 		t.Fatalf("webhook %s: %v; want status Completed, no downloadUrl", h.ID, h.Body)
 	}

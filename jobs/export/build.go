@@ -95,7 +95,7 @@ func (b *Builder) fail(ctx context.Context, e *storage.ExportJob) error {
 	if cur, err := b.Store.ExportJob(ctx, e.JobID); err == nil && cur.JobStatus == storage.JobCanceled {
 		code = ErrorCanceled
 	}
-	_, err := b.settle(ctx, e.JobID, func(tx pgx.Tx) (bool, error) {
+	_, err := b.settle(ctx, e.JobID, StatusError, func(tx pgx.Tx) (bool, error) {
 		return storage.FailExportTx(ctx, tx, e.JobID, code)
 	})
 	return err
@@ -132,7 +132,7 @@ func (b *Builder) build(ctx context.Context, e *storage.ExportJob) (rows, size i
 	if err != nil {
 		return 0, 0, fmt.Errorf("build export %d: %w", e.JobID, err)
 	}
-	changed, err := b.settle(ctx, e.JobID, func(tx pgx.Tx) (bool, error) {
+	changed, err := b.settle(ctx, e.JobID, StatusCompleted, func(tx pgx.Tx) (bool, error) {
 		return storage.CompleteExportTx(ctx, tx, e.JobID, n, size, key, b.retention())
 	})
 	if err != nil {
@@ -167,11 +167,13 @@ func (b *Builder) unwanted(ctx context.Context, id int64, key string) error {
 	return fault.New(fault.Invalid, "export job %d was canceled", id)
 }
 
-// settle applies change (an export's move to complete or failed) and, when
-// it changed the export and the export has a webhook URL, inserts and
-// claims the webhook job in the same transaction; the job is enqueued
-// after commit.
-func (b *Builder) settle(ctx context.Context, id int64, change func(tx pgx.Tx) (bool, error)) (bool, error) {
+// settle applies change (an export's move to status, Completed or Error)
+// and, when it changed the export and the export has a webhook URL,
+// inserts and claims the webhook job in the same transaction; the job is
+// enqueued after commit. The message states status itself: the job row
+// may not say yet that the attempt ran (the worker writes it afterwards,
+// and records the start of short attempts only with their outcome).
+func (b *Builder) settle(ctx context.Context, id int64, status string, change func(tx pgx.Tx) (bool, error)) (bool, error) {
 	var job *storage.Job
 	var changed bool
 	err := b.Store.InTx(ctx, func(tx pgx.Tx) error {
@@ -184,7 +186,12 @@ func (b *Builder) settle(ctx context.Context, id int64, change func(tx pgx.Tx) (
 		if err != nil || e.WebhookURL == nil {
 			return err
 		}
-		raw, err := json.Marshal(ViewOf(e, ""))
+		v := ViewOf(e, "")
+		v.Status, v.ErrorCode = status, nil
+		if status == StatusError {
+			v.ErrorCode = e.ErrorCode
+		}
+		raw, err := json.Marshal(v)
 		if err != nil {
 			return err
 		}

@@ -31,9 +31,11 @@ type webhookParams struct {
 }
 
 // WebhookID is the Standard Webhooks message id of an export's webhook,
-// the same on every retry so receivers can de-duplicate.
-func WebhookID(exportJobID int64) string {
-	return "msg_turnout_export_" + strconv.FormatInt(exportJobID, 10)
+// sent by delivery job webhookJobID: the same on every retry of that
+// delivery, so receivers can de-duplicate, and a new one when a retried
+// export settles again.
+func WebhookID(exportJobID, webhookJobID int64) string {
+	return "msg_turnout_export_" + strconv.FormatInt(exportJobID, 10) + "_" + strconv.FormatInt(webhookJobID, 10)
 }
 
 // Webhooks is the handler of KindWebhook jobs: it POSTs the signed export
@@ -70,7 +72,7 @@ func (h *Webhooks) Run(ctx context.Context, job *storage.Job) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	code, derr := notify.Post(ctx, h.Client, key.WebhookSecret, WebhookID(e.JobID), *e.WebhookURL, []byte(p.Body))
+	code, derr := notify.Post(ctx, h.Client, key.WebhookSecret, WebhookID(e.JobID, job.ID), *e.WebhookURL, []byte(p.Body))
 	h.Log.Info("export webhook attempted", "job_id", job.ID, "export_job_id", e.JobID, "attempt", job.Attempts, "ok", derr == nil)
 	if derr != nil {
 		if errors.Is(derr, netguard.ErrBlocked) {
