@@ -275,6 +275,13 @@ func stackServesOperatorsAndClients(t *testing.T, s *Stack) {
 	if code != 200 || !strings.Contains(string(body), `turnout_queue_size{queue="default"}`) {
 		t.Errorf("/metrics: %d, want queue metrics", code)
 	}
+	// The one worker serves every queue, so none would trip the alert for
+	// a queue nobody serves.
+	for _, q := range []string{"default", "fileload", "pdf", "reports", "notify", "critical"} {
+		if want := fmt.Sprintf("turnout_queue_workers{queue=%q} 1\n", q); !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
 
 	resp, err := http.Get(s.WorkerHTTP + "/metrics")
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/turnoutdev/turnout/api/middleware"
 	"github.com/turnoutdev/turnout/internal/fault"
+	"github.com/turnoutdev/turnout/jobs"
 )
 
 // HTTPMetrics counts and times requests by route pattern (never by raw path,
@@ -50,7 +51,7 @@ func HTTPMetrics(reg prometheus.Registerer) echo.MiddlewareFunc {
 type queueCollector struct {
 	insp                                    *asynq.Inspector
 	size, tasks, latency, processed, failed *prometheus.Desc
-	paused                                  *prometheus.Desc
+	paused, workers                         *prometheus.Desc
 }
 
 // NewQueueCollector returns a collector of Asynq queue metrics.
@@ -63,11 +64,13 @@ func NewQueueCollector(insp *asynq.Inspector) prometheus.Collector {
 		processed: prometheus.NewDesc("turnout_queue_processed_total", "Tasks processed (succeeded or failed).", []string{"queue"}, nil),
 		failed:    prometheus.NewDesc("turnout_queue_failed_total", "Task attempts that failed.", []string{"queue"}, nil),
 		paused:    prometheus.NewDesc("turnout_queue_paused", "1 if the queue is paused.", []string{"queue"}, nil),
+		workers: prometheus.NewDesc("turnout_queue_workers",
+			"Live worker processes that take tasks from the queue (0: its tasks wait for ever).", []string{"queue"}, nil),
 	}
 }
 
 func (qc *queueCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{qc.size, qc.tasks, qc.latency, qc.processed, qc.failed, qc.paused} {
+	for _, d := range []*prometheus.Desc{qc.size, qc.tasks, qc.latency, qc.processed, qc.failed, qc.paused, qc.workers} {
 		ch <- d
 	}
 }
@@ -76,6 +79,19 @@ func (qc *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	queues, err := qc.insp.Queues()
 	if err != nil {
 		return
+	}
+	serving := map[string]int{}
+	if servers, err := qc.insp.Servers(); err == nil {
+		for _, srv := range servers {
+			for q := range srv.Queues {
+				serving[q]++
+			}
+		}
+		// Every queue Turnout uses is reported, known to Asynq or not, so
+		// "no worker serves it" is visible before its first task.
+		for _, q := range jobs.Queues {
+			ch <- prometheus.MustNewConstMetric(qc.workers, prometheus.GaugeValue, float64(serving[q]), q)
+		}
 	}
 	for _, q := range queues {
 		info, err := qc.insp.GetQueueInfo(q)
