@@ -245,10 +245,13 @@ func TestNativeEnvelopeMirrorsInputAndCarriesGatewayID(t *testing.T) {
 	}
 }
 
+// A key without the admin scope reads only its own jobs; an admin key
+// reads every key's.
 func TestAnotherKeysJobIsNotFound(t *testing.T) {
 	c := newServer(t, nil)
 	owner := createKey(t, storage.NewKey{Scopes: []string{"admin"}})
-	other := createKey(t, storage.NewKey{Scopes: []string{"admin"}})
+	other := createKey(t, storage.NewKey{Scopes: []string{"metrics"}})
+	admin := createKey(t, storage.NewKey{Scopes: []string{"admin"}})
 	_, b := c.Do(apitest.NewRequest(t, http.MethodPost, "/service/jobs", "", "X-API-Key", owner.Secret))
 	id := strconv.FormatInt(int64(decode(t, b)["job"].(map[string]any)["id"].(float64)), 10)
 	resp, body := get(t, c, "/service/jobs/"+id, "X-API-Key", other.Secret)
@@ -257,6 +260,9 @@ func TestAnotherKeysJobIsNotFound(t *testing.T) {
 	}
 	if _, ok := body["job"]; ok {
 		t.Fatal("the job leaked to another key")
+	}
+	if resp, body := get(t, c, "/service/jobs/"+id, "X-API-Key", admin.Secret); resp.StatusCode != http.StatusOK {
+		t.Fatalf("another admin key reading the job: %d %v, want 200", resp.StatusCode, body["error"])
 	}
 }
 

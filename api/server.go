@@ -27,6 +27,7 @@ import (
 	"github.com/turnoutdev/turnout/api/targets"
 	"github.com/turnoutdev/turnout/api/van"
 	"github.com/turnoutdev/turnout/internal/netguard"
+	"github.com/turnoutdev/turnout/internal/version"
 	"github.com/turnoutdev/turnout/jobs"
 	"github.com/turnoutdev/turnout/jobs/export"
 	targetrules "github.com/turnoutdev/turnout/jobs/targets"
@@ -113,6 +114,7 @@ func New(d Deps) *echo.Echo {
 	e.HTTPErrorHandler = middleware.ErrorHandler(d.Log, middleware.ByPrefix(native.RenderError, surfaces...))
 	e.Use(middleware.RestoreHead)
 	e.Use(middleware.RequestIDs(uuid.NewString))
+	e.Use(middleware.AccessLog(d.Log))
 	e.Use(ops.HTTPMetrics(d.Registry))
 	e.Use(echomw.RecoverWithConfig(echomw.RecoverConfig{DisableStackAll: true, LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
 		d.Log.Error("handler panicked", append(middleware.RequestLogAttrs(c), "err", err, "stack", string(stack))...)
@@ -124,13 +126,22 @@ func New(d Deps) *echo.Echo {
 	e.IPExtractor = echo.ExtractIPDirect()
 
 	insp := asynq.NewInspector(d.AsynqConn)
+	rctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	if err := jobs.RegisterQueues(rctx, d.Redis); err != nil {
+		d.Log.Warn("register queues with Asynq; the dashboard lists a queue from its first task", "err", err)
+	}
+	cancel()
+	ctl := &jobs.Control{Store: d.Store, Enqueuer: d.Enqueuer, Inspector: insp, Redis: d.Redis, Log: d.Log}
 	d.Registry.MustRegister(ops.NewQueueCollector(insp))
 	o := &ops.Handler{
 		Postgres:  d.Store,
 		Redis:     ops.PingFunc(func(ctx context.Context) error { return d.Redis.Ping(ctx).Err() }),
 		Stats:     d.Store,
 		Inspector: insp,
+		Schema:    &ops.Schema{M: d.Store},
+		Version:   version.Get().Short(),
 	}
+	e.Use(o.Schema.Gate)
 	e.GET("/healthz", o.Healthz)
 	e.GET("/readyz", o.Readyz)
 	e.GET("/status", o.StatusPage)
@@ -141,7 +152,9 @@ func New(d Deps) *echo.Echo {
 	e.GET("/reference", reference)
 
 	admin := middleware.Authenticate(d.Store, storage.ScopeAdmin, middleware.AdminBasicOrKey)
-	dash := echo.WrapHandler(ops.Dashboard("/monitoring", d.AsynqConn))
+	dash := ops.NewDashboard("/monitoring", d.AsynqConn, ctl, d.Store).Handle
+	// Browsers fetch a web manifest without credentials; it holds nothing.
+	e.GET("/monitoring/manifest.json", dash)
 	mon := middleware.NewGroup(e, "/monitoring", middleware.Surface(ops.RenderAdminError), admin)
 	mon.Match(dashboardMethods, "", dash)
 	mon.Match(dashboardMethods, "/*", dash)
@@ -151,11 +164,16 @@ func New(d Deps) *echo.Echo {
 	timeout := echomw.ContextTimeoutWithConfig(echomw.ContextTimeoutConfig{Timeout: d.RequestTimeout})
 
 	// Native surface (TargetSmart conventions).
-	nj := &native.Jobs{Store: d.Store, Enqueuer: d.Enqueuer}
+	nj := &native.Jobs{Store: d.Store, Enqueuer: d.Enqueuer, Control: ctl}
 	svc := middleware.NewGroup(e, "/service", middleware.Surface(native.RenderError), timeout)
 	// The function is named first, so refusals of the key carry it too.
-	svc.GET("/jobs/:id", nj.Get, native.Function("service.jobs.get"),
-		middleware.Authenticate(d.Store, "", middleware.NativeKey), limiter.Middleware(), middleware.Resource("jobRead"))
+	anyKey := middleware.Authenticate(d.Store, "", middleware.NativeKey)
+	svc.GET("/jobs", nj.List, native.Function("service.jobs.list"), anyKey, limiter.Middleware(), middleware.Resource("jobRead"))
+	svc.GET("/jobs/:id", nj.Get, native.Function("service.jobs.get"), anyKey, limiter.Middleware(), middleware.Resource("jobRead"))
+	svc.POST("/jobs/:id/cancel", nj.Cancel, native.Function("service.jobs.cancel"), anyKey, limiter.Middleware(),
+		middleware.Resource("jobControl"))
+	svc.POST("/jobs/:id/retry", nj.Retry, native.Function("service.jobs.retry"), anyKey, limiter.Middleware(),
+		middleware.Resource("jobControl"))
 	svc.POST("/jobs", nj.CreateNoop, native.Function("service.jobs.create"),
 		middleware.Authenticate(d.Store, storage.ScopeAdmin, middleware.NativeKey), limiter.Middleware(), middleware.Resource("jobCreate"))
 	svc.POST("/jobs/batch", nj.CreateNoops, native.Function("service.jobs.batch"),

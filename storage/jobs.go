@@ -13,7 +13,9 @@ import (
 )
 
 // Job statuses. A job moves queued → running → succeeded | failed, passing
-// through retrying between failed attempts; canceled is set only by users.
+// through retrying between failed attempts. An operator or the owning key
+// may cancel an unfinished job (CancelJob) and retry a failed or canceled
+// one (RetryJob), which queues it again.
 const (
 	JobQueued    = "queued"
 	JobRunning   = "running"
@@ -44,6 +46,8 @@ type Job struct {
 	StartedAt      *time.Time      `db:"started_at" json:"startedAt"`
 	FinishedAt     *time.Time      `db:"finished_at" json:"finishedAt"`
 	HeartbeatAt    *time.Time      `db:"heartbeat_at" json:"-"`
+	CanceledBy     *string         `db:"canceled_by" json:"canceledBy,omitempty"`
+	CanceledAt     *time.Time      `db:"canceled_at" json:"canceledAt,omitempty"`
 }
 
 // Finished reports whether the job reached a final status.
@@ -69,7 +73,8 @@ type NewJob struct {
 }
 
 const jobColumns = `id, kind, queue, status, key_id, params, result, progress_total, progress_done,
-	progress_failed, error, attempts, max_attempts, created_at, updated_at, started_at, finished_at, heartbeat_at`
+	progress_failed, error, attempts, max_attempts, created_at, updated_at, started_at, finished_at, heartbeat_at,
+	canceled_by, canceled_at`
 
 // InsertJob inserts a queued job through q (a pool or a transaction).
 func InsertJob(ctx context.Context, q Querier, n NewJob) (*Job, error) {
@@ -266,9 +271,11 @@ func (s *Store) FailAttempt(ctx context.Context, a Attempt, msg string, final bo
 	if final {
 		status, finished = JobFailed, "now()"
 	}
-	_, err := s.Pool.Exec(ctx, `UPDATE jobs SET status = $2, error = $3, attempts = $4,
+	// The error also goes to the job's history, where a retry leaves it.
+	_, err := s.Pool.Exec(ctx, `WITH u AS (UPDATE jobs SET status = $2, error = $3, attempts = $4,
 		started_at = coalesce(started_at, $6), finished_at = `+finished+`, updated_at = now()
-		WHERE id = $1 AND attempts = $5 AND `+unfinished,
+		WHERE id = $1 AND attempts = $5 AND `+unfinished+` RETURNING id, attempts)
+		INSERT INTO job_events (job_id, action, attempt, detail) SELECT id, 'attempt_failed', attempts, $3 FROM u`,
 		a.JobID, status, ErrorText(msg), a.Number, a.expected(), a.At)
 	return err
 }
@@ -276,18 +283,29 @@ func (s *Store) FailAttempt(ctx context.Context, a Attempt, msg string, final bo
 // GiveUpJob fails an unfinished job for good, whatever attempt it is at:
 // the reconciler's verdict on a job whose task Asynq gave up on.
 func (s *Store) GiveUpJob(ctx context.Context, id int64, msg string) error {
-	_, err := s.Pool.Exec(ctx, `UPDATE jobs SET status = 'failed', error = $2, finished_at = now(),
-		updated_at = now() WHERE id = $1 AND `+unfinished, id, ErrorText(msg))
+	_, err := s.Pool.Exec(ctx, `WITH u AS (UPDATE jobs SET status = 'failed', error = $2, finished_at = now(),
+		updated_at = now() WHERE id = $1 AND `+unfinished+` RETURNING id, attempts)
+		INSERT INTO job_events (job_id, action, attempt, detail) SELECT id, 'gave_up', attempts, $2 FROM u`, id, ErrorText(msg))
 	return err
 }
 
-// Heartbeats records that a worker is still running the jobs.
-func (s *Store) Heartbeats(ctx context.Context, ids []int64) error {
+// Heartbeats records that a worker is still running the jobs and returns
+// the ids it recorded; a job missing from them is no longer running (it
+// was canceled, or the reconciler settled it), and its run should stop.
+func (s *Store) Heartbeats(ctx context.Context, ids []int64) (map[int64]bool, error) {
 	// "Not any other status" rather than = 'running', for the reason given
 	// at unfinished.
-	_, err := s.Pool.Exec(ctx, `UPDATE jobs SET heartbeat_at = now() WHERE id = ANY($1::bigint[])
-		AND status NOT IN ('queued', 'retrying', 'succeeded', 'failed', 'canceled')`, ids)
-	return err
+	rows, _ := s.Pool.Query(ctx, `UPDATE jobs SET heartbeat_at = now() WHERE id = ANY($1::bigint[])
+		AND status NOT IN ('queued', 'retrying', 'succeeded', 'failed', 'canceled') RETURNING id`, ids)
+	beat, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[int64]bool, len(beat))
+	for _, id := range beat {
+		out[id] = true
+	}
+	return out, nil
 }
 
 // SetProgress records a running job's counters.
@@ -326,4 +344,24 @@ func (s *Store) JobStatsSince(ctx context.Context, t time.Time) ([]QueueStats, e
 		count(*) FILTER (WHERE status = 'running') AS running
 		FROM jobs WHERE finished_at >= $1 OR finished_at IS NULL GROUP BY queue ORDER BY queue`, t)
 	return pgx.CollectRows(rows, pgx.RowToStructByName[QueueStats])
+}
+
+// JobProgress is a running job's progress as the public status page shows
+// it: kind and counters only, never ids, parameters or personal data.
+type JobProgress struct {
+	Kind      string    `db:"kind"`
+	Queue     string    `db:"queue"`
+	Total     int64     `db:"progress_total"`
+	Done      int64     `db:"progress_done"`
+	Failed    int64     `db:"progress_failed"`
+	StartedAt time.Time `db:"started_at"`
+}
+
+// RunningProgress returns the progress of up to limit running jobs that
+// report it, oldest first.
+func (s *Store) RunningProgress(ctx context.Context, limit int) ([]JobProgress, error) {
+	rows, _ := s.Pool.Query(ctx, `SELECT kind, queue, progress_total, progress_done, progress_failed,
+		coalesce(started_at, updated_at) AS started_at FROM jobs
+		WHERE status = 'running' AND progress_total > 0 ORDER BY id LIMIT $1`, limit)
+	return pgx.CollectRows(rows, pgx.RowToStructByName[JobProgress])
 }

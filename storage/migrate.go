@@ -64,3 +64,23 @@ func migrateDB(ctx context.Context, db *sql.DB, command string, w io.Writer) err
 	}
 	return fmt.Errorf("unknown migrate command %q (want up, down or status)", command)
 }
+
+// PendingMigrations counts the migrations this binary carries that the
+// database has not applied.
+func (s *Store) PendingMigrations(ctx context.Context) (int, error) {
+	p, err := goose.NewProvider(goose.DialectPostgres, s.sql, migrations.FS, goose.WithAllowOutofOrder(true))
+	if err != nil {
+		return 0, fmt.Errorf("load migrations: %w", err)
+	}
+	st, err := p.Status(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("read migration status: %w", err)
+	}
+	n := 0
+	for _, m := range st {
+		if m.State != goose.StateApplied {
+			n++
+		}
+	}
+	return n, nil
+}

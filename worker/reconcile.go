@@ -45,6 +45,8 @@ type Reconciler struct {
 	log   *slog.Logger
 	// abandon holds the handlers told of jobs failed without them.
 	abandon map[string]jobs.Abandoner
+	// passes counts finished passes, if set.
+	passes prometheus.Counter
 	// failures counts the jobs a pass could not settle (loop="reconcile").
 	failures *prometheus.CounterVec
 }
@@ -99,6 +101,12 @@ func (r *Reconciler) Run(ctx context.Context) {
 			r.log.Warn("reconcile pass failed", "err", err)
 		} else if n > 0 {
 			r.log.Info("re-enqueued orphaned jobs", "jobs", n)
+		}
+		if err := r.settleCanceled(ctx); err != nil && ctx.Err() == nil {
+			r.log.Warn("settle canceled jobs", "err", err)
+		}
+		if r.passes != nil {
+			r.passes.Inc()
 		}
 	}
 }

@@ -16,6 +16,10 @@ import (
 // count, and nothing is left for it to retry.
 var errTakenOver = errors.New("another attempt took the job over")
 
+// errCanceled ends a run whose job was canceled (its row already says so):
+// the handler's work is undone as on a failure, and nothing is retried.
+var errCanceled = errors.New("the job was canceled")
+
 // runs tracks the attempts this worker is running. Once one has run for
 // startAfter it records the start (the row says "running" from then on),
 // and it heartbeats the recorded ones every heartbeatEvery: one statement
@@ -52,6 +56,7 @@ type run struct {
 	a        storage.Attempt
 	phase    runPhase
 	err      error // why the run was lost
+	canceled bool  // the job was canceled while the run went on
 	cancel   context.CancelCauseFunc
 	lastBeat time.Time
 }
@@ -83,7 +88,26 @@ func (r *runs) finish(ru *run) (storage.Attempt, error) {
 		r.cond.Wait()
 	}
 	delete(r.active, ru)
+	if ru.canceled && ru.err == nil {
+		return ru.a, errCanceled
+	}
 	return ru.a, ru.err
+}
+
+// cancelJob stops this worker's runs of a job that was canceled, and
+// reports how many there were.
+func (r *runs) cancelJob(id int64) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for ru := range r.active {
+		if ru.a.JobID == id && !ru.canceled {
+			ru.canceled = true
+			ru.cancel(errCanceled)
+			n++
+		}
+	}
+	return n
 }
 
 // recordNow records a run's start at once unless it is recorded already:
@@ -139,10 +163,20 @@ func (r *runs) tick(now time.Time) {
 	}
 	if len(beat) > 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), r.heartbeatEvery)
-		if err := r.store.Heartbeats(ctx, beat); err != nil {
-			r.log.Warn("heartbeat failed", "jobs", len(beat), "err", err)
-		}
+		alive, err := r.store.Heartbeats(ctx, beat)
 		cancel()
+		if err != nil {
+			r.log.Warn("heartbeat failed", "jobs", len(beat), "err", err)
+			return
+		}
+		// A recorded run whose row stopped saying "running" was canceled
+		// (or settled by the reconciler): it must not go on. This catches a
+		// cancel whose message this worker missed.
+		for _, id := range beat {
+			if !alive[id] && r.cancelJob(id) > 0 {
+				r.log.Info("job no longer running; its run is stopped", "job_id", id)
+			}
+		}
 	}
 }
 

@@ -11,6 +11,10 @@
 //	   └ retrying ◀┤ (error, attempts left)
 //	             └▶ failed (invalid input, panic on the last attempt, or no attempts left)
 //
+// Any unfinished job may be canceled (storage.CancelJob); a running one's
+// context is then cancelled and its task revoked. A failed or canceled job
+// may be retried, which queues it again (storage.RetryJob).
+//
 // A job's row is written at most twice per attempt, each time in a
 // statement shared with the other jobs of that moment: "running" once the
 // attempt has run for StartAfter (a shorter one goes straight from queued
@@ -25,6 +29,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"runtime/debug"
+	"strconv"
 	"sync"
 	"time"
 
@@ -136,7 +141,7 @@ func New(opts Options, store *storage.Store, enq *jobs.Enqueuer, handlers map[st
 		opts.Log.Warn("job bookkeeping shares the main pool", "err", err)
 	}
 	s.finished = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "turnout_job_attempts_total", Help: "Job attempts by kind and outcome (succeeded, retrying, failed, superseded: a duplicate run that lost the job to another).",
+		Name: "turnout_job_attempts_total", Help: "Job attempts by kind and outcome (succeeded, retrying, failed, canceled, superseded: a duplicate run that lost the job to another).",
 	}, []string{"kind", "outcome"})
 	s.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "turnout_job_attempt_duration_seconds", Help: "Duration of job attempts by kind.",
@@ -172,6 +177,13 @@ func New(opts Options, store *storage.Store, enq *jobs.Enqueuer, handlers map[st
 			Help: "Job successes acknowledged to Asynq and not yet written to their rows; at 10,000 the worker stops taking tasks.",
 		}, func() float64 { return float64(s.successes.pending()) })
 		opts.Registry.MustRegister(s.finished, s.duration, pending, s.reconciler.failures)
+	}
+	if opts.Registry != nil {
+		s.reconciler.passes = prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "turnout_reconcile_passes_total",
+			Help: "Reconciler passes this worker ran (one worker runs each interval's pass).",
+		})
+		opts.Registry.MustRegister(s.reconciler.passes)
 	}
 	return s
 }
@@ -263,6 +275,7 @@ func (s *Server) Run(ctx context.Context) error {
 	bg.Go(func() { s.reconciler.Run(rctx) })
 	tctx, stopRuns := context.WithCancel(context.WithoutCancel(ctx))
 	bg.Go(func() { s.runs.loop(tctx) })
+	bg.Go(func() { s.listenCancels(tctx) })
 	<-ctx.Done()
 	s.log.Info("worker shutting down", "timeout", s.opts.ShutdownTimeout.String())
 	stopReconciler()
@@ -356,6 +369,22 @@ func (s *Server) jobMiddleware(next asynq.Handler) asynq.Handler {
 		elapsed := time.Since(start)
 		s.duration.WithLabelValues(job.Kind).Observe(elapsed.Seconds())
 		switch {
+		case errors.Is(lost, errCanceled):
+			s.finished.WithLabelValues(job.Kind, "canceled").Inc()
+			if runErr == nil {
+				// The work committed before the cancel reached it: the row
+				// says canceled, and its history says the effect stands.
+				log.Warn("job canceled after its work committed", "duration_ms", elapsed.Milliseconds())
+				wctx, wcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+				defer wcancel()
+				if err := s.book.AddJobEvent(wctx, job.ID, storage.EventCanceledLate, "", job.Attempts, "the work had committed when the cancel arrived"); err != nil {
+					log.Error("record late cancel", "err", err)
+				}
+			} else {
+				log.Info("job canceled; its attempt was stopped and undone", "duration_ms", elapsed.Milliseconds())
+			}
+			// The task is dropped, not retried or kept: the row is final.
+			return asynq.RevokeTask
 		case errors.Is(lost, errTakenOver):
 			s.finished.WithLabelValues(job.Kind, "superseded").Inc()
 			log.Warn("another attempt took the job over; this one's outcome is dropped", "duration_ms", elapsed.Milliseconds())
@@ -397,6 +426,34 @@ func (s *Server) jobMiddleware(next asynq.Handler) asynq.Handler {
 		}
 		return shown
 	})
+}
+
+// listenCancels stops the runs of jobs announced on jobs.CancelChannel
+// until ctx is done. The subscription reconnects by itself; a message
+// missed meanwhile is made up for by the heartbeat (see runs.tick).
+func (s *Server) listenCancels(ctx context.Context) {
+	rdb, ok := s.opts.Redis.MakeRedisClient().(redis.UniversalClient)
+	if !ok {
+		return
+	}
+	defer rdb.Close()
+	sub := rdb.Subscribe(ctx, jobs.CancelChannel)
+	defer sub.Close()
+	ch := sub.Channel()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case m, ok := <-ch:
+			if !ok {
+				return
+			}
+			id, err := strconv.ParseInt(m.Payload, 10, 64)
+			if err == nil && s.runs.cancelJob(id) > 0 {
+				s.log.Info("stopping the run of a canceled job", "job_id", id)
+			}
+		}
+	}
 }
 
 // boundedError is an error whose text is storage.ErrorText of its cause's.

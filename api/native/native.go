@@ -130,16 +130,26 @@ func RenderError(c echo.Context, status int, e *fault.Error) error {
 	return c.JSON(status, out)
 }
 
-// Jobs is the /service/jobs API: any key polls its own jobs; operators
-// (admin scope) may start no-op jobs to check the pipeline end to end.
+// Jobs is the /service/jobs API: any key lists, polls, cancels and retries
+// its own jobs, and a key with the admin scope every key's; operators may
+// start no-op jobs to check the pipeline end to end.
 type Jobs struct {
 	Store    JobStore
 	Enqueuer JobCreator
+	Control  JobControl
 }
 
 // JobStore reads jobs.
 type JobStore interface {
-	JobOfKey(ctx context.Context, id, keyID int64) (*storage.Job, error)
+	ListJobs(ctx context.Context, f storage.JobFilter) ([]storage.JobListing, error)
+	JobListingOf(ctx context.Context, id int64, owner *int64) (*storage.JobListing, error)
+	JobEvents(ctx context.Context, id int64) ([]storage.JobEvent, error)
+}
+
+// JobControl cancels and retries jobs.
+type JobControl interface {
+	Cancel(ctx context.Context, id int64, owner *int64, actor string) (*storage.Job, error)
+	Retry(ctx context.Context, id int64, owner *int64, actor string) (*storage.Job, error)
 }
 
 // JobCreator creates jobs.
@@ -148,17 +158,88 @@ type JobCreator interface {
 	CreateMany(ctx context.Context, ns []storage.NewJob) ([]*storage.Job, error)
 }
 
-// Get returns one of the caller's jobs.
+// Get returns one job with its history of attempts and operator actions.
 func (h *Jobs) Get(c echo.Context) error {
-	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
-	if err != nil || id <= 0 {
-		return fault.Validation(fault.FieldError{Field: "id", Code: fault.CodeInvalidValue, Message: "must be a positive integer"})
+	id, err := jobID(c)
+	if err != nil {
+		return err
 	}
-	j, err := h.Store.JobOfKey(c.Request().Context(), id, middleware.Key(c).ID)
+	ctx := c.Request().Context()
+	j, err := h.Store.JobListingOf(ctx, id, owner(c))
+	if err != nil {
+		return err
+	}
+	history, err := h.Store.JobEvents(ctx, id)
+	if err != nil {
+		return err
+	}
+	return Respond(c, http.StatusOK, map[string]any{"job": j, "history": history})
+}
+
+// Cancel cancels one of the caller's unfinished jobs (any job, for admin).
+func (h *Jobs) Cancel(c echo.Context) error {
+	id, err := jobID(c)
+	if err != nil {
+		return err
+	}
+	j, err := h.Control.Cancel(c.Request().Context(), id, owner(c), "key:"+middleware.Key(c).Name)
 	if err != nil {
 		return err
 	}
 	return Respond(c, http.StatusOK, map[string]any{"job": j})
+}
+
+// Retry queues one of the caller's failed or canceled jobs again.
+func (h *Jobs) Retry(c echo.Context) error {
+	id, err := jobID(c)
+	if err != nil {
+		return err
+	}
+	j, err := h.Control.Retry(c.Request().Context(), id, owner(c), "key:"+middleware.Key(c).Name)
+	if err != nil {
+		return err
+	}
+	return Respond(c, http.StatusAccepted, map[string]any{"job": j})
+}
+
+// List pages through the caller's jobs (every key's, for admin), newest
+// first, filtered by status, kind, queue and creation time.
+func (h *Jobs) List(c echo.Context) error {
+	f, err := ParseJobFilter(c.QueryParams())
+	if err != nil {
+		return err
+	}
+	f.Owner = owner(c)
+	page, err := h.Store.ListJobs(c.Request().Context(), f)
+	if err != nil {
+		return err
+	}
+	var next any
+	if len(page) == f.Limit {
+		next = strconv.FormatInt(page[len(page)-1].ID, 10)
+	}
+	if page == nil {
+		page = []storage.JobListing{}
+	}
+	return Respond(c, http.StatusOK, map[string]any{"jobs": page, "nextCursor": next})
+}
+
+func jobID(c echo.Context) (int64, error) {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, fault.Validation(fault.FieldError{Field: "id", Code: fault.CodeInvalidValue, Message: "must be a positive integer"})
+	}
+	return id, nil
+}
+
+// owner is the key whose jobs the caller may see and act on; nil for a
+// key with the admin scope, which may act on every key's.
+func owner(c echo.Context) *int64 {
+	k := middleware.Key(c)
+	if k.HasScope(storage.ScopeAdmin) {
+		return nil
+	}
+	return &k.ID
 }
 
 // CreateNoop starts a no-op job; the optional body is jobs.NoopParams.

@@ -1,12 +1,10 @@
 package ops
 
 import (
-	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/hibiken/asynqmon"
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -120,12 +118,6 @@ func (qc *queueCollector) Collect(ch chan<- prometheus.Metric) {
 // Metrics serves the Prometheus exposition of reg.
 func Metrics(reg *prometheus.Registry) echo.HandlerFunc {
 	return echo.WrapHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-}
-
-// Dashboard is the Asynq dashboard mounted at root. Payloads it shows are
-// job ids only (see jobs.Payload).
-func Dashboard(root string, conn asynq.RedisConnOpt) http.Handler {
-	return asynqmon.New(asynqmon.Options{RootPath: root, RedisConnOpt: conn})
 }
 
 // RenderAdminError asks a browser for credentials on 401 and answers plain

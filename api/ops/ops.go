@@ -6,6 +6,7 @@ package ops
 import (
 	"context"
 	_ "embed"
+	"fmt"
 	"html/template"
 	"net/http"
 	"slices"
@@ -31,9 +32,10 @@ type PingFunc func(ctx context.Context) error
 // Ping calls f.
 func (f PingFunc) Ping(ctx context.Context) error { return f(ctx) }
 
-// Stats reads job counts.
+// Stats reads job counts and progress.
 type Stats interface {
 	JobStatsSince(ctx context.Context, t time.Time) ([]storage.QueueStats, error)
+	RunningProgress(ctx context.Context, limit int) ([]storage.JobProgress, error)
 }
 
 // Handler serves the operational endpoints.
@@ -42,6 +44,10 @@ type Handler struct {
 	Redis     Pinger
 	Stats     Stats
 	Inspector *asynq.Inspector
+	// Schema tells whether migrations are pending; nil skips the check.
+	Schema *Schema
+	// Version is shown on the status page.
+	Version string
 
 	mu       sync.Mutex
 	cached   *Status
@@ -61,11 +67,18 @@ func (h *Handler) Healthz(c echo.Context) error {
 // answers that outage itself with a 503, Retry-After and a message in its
 // own shape, which a load balancer that dropped every replica at once
 // would replace with connection errors. The body still says how each
-// dependency answered (within half a second), for people.
+// dependency answered (within half a second), for people. Pending
+// migrations do make it 503, naming `turnout migrate up`: no request can
+// succeed until an operator acts, and replicas of the previous release,
+// whose schema is in place, keep the traffic meanwhile.
 func (h *Handler) Readyz(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 500*time.Millisecond)
 	defer cancel()
 	res := h.checks(ctx)
+	if m, ok := res["migrations"]; ok && m != "ok" && m != "unknown" {
+		res["status"] = "not ready: " + m
+		return c.JSON(http.StatusServiceUnavailable, res)
+	}
 	res["status"] = "ready"
 	return c.JSON(http.StatusOK, res)
 }
@@ -87,6 +100,14 @@ func (h *Handler) checks(ctx context.Context) map[string]string {
 	check("postgres", h.Postgres)
 	check("redis", h.Redis)
 	_ = g.Wait()
+	if h.Schema != nil && res["postgres"] == "ok" {
+		res["migrations"] = "ok"
+		if n, err := h.Schema.Pending(ctx); err != nil {
+			res["migrations"] = "unknown"
+		} else if n > 0 {
+			res["migrations"] = fmt.Sprintf("%d pending: run turnout migrate up", n)
+		}
+	}
 	return res
 }
 
@@ -103,15 +124,33 @@ type QueueStatus struct {
 	Paused          bool    `json:"paused"`
 	SucceededLast1h int64   `json:"succeededLastHour"`
 	FailedLast1h    int64   `json:"failedLastHour"`
+	// Waiting counts jobs queued or retrying in PostgreSQL.
+	Waiting int64 `json:"waiting"`
+	// Workers counts the live worker processes serving the queue.
+	Workers int `json:"workers"`
+}
+
+// Progress is a running job as the status page shows it.
+type Progress struct {
+	Kind          string  `json:"kind"`
+	Queue         string  `json:"queue"`
+	Percent       float64 `json:"percent"`
+	RowsPerSecond float64 `json:"rowsPerSecond"`
+	// ETASeconds is the time left at the rate so far; -1 before any row.
+	ETASeconds float64 `json:"etaSeconds"`
 }
 
 // Status is the content of the status page.
 type Status struct {
-	Overall   string            `json:"status"` // operational, degraded or down
-	Services  map[string]string `json:"services"`
-	Workers   int               `json:"workers"`
-	Queues    []QueueStatus     `json:"queues"`
-	CheckedAt time.Time         `json:"checkedAt"`
+	Overall  string            `json:"status"` // operational, degraded or down
+	Services map[string]string `json:"services"`
+	// Problems says what makes the status degraded or down, naming queues.
+	Problems  []string      `json:"problems"`
+	Workers   int           `json:"workers"`
+	Queues    []QueueStatus `json:"queues"`
+	Running   []Progress    `json:"running"`
+	Version   string        `json:"version"`
+	CheckedAt time.Time     `json:"checkedAt"`
 }
 
 // status is cached for a few seconds: the page is public and must not let
@@ -124,34 +163,16 @@ func (h *Handler) status(ctx context.Context) *Status {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	st := &Status{Services: h.checks(ctx), CheckedAt: time.Now().UTC()}
+	st := &Status{Services: h.checks(ctx), Version: h.Version, CheckedAt: time.Now().UTC(), Problems: []string{}, Running: []Progress{}}
 	rows := map[string]*QueueStatus{}
 	for _, q := range jobs.Queues {
 		rows[q] = &QueueStatus{Name: q}
 	}
 	if st.Services["redis"] == "ok" {
-		if servers, err := h.Inspector.Servers(); err == nil {
-			st.Workers = len(servers)
-		}
-		for _, q := range jobs.Queues {
-			info, err := h.Inspector.GetQueueInfo(q)
-			if err != nil {
-				continue // a queue that never had a task does not exist yet
-			}
-			r := rows[q]
-			r.Size, r.Pending, r.Active, r.Scheduled = info.Size, info.Pending, info.Active, info.Scheduled
-			r.Retry, r.Archived, r.Paused = info.Retry, info.Archived, info.Paused
-			r.LatencySeconds = info.Latency.Seconds()
-		}
+		h.redisStatus(st, rows)
 	}
 	if st.Services["postgres"] == "ok" {
-		if stats, err := h.Stats.JobStatsSince(ctx, time.Now().Add(-time.Hour)); err == nil {
-			for _, s := range stats {
-				if r, ok := rows[s.Queue]; ok {
-					r.SucceededLast1h, r.FailedLast1h = s.Succeeded, s.Failed
-				}
-			}
-		}
+		h.postgresStatus(ctx, st, rows)
 	}
 	for _, q := range jobs.Queues {
 		st.Queues = append(st.Queues, *rows[q])
@@ -160,16 +181,87 @@ func (h *Handler) status(ctx context.Context) *Status {
 	if st.Workers == 0 {
 		st.Services["workers"] = "none running"
 	}
-	switch {
-	case st.Services["postgres"] != "ok" || st.Services["redis"] != "ok":
-		st.Overall = "down"
-	case st.Workers == 0:
-		st.Overall = "degraded"
-	default:
-		st.Overall = "operational"
-	}
+	st.Overall = h.overall(st)
 	h.cached, h.cachedAt = st, time.Now()
 	return st
+}
+
+// redisStatus fills in what Asynq knows: live workers and what each queue
+// holds. Size counts the states the page shows.
+func (h *Handler) redisStatus(st *Status, rows map[string]*QueueStatus) {
+	if servers, err := h.Inspector.Servers(); err == nil {
+		st.Workers = len(servers)
+		for _, srv := range servers {
+			for q := range srv.Queues {
+				if r, ok := rows[q]; ok {
+					r.Workers++
+				}
+			}
+		}
+	}
+	for _, q := range jobs.Queues {
+		info, err := h.Inspector.GetQueueInfo(q)
+		if err != nil {
+			continue // a queue that never had a task does not exist yet
+		}
+		r := rows[q]
+		r.Pending, r.Active, r.Scheduled = info.Pending, info.Active, info.Scheduled
+		r.Retry, r.Archived, r.Paused = info.Retry, info.Archived, info.Paused
+		r.Size = r.Pending + r.Active + r.Scheduled + r.Retry + r.Archived
+		r.LatencySeconds = info.Latency.Seconds()
+	}
+}
+
+// postgresStatus fills in the last hour's outcomes, the jobs waiting and
+// the progress of running jobs.
+func (h *Handler) postgresStatus(ctx context.Context, st *Status, rows map[string]*QueueStatus) {
+	if stats, err := h.Stats.JobStatsSince(ctx, time.Now().Add(-time.Hour)); err == nil {
+		for _, s := range stats {
+			if r, ok := rows[s.Queue]; ok {
+				r.SucceededLast1h, r.FailedLast1h, r.Waiting = s.Succeeded, s.Failed, s.Waiting
+			}
+		}
+	}
+	running, err := h.Stats.RunningProgress(ctx, 20)
+	if err != nil {
+		return
+	}
+	now := time.Now()
+	for _, p := range running {
+		pr := Progress{Kind: p.Kind, Queue: p.Queue, ETASeconds: -1}
+		pr.Percent = min(100, float64(p.Done)*100/float64(p.Total))
+		if secs := now.Sub(p.StartedAt).Seconds(); secs > 0 && p.Done > 0 {
+			pr.RowsPerSecond = float64(p.Done) / secs
+			pr.ETASeconds = float64(max(p.Total-p.Done, 0)) / pr.RowsPerSecond
+		}
+		st.Running = append(st.Running, pr)
+	}
+}
+
+// overall is down when a store is, degraded when no worker runs or a queue
+// has work waiting that no live worker serves, operational otherwise.
+func (h *Handler) overall(st *Status) string {
+	if st.Services["postgres"] != "ok" || st.Services["redis"] != "ok" {
+		for _, name := range []string{"postgres", "redis"} {
+			if st.Services[name] != "ok" {
+				st.Problems = append(st.Problems, name+" is unavailable")
+			}
+		}
+		return "down"
+	}
+	if st.Workers == 0 {
+		st.Problems = append(st.Problems, "no worker is running")
+	}
+	for _, q := range st.Queues {
+		waiting := max(int64(q.Pending), q.Waiting)
+		if st.Workers > 0 && waiting > 0 && q.Workers == 0 && !q.Paused {
+			st.Problems = append(st.Problems, fmt.Sprintf("queue %s has %d jobs waiting and no live worker serves it", q.Name, waiting))
+		}
+	}
+	if len(st.Problems) > 0 {
+		return "degraded"
+	}
+	return "operational"
 }
 
 //go:embed status.html
@@ -186,6 +278,12 @@ var statusTmpl = template.Must(template.New("status").Funcs(template.FuncMap{
 	},
 	"ms": func(s float64) string {
 		return (time.Duration(s * float64(time.Second))).Round(time.Millisecond).String()
+	},
+	"eta": func(s float64) string {
+		if s < 0 {
+			return "—"
+		}
+		return (time.Duration(s) * time.Second).String()
 	},
 }).Parse(statusHTML))
 

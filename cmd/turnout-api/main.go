@@ -4,6 +4,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"net/http"
 	"os"
@@ -18,16 +19,43 @@ import (
 	"github.com/turnoutdev/turnout/internal/config"
 	"github.com/turnoutdev/turnout/internal/netguard"
 	"github.com/turnoutdev/turnout/internal/platform"
+	"github.com/turnoutdev/turnout/internal/version"
 )
 
+const usage = `usage: turnout-api [--version] [--help]
+
+Serves every Turnout HTTP surface on TURNOUT_HTTP_ADDR. Configuration comes
+from TURNOUT_* environment variables (see README); run turnout migrate up
+before the first start and after each upgrade.
+
+flags:
+`
+
 func main() {
-	if err := run(); err != nil {
+	if err := run(os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, "turnout-api:", err)
 		os.Exit(1)
 	}
 }
 
-func run() error {
+func run(args []string) error {
+	fs := flag.NewFlagSet("turnout-api", flag.ContinueOnError)
+	fs.SetOutput(os.Stdout)
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), usage)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if *showVersion {
+		fmt.Println("turnout-api", version.Get())
+		return nil
+	}
 	cfg, err := config.Load()
 	if err != nil {
 		return err
@@ -44,6 +72,7 @@ func run() error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	version.Register(reg)
 	rockyH, err := newRocky(cfg, p, log)
 	if err != nil {
 		return err
@@ -62,7 +91,10 @@ func run() error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
-	log.Info("api listening", "addr", cfg.HTTPAddr, "public_url", cfg.PublicURL.String())
+	log.Info("api listening", "addr", cfg.HTTPAddr, "public_url", cfg.PublicURL.String(), "version", version.Get().Short())
+	// Until the schema is current only the probes and the status page
+	// answer (see ops.Schema); say so in the log too.
+	go func() { _ = platform.WaitForSchema(ctx, p.Store, log) }()
 
 	select {
 	case err := <-errc:

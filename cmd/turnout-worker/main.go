@@ -3,6 +3,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"net/http"
@@ -20,6 +21,7 @@ import (
 	"github.com/turnoutdev/turnout/internal/config"
 	"github.com/turnoutdev/turnout/internal/netguard"
 	"github.com/turnoutdev/turnout/internal/platform"
+	"github.com/turnoutdev/turnout/internal/version"
 	"github.com/turnoutdev/turnout/jobs"
 	"github.com/turnoutdev/turnout/jobs/fileload"
 	"github.com/turnoutdev/turnout/jobs/notify"
@@ -40,8 +42,23 @@ func run(args []string) error {
 	queues := fs.String("queues", strings.Join(jobs.Queues, ","), "comma-separated queues this process serves")
 	concurrency := fs.Int("concurrency", 0, "tasks run at once (default TURNOUT_WORKER_CONCURRENCY)")
 	httpAddr := fs.String("http-addr", "", "serve /healthz and /metrics on this address (e.g. :9090); off when empty")
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	fs.SetOutput(os.Stdout)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), "usage: turnout-worker [--queues q1,q2] [--concurrency N] [--http-addr :9090] [--version]\n\n"+
+			"Runs jobs from the queues it is given. Configuration comes from TURNOUT_* environment\n"+
+			"variables (see README).\n\nflags:\n")
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
 		return err
+	}
+	if *showVersion {
+		fmt.Println("turnout-worker", version.Get())
+		return nil
 	}
 	cfg, err := config.Load()
 	if err != nil {
@@ -63,6 +80,9 @@ func run(args []string) error {
 		return err
 	}
 	defer p.Close()
+	if err := platform.WaitForSchema(ctx, p.Store, log); err != nil {
+		return err
+	}
 
 	handlers := map[string]jobs.Handler{
 		jobs.KindNoop: jobs.HandlerFunc(jobs.Noop),
@@ -72,6 +92,7 @@ func run(args []string) error {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	version.Register(reg)
 	if *httpAddr != "" {
 		mux := http.NewServeMux()
 		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, `{"status":"ok"}`) })

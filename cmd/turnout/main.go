@@ -13,13 +13,21 @@ import (
 
 	"github.com/turnoutdev/turnout/internal/config"
 	"github.com/turnoutdev/turnout/internal/fault"
+	"github.com/turnoutdev/turnout/internal/version"
 	"github.com/turnoutdev/turnout/storage"
 )
 
 const usage = `usage: turnout <command> [arguments]
 
 commands:
+  version                         the module version and VCS revision of this build (also --version)
   migrate up|down|status          apply, roll back one, or list schema migrations
+  jobs ls [--status S,..] [--kind K] [--queue Q] [--since 1h] [--limit 50] [--cursor C] [--json]
+  jobs show ID [--json]            a job, its attempts and the actions taken on it
+  jobs cancel ID [--json]          cancel a queued, retrying or running job
+  jobs retry ID [--json]           queue a failed or canceled job again
+  jobs retry --status failed [--kind K] [--since 1h] [--limit 100] [--json]
+                                   retry many
   keys create --name N --scopes a,b [--rate-limit 300] [--batch-size 20, 1000 with --partner-id]
               [--auto-approve] [--van-app APP --db-mode 0|1] [--partner-id ID] [--json]
   keys list [--json]
@@ -88,6 +96,10 @@ func run(ctx context.Context, args []string, out, errOut io.Writer) error {
 		fmt.Fprint(out, usage)
 		return nil
 	}
+	if args[0] == "version" || args[0] == "--version" {
+		fmt.Fprintln(out, "turnout", version.Get())
+		return nil
+	}
 	cfg, err := config.Load()
 	if err != nil {
 		return err
@@ -104,6 +116,8 @@ func run(ctx context.Context, args []string, out, errOut io.Writer) error {
 			return errors.New("usage: turnout migrate up|down|status")
 		}
 		return storage.Migrate(ctx, cfg.DatabaseURL, args[1], out)
+	case "jobs":
+		return jobsCmd(ctx, e, args[1:])
 	case "rocky":
 		return rockyCmd(ctx, e, args[1:])
 	case "keys":

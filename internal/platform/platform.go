@@ -157,3 +157,30 @@ func (p *Platform) Close() {
 		p.Store.Close()
 	}
 }
+
+// WaitForSchema waits until the database has applied every migration this
+// binary carries, saying in the log (at once, then every 30 s) that an
+// operator must run `turnout migrate up`.
+func WaitForSchema(ctx context.Context, s *storage.Store, log *slog.Logger) error {
+	for i := 0; ; i++ {
+		n, err := s.PendingMigrations(ctx)
+		if err == nil && n == 0 {
+			if i > 0 {
+				log.Info("database schema is up to date")
+			}
+			return nil
+		}
+		if i%15 == 0 {
+			args := []any{"pending", n}
+			if err != nil {
+				args = append(args, "err", err)
+			}
+			log.Warn("waiting for the database schema: run `turnout migrate up`", args...)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("stopped while waiting for migrations: %w", ctx.Err())
+		case <-time.After(2 * time.Second):
+		}
+	}
+}

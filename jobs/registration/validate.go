@@ -100,7 +100,11 @@ func (c *checker) fail(field string, m msg, a ...any) {
 	if len(a) > 0 {
 		text = fmt.Sprintf(text, a...)
 	}
-	c.errs = append(c.errs, fault.FieldError{Field: field, Code: fault.CodeInvalidValue, Message: text})
+	code := fault.CodeInvalidValue
+	if m == msgEmail {
+		code = fault.CodeInvalidEmail
+	}
+	c.errs = append(c.errs, fault.FieldError{Field: field, Code: code, Message: text})
 }
 
 func (c *checker) present(field string) bool {

@@ -349,3 +349,24 @@ func TestStateRequirements(t *testing.T) {
 		t.Fatalf("CA in Spanish: %+v", req)
 	}
 }
+
+// An e-mail address that is not one is Salsa's 2008, the code surfaces
+// with numeric codes show; other problems stay 2011.
+func TestInvalidEmailIsCode2008(t *testing.T) {
+	v := testValidator(t)
+	m := validFields(t, "CA")
+	m["email_address"] = "ada@"
+	m["race"] = "Martian"
+	_, err := v.Validate(toInput(t, m), ModeRegistration)
+	var fe *fault.Error
+	if !errors.As(err, &fe) {
+		t.Fatalf("want a fault, got %v", err)
+	}
+	codes := map[string]int{}
+	for _, f := range fe.Fields {
+		codes[f.Field] = f.Code
+	}
+	if codes["email_address"] != fault.CodeInvalidEmail || codes["race"] != fault.CodeInvalidValue {
+		t.Errorf("codes %v, want email_address 2008 and race 2011", codes)
+	}
+}
