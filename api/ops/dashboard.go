@@ -75,7 +75,7 @@ func summary(reader JobReader, payload []byte) string {
 	if err != nil {
 		return fmt.Sprintf("job %d (unreadable: %s)", p.JobID, fault.As(err).Message)
 	}
-	s := map[string]any{"job": j.ID, "kind": j.Kind, "status": j.Status, "attempts": j.Attempts}
+	s := map[string]any{"job_id": j.ID, "kind": j.Kind, "status": j.Status, "attempts": j.Attempts}
 	if j.KeyName != nil {
 		s["key"] = *j.KeyName
 	}
