@@ -212,8 +212,9 @@ func newHALoad(t *testing.T, s *Stack) *haLoad {
 	  "hasHeader": true, "sourceUrl": %q}, "actions": [{"actionType": "Score", "personIdColumn": "vanid", "personIdType": "VANID",
 	  "scoreColumn": "score", "scoreId": %d}]}`, sourceURL, score.ScoreID)
 	var partner map[string]any
-	_ = json.Unmarshal([]byte(s.CLI("rocky", "partner-create", "--org-name", "HA Org", "--contact-name", "Ops",
-		"--contact-email", "ops@example.org", "--json")), &partner)
+	_ = json.Unmarshal([]byte(s.CLI("rocky", "partner-create", "--org-name", "HA Org", "--org-url", "https://org.example.org",
+		"--contact-name", "Ops", "--contact-email", "ops@example.org", "--contact-phone", "4155551212", "--contact-address", "1 Main St",
+		"--contact-city", "San Francisco", "--contact-state", "CA", "--contact-zip", "94110", "--json")), &partner)
 	l.partner = partner["partner_id"]
 	return l
 }

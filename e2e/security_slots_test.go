@@ -121,7 +121,9 @@ func TestSecuritySlowSourcesOfOneKeyCannotStarveTheWorker(t *testing.T) {
 	})
 
 	var partner map[string]any
-	_ = json.Unmarshal([]byte(s.CLI("rocky", "partner-create", "--org-name", "Org", "--contact-name", "Ci", "--contact-email", "ci@example.org", "--json")), &partner)
+	_ = json.Unmarshal([]byte(s.CLI("rocky", "partner-create", "--org-name", "Org", "--org-url", "https://org.example.org",
+		"--contact-name", "Ci", "--contact-email", "ci@example.org", "--contact-phone", "4155551212", "--contact-address", "1 Main St",
+		"--contact-city", "San Francisco", "--contact-state", "CA", "--contact-zip", "94110", "--json")), &partner)
 	reg := registration(partner["partner_id"])
 	reg["async"] = false
 	rb, _ := json.Marshal(map[string]any{"registration": reg})

@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"fmt"
 	"strconv"
 	"time"
 
@@ -80,9 +81,17 @@ func (qc *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	serving := map[string]int{}
 	if servers, err := qc.insp.Servers(); err == nil {
+		// A worker process may run more than one Asynq server (slots
+		// reserved for interactive queues), so processes are counted, not
+		// servers.
+		seen := map[string]bool{}
 		for _, srv := range servers {
 			for q := range srv.Queues {
-				serving[q]++
+				proc := fmt.Sprintf("%s/%d/%s", srv.Host, srv.PID, q)
+				if !seen[proc] {
+					seen[proc] = true
+					serving[q]++
+				}
 			}
 		}
 		// Every queue Turnout uses is reported, known to Asynq or not, so
