@@ -84,11 +84,7 @@ func railsPath(name string) []string {
 	if i <= 0 || !strings.HasSuffix(name, "]") {
 		return []string{name}
 	}
-	path := []string{name[:i]}
-	for _, p := range strings.Split(name[i+1:len(name)-1], "][") {
-		path = append(path, p)
-	}
-	return path
+	return append([]string{name[:i]}, strings.Split(name[i+1:len(name)-1], "][")...)
 }
 
 func put(obj map[string]any, path []string, v any) error {
