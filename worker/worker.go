@@ -417,12 +417,14 @@ func (s *Server) jobMiddleware(next asynq.Handler) asynq.Handler {
 		if err := s.book.FailAttempt(wctx, attempt, msg, final); err != nil {
 			log.Error("record failure", "err", err)
 		}
-		// The log and the task's last error (kept in Redis, shown on the
-		// dashboard) get the error as the job row does: valid, and short.
-		shown := boundedError{runErr}
-		log.Warn("job attempt failed", "final", final, "duration_ms", elapsed.Milliseconds(), "err", shown)
+		// The log gets the whole error, made valid and short. The task's
+		// last error (kept in Redis, shown on the dashboard) gets what the
+		// job row says: the caller-safe message, so both doors tell the same
+		// truth and no internals reach the dashboard.
+		log.Warn("job attempt failed", "final", final, "duration_ms", elapsed.Milliseconds(), "err", boundedError{runErr})
+		shown := safeError{msg: msg, causes: []error{runErr}}
 		if final && !errors.Is(runErr, asynq.SkipRetry) {
-			return fmt.Errorf("%w: %w", shown, asynq.SkipRetry)
+			shown.causes = append(shown.causes, asynq.SkipRetry)
 		}
 		return shown
 	})
@@ -461,6 +463,17 @@ type boundedError struct{ err error }
 
 func (b boundedError) Error() string { return storage.ErrorText(b.err.Error()) }
 func (b boundedError) Unwrap() error { return b.err }
+
+// safeError shows the caller-safe message of a failure and unwraps to the
+// failure itself (and to asynq.SkipRetry on a final one), so retry
+// decisions still see the cause without its text reaching the task.
+type safeError struct {
+	msg    string
+	causes []error
+}
+
+func (e safeError) Error() string   { return storage.ErrorText(e.msg) }
+func (e safeError) Unwrap() []error { return e.causes }
 
 // asynqLogger sends Asynq's own log lines through slog.
 type asynqLogger struct{ l *slog.Logger }

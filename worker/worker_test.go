@@ -182,6 +182,15 @@ func TestExhaustedAttemptsFailTheJobWithSafeMessage(t *testing.T) {
 	if deref(j.Error) != "internal error" {
 		t.Errorf("error = %q, want %q (no internals on the job)", deref(j.Error), "internal error")
 	}
+	// The dashboard shows the archived task's last error: the same
+	// caller-safe message as the row, never the cause's details.
+	info, err := asynq.NewInspector(h.env.AsynqConn).GetTaskInfo(jobs.QueueDefault, jobs.TaskID(j.ID))
+	if err != nil {
+		t.Fatalf("archived task: %v", err)
+	}
+	if info.LastErr != "internal error" {
+		t.Errorf("task last error = %q, want %q", info.LastErr, "internal error")
+	}
 }
 
 func TestPanicIsRecoveredAndRetried(t *testing.T) {
