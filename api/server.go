@@ -185,7 +185,7 @@ func New(d Deps) *echo.Echo {
 		middleware.Authenticate(d.Store, storage.ScopeMetrics, middleware.SalsaToken), limiter.Middleware(),
 		middleware.Resource("metricsRead"))
 
-	// VAN surface (seed 004).
+	// VAN surface.
 	vh := &van.Handlers{Store: d.Store, Enqueuer: d.Enqueuer, Guard: d.Guard, Blobs: d.Blobs, ExportWait: d.VANExportWait,
 		Exports: &export.Service{Store: d.Store, Blobs: d.Blobs, Enqueuer: d.Enqueuer, Guard: d.Guard}}
 	vh.Register(middleware.NewGroup(e, "/v4", middleware.Surface(van.RenderError), timeout,
@@ -220,7 +220,7 @@ func New(d Deps) *echo.Echo {
 		tg.Match(methods, p, th.NotAllowed)
 	}
 
-	// Rock the Vote "Rocky" API v4 (seed 002).
+	// Rock the Vote "Rocky" API v4.
 	if d.Rocky != nil {
 		if d.PublicCallsPerMinute > 0 {
 			d.Rocky.PublicLimit = limiter.PerAddress(d.PublicCallsPerMinute)

@@ -1,5 +1,5 @@
 // Package native is Turnout's own surface, under /service, in TargetSmart's
-// conventions (seed 000): every response is a JSON object with `input`
+// conventions: every response is a JSON object with `input`
 // (the request parameters, mirrored), `error` (null, or a message starting
 // with "Authorization Error:", "Validation Error:", "Query Error:" or
 // "Internal Error"), `gateway_id` (the request id, also the X-Request-Id

@@ -19,8 +19,8 @@ import (
 	"github.com/turnoutdev/turnout/storage"
 )
 
-// Reports serves registrant reports (seed 002 "reports" and "report
-// status", v4 release notes): create, poll, download. Every call takes the
+// Reports serves registrant reports (Rocky's "reports" and "report
+// status" calls): create, poll, download. Every call takes the
 // partner's partner_id and partner_API_key; a report of another partner is
 // answered exactly like a bad key.
 type Reports struct {
@@ -122,7 +122,7 @@ func scalar(raw json.RawMessage) (string, bool) {
 
 func (h *Reports) statusURL(id int64) string { return report.StatusURL(h.PublicURL, id) }
 
-// statusBody is seed 002's report answer. status_url ends with the id (the
+// statusBody is Rocky's report answer. status_url ends with the id (the
 // Parsons connector parses it from there); download_url is empty until the
 // report is complete.
 func (h *Reports) statusBody(r *storage.RegistrantReport) map[string]any {

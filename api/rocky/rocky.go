@@ -1,5 +1,5 @@
 // Package rocky is the Rock the Vote "Rocky" API v4-compatible surface
-// (seed 002) under /api/v4: partners, state requirements, registrations
+// under /api/v4: partners, state requirements, registrations
 // with their PDF, reminders and bulk statistics rows. Rules live in
 // jobs/registration; this package decodes, calls it and answers in Rocky's
 // shapes: success bodies as the seed lists them, errors as {field_name,
@@ -722,7 +722,7 @@ func (h *Handler) PublicProfile(c echo.Context) error {
 		"partner_ask_email_opt_in": p.PartnerEmailOptIn, "rtv_ask_sms_opt_in": p.RTVSMSOptIn,
 		"partner_ask_sms_opt_in": p.PartnerSMSOptIn, "rtv_ask_volunteer": p.AskForVolunteers,
 		"partner_ask_volunteer": p.PartnerAskForVolunteers,
-		// Aliases (seed 002).
+		// Aliases Rocky documents beside the contact fields.
 		"organization": p.OrgName, "url": p.OrgURL, "privacy_url": p.OrgPrivacyURL,
 		"rtv_email_opt_in": p.RTVEmailOptIn, "partner_email_opt_in": p.PartnerEmailOptIn,
 		"rtv_sms_opt_in": p.RTVSMSOptIn, "partner_sms_opt_in": p.PartnerSMSOptIn,

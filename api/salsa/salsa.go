@@ -1,4 +1,4 @@
-// Package salsa is the Salsa Engage-compatible surface (seed 003): the usage
+// Package salsa is the Salsa Engage-compatible surface: the usage
 // metrics endpoint GET /api/integration/ext/v1/metrics, authenticated by the
 // authToken header, and Salsa's error shape.
 package salsa
