@@ -253,18 +253,5 @@ func (b *Builder) Sweep(ctx context.Context) (int, error) {
 
 // SweepEvery runs Sweep every interval until ctx is done.
 func (b *Builder) SweepEvery(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		if n, err := b.Sweep(ctx); err != nil && ctx.Err() == nil {
-			b.Log.Warn("export retention sweep failed; will retry", "action", "export_sweep", "err", err)
-		} else if n > 0 {
-			b.Log.Info("expired exports deleted", "action", "export_sweep", "exports", n)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+	jobs.SweepEvery(ctx, b.Log, interval, "exports", b.Sweep)
 }

@@ -458,20 +458,7 @@ func (b *Builder) Sweep(ctx context.Context) (int, error) {
 
 // SweepEvery runs Sweep every interval until ctx is done.
 func (b *Builder) SweepEvery(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		if n, err := b.Sweep(ctx); err != nil && ctx.Err() == nil {
-			b.Log.Warn("report retention sweep failed; will retry", "action", "report_sweep", "err", err)
-		} else if n > 0 {
-			b.Log.Info("expired reports deleted", "action", "report_sweep", "reports", n)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+	jobs.SweepEvery(ctx, b.Log, interval, "reports", b.Sweep)
 }
 
 // SweepInterval is how often a worker sweeps for a given retention: often
