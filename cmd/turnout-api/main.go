@@ -25,7 +25,7 @@ import (
 const usage = `usage: turnout-api [--version] [--help]
 
 Serves every Turnout HTTP surface on TURNOUT_HTTP_ADDR. Configuration comes
-from TURNOUT_* environment variables (see README); run turnout migrate up
+from TURNOUT_* environment variables (see docs/configuration.md); run turnout migrate up
 before the first start and after each upgrade.
 
 flags:

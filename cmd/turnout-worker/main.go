@@ -47,7 +47,7 @@ func run(args []string) error {
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), "usage: turnout-worker [--queues q1,q2] [--concurrency N] [--http-addr :9090] [--version]\n\n"+
 			"Runs jobs from the queues it is given. Configuration comes from TURNOUT_* environment\n"+
-			"variables (see README).\n\nflags:\n")
+			"variables (see docs/configuration.md).\n\nflags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

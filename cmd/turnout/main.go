@@ -52,7 +52,7 @@ commands:
   rocky reencrypt                 re-encrypt ID numbers under the first TURNOUT_ENCRYPTION_KEY
                                   a local SMTP catcher for demos
 
-Configuration comes from TURNOUT_* environment variables (see README).
+Configuration comes from TURNOUT_* environment variables (see docs/configuration.md).
 `
 
 func main() {
