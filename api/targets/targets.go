@@ -1,4 +1,4 @@
-// Package targets is the Adhese Target API surface (seed 001) under
+// Package targets is the Adhese Target API surface under
 // /api/targettypes: reference code lists (target types and their values)
 // and their edit log. Rules live in jobs/targets; this package decodes,
 // calls it or storage, and encodes in Adhese's field names.
@@ -181,7 +181,7 @@ func (h *Handler) Update(c echo.Context) error {
 	return c.String(http.StatusOK, "OK")
 }
 
-// Delete answers every DELETE: seed 001 has no delete semantics, because
+// Delete answers every DELETE: the Target API has no deletes, because
 // the edit log must stay whole.
 func (h *Handler) Delete(c echo.Context) error {
 	c.Response().Header().Set(echo.HeaderAllow, allowed(c))

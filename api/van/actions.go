@@ -12,8 +12,8 @@ import (
 	"github.com/turnoutdev/turnout/storage"
 )
 
-// registerActions mounts the routes of the actions other than Score
-// (issue 4): phone-load statistics, folders and saved lists.
+// registerActions mounts the routes of the actions other than Score:
+// phone-load statistics, folders and saved lists.
 func (h *Handlers) registerActions(g *middleware.Group) {
 	g.GET("/fileLoadingJobs/:jobId/stats", h.GetPhoneStats, middleware.Resource("fileLoadingJobRead"))
 	g.GET("/folders", h.ListFolders, middleware.Resource("folderRead"))

@@ -19,7 +19,7 @@ import (
 
 var loopback = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
 
-// runSeedExample runs seed 004's two-score example from sourceURL and
+// runSeedExample runs VAN's two-score example from sourceURL and
 // checks every observable outcome.
 func runSeedExample(t *testing.T, s *stack, sourceURL string, rows int) {
 	t.Helper()

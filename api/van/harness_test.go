@@ -281,7 +281,7 @@ func zipOf(t testing.TB, entries ...string) []byte {
 	return buf.Bytes()
 }
 
-// seedRequest is seed 004's two-score example with the given source URL,
+// seedRequest is VAN's two-score example with the given source URL,
 // score ids and listeners.
 func seedRequest(sourceURL string, scoreA, scoreB int64, listeners string) string {
 	return fmt.Sprintf(`{

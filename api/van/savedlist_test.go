@@ -60,7 +60,7 @@ func (s *stack) members(list int64) []int64 {
 }
 
 // TestSavedListLoadAndOverwrite loads a saved list the way Parsons does,
-// checks seed 004's callback data, the list endpoints, and then
+// checks VAN's callback data, the list endpoints, and then
 // overwrites the list.
 func TestSavedListLoadAndOverwrite(t *testing.T) {
 	s := newStack(t, options{allow: loopback})
@@ -133,7 +133,7 @@ func TestSavedListLoadAndOverwrite(t *testing.T) {
 	}
 }
 
-// TestSavedListRequestValidation: seed 004's rules, each refused at
+// TestSavedListRequestValidation: VAN's rules, each refused at
 // submit time with its exact message.
 func TestSavedListRequestValidation(t *testing.T) {
 	s := newStack(t, options{allow: loopback})

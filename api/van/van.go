@@ -1,5 +1,5 @@
-// Package van is the NGP VAN / EveryAction-compatible surface (seed 004 and
-// van-notes.md): /v4/fileLoadingJobs, /v4/scores and /v4/scoreUpdates,
+// Package van is the NGP VAN / EveryAction-compatible surface:
+// /v4/fileLoadingJobs, /v4/scores and /v4/scoreUpdates,
 // authenticated with VAN's HTTP Basic "applicationName:apiKey|dbMode", with
 // VAN's error shape and paging. Paths match case-insensitively, as VAN's
 // do (Parsons posts to /v4/FileLoadingJobs).

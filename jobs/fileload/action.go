@@ -14,8 +14,8 @@ import (
 )
 
 // rule is one action of a load: a row validator for the single pass and a
-// set-based apply step over the staged rows (issue 4: "an action is a
-// validator plus an apply step, nothing more").
+// set-based apply step over the staged rows; an action is a validator plus
+// an apply step, nothing more.
 type rule interface {
 	actionIndex() int
 	// stage validates one record; a problem names the column and reason.

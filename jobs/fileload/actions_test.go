@@ -30,7 +30,7 @@ func TestPhoneNANPPattern(t *testing.T) {
 			t.Errorf("%s refused", ok)
 		}
 	}
-	// Seed 004's pattern: area code [2-9][0-8]\d, exchange [2-9].
+	// VAN's pattern: area code [2-9][0-8]\d, exchange [2-9].
 	for _, bad := range []string{"1235550101", "6195550101x", "6121550101", "6925550101", "612555010", "26125550101", "612-555-0101"} {
 		if nanp.MatchString(bad) {
 			t.Errorf("%s accepted", bad)

@@ -85,7 +85,7 @@ func TestAutoApprovalBoundaries(t *testing.T) {
 	c := &ApprovalCriteria{Average: 75.2, Tolerance: 1.3}
 	for obs, want := range map[float64]bool{73.9: true, 76.5: true, 75.2: true, 73.89: false, 76.51: false} {
 		if got := autoApproved(c, &obs); got != want {
-			t.Errorf("observed %v: approved %v, want %v (seed 004: [73.9, 76.5])", obs, got, want)
+			t.Errorf("observed %v: approved %v, want %v (VAN's example: [73.9, 76.5])", obs, got, want)
 		}
 	}
 	if autoApproved(c, nil) || autoApproved(nil, new(float64)) {

@@ -16,7 +16,7 @@ import (
 	"github.com/turnoutdev/turnout/storage"
 )
 
-// ActionSavedList is seed 004's LoadSavedListFile action type.
+// ActionSavedList is VAN's LoadSavedListFile action type.
 const ActionSavedList = "LoadSavedListFile"
 
 // SavedListLoad are a LoadSavedListFile action's own properties.
@@ -34,13 +34,13 @@ type wireSavedList struct {
 	OverwriteExistingListID json.RawMessage `json:"overwriteExistingListId"`
 }
 
-// Seed 004: "Must be fewer than 50 characters", "fewer than 250".
+// VAN: "Must be fewer than 50 characters", "fewer than 250".
 const (
 	maxListName        = 49
 	maxListDescription = 249
 )
 
-// checkSavedListAction applies seed 004's LoadSavedListFile rules at
+// checkSavedListAction applies VAN's LoadSavedListFile rules at
 // submit time. Name uniqueness is checked again when the list is written.
 func checkSavedListAction(ctx context.Context, p *problems, i int, wa wireAction, f File, q storage.Querier, c Caller) Action {
 	at := func(name string) string { return fmt.Sprintf("actions[%d].%s", i, name) }
@@ -157,7 +157,7 @@ func (r *savedListRule) stage(rec []string) (stagedRow, string, string) {
 	return stagedRow{person: strconv.FormatInt(n, 10)}, "", ""
 }
 
-// SavedListResult is seed 004's savedList callback object.
+// SavedListResult is VAN's savedList callback object.
 type SavedListResult struct {
 	SavedListID        int64 `json:"savedListId"`
 	OriginalRowCount   int64 `json:"originalRowCount"`
@@ -168,7 +168,7 @@ type SavedListResult struct {
 // apply creates the list, or replaces the name, description, folder and
 // members of the list being overwritten, in tx. Access is checked again
 // here: the folder or the list may have changed since the job was
-// submitted. Seed 004's counts: originalRowCount is every data row;
+// submitted. VAN's counts: originalRowCount is every data row;
 // matchedRowsCount the distinct people loaded, after validation,
 // duplicate removal and matching; unmatchedRowsCount the rest.
 func (r *savedListRule) apply(ctx context.Context, tx pgx.Tx, jobID int64, fl *storage.FileLoad, rowsRead int64, log *slog.Logger) error {
@@ -232,7 +232,7 @@ func (r *savedListRule) apply(ctx context.Context, tx pgx.Tx, jobID int64, fl *s
 	return nil
 }
 
-// savedListNotice adds seed 004's saved-list callback data to a
+// savedListNotice adds VAN's saved-list callback data to a
 // successful load's notification: the savedList object and the message
 // "Saved List File loaded".
 func (r *Runner) savedListNotice(ctx context.Context, jobID int64, body map[string]any) error {

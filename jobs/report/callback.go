@@ -20,7 +20,7 @@ import (
 	"github.com/turnoutdev/turnout/storage"
 )
 
-// The callback_url extension (issue 6): a report may name a URL that gets
+// The callback_url extension (Turnout's own): a report may name a URL that gets
 // one signed webhook when the report is complete or has failed for good.
 //
 // Guarantees:
@@ -67,7 +67,7 @@ func WebhookID(reportID int64) string {
 	return "msg_turnout_report_" + strconv.FormatInt(reportID, 10)
 }
 
-// StatusURL is a report's status_url under the public base URL (seed 002:
+// StatusURL is a report's status_url under the public base URL (Rocky:
 // it ends with the report id, which the Parsons connector parses).
 func StatusURL(base *url.URL, id int64) string {
 	b := ""

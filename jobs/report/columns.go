@@ -2,7 +2,7 @@ package report
 
 import "strings"
 
-// Types of report (seed 002 "Valid report_type Values"). Standard is the
+// Types of report (Rocky v4's valid report_type values). Standard is the
 // blank report_type.
 const (
 	TypeStandard = ""
@@ -118,11 +118,11 @@ var standardColumns = []column{
 // extendedColumns is report_type "extended": Rocky's CSV_HEADER_EXTENDED
 // (same source: "Registrant UID", the standard columns, then Registration
 // Source, Registration Medium, Shift ID, Blocks Shift ID, the over-18
-// affirmation and Preferred Language), followed by the fields seed 002's
-// "Extended Report Type Field Definitions" adds that this Rocky version
+// affirmation and Preferred Language), followed by the fields Rocky v4's API
+// document lists for extended reports that this Rocky version
 // lacks (utm_*, Other_parameters, the change of name and previous name,
-// State Flow Status, State API Transaction ID), named as the seed names
-// them. PA-app, shift and tracking-parameter fields are empty: Turnout has
+// State Flow Status, State API Transaction ID), named as the document
+// names them. PA-app, shift and tracking-parameter fields are empty: Turnout has
 // no such data.
 var extendedColumns = func() []column {
 	cols := []column{{"Registrant UID", text("r.uid")}}

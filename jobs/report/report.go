@@ -1,4 +1,4 @@
-// Package report builds Rocky registrant reports (seed 002 "reports"): CSV
+// Package report builds Rocky v4 registrant reports: CSV
 // files of a partner's registrants, requested through the API and built by
 // a job on queue reports.
 //
@@ -82,7 +82,7 @@ func (s *Service) now() time.Time {
 	return time.Now()
 }
 
-// ParseTime reads a seed 002 "UTC datetime": "2006-01-02 15:04:05 UTC"
+// ParseTime reads a Rocky v4 "UTC datetime": "2006-01-02 15:04:05 UTC"
 // (what the Parsons connector sends), RFC 3339, or a bare date or
 // date-time taken as UTC.
 func ParseTime(field, s string) (*time.Time, error) {
@@ -191,8 +191,8 @@ func (s *Service) Create(ctx context.Context, in Request) (*storage.RegistrantRe
 }
 
 // errNoReport is what a partner learns about a report that is not theirs
-// or does not exist: the same answer as a bad key (seed 002's "Invalid
-// Partner or API key"), so report ids reveal nothing.
+// or does not exist: the same answer as a bad key ("Invalid Partner or API
+// key"), as Rocky answers, so report ids reveal nothing.
 var errNoReport = fault.New(fault.Unauthorized, "Invalid Partner or API key")
 
 // Get returns the partner's report with its live status.
