@@ -92,15 +92,6 @@ var raceNames = map[string]msg{
 	"decline":         {"Decline to State", "Prefiero no decirlo"},
 }
 
-// RaceNames returns the race choices in lang.
-func RaceNames(lang string) []string {
-	out := make([]string, len(raceKeys))
-	for i, k := range raceKeys {
-		out[i] = raceNames[k].in(lang)
-	}
-	return out
-}
-
 // raceKey returns the key of a race given by key or by name in any language.
 func raceKey(v string) (string, bool) {
 	for _, k := range raceKeys {
