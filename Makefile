@@ -33,7 +33,7 @@ demo-stop:
 	scripts/demo.sh stop
 
 bench: services build ## benchmarks; results in bench/results.md
-	scripts/bench.sh
+	bench/run.sh
 
 chaos: services build ## fault-injection tests (real processes); also part of make test
 	$(GO) test -count=1 -timeout 20m -tags chaos -run Chaos -v ./e2e/...

@@ -5,7 +5,7 @@
 # vanid …) TO` of the same list, three runs each. Prints each side's median
 # and spread, the ratio of the medians (target <= 1.5) and the process's
 # peak RSS and heap; keeps the benchmark line in bench/results/export.txt
-# (for scripts/bench.sh's table) and appends it to the history in
+# (for bench/run.sh's table) and appends it to the history in
 # bench/results-export.md.
 #
 # Needs PostgreSQL and Redis (scripts/services.sh) and psql.

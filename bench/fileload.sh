@@ -19,7 +19,7 @@
 #      Echo app answering the same route with a constant, same load generator.
 #
 # Writes bench/fileload-results.md (the detail) and bench/results/fileload.env
-# (the figures scripts/bench.sh puts in its table).
+# (the figures bench/run.sh puts in its table).
 #
 # Needs bin/ built (make build), PostgreSQL and Redis (make services), go,
 # psql, zip, unzip, jq, bc, python3 (serves the files on 127.0.0.1) and,

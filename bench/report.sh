@@ -3,7 +3,7 @@
 # the Rocky CSV by the report job, beside `psql \copy` of the same SELECT in
 # the same run. Prints build and psql seconds, their ratio (target <= 1.5)
 # and the process's peak RSS and heap; keeps the benchmark line in
-# bench/results/report.txt (for scripts/bench.sh's table) and appends it to
+# bench/results/report.txt (for bench/run.sh's table) and appends it to
 # the history in bench/results-report.md.
 #
 # Needs PostgreSQL and Redis (scripts/services.sh) and psql.

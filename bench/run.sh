@@ -12,7 +12,7 @@
 #   exports       bench/export.sh     1M-member saved list export beside psql \copy (SELECT vanid …) TO,
 #                                     three interleaved runs each, medians and spread
 #   no-op jobs    go test -bench NoopJobs ./bench   API + worker beside raw Asynq
-#   registration  scripts/bench-rocky.sh   PDFs/s; POST → pdf_ready p50/p99 at 100/s
+#   registration  bench/rocky.sh   PDFs/s; POST → pdf_ready p50/p99 at 100/s
 #
 # ROWS (default 1000000) sizes the file loads; BIG_ROWS (5000000) the RSS run.
 set -euo pipefail
@@ -46,7 +46,7 @@ step "no-op jobs"
 go test -count=3 -run '^$' -bench NoopJobs -benchtime 1x ./bench/ | tee bench/results/noop.txt
 load_after[noop]=$(cut -d' ' -f1-3 /proc/loadavg)
 step "registrations and PDFs"
-scripts/bench-rocky.sh
+bench/rocky.sh
 load_after[rocky]=$(cut -d' ' -f1-3 /proc/loadavg)
 elapsed=$(($(date +%s) - started))
 
