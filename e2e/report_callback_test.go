@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/turnoutdev/turnout/jobs/notify"
 	"github.com/turnoutdev/turnout/storage"
+	"github.com/turnoutdev/turnout/webhook"
 )
 
 // TestReportCallbackThroughTheBinaries: the deployed wiring (the API's
@@ -55,7 +55,7 @@ func TestReportCallbackThroughTheBinaries(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatalf("no callback after 60s\n%s", s.Logs)
 	}
-	v, _ := notify.NewVerifier(p.Key.WebhookSecret)
+	v, _ := webhook.NewVerifier(p.Key.WebhookSecret)
 	if err := v.Verify(r.Header, b); err != nil {
 		t.Errorf("signature: %v", err)
 	}

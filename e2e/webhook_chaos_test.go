@@ -15,13 +15,14 @@ import (
 	"time"
 
 	"github.com/turnoutdev/turnout/jobs/notify"
+	"github.com/turnoutdev/turnout/webhook"
 )
 
 // hookReceiver is a listener's webhook endpoint that is first not there at
 // all (connection refused), then answers 500, then recovers; it records
 // every request it gets.
 type hookReceiver struct {
-	verifier *notify.Verifier
+	verifier *webhook.Verifier
 
 	mu       sync.Mutex
 	failing  bool // answer 500 instead of 200
@@ -38,7 +39,7 @@ type hookRequest struct {
 
 func (h *hookReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
-	req := hookRequest{path: r.URL.Path, webhookID: r.Header.Get(notify.HeaderID), timestamp: r.Header.Get(notify.HeaderTimestamp),
+	req := hookRequest{path: r.URL.Path, webhookID: r.Header.Get(webhook.HeaderID), timestamp: r.Header.Get(webhook.HeaderTimestamp),
 		body: string(body), at: time.Now(), verifyErr: h.verifier.Verify(r.Header, body)}
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -95,7 +96,7 @@ func TestChaosWebhookReceiverDownThenFailingThenBack(t *testing.T) {
 	}
 	s.CLI("people", "import", "--db-mode", "0", people)
 	key := s.CreateKey("--name", "hooks", "--scopes", "van", "--van-app", "hooks", "--db-mode", "0", "--rate-limit", "100000")
-	verifier, err := notify.NewVerifier(key["webhookSecret"].(string))
+	verifier, err := webhook.NewVerifier(key["webhookSecret"].(string))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,9 +25,9 @@ import (
 	"github.com/turnoutdev/turnout/internal/netguard"
 	"github.com/turnoutdev/turnout/internal/testenv"
 	"github.com/turnoutdev/turnout/jobs"
-	"github.com/turnoutdev/turnout/jobs/notify"
 	"github.com/turnoutdev/turnout/jobs/report"
 	"github.com/turnoutdev/turnout/storage"
+	"github.com/turnoutdev/turnout/webhook"
 	"github.com/turnoutdev/turnout/worker"
 )
 
@@ -231,7 +231,7 @@ func TestReportCallbackArrivesOnceSigned(t *testing.T) {
 	if len(hits) != 1 {
 		t.Fatalf("receiver got %d requests, want 1", len(hits))
 	}
-	v, err := notify.NewVerifier(secret)
+	v, err := webhook.NewVerifier(secret)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,7 +304,7 @@ func TestReportCallbackRetriedWithTheSameWebhookID(t *testing.T) {
 	if len(hits) != 3 {
 		t.Fatalf("receiver got %d requests, want 3", len(hits))
 	}
-	v, _ := notify.NewVerifier(secret)
+	v, _ := webhook.NewVerifier(secret)
 	for i, h := range hits {
 		if h.header.Get("webhook-id") != fmt.Sprintf("msg_turnout_report_%d", id) || string(h.body) != string(hits[0].body) {
 			t.Errorf("request %d: webhook-id %q body %s; want the first's", i, h.header.Get("webhook-id"), h.body)

@@ -31,6 +31,7 @@ import (
 	"github.com/turnoutdev/turnout/jobs/fileload"
 	"github.com/turnoutdev/turnout/jobs/notify"
 	"github.com/turnoutdev/turnout/storage"
+	"github.com/turnoutdev/turnout/webhook"
 	"github.com/turnoutdev/turnout/worker"
 )
 
@@ -128,11 +129,11 @@ func newStack(t *testing.T, o options) *stack {
 	s.key = k
 	s.auth = "Basic " + base64.StdEncoding.EncodeToString([]byte(fmt.Sprintf("haberdashery:%s|%d", k.Secret, mode)))
 
-	verifier, _ := notify.NewVerifier(k.WebhookSecret)
+	verifier, _ := webhook.NewVerifier(k.WebhookSecret)
 	codes := o.hookCodes
 	s.hooks = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
-		h := hook{ID: r.Header.Get(notify.HeaderID), Verified: verifier.Verify(r.Header, body)}
+		h := hook{ID: r.Header.Get(webhook.HeaderID), Verified: verifier.Verify(r.Header, body)}
 		_ = json.Unmarshal(body, &h.Body)
 		s.hookMu.Lock()
 		s.hookLog = append(s.hookLog, h)

@@ -18,8 +18,8 @@ import (
 	"github.com/turnoutdev/turnout/internal/netguard"
 	"github.com/turnoutdev/turnout/internal/testenv"
 	"github.com/turnoutdev/turnout/jobs"
-	"github.com/turnoutdev/turnout/jobs/notify"
 	"github.com/turnoutdev/turnout/storage"
+	"github.com/turnoutdev/turnout/webhook"
 )
 
 type delivery struct {
@@ -56,12 +56,12 @@ func TestRetriedExportNotifiesAgain(t *testing.T) {
 	if _, err := env.Store.Pool.Exec(ctx, `INSERT INTO van_saved_list_members (list_id, vanid) VALUES ($1, 11), ($1, 12)`, list); err != nil {
 		t.Fatal(err)
 	}
-	verifier, _ := notify.NewVerifier(k.WebhookSecret)
+	verifier, _ := webhook.NewVerifier(k.WebhookSecret)
 	var mu sync.Mutex
 	var got []delivery
 	hooks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
-		d := delivery{id: r.Header.Get(notify.HeaderID), err: verifier.Verify(r.Header, b)}
+		d := delivery{id: r.Header.Get(webhook.HeaderID), err: verifier.Verify(r.Header, b)}
 		_ = json.Unmarshal(b, &d.body)
 		mu.Lock()
 		got = append(got, d)

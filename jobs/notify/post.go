@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/turnoutdev/turnout/internal/netguard"
+	"github.com/turnoutdev/turnout/webhook"
 )
 
 // Post sends one signed Standard Webhooks message to target with client
@@ -32,7 +33,7 @@ func Post(ctx context.Context, client *http.Client, secret, id, target string, b
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "Turnout-Webhooks/1")
-	if err := SetHeaders(req.Header, secret, id, time.Now(), body); err != nil {
+	if err := webhook.SetHeaders(req.Header, secret, id, time.Now(), body); err != nil {
 		return nil, err
 	}
 	resp, err := client.Do(req)
