@@ -293,3 +293,32 @@ func TestReportRouteAndStopRemindersPage(t *testing.T) {
 		t.Errorf("unknown uid: %d %s", status, raw)
 	}
 }
+
+// The gregistration e-mail greets the registrant by full name (first,
+// middle and last), in the registrant's language.
+func TestGRegistrationEmailGreetsByFullName(t *testing.T) {
+	s := start(t, options{})
+	for _, c := range []struct{ lang, email, first, middle, last string }{
+		{"en", "gil@example.org", "Gil", "Antonio", "Reyes"},
+		{"es", "maria@example.org", "María", "José", "Pérez"},
+	} {
+		body, _ := json.Marshal(map[string]any{"registration": map[string]any{"lang": c.lang, "partner_id": s.partnerID,
+			"send_confirmation_reminder_emails": true, "date_of_birth": "05-17-1990", "email_address": c.email,
+			"home_zip_code": "94110", "us_citizen": true, "name_title": "Mr.", "first_name": c.first,
+			"middle_name": c.middle, "last_name": c.last}})
+		if status, _, raw := s.do("POST", "/api/v4/gregistrations.json", string(body)); status != 200 {
+			t.Fatalf("%s gregistration: %d %s", c.lang, status, raw)
+		}
+	}
+	want := map[string]string{
+		"gil@example.org":   "Hello Gil Antonio Reyes,",
+		"maria@example.org": "Hola María José Pérez:",
+	}
+	for _, msg := range s.smtp.WaitFor(t, 2) {
+		greeting := want[msg.To[0]]
+		first, _, _ := strings.Cut(msg.Text, "\n")
+		if greeting == "" || strings.TrimSpace(first) != greeting || !strings.HasPrefix(msg.HTML, "<p>"+greeting+"</p>") {
+			t.Errorf("e-mail to %v does not open with %q:\n%s\n%s", msg.To, greeting, msg.Text, msg.HTML)
+		}
+	}
+}

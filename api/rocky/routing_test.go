@@ -1,0 +1,49 @@
+package rocky_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/turnoutdev/turnout/internal/apitest"
+)
+
+// Under /api/v4 a method a Rocky route does not have is 405 with Allow, and
+// a path Rocky has no route for is 404, both in Rocky's error shape
+// ({"message": ...} only), before any credential is asked for; HEAD is
+// answered wherever GET is, without a body.
+func TestRockyRoutesAnswerWrongMethodsAndUnknownPaths(t *testing.T) {
+	s := start(t, options{noWorker: true})
+	for _, c := range []struct {
+		method, path string
+		status       int
+		allow        string
+	}{
+		{"GET", "/api/v4/registrations/bulk", 405, "POST"},
+		{"DELETE", "/api/v4/registrations.json", 405, "POST"},
+		{"PUT", "/api/v4/state_requirements.json", 405, "GET, HEAD"},
+		{"GET", "/api/v4/registrant_reports.json", 405, "POST"},
+		{"POST", "/api/v4/partners/" + s.partnerID + ".json", 405, "GET, HEAD"},
+		{"GET", "/api/v4/no_such_thing.json", 404, ""},
+		{"POST", "/api/v4/registrations/nothing", 404, ""},
+		{"GET", "/api/v4/registrant_reports/1/nothing", 404, ""},
+	} {
+		status, m, raw := s.do(c.method, c.path, "")
+		msg, _ := m["message"].(string)
+		resp, _ := s.client.Do(apitest.NewRequest(t, c.method, c.path, ""))
+		if status != c.status || resp.Header.Get("Allow") != c.allow || msg == "" || len(m) != 1 {
+			t.Errorf("%s %s: %d (Allow %q) %s, want %d (Allow %q) with only a message", c.method, c.path, status,
+				resp.Header.Get("Allow"), raw, c.status, c.allow)
+		}
+	}
+	for _, path := range []string{"/api/v4/state_requirements.json?lang=en&home_state_id=CA", "/api/v4/gregistrationstates.json",
+		"/api/v4/partnerpublicprofiles/" + s.partnerID + ".json"} {
+		get, getBody := s.client.Do(apitest.NewRequest(t, http.MethodGet, path, ""))
+		head, headBody := s.client.Do(apitest.NewRequest(t, http.MethodHead, path, ""))
+		if get.StatusCode != 200 || head.StatusCode != 200 || len(headBody) != 0 || len(getBody) == 0 ||
+			!strings.HasPrefix(head.Header.Get("Content-Type"), "application/json") {
+			t.Errorf("HEAD %s: %d %q with %d body bytes, want GET's 200 JSON and no body", path, head.StatusCode,
+				head.Header.Get("Content-Type"), len(headBody))
+		}
+	}
+}
