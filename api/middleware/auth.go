@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"mime"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -139,13 +141,15 @@ func VANBasic(c echo.Context) (Credential, error) {
 }
 
 // maxCredentialBody bounds how much of a body is buffered to find Rocky's
-// credentials in it.
-const maxCredentialBody = 1 << 20
+// credentials in it: the largest Rocky body, a bulk batch (1,000 records of
+// a few KiB by default), must fit.
+const maxCredentialBody = 8 << 20
 
 // RockyPartner reads Rocky's partner_id and partner_API_key from the query
-// string or the JSON body (top level, or nested one level as in
-// {"registration": {...}}). The key must belong to that partner. The body is
-// restored for the handler.
+// string or the body, JSON or form-encoded as Rails reads both (top level,
+// or nested one level as in {"registration": {...}} or
+// registration[partner_id]=7). The key must belong to that partner. The
+// body is restored for the handler.
 func RockyPartner(c echo.Context) (Credential, error) {
 	id, secret := c.QueryParam("partner_id"), c.QueryParam("partner_API_key")
 	if (id == "" || secret == "") && c.Request().Body != nil && c.Request().ContentLength != 0 {
@@ -158,6 +162,9 @@ func RockyPartner(c echo.Context) (Credential, error) {
 		}
 		c.Request().Body = io.NopCloser(bytes.NewReader(body))
 		bid, bsecret := rockyBodyCredential(body)
+		if mt, _, _ := mime.ParseMediaType(c.Request().Header.Get(echo.HeaderContentType)); mt == echo.MIMEApplicationForm {
+			bid, bsecret = rockyFormCredential(body)
+		}
 		if id == "" {
 			id = bid
 		}
@@ -198,6 +205,33 @@ func rockyBodyCredential(body []byte) (id, secret string) {
 		var nested map[string]json.RawMessage
 		if json.Unmarshal(v, &nested) == nil {
 			look(nested)
+		}
+	}
+	return id, secret
+}
+
+// rockyFormCredential reads the credentials of a form body: partner_id, or
+// one level down as a form nests them (registration[partner_id]).
+func rockyFormCredential(body []byte) (id, secret string) {
+	values, err := url.ParseQuery(string(body))
+	if err != nil {
+		return "", ""
+	}
+	id, secret = values.Get("partner_id"), values.Get("partner_API_key")
+	for name, v := range values {
+		outer, inner, ok := strings.Cut(name, "[")
+		if !ok || outer == "" || len(v) == 0 {
+			continue
+		}
+		switch inner {
+		case "partner_id]":
+			if id == "" {
+				id = v[0]
+			}
+		case "partner_API_key]":
+			if secret == "" {
+				secret = v[0]
+			}
 		}
 	}
 	return id, secret

@@ -322,3 +322,115 @@ func TestGRegistrationEmailGreetsByFullName(t *testing.T) {
 		}
 	}
 }
+
+// Bulk calls take form bodies as Rails reads them: a list of objects as
+// registrants[][field]=value (a new record whenever a field repeats) or as
+// jQuery's $.post sends one, registrants[0][field]=value, with the
+// credentials in the form too. A form that cannot say a list of records is
+// a 400 naming the field and the two shapes; a bad record is refused in
+// its own language, as in a JSON body.
+func TestBulkTakesFormBodiesAsRailsReadsThem(t *testing.T) {
+	s := start(t, options{noWorker: true})
+	form := func(pairs ...string) string {
+		var b strings.Builder
+		b.WriteString("partner_id=" + s.partnerID + "&partner_API_key=" + url.QueryEscape(s.partnerKey))
+		for i := 0; i < len(pairs); i += 2 {
+			b.WriteString("&" + url.QueryEscape(pairs[i]) + "=" + url.QueryEscape(pairs[i+1]))
+		}
+		return b.String()
+	}
+	post := func(path, body string) (int, map[string]any, []byte) {
+		return s.do("POST", path, body, "Content-Type", "application/x-www-form-urlencoded; charset=UTF-8")
+	}
+	stored := func(email string) (locale, status, createdAt string) {
+		_ = s.store.Pool.QueryRow(context.Background(), `SELECT locale, status, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')
+			FROM rocky_registrants WHERE email_address = $1 AND partner_id = $2::bigint`, email, s.partnerID).Scan(&locale, &status, &createdAt)
+		return
+	}
+
+	status, m, raw := post("/api/v4/registrations/bulk", form(
+		"registrants[][lang]", "en", "registrants[][email_address]", "r1@example.org", "registrants[][created_at]", "2026-11-01",
+		"registrants[][lang]", "es", "registrants[][email_address]", "r2@example.org", "registrants[][status]", "step_3"))
+	if status != 200 || m["registrants_added"] != float64(2) {
+		t.Fatalf("registrants[][field] form: %d %s", status, raw)
+	}
+	if l, _, c := stored("r1@example.org"); l != "en" || c != "2026-11-01" {
+		t.Errorf("first record stored as %s %s", l, c)
+	}
+	if l, st, _ := stored("r2@example.org"); l != "es" || st != "step_3" {
+		t.Errorf("second record stored as %s %s", l, st)
+	}
+
+	// jQuery numbers the records; their order is the index order, 10 after 9.
+	var pairs []string
+	for i := 0; i < 11; i++ {
+		pairs = append(pairs, fmt.Sprintf("registrants[%d][lang]", i), []string{"en", "es"}[i%2],
+			fmt.Sprintf("registrants[%d][email_address]", i), fmt.Sprintf("j%d@example.org", i))
+	}
+	status, m, raw = post("/api/v4/registrations/bulk", form(pairs...))
+	if status != 200 || m["registrants_added"] != float64(11) {
+		t.Fatalf("registrants[N][field] form: %d %s", status, raw)
+	}
+	if l, _, _ := stored("j9@example.org"); l != "es" {
+		t.Errorf("j9 stored with locale %q, want es", l)
+	}
+	if l, _, _ := stored("j10@example.org"); l != "en" {
+		t.Errorf("j10 stored with locale %q, want en", l)
+	}
+	status, m, raw = post("/api/v4/bulk_gregistrations.json", form("bulk_gregistrations[0][status]", "complete",
+		"bulk_gregistrations[0][email_address]", "g1@example.org"))
+	if status != 200 || m["bulk_gregistrations"] != float64(1) {
+		t.Fatalf("bulk_gregistrations form: %d %s", status, raw)
+	}
+
+	// Shapes that are no list of records.
+	for _, body := range []string{
+		form("registrants", "r1@example.org"),
+		form("registrants[]", "r1@example.org"),
+		form("registrants[a][lang]", "en"),
+		form(),
+	} {
+		status, m, raw := post("/api/v4/registrations/bulk", body)
+		if msg, _ := m["message"].(string); status != 400 || m["field_name"] != "registrants" ||
+			!strings.Contains(msg, "registrants[][field]=value or registrants[0][field]=value") {
+			t.Errorf("%s: %d %s, want 400 naming registrants and the two shapes", body, status, raw)
+		}
+	}
+	// A bad record: per-record errors in the record's language.
+	status, _, raw = post("/api/v4/registrations/bulk", form("registrants[][lang]", "en", "registrants[][favourite]", "1",
+		"registrants[][lang]", "es", "registrants[][age]", "viejo", "registrants[][lang]", "en", "registrants[][age]", "old"))
+	var list []map[string]any
+	_ = json.Unmarshal(raw, &list)
+	if status != 400 || len(list) != 3 || list[0]["type"] != "SyntaxError" || list[0]["field_name"] != "favourite" ||
+		list[1]["message"] != "Debe ser un número entero" || list[2]["message"] != "Must be a whole number" {
+		t.Errorf("bad form records: %d %s", status, raw)
+	}
+	// Without the key in the form, the call is refused like any other.
+	status, m, _ = post("/api/v4/registrations/bulk", "registrants[][lang]=en")
+	if status != 400 || m["message"] != "Invalid Partner or API key" {
+		t.Errorf("form without credentials: %d %v", status, m)
+	}
+}
+
+// A default batch (1,000 records) of full registrations, several MiB of
+// JSON with the credentials in the body, is one call.
+func TestBulkOfAThousandFullRecords(t *testing.T) {
+	s := start(t, options{noWorker: true})
+	var rec map[string]map[string]any
+	_ = json.Unmarshal([]byte(registrationJSON(t, nil)), &rec)
+	full := rec["registration"]
+	full["partner_id"] = s.partnerID
+	full["status"], full["survey_answer_1"] = "step_4", strings.Repeat("Because it matters. ", 40)
+	records := make([]map[string]any, 1000)
+	for i := range records {
+		records[i] = full
+	}
+	body, _ := json.Marshal(map[string]any{"partner_id": s.partnerID, "partner_API_key": s.partnerKey, "registrants": records})
+	if len(body) < 1<<20 {
+		t.Fatalf("batch is %d bytes; the test needs more than 1 MiB", len(body))
+	}
+	status, m, raw := s.do("POST", "/api/v4/registrations/bulk", string(body))
+	if status != 200 || m["registrants_added"] != float64(1000) {
+		t.Fatalf("1,000 records, %d bytes: %d %.300s", len(body), status, raw)
+	}
+}

@@ -562,7 +562,8 @@ func bulkErrors(errs []*registration.BulkError) []any {
 }
 
 // decodeList reads a JSON array of objects, or an object holding one
-// under key.
+// under key; a form body holds it as Rails reads a list of objects
+// (key[][field]=value, or key[0][field]=value as jQuery sends it).
 func decodeList(c echo.Context, key string) ([]registration.Input, error) {
 	raw, err := readBody(c, maxBulkBody)
 	if err != nil {
@@ -581,8 +582,19 @@ func decodeList(c echo.Context, key string) ([]registration.Input, error) {
 		}
 		raw = top[key]
 	}
+	form := isForm(c.Request())
+	if form {
+		if l, ok := indexedList(raw); ok {
+			raw = l
+		}
+	}
 	var list []registration.Input
 	if err := json.Unmarshal(raw, &list); err != nil {
+		if form {
+			// A form can say a list of objects only as Rails reads one.
+			return nil, fault.Validation(fault.FieldError{Field: key, Code: fault.CodeInvalidValue,
+				Message: fmt.Sprintf("Must be a list of registration objects: %s[][field]=value or %s[0][field]=value", key, key)})
+		}
 		return nil, fault.Validation(fault.FieldError{Field: key, Code: fault.CodeInvalidValue,
 			Message: "Must be a JSON list of registration objects"})
 	}
