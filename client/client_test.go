@@ -191,7 +191,10 @@ func TestErrorsCarryTheEnvelope(t *testing.T) {
 			want{client.ErrUnauthorized, 403, client.KindAuthorization, "not configured"}},
 		{"an out-of-range parameter", func() error { _, err := admin.Create(ctx, client.CreateParams{SleepMS: 70000}); return err },
 			want{client.ErrInvalid, 400, client.KindValidation, "sleepMs"}},
-		{"a bad filter", func() error { _, err := admin.List(ctx, client.ListOptions{Status: []client.Status{"lost"}}); return err },
+		{"a bad filter", func() error {
+			_, err := admin.List(ctx, client.ListOptions{Status: []client.Status{"lost"}})
+			return err
+		},
 			want{client.ErrInvalid, 400, client.KindQuery, "status must be"}},
 		{"retry of a queued job", func() error { _, err := admin.Retry(ctx, j.ID); return err },
 			want{client.ErrConflict, 409, client.KindQuery, ""}},
