@@ -95,6 +95,13 @@ type Deps struct {
 	// AuthFailuresPerMinute is how many bad credentials one client address
 	// may present per minute before it is refused (default 60).
 	AuthFailuresPerMinute int
+	// Watcher feeds the job event streams (nil: one of the server's own,
+	// connecting on the first stream). Main closes it when shutting down,
+	// which ends the streams.
+	Watcher *native.Watcher
+	// EventsHeartbeat is how often an idle event stream carries a comment
+	// (0: native.DefaultHeartbeat).
+	EventsHeartbeat time.Duration
 }
 
 // New returns the HTTP handler with every route.
@@ -107,6 +114,9 @@ func New(d Deps) *echo.Echo {
 	}
 	if d.Guard == nil {
 		d.Guard = netguard.New(nil)
+	}
+	if d.Watcher == nil {
+		d.Watcher = native.NewWatcher(d.Store, d.Log, native.WatchOptions{})
 	}
 	e := echo.New()
 	e.Pre(van.CanonicalPath, middleware.HeadAsGet)
@@ -164,12 +174,16 @@ func New(d Deps) *echo.Echo {
 	timeout := echomw.ContextTimeoutWithConfig(echomw.ContextTimeoutConfig{Timeout: d.RequestTimeout})
 
 	// Native surface (TargetSmart conventions).
-	nj := &native.Jobs{Store: d.Store, Enqueuer: d.Enqueuer, Control: ctl}
+	nj := &native.Jobs{Store: d.Store, Enqueuer: d.Enqueuer, Control: ctl, Watcher: d.Watcher, Heartbeat: d.EventsHeartbeat}
 	svc := middleware.NewGroup(e, "/service", middleware.Surface(native.RenderError), timeout)
 	// The function is named first, so refusals of the key carry it too.
 	anyKey := middleware.Authenticate(d.Store, "", middleware.NativeKey)
 	svc.GET("/jobs", nj.List, native.Function("service.jobs.list"), anyKey, limiter.Middleware(), middleware.Resource("jobRead"))
 	svc.GET("/jobs/:id", nj.Get, native.Function("service.jobs.get"), anyKey, limiter.Middleware(), middleware.Resource("jobRead"))
+	// A job's event stream lasts as long as the job runs, so it has no
+	// request timeout; its first read has a bound of its own.
+	e.GET("/service/jobs/:id/events", nj.Events, middleware.Surface(native.RenderError), native.Function("service.jobs.events"),
+		anyKey, limiter.Middleware(), middleware.Resource("jobRead"))
 	svc.POST("/jobs/:id/cancel", nj.Cancel, native.Function("service.jobs.cancel"), anyKey, limiter.Middleware(),
 		middleware.Resource("jobControl"))
 	svc.POST("/jobs/:id/retry", nj.Retry, native.Function("service.jobs.retry"), anyKey, limiter.Middleware(),

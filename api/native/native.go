@@ -15,6 +15,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -137,6 +138,10 @@ type Jobs struct {
 	Store    JobStore
 	Enqueuer JobCreator
 	Control  JobControl
+	// Watcher tells Events of job changes; Heartbeat is how often an idle
+	// event stream carries a comment (0: DefaultHeartbeat).
+	Watcher   *Watcher
+	Heartbeat time.Duration
 }
 
 // JobStore reads jobs.

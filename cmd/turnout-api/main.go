@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/turnoutdev/turnout/api"
+	"github.com/turnoutdev/turnout/api/native"
 	"github.com/turnoutdev/turnout/internal/config"
 	"github.com/turnoutdev/turnout/internal/netguard"
 	"github.com/turnoutdev/turnout/internal/platform"
@@ -77,10 +78,12 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
+	watcher := native.NewWatcher(p.Store, log, native.WatchOptions{})
 	handler := api.New(api.Deps{
 		Store: p.Store, Redis: p.Redis, AsynqConn: p.AsynqConn, Enqueuer: p.Enqueuer,
 		Registry: reg, Log: log, Rocky: rockyH, Reports: newReports(cfg, p),
 		Blobs: p.Blobs, Guard: netguard.New(cfg.AllowNetworks), PublicCallsPerMinute: cfg.PublicRateLimit,
+		Watcher: watcher, EventsHeartbeat: cfg.EventsHeartbeat,
 	})
 	srv := &http.Server{
 		Addr:              cfg.HTTPAddr,
@@ -89,6 +92,9 @@ func run(args []string) error {
 		ReadTimeout:       5 * time.Minute, // bulk bodies
 		IdleTimeout:       2 * time.Minute,
 	}
+	// Job event streams last as long as their jobs: they end when the
+	// server shuts down, and their clients reconnect to another process.
+	srv.RegisterOnShutdown(watcher.Close)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
 	log.Info("api listening", "addr", cfg.HTTPAddr, "public_url", cfg.PublicURL.String(), "version", version.Get().Short())

@@ -85,6 +85,10 @@ type Config struct {
 	// PublicRateLimit is calls per minute per client address on endpoints
 	// that take no key; 0 turns the limit off.
 	PublicRateLimit int
+	// EventsHeartbeat is how often an idle job event stream
+	// (GET /service/jobs/{id}/events) carries a comment, so that proxies
+	// keep it open.
+	EventsHeartbeat time.Duration
 
 	// Rocky (voter registration): delays of the reminder e-mails after the
 	// confirmation, the e-mail block list (nil = the built-in list of
@@ -130,6 +134,7 @@ var defaults = map[string]string{
 	"TURNOUT_WORKER_CONCURRENCY":             "10",
 	"TURNOUT_RECONCILE_INTERVAL":             "30s",
 	"TURNOUT_PUBLIC_RATE_LIMIT":              "600",
+	"TURNOUT_EVENTS_HEARTBEAT":               "15s",
 	"TURNOUT_RECONCILE_STALE":                "2m",
 	"TURNOUT_RETRY_BASE":                     "",
 	"TURNOUT_ROCKY_REMINDERS":                "72h,72h,72h",
@@ -280,6 +285,9 @@ func Parse(getenv func(string) string) (*Config, error) {
 	c.RockyEmailBlocklist = splitList(get("TURNOUT_ROCKY_EMAIL_BLOCKLIST"))
 	if c.RockyOpenSignup, err = strconv.ParseBool(get("TURNOUT_ROCKY_OPEN_SIGNUP")); err != nil {
 		bad("TURNOUT_ROCKY_OPEN_SIGNUP", "want true or false")
+	}
+	if c.EventsHeartbeat, err = time.ParseDuration(get("TURNOUT_EVENTS_HEARTBEAT")); err != nil || c.EventsHeartbeat < 10*time.Millisecond {
+		bad("TURNOUT_EVENTS_HEARTBEAT", "want a duration of at least 10ms such as 15s")
 	}
 	if c.RockyPDFWait, err = time.ParseDuration(get("TURNOUT_ROCKY_PDF_WAIT")); err != nil || c.RockyPDFWait <= 0 {
 		bad("TURNOUT_ROCKY_PDF_WAIT", "want a positive duration such as 20s")
