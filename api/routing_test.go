@@ -143,7 +143,8 @@ func TestLandingPageAndAPIReference(t *testing.T) {
 	page := string(ref)
 	for _, want := range []string{"/v4/fileloadingjobs", "/api/v4/registrations.json", "/service/jobs/{id}",
 		"/api/targettypes/{id}/targets", "/api/integration/ext/v1/metrics", `id="schema-VanErrors"`,
-		"VanMethodNotAllowed", "NativeNotFound"} {
+		"VanMethodNotAllowed", "NativeNotFound", "/service/jobs/{id}/events", "text/event-stream: string", "Last-Event-ID",
+		"event: end", "<code>X-Accel-Buffering</code>"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("API reference lacks %q", want)
 		}

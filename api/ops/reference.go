@@ -70,7 +70,13 @@ type refOperation struct {
 
 type refParam struct{ Name, In, Type, Description string }
 
-type refResponse struct{ Status, Description, Schema string }
+type refResponse struct {
+	Status, Description, Schema string
+	// Headers names the documented response headers; Example is a media
+	// type's example when it is text (an event stream, a CSV file).
+	Headers []string
+	Example string
+}
 
 type refSchema struct {
 	Name, Description string
@@ -150,10 +156,21 @@ func operationOf(method, path string, item *openapi3.PathItem, op *openapi3.Oper
 			if r.Value.Description != nil {
 				desc = *r.Value.Description
 			}
-			o.Responses = append(o.Responses, refResponse{Status: status, Description: desc, Schema: contentOf(r.Value.Content)})
+			o.Responses = append(o.Responses, refResponse{Status: status, Description: desc, Schema: contentOf(r.Value.Content),
+				Headers: sortedKeys(r.Value.Headers), Example: textExample(r.Value.Content)})
 		}
 	}
 	return o
+}
+
+// textExample returns the first example of c that is a string.
+func textExample(c openapi3.Content) string {
+	for _, mt := range sortedKeys(c) {
+		if ex, ok := c[mt].Example.(string); ok {
+			return ex
+		}
+	}
+	return ""
 }
 
 // contentOf names each media type and its schema: "application/json: VanErrors".

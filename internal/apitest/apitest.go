@@ -33,7 +33,7 @@ func load() (routers.Router, error) {
 	once.Do(func() {
 		// Pages and documents are checked for status and content type; their
 		// bodies are text, not JSON to decode.
-		for _, ct := range []string{"text/html", "application/yaml", "application/pdf", "text/csv"} {
+		for _, ct := range []string{"text/html", "application/yaml", "application/pdf", "text/csv", "text/event-stream"} {
 			openapi3filter.RegisterBodyDecoder(ct, openapi3filter.FileBodyDecoder)
 		}
 		loader := openapi3.NewLoader()
