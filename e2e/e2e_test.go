@@ -31,7 +31,8 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		panic(err)
 	}
-	cmd := exec.Command("go", "build", "-o", dir+"/", "./cmd/turnout", "./cmd/turnout-api", "./cmd/turnout-worker")
+	cmd := exec.Command("go", "build", "-o", dir+"/", "./cmd/turnout", "./cmd/turnout-api", "./cmd/turnout-worker",
+		"./examples/webhook-receiver")
 	cmd.Dir = ".."
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
