@@ -152,6 +152,7 @@ type FileLoad struct {
 	Listeners    json.RawMessage // unredacted; for the notifier only
 	RowsRead     int64
 	ErrorCount   int64
+	WarningCount int64
 	ErrorFileKey *string
 	Message      *string
 	CreatedAt    time.Time
@@ -186,9 +187,9 @@ func (s *Store) InsertFileLoad(ctx context.Context, q Querier, f FileLoad) error
 func (s *Store) FileLoad(ctx context.Context, jobID int64) (*FileLoad, error) {
 	var f FileLoad
 	err := s.Pool.QueryRow(ctx, `SELECT job_id, key_id, db_mode, description, request, source_url, listeners, rows_read, error_count,
-		error_file_key, message, created_at FROM van_file_loads WHERE job_id = $1`, jobID).Scan(
+		warning_count, error_file_key, message, created_at FROM van_file_loads WHERE job_id = $1`, jobID).Scan(
 		&f.JobID, &f.KeyID, &f.DBMode, &f.Description, &f.Request, &f.SourceURL, &f.Listeners, &f.RowsRead, &f.ErrorCount,
-		&f.ErrorFileKey, &f.Message, &f.CreatedAt)
+		&f.WarningCount, &f.ErrorFileKey, &f.Message, &f.CreatedAt)
 	if err != nil {
 		return nil, notFound(err, "file loading job")
 	}
@@ -213,18 +214,21 @@ func fileLoadAD(jobID int64) []byte { return []byte("van_file_loads:" + strconv.
 
 // FinishFileLoad records the outcome of a load's pass over its file, through
 // q (a transaction, so the counts commit with the data, or the pool).
-func FinishFileLoad(ctx context.Context, q Querier, jobID, rowsRead, errorCount int64, errorFileKey *string) error {
-	_, err := q.Exec(ctx, `UPDATE van_file_loads SET rows_read = $2, error_count = $3, error_file_key = $4
-		WHERE job_id = $1`, jobID, rowsRead, errorCount, errorFileKey)
+func FinishFileLoad(ctx context.Context, q Querier, jobID, rowsRead, errorCount, warningCount int64, errorFileKey *string) error {
+	_, err := q.Exec(ctx, `UPDATE van_file_loads SET rows_read = $2, error_count = $3, warning_count = $4, error_file_key = $5
+		WHERE job_id = $1`, jobID, rowsRead, errorCount, warningCount, errorFileKey)
 	return err
 }
 
-// RowError is one problem with one row of a loaded file.
+// RowError is one problem with one row of a loaded file: an error (the row,
+// or its part for one action, was not loaded) or, when Warning is set, a
+// note about a row that was loaded but not exactly as the file gave it.
 type RowError struct {
 	Line        int64  `json:"line"`
 	ActionIndex *int   `json:"actionIndex,omitempty"`
 	Column      string `json:"column,omitempty"`
 	Message     string `json:"message"`
+	Warning     bool   `json:"-"`
 }
 
 // Copier is a transaction or a pool: what COPY needs.
@@ -241,7 +245,7 @@ func ReplaceRowErrors(ctx context.Context, q Copier, jobID int64, errs []RowErro
 		return err
 	}
 	_, err := q.CopyFrom(ctx, pgx.Identifier{"van_file_load_errors"},
-		[]string{"job_id", "seq", "line", "action_index", "column_name", "message"},
+		[]string{"job_id", "seq", "line", "action_index", "column_name", "message", "warning"},
 		pgx.CopyFromSlice(len(errs), func(i int) ([]any, error) {
 			e := errs[i]
 			var col *string
@@ -249,15 +253,16 @@ func ReplaceRowErrors(ctx context.Context, q Copier, jobID int64, errs []RowErro
 				c := ValidText(e.Column)
 				col = &c
 			}
-			return []any{jobID, i + 1, e.Line, e.ActionIndex, col, ClipText(ValidText(e.Message), MaxErrorText)}, nil
+			return []any{jobID, i + 1, e.Line, e.ActionIndex, col, ClipText(ValidText(e.Message), MaxErrorText), e.Warning}, nil
 		}))
 	return err
 }
 
-// RowErrors returns the stored row errors of a job.
-func (s *Store) RowErrors(ctx context.Context, jobID int64, limit int) ([]RowError, error) {
-	rows, err := s.Pool.Query(ctx, `SELECT line, action_index, coalesce(column_name, ''), message FROM van_file_load_errors
-		WHERE job_id = $1 ORDER BY seq LIMIT $2`, jobID, limit)
+// RowErrors returns the first stored row errors of a job, in file order,
+// or its first warnings when warnings is set.
+func (s *Store) RowErrors(ctx context.Context, jobID int64, warnings bool, limit int) ([]RowError, error) {
+	rows, err := s.Pool.Query(ctx, `SELECT line, action_index, coalesce(column_name, ''), message, warning FROM van_file_load_errors
+		WHERE job_id = $1 AND warning = $2 ORDER BY seq LIMIT $3`, jobID, warnings, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -265,7 +270,7 @@ func (s *Store) RowErrors(ctx context.Context, jobID int64, limit int) ([]RowErr
 	out := []RowError{}
 	for rows.Next() {
 		var e RowError
-		if err := rows.Scan(&e.Line, &e.ActionIndex, &e.Column, &e.Message); err != nil {
+		if err := rows.Scan(&e.Line, &e.ActionIndex, &e.Column, &e.Message, &e.Warning); err != nil {
 			return nil, err
 		}
 		out = append(out, e)

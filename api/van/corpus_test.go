@@ -128,7 +128,7 @@ func TestBadInputCorpus(t *testing.T) {
 				}
 				resp, body := s.do(http.MethodGet, v.ErrorFile, "")
 				first := fmt.Sprintf("%d,", tc.errors[0].line)
-				if resp.StatusCode != 200 || !strings.HasPrefix(string(body), "line,actionIndex,column,message\n") ||
+				if resp.StatusCode != 200 || !strings.HasPrefix(string(body), "line,actionIndex,column,message,severity\n") ||
 					!strings.Contains(string(body), first) {
 					t.Errorf("error file: %d %q", resp.StatusCode, body)
 				}

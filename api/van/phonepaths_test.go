@@ -19,17 +19,20 @@ import (
 // set-based rules, and a person COPY'd straight who turns up again later
 // is moved back into them. A load with another action
 // beside it stages every row and applies the rules in PostgreSQL. The same
-// rows must give the same phones, row errors and statistics either way, on
-// a first load into people without phones and on a second one over them.
+// rows must give the same phones, row errors, warnings and statistics
+// either way, on a first load into people without phones and on a second
+// one over them. Two preferred rows of a person for different numbers load
+// both numbers on every path: the last row's preferred, the earlier one's
+// not, with a warning on the earlier row.
 func TestPhonesPathsAgree(t *testing.T) {
 	s := newStack(t, options{allow: loopback})
 	s.people(20, 0)
 	first := []string{
 		"1,Cell,Bulk,6125550101,1,,Opt In,4", // 2: one row, no phones: straight
 		"2,Home,Bulk,6125550102,0,,,",        // 3: straight, then listed again on line 16
-		"3,Cell,Bulk,6125550103,1,,,",        // 4: consecutive rows of 3; loses preferred to line 5
+		"3,Cell,Bulk,6125550103,1,,,",        // 4: consecutive rows of 3 (settled in the worker); loses preferred to line 5
 		"3,Work,Bulk,6125550113,1,,,",        // 5
-		"4,Cell,Bulk,6125550104,1,,,",        // 6: straight, then loses preferred to line 10
+		"4,Cell,Bulk,6125550104,1,,,",        // 6: straight, moved back for line 10; loses preferred to it
 		"5,Cell,Bulk,6125550115,1,,,",        // 7: 5 has a preferred phone already
 		"99,Cell,Bulk,6125550199,1,,,",       // 8: nobody; loses preferred to line 12
 		"6,Work,Bulk,6125550106,0,,,2",       // 9: updates 6's phone
@@ -79,6 +82,9 @@ func TestPhonesPathsAgree(t *testing.T) {
 			t.Errorf("load %d: row errors differ:\n direct %d read, %s\n staged %d read, %s", i+1,
 				d.rowsRead, js(d.errors), g.rowsRead, js(g.errors))
 		}
+		if !reflect.DeepEqual(d.warnings, g.warnings) {
+			t.Errorf("load %d: warnings differ:\n direct %s\n staged %s", i+1, js(d.warnings), js(g.warnings))
+		}
 		if d.results != g.results {
 			t.Errorf("load %d: results differ: direct %+v, staged %+v", i+1, d.results, g.results)
 		}
@@ -91,7 +97,7 @@ func TestPhonesPathsAgree(t *testing.T) {
 	}
 
 	// What both should be, worked out by hand.
-	wantErrs := []int64{4, 6, 8, 15}
+	wantErrs := []int64{15}
 	var gotErrs []int64
 	for _, e := range direct.loads[0].errors {
 		gotErrs = append(gotErrs, e.Line)
@@ -99,10 +105,22 @@ func TestPhonesPathsAgree(t *testing.T) {
 	if !reflect.DeepEqual(gotErrs, wantErrs) {
 		t.Errorf("first load: row errors on lines %v, want %v (%s)", gotErrs, wantErrs, js(direct.loads[0].errors))
 	}
+	idx := 0
+	wantWarnings := []storage.RowError{
+		{Line: 4, ActionIndex: &idx, Column: "PreferredPhone", Message: demotedBy(5)},
+		{Line: 6, ActionIndex: &idx, Column: "PreferredPhone", Message: demotedBy(10)},
+		{Line: 8, ActionIndex: &idx, Column: "PreferredPhone", Message: demotedBy(12)},
+	}
+	if got := direct.loads[0].warnings; !reflect.DeepEqual(got, wantWarnings) {
+		t.Errorf("first load: warnings\n got %s\nwant %s", js(got), js(wantWarnings))
+	}
+	if w := direct.loads[1].warnings; len(w) != 0 {
+		t.Errorf("second load: warnings %s, want none", js(w))
+	}
 	want := []fileload.PhoneStatistics{
-		// 16 rows, 4 invalid; 2's and 7's numbers listed twice; 99's is nobody.
-		{TotalRows: 16, ValidRows: 12, InvalidRows: 4, DuplicateRows: 2, MatchedRows: 9, UnmatchedRows: 1,
-			PhonesAdded: 8, PhonesUpdated: 1, PreferredSet: 7, PreferredCleared: 1},
+		// 16 rows, 1 invalid; 2's and 7's numbers listed twice; 99's two are nobody's.
+		{TotalRows: 16, ValidRows: 15, InvalidRows: 1, DuplicateRows: 2, MatchedRows: 11, UnmatchedRows: 2,
+			PhonesAdded: 10, PhonesUpdated: 1, PreferredSet: 7, PreferredCleared: 1},
 		{TotalRows: 11, ValidRows: 10, InvalidRows: 1, DuplicateRows: 2, MatchedRows: 7, UnmatchedRows: 1,
 			PhonesAdded: 6, PhonesUpdated: 1, PreferredSet: 4, PreferredCleared: 1},
 	}
@@ -125,11 +143,25 @@ func TestPhonesPathsAgree(t *testing.T) {
 	if !reflect.DeepEqual(preferred, wantPreferred) {
 		t.Errorf("preferred phones %v, want %v", preferred, wantPreferred)
 	}
+	// The demoted rows' numbers are loaded, not preferred.
+	demotedNumbers := map[int64]string{3: "6125550103", 4: "6125550104"}
+	for _, p := range direct.phones {
+		if demotedNumbers[p.VANID] == p.Phone {
+			if p.Preferred {
+				t.Errorf("VANID %d: %s is preferred, want it demoted", p.VANID, p.Phone)
+			}
+			delete(demotedNumbers, p.VANID)
+		}
+	}
+	if len(demotedNumbers) != 0 {
+		t.Errorf("demoted numbers not loaded: %v", demotedNumbers)
+	}
 }
 
 type phoneLoad struct {
 	rowsRead int64
 	errors   []storage.RowError
+	warnings []storage.RowError
 	results  fileload.ActionResults
 	stats    fileload.PhoneStatistics
 }
@@ -165,6 +197,7 @@ func (s *stack) loadPhones(rows []string, general bool) phoneLoad {
 			out.errors = append(out.errors, e)
 		}
 	}
+	out.warnings = v.Warnings
 	resp, body := s.do(http.MethodGet, fmt.Sprintf("/v4/fileLoadingJobs/%d/stats", id), "")
 	var st fileload.PhoneStatsView
 	if err := json.Unmarshal(body, &st); err != nil || resp.StatusCode != http.StatusOK || st.Statistics == nil {
@@ -172,4 +205,81 @@ func (s *stack) loadPhones(rows []string, general bool) phoneLoad {
 	}
 	out.stats = *st.Statistics
 	return out
+}
+
+// TestPhonesDeactivatedCodesLoadAsDefaults: a phone code-list value an
+// operator deactivated behaves as a value the list does not know, on both
+// paths: the row loads with the default (PhoneType Home, PhoneSource Bulk,
+// PhoneOptInStatus Unknown) and carries a warning per cell, not a row
+// error. Only while the default itself is deactivated is such a row an
+// error.
+func TestPhonesDeactivatedCodesLoadAsDefaults(t *testing.T) {
+	s := newStack(t, options{allow: loopback})
+	s.people(4, 0)
+	setActive(t, s, storage.TargetTypePhoneType, "W", false)
+	setActive(t, s, storage.TargetTypePhoneSource, "Appended", false)
+	setActive(t, s, storage.TargetTypePhoneOptInStatus, "O", false)
+	rows := []string{
+		"1,Work,Appended,6125550101,1,,Opt Out,",  // 2: deactivated, by name
+		"2,W,appended,6125550102,0,,O,",           // 3: deactivated, by code and in another case
+		"3,Cell,Voter File,6125550103,0,,Opt In,", // 4: active values
+		"3,Fax,Bulk,6125550113,0,,,",              // 5: unknown, as the deactivated ones
+	}
+	idx := 0
+	w := func(line int64, column, message string) storage.RowError {
+		return storage.RowError{Line: line, ActionIndex: &idx, Column: column, Message: message}
+	}
+	wantWarnings := []storage.RowError{
+		w(2, "PhoneType", `PhoneType "Work" is deactivated in the code list; loaded as Home`),
+		w(2, "PhoneSource", `PhoneSource "Appended" is deactivated in the code list; loaded as Bulk`),
+		w(2, "PhoneOptInStatus", `PhoneOptInStatus "Opt Out" is deactivated in the code list; loaded as Unknown`),
+		w(3, "PhoneType", `PhoneType "W" is deactivated in the code list; loaded as Home`),
+		w(3, "PhoneSource", `PhoneSource "appended" is deactivated in the code list; loaded as Bulk`),
+		w(3, "PhoneOptInStatus", `PhoneOptInStatus "O" is deactivated in the code list; loaded as Unknown`),
+		w(5, "PhoneType", `PhoneType "Fax" is not a value of the code list; loaded as Home`),
+	}
+	wantPhones := []phoneRow{
+		{1, "6125550101", "H", "Bulk", true, nil, "U", i16(5)},
+		{2, "6125550102", "H", "Bulk", false, nil, "U", i16(5)},
+		{3, "6125550103", "C", "VoterFile", false, nil, "I", i16(5)},
+		{3, "6125550113", "H", "Bulk", false, nil, "U", i16(5)},
+	}
+	for _, general := range []bool{false, true} {
+		path := map[bool]string{false: "direct", true: "staged"}[general]
+		truncatePhones(t, s)
+		l := s.loadPhones(rows, general)
+		if len(l.errors) != 0 || l.results.RowsValid != 4 {
+			t.Errorf("%s: row errors %s, %d valid rows; want none and 4", path, js(l.errors), l.results.RowsValid)
+		}
+		if !reflect.DeepEqual(l.warnings, wantWarnings) {
+			t.Errorf("%s: warnings\n got %s\nwant %s", path, js(l.warnings), js(wantWarnings))
+		}
+		if got := s.phones(0); !reflect.DeepEqual(got, wantPhones) {
+			t.Errorf("%s: phones\n got %s\nwant %s", path, js(got), js(wantPhones))
+		}
+	}
+
+	// With the default deactivated as well, there is nothing to load a
+	// deactivated or blank PhoneType as.
+	setActive(t, s, storage.TargetTypePhoneType, "H", false)
+	rows = []string{
+		"4,Work,Bulk,6125550104,0,,,", // 2
+		"4,,Bulk,6125550124,0,,,",     // 3
+		"4,Cell,Bulk,6125550114,0,,,", // 4
+	}
+	wantErrs := []storage.RowError{
+		w(2, "PhoneType", "PhoneType defaults to Home, which is deactivated"),
+		w(3, "PhoneType", "PhoneType defaults to Home, which is deactivated"),
+	}
+	for _, general := range []bool{false, true} {
+		path := map[bool]string{false: "direct", true: "staged"}[general]
+		truncatePhones(t, s)
+		l := s.loadPhones(rows, general)
+		if !reflect.DeepEqual(l.errors, wantErrs) || len(l.warnings) != 0 {
+			t.Errorf("%s, default deactivated: row errors %s, warnings %s\nwant errors %s and no warnings", path, js(l.errors), js(l.warnings), js(wantErrs))
+		}
+		if got, want := s.phones(0), []phoneRow{{4, "6125550114", "C", "Bulk", false, nil, "U", i16(5)}}; !reflect.DeepEqual(got, want) {
+			t.Errorf("%s, default deactivated: phones\n got %s\nwant %s", path, js(got), js(want))
+		}
+	}
 }

@@ -106,9 +106,9 @@ func TestPhonesSeedExample(t *testing.T) {
 		"1,Cell,Voter File,6125550101,1,,Opt In,4\r\n" + // line 2
 		"1,home,,16125550102,0,12,,\r\n" + // 3: updates the existing number; SonarScore blank → 5
 		"2,,,2025550103,true,,,\r\n" + // 4: blank codes → Home, Bulk, Unknown; takes preferred from 7185550100
-		"2,Pager,Carrier pigeon,2025550104,0,x1,Maybe,3\r\n" + // 5: unknown codes → defaults
-		"3,Work,Bulk,3125550105,1,,,\r\n" + // 6: a second preferred number follows → row error
-		"3,Cell,Appended,3125550106,1,,,\r\n" + // 7: wins
+		"2,Pager,Carrier pigeon,2025550104,0,x1,Maybe,3\r\n" + // 5: unknown codes → defaults, with warnings
+		"3,Work,Bulk,3125550105,1,,,\r\n" + // 6: a later preferred row for another number → loaded not preferred, a warning
+		"3,Cell,Appended,3125550106,1,,,\r\n" + // 7: keeps the preferred mark
 		"99,Cell,Bulk,4155550107,0,,,\r\n" + // 8: no such person → unmatched
 		"4,Cell,Bulk,1235550108,0,,,\r\n" + // 9: bad area code
 		"4,Cell,Bulk,4155550109,0,,,2\r\n" + // 10: duplicate of line 11's number
@@ -121,14 +121,22 @@ func TestPhonesSeedExample(t *testing.T) {
 	}
 	idx := 0
 	wantErrs := []storage.RowError{
-		{Line: 6, ActionIndex: &idx, Column: "PreferredPhone", Message: "line 7 makes another number this VANID's preferred phone; a contact has at most one preferred phone, the last row wins, and this row is not loaded"},
 		{Line: 9, ActionIndex: &idx, Column: "Phone", Message: `Phone "1235550108" is not a valid NANP number (^1?[2-9][0-8]\d[2-9]\d{6,6}$)`},
 	}
 	if !reflect.DeepEqual(v.Errors, wantErrs) {
 		t.Errorf("row errors:\n got %s\nwant %s", js(v.Errors), js(wantErrs))
 	}
-	if v.RowsRead != 10 || v.ErrorCount != 2 {
-		t.Errorf("rowsRead %d errorCount %d, want 10 and 2", v.RowsRead, v.ErrorCount)
+	wantWarnings := []storage.RowError{
+		{Line: 5, ActionIndex: &idx, Column: "PhoneType", Message: `PhoneType "Pager" is not a value of the code list; loaded as Home`},
+		{Line: 5, ActionIndex: &idx, Column: "PhoneSource", Message: `PhoneSource "Carrier pigeon" is not a value of the code list; loaded as Bulk`},
+		{Line: 5, ActionIndex: &idx, Column: "PhoneOptInStatus", Message: `PhoneOptInStatus "Maybe" is not a value of the code list; loaded as Unknown`},
+		{Line: 6, ActionIndex: &idx, Column: "PreferredPhone", Message: demotedBy(7)},
+	}
+	if !reflect.DeepEqual(v.Warnings, wantWarnings) {
+		t.Errorf("warnings:\n got %s\nwant %s", js(v.Warnings), js(wantWarnings))
+	}
+	if v.RowsRead != 10 || v.ErrorCount != 1 || v.WarningCount != 4 || deref(v.Message) != "success: 10 rows read, 1 row errors, 4 warnings" {
+		t.Errorf("rowsRead %d errorCount %d warningCount %d message %q, want 10, 1, 4 and the counts", v.RowsRead, v.ErrorCount, v.WarningCount, deref(v.Message))
 	}
 	want := []phoneRow{
 		{1, "6125550101", "C", "VoterFile", true, nil, "I", i16(4)},
@@ -136,6 +144,7 @@ func TestPhonesSeedExample(t *testing.T) {
 		{2, "2025550103", "H", "Bulk", true, nil, "U", i16(5)},
 		{2, "2025550104", "H", "Bulk", false, sp("x1"), "U", i16(3)},
 		{2, "7185550100", "H", "Bulk", false, nil, "U", i16(5)},
+		{3, "3125550105", "W", "Bulk", false, nil, "U", i16(5)},
 		{3, "3125550106", "C", "Appended", true, nil, "U", i16(5)},
 		{4, "4155550109", "W", "UserAdded", false, nil, "O", i16(5)},
 	}
@@ -145,12 +154,12 @@ func TestPhonesSeedExample(t *testing.T) {
 	resp, body := s.do(http.MethodGet, fmt.Sprintf("/v4/fileLoadingJobs/%d/stats", id), "")
 	var stats fileload.PhoneStatsView
 	_ = json.Unmarshal(body, &stats)
-	wantStats := fileload.PhoneStatistics{TotalRows: 10, ValidRows: 8, InvalidRows: 2, DuplicateRows: 1, MatchedRows: 6,
-		UnmatchedRows: 1, PhonesAdded: 5, PhonesUpdated: 1, PreferredSet: 3, PreferredCleared: 1}
+	wantStats := fileload.PhoneStatistics{TotalRows: 10, ValidRows: 9, InvalidRows: 1, DuplicateRows: 1, MatchedRows: 7,
+		UnmatchedRows: 1, PhonesAdded: 6, PhonesUpdated: 1, PreferredSet: 3, PreferredCleared: 1}
 	if resp.StatusCode != http.StatusOK || stats.Status != "Completed" || stats.Statistics == nil || *stats.Statistics != wantStats {
 		t.Errorf("GET stats: %d %s\nwant statistics %s", resp.StatusCode, body, js(wantStats))
 	}
-	if r := v.Actions[0].Results; r == nil || r.Matched != 6 || r.Unmatched != 1 || r.RowsValid != 8 || r.RowsInvalid != 2 {
+	if r := v.Actions[0].Results; r == nil || r.Matched != 7 || r.Unmatched != 1 || r.RowsValid != 9 || r.RowsInvalid != 1 {
 		t.Errorf("action results = %s", js(v.Actions[0].Results))
 	}
 	mails := s.smtp.WaitFor(t, 1)
@@ -166,6 +175,13 @@ func TestPhonesSeedExample(t *testing.T) {
 	if got := s.phones(0); !reflect.DeepEqual(got, want) {
 		t.Errorf("after a second load, phones:\n got %s\nwant %s", js(got), js(want))
 	}
+}
+
+// demotedBy is the warning on a preferred row whose number is loaded as
+// not preferred because line keeper, a later row of the same contact, is
+// preferred for another number.
+func demotedBy(keeper int64) string {
+	return fmt.Sprintf("line %d, a later row of this VANID, is marked preferred for another number; a contact has one preferred phone and the last preferred row keeps it, so this row's number is loaded as not preferred", keeper)
 }
 
 func js(v any) string {
@@ -191,7 +207,8 @@ func TestPhonesMyCampaignIgnoresSonarScore(t *testing.T) {
 }
 
 // TestPhonesBadRows: every invalid row is reported with its column and
-// reason, and the valid rows still load.
+// reason, and the valid rows still load; a deactivated code-list value is
+// a warning, not a row error.
 func TestPhonesBadRows(t *testing.T) {
 	s := newStack(t, options{allow: loopback})
 	truncatePhones(t, s)
@@ -239,7 +256,6 @@ func TestPhonesBadRows(t *testing.T) {
 		{4, "Phone", "Phone is blank"},
 		{5, "Phone", `Phone "612555010" is not a valid NANP number (^1?[2-9][0-8]\d[2-9]\d{6,6}$)`},
 		{6, "Phone", `Phone "(612) 555-0101" is not a valid NANP number (^1?[2-9][0-8]\d[2-9]\d{6,6}$)`},
-		{7, "PhoneType", `PhoneType "Work" is deactivated`},
 		{8, "PreferredPhone", `PreferredPhone "yes" must be 0, 1 or true`},
 		{9, "PhoneExt", `PhoneExt "1234567" is longer than 6 characters`},
 		{10, "SonarScore", `SonarScore "0" must be an integer from 1 to 5`},
@@ -253,8 +269,15 @@ func TestPhonesBadRows(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("row errors:\n got %s\nwant %s", js(got), js(want))
 	}
-	if p := s.phones(0); len(p) != 1 || p[0].VANID != 1 || !p[0].Preferred {
-		t.Errorf("phones = %s, want the one good row", js(p))
+	// A deactivated value is not an error: the row loads with the default.
+	idx := 0
+	wantWarnings := []storage.RowError{{Line: 7, ActionIndex: &idx, Column: "PhoneType", Message: `PhoneType "Work" is deactivated in the code list; loaded as Home`}}
+	if !reflect.DeepEqual(v.Warnings, wantWarnings) {
+		t.Errorf("warnings:\n got %s\nwant %s", js(v.Warnings), js(wantWarnings))
+	}
+	// Lines 7 and 12 are the good rows, of one number: the last one loads.
+	if p := s.phones(0); len(p) != 1 || p[0].VANID != 1 || !p[0].Preferred || p[0].Type != "C" {
+		t.Errorf("phones = %s, want line 12's", js(p))
 	}
 }
 

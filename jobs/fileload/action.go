@@ -26,12 +26,26 @@ type rule interface {
 	apply(ctx context.Context, tx pgx.Tx, jobID int64, fl *storage.FileLoad, rowsRead int64, log *slog.Logger) error
 }
 
-// settler is a rule with a check that needs every row (a rule across rows,
-// like one preferred phone per person). It runs after staging and before
-// the row errors are stored; each problem it reports removes the row from
-// the action.
+// settler is a rule with a rule across rows (one preferred phone per
+// person) that needs every row. It runs after staging and before the row
+// errors are stored; what it changes in a row it reports as a warning of
+// the row's line.
 type settler interface {
-	settle(ctx context.Context, tx pgx.Tx, report func(line int64, column, problem string)) error
+	settle(ctx context.Context, tx pgx.Tx, warn func(line int64, column, message string)) error
+}
+
+// warner is a rule whose check of a valid row may load it not exactly as
+// the file gave it (a value replaced by its default); the stager records
+// each note as a warning of the row's line.
+type warner interface {
+	// warnings returns the notes on the row stage last accepted; they are
+	// valid until the next call of stage.
+	warnings() []rowNote
+}
+
+// rowNote is a warning about one column of a row.
+type rowNote struct {
+	column, message string
 }
 
 // stagedRow is one row of fileload_stage for one action: the person id as
@@ -105,8 +119,8 @@ func (s stagedRow) personText() string {
 	return s.person
 }
 
-// settleRules runs the cross-row checks of the rules that have them and
-// records their problems as row errors of the pass.
+// settleRules runs the rules across rows of the rules that have them and
+// records what they changed as warnings of the pass.
 func settleRules(ctx context.Context, tx pgx.Tx, rules []rule, st *stager) error {
 	for _, ru := range rules {
 		s, ok := ru.(settler)
@@ -115,9 +129,8 @@ func settleRules(ctx context.Context, tx pgx.Tx, rules []rule, st *stager) error
 		}
 		idx := ru.actionIndex()
 		reported := false
-		if err := s.settle(ctx, tx, func(line int64, column, problem string) {
-			st.addErr(line, &idx, column, problem)
-			st.rowsFailed++
+		if err := s.settle(ctx, tx, func(line int64, column, message string) {
+			st.addWarn(line, &idx, column, message)
 			reported = true
 		}); err != nil {
 			return err

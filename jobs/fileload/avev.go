@@ -17,7 +17,7 @@ import (
 	"github.com/turnoutdev/turnout/storage"
 )
 
-// ActionAVEV is seed 004's AVEVDataFile action type.
+// ActionAVEV is VAN's AVEVDataFile action type.
 const ActionAVEV = "AVEVDataFile"
 
 // avevKind says how a column's cells are checked.
@@ -33,7 +33,7 @@ const (
 	avevCountry
 )
 
-// avevColumn is one column of seed 004's AV/EV table.
+// avevColumn is one column of VAN's AV/EV table.
 type avevColumn struct {
 	name     string
 	db       string
@@ -43,8 +43,8 @@ type avevColumn struct {
 	list     string // avevCode: the code list
 }
 
-// avevColumns are seed 004's AV/EV columns after the person id (VanID or
-// StateFileID), in the seed's order, which files must keep.
+// avevColumns are VAN's AV/EV columns after the person id (VanID or
+// StateFileID), in VAN's order, which files must keep.
 var avevColumns = []avevColumn{
 	{name: "RequestReceived", db: "request_received", required: true},
 	{name: "BallotMailed", db: "ballot_mailed", required: true},
@@ -71,11 +71,11 @@ var avevColumns = []avevColumn{
 	{name: "BallotRejected", db: "ballot_rejected"},
 }
 
-// avevIDNames are the accepted spellings of the id columns: the seed's
-// table says VanID, its example VANID (issue 4 accepts both).
+// avevIDNames are the accepted spellings of the id columns: VAN's column
+// table says VanID, its example VANID; both are accepted.
 var avevIDNames = map[string]string{"VanID": IDVANID, "VANID": IDVANID, "StateFileID": IDStateFile}
 
-// avevPosition is a column's place in the seed's order (0 = the id
+// avevPosition is a column's place in VAN's order (0 = the id
 // column), or -1 when the name (case-sensitive) is not an AV/EV column.
 func avevPosition(name string) int {
 	if _, ok := avevIDNames[name]; ok {
@@ -97,8 +97,8 @@ func avevAllNames() string {
 	return strings.Join(names, ", ")
 }
 
-// checkAVEVAction applies seed 004's file rules for AVEVDataFile at
-// submit time: columns named exactly (case-sensitive), in the seed's
+// checkAVEVAction applies VAN's file rules for AVEVDataFile at
+// submit time: columns named exactly (case-sensitive), in VAN's
 // order, every required one present, exactly one of VanID / StateFileID.
 // Every problem is reported.
 func checkAVEVAction(p *problems, i int, f File) Action {
@@ -131,7 +131,7 @@ func checkAVEVAction(p *problems, i int, f File) Action {
 			a.PersonIDColumn, a.PersonIDType = c.Name, avevIDNames[c.Name]
 		}
 		if pos < last {
-			p.add(field, fault.CodeInvalidValue, "%s must come before %s: AVEVDataFile columns keep seed 004's order (%s)", c.Name, lastName, avevAllNames())
+			p.add(field, fault.CodeInvalidValue, "%s must come before %s: AVEVDataFile columns keep VAN's order (%s)", c.Name, lastName, avevAllNames())
 		} else {
 			last, lastName = pos, c.Name
 		}
@@ -374,9 +374,10 @@ func (r *avevRule) apply(ctx context.Context, tx pgx.Tx, jobID int64, fl *storag
 	return nil
 }
 
-// codeProblem checks a cell against a code list: issue 4 wants only
-// active values, so a deactivated one is a row error like an unknown one,
-// with its own message.
+// codeProblem checks a cell against a code list. A deactivated value
+// behaves as an unknown one does: VAN gives the AV/EV code columns no
+// default to load instead (unlike the phone code lists), so either is a
+// row error, each with its own message.
 func codeProblem(set *storage.CodeSet, column, code string) string {
 	v, ok := set.Lookup(code)
 	switch {

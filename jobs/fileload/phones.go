@@ -16,16 +16,16 @@ import (
 	"github.com/turnoutdev/turnout/storage"
 )
 
-// ActionPhones is seed 004's phonesFile action type.
+// ActionPhones is VAN's phonesFile action type.
 const ActionPhones = "phonesFile"
 
-// Seed 004's phonesFile columns. They match case-insensitively and in any
-// order (the seed, unlike AVEVDataFile's, fixes neither); columns the
+// VAN's phonesFile columns. They match case-insensitively and in any
+// order (VAN, unlike for AVEVDataFile, fixes neither); columns the
 // action does not know are left to the job's other actions.
 // PhoneOptInStatus and SonarScore are optional.
 var phoneRequired = []string{"VANID", "PhoneType", "PhoneSource", "Phone", "PreferredPhone", "PhoneExt"}
 
-// nanp is seed 004's pattern for Phone; rows are checked by isNANP, which
+// nanp is VAN's pattern for Phone; rows are checked by isNANP, which
 // accepts the same strings without a regular expression's cost per row.
 var nanp = regexp.MustCompile(`^1?[2-9][0-8]\d[2-9]\d{6,6}$`)
 
@@ -110,27 +110,30 @@ func loadCodeList(ctx context.Context, store *storage.Store, typeName, column, d
 	return l, nil
 }
 
-// resolve applies seed 004's "blank or invalid values default": a blank or
-// unknown cell takes the default. A value the code list knows but an
-// operator deactivated is a row error (issue 4: deactivating a value makes
-// rows that use it invalid), and so is every row while the default itself
-// is deactivated.
-func (l *codeList) resolve(cell string) (code, problem string) {
+// resolve applies VAN's rule for the phone code lists, "blank or invalid
+// values default": a blank cell takes the default silently; a cell the
+// code list does not know, or knows only as a deactivated value, takes the
+// default too and the row is loaded with a warning naming the cell. While
+// the default itself is deactivated there is nothing to load such a row
+// with: it is a row error.
+func (l *codeList) resolve(cell string) (code, warning, problem string) {
 	v, ok := l.exact[cell]
-	if !ok {
+	if !ok && cell != "" {
 		v, ok = l.byKey[strings.ToLower(cell)]
 	}
-	if cell == "" || !ok {
-		v = l.def
-		if !v.Active {
-			return "", fmt.Sprintf("%s defaults to %s, which is deactivated", l.column, v.Name)
-		}
-		return v.Code, ""
+	switch {
+	case ok && v.Active:
+		return v.Code, "", ""
+	case cell == "":
+	case ok:
+		warning = fmt.Sprintf("%s %q is deactivated in the code list; loaded as %s", l.column, clip(cell), l.def.Name)
+	default:
+		warning = fmt.Sprintf("%s %q is not a value of the code list; loaded as %s", l.column, clip(cell), l.def.Name)
 	}
-	if !v.Active {
-		return "", fmt.Sprintf("%s %q is deactivated", l.column, clip(cell))
+	if !l.def.Active {
+		return "", "", fmt.Sprintf("%s defaults to %s, which is deactivated", l.column, l.def.Name)
 	}
-	return v.Code, ""
+	return l.def.Code, warning, ""
 }
 
 // phonesRule validates phonesFile rows and upserts the phones.
@@ -139,6 +142,8 @@ type phonesRule struct {
 	dbMode                                           int16
 	vanid, typ, source, phone, pref, ext, opt, sonar int // columns; -1 = absent
 	types, sources, optIns                           *codeList
+	// notes are the warnings on the row parse last accepted.
+	notes []rowNote
 	// fast is set when the load takes the direct path (phonesdirect.go);
 	// cur is then the row stage last accepted.
 	fast *phonesFast
@@ -182,6 +187,7 @@ func newPhonesRule(ctx context.Context, store *storage.Store, i int, f File, dbM
 
 func (r *phonesRule) actionIndex() int       { return r.index }
 func (r *phonesRule) counts() (int64, int64) { return r.valid, r.invalid }
+func (r *phonesRule) warnings() []rowNote    { return r.notes }
 
 // cell is a record's trimmed cell i; "" for an absent column (-1).
 func cell(rec []string, i int) string {
@@ -222,8 +228,10 @@ func (r *phonesRule) check(rec []string) (stagedRow, string, string) {
 	return stagedRow{person: strconv.FormatInt(p.vanid, 10), fields: f}, "", ""
 }
 
-// parse validates a record; it allocates nothing for a valid row.
+// parse validates a record, leaving its warnings in r.notes; it allocates
+// nothing for a valid row without warnings.
 func (r *phonesRule) parse(rec []string) (phone, string, string) {
+	r.notes = r.notes[:0]
 	id := cell(rec, r.vanid)
 	if id == "" {
 		return phone{}, "VANID", "VANID is blank"
@@ -242,10 +250,10 @@ func (r *phonesRule) parse(rec []string) (phone, string, string) {
 	}
 	p.number = ph[len(ph)-10:]
 	var problem string
-	if p.typ, problem = r.types.resolve(cell(rec, r.typ)); problem != "" {
+	if p.typ, problem = r.code(r.types, cell(rec, r.typ)); problem != "" {
 		return phone{}, "PhoneType", problem
 	}
-	if p.source, problem = r.sources.resolve(cell(rec, r.source)); problem != "" {
+	if p.source, problem = r.code(r.sources, cell(rec, r.source)); problem != "" {
 		return phone{}, "PhoneSource", problem
 	}
 	switch pref := cell(rec, r.pref); pref {
@@ -265,10 +273,10 @@ func (r *phonesRule) parse(rec []string) (phone, string, string) {
 	if len(p.ext) > 6 && utf8.RuneCountInString(p.ext) > 6 {
 		return phone{}, "PhoneExt", fmt.Sprintf("PhoneExt %q is longer than 6 characters", clip(p.ext))
 	}
-	if p.optIn, problem = r.optIns.resolve(cell(rec, r.opt)); problem != "" {
+	if p.optIn, problem = r.code(r.optIns, cell(rec, r.opt)); problem != "" {
 		return phone{}, "PhoneOptInStatus", problem
 	}
-	// Seed 004: phone quality scores are supported in voter file databases
+	// VAN: phone quality scores are supported in voter file databases
 	// only; in My Campaign the column is ignored.
 	if r.dbMode == 0 {
 		s := cell(rec, r.sonar)
@@ -284,52 +292,93 @@ func (r *phonesRule) parse(rec []string) (phone, string, string) {
 	return p, "", ""
 }
 
-// settle enforces one preferred phone per contact within the file.
-// Decision (issue 4 leaves it open): when a person has preferred rows for
-// different numbers, the last such row wins and every earlier one is a row
-// error and is not loaded at all (not even as a non-preferred phone), so a
-// client sees exactly which rows were dropped. Repeated rows for the same
-// number are duplicates, not conflicts: the last one is loaded.
-func (r *phonesRule) settle(ctx context.Context, tx pgx.Tx, report func(line int64, column, problem string)) error {
-	if r.fast != nil {
-		return r.fast.settle(ctx, tx, report)
+// code resolves a cell of code list l, noting its warning.
+func (r *phonesRule) code(l *codeList, cell string) (code, problem string) {
+	code, warning, problem := l.resolve(cell)
+	if warning != "" {
+		r.notes = append(r.notes, rowNote{column: l.column, message: warning})
 	}
-	rows, err := tx.Query(ctx, `WITH winner AS (
-			SELECT DISTINCT ON (person_id) person_id, line, fields[1] AS phone
-			FROM fileload_stage WHERE action_index = $1 AND fields[4] = 't'
-			ORDER BY person_id, line DESC
-		), dropped AS (
-			DELETE FROM fileload_stage s USING winner w
-			WHERE s.action_index = $1 AND s.fields[4] = 't' AND s.person_id = w.person_id AND s.fields[1] <> w.phone
-			RETURNING s.line, w.line AS winner_line
+	return code, problem
+}
+
+// The preferred-phone rule across rows. VAN allows one preferred phone per
+// contact, and a file may mark several of a person's rows preferred: the
+// last such row in the file keeps the mark, and every earlier preferred
+// row for another number is loaded as not preferred, with a warning on
+// that row (demotedWarning). Rows repeating the keeper's number are
+// duplicates, not conflicts (the last row of each number is the one
+// loaded). The rule has two implementations with one meaning: set-based
+// SQL over staged rows (demotePreferred) and, for a run of one person's
+// consecutive rows the direct path settles in the worker,
+// lastPreferred and demoted.
+
+// lastPreferred is the index of the last preferred row of g, one person's
+// rows in file order (-1: none).
+func lastPreferred(g []phone) int {
+	for i := len(g) - 1; i >= 0; i-- {
+		if g[i].preferred {
+			return i
+		}
+	}
+	return -1
+}
+
+// demoted reports whether row i of g loses its preferred mark to row win
+// (lastPreferred's).
+func demoted(g []phone, win, i int) bool {
+	return win >= 0 && g[i].preferred && g[i].number != g[win].number
+}
+
+// demotedWarning is the warning on a preferred row that loses the mark to
+// line keeper, a later row of the same person for another number. It names
+// lines, never numbers.
+func demotedWarning(keeper int64) string {
+	return fmt.Sprintf("line %d, a later row of this VANID, is marked preferred for another number; a contact has one preferred phone and the last preferred row keeps it, so this row's number is loaded as not preferred", keeper)
+}
+
+// stagedPhones says where demotePreferred finds a load's staged phone
+// rows: its table and, as expressions over the alias s, the rows of the
+// action, the person, the number, whether the row is preferred, and the
+// assignment that clears the mark.
+type stagedPhones struct {
+	table, rows, person, number, preferred, clear string
+}
+
+// demotePreferred applies the preferred-phone rule to the staged rows of
+// at in tx and warns about each row it demotes. args are the query's
+// parameters the expressions of at use.
+func (r *phonesRule) demotePreferred(ctx context.Context, tx pgx.Tx, at stagedPhones, warn func(line int64, column, message string), args ...any) error {
+	rows, err := tx.Query(ctx, `WITH keeper AS (
+			SELECT DISTINCT ON (`+at.person+`) `+at.person+` AS person, s.line, `+at.number+` AS number
+			FROM `+at.table+` s WHERE `+at.rows+` AND `+at.preferred+`
+			ORDER BY `+at.person+`, s.line DESC
+		), demoted AS (
+			UPDATE `+at.table+` s SET `+at.clear+` FROM keeper k
+			WHERE `+at.rows+` AND `+at.preferred+` AND `+at.person+` = k.person AND `+at.number+` <> k.number
+			RETURNING s.line, k.line AS keeper_line
 		)
-		SELECT line, winner_line FROM dropped ORDER BY line`, r.index)
+		SELECT line, keeper_line FROM demoted ORDER BY line`, args...)
 	if err != nil {
 		return fmt.Errorf("check preferred phones: %w", err)
 	}
-	return r.reportDropped(rows, report)
-}
-
-// reportDropped reports the rows (line, winning line) that lost the
-// preferred mark to a later row of their person.
-func (r *phonesRule) reportDropped(rows pgx.Rows, report func(line int64, column, problem string)) error {
 	defer rows.Close()
 	for rows.Next() {
-		var line, winner int64
-		if err := rows.Scan(&line, &winner); err != nil {
+		var line, keeper int64
+		if err := rows.Scan(&line, &keeper); err != nil {
 			return err
 		}
-		r.valid--
-		r.invalid++
-		report(line, "PreferredPhone", preferredLost(winner))
+		warn(line, "PreferredPhone", demotedWarning(keeper))
 	}
 	return rows.Err()
 }
 
-// preferredLost is the row error of a preferred row dropped for a later
-// one, line winner, of another number.
-func preferredLost(winner int64) string {
-	return fmt.Sprintf("line %d makes another number this VANID's preferred phone; a contact has at most one preferred phone, the last row wins, and this row is not loaded", winner)
+// settle applies the preferred-phone rule across the file's rows.
+func (r *phonesRule) settle(ctx context.Context, tx pgx.Tx, warn func(line int64, column, message string)) error {
+	if r.fast != nil {
+		return r.fast.settle(ctx, tx, warn)
+	}
+	return r.demotePreferred(ctx, tx, stagedPhones{table: "fileload_stage", rows: "s.action_index = $1",
+		person: "s.person_id", number: "s.fields[1]", preferred: "s.fields[4] = 't'", clear: "fields[4] = 'f'"}, warn, r.index)
 }
 
 // PhoneStatistics are a phonesFile action's counts (the result row's
@@ -431,7 +480,7 @@ type PhoneStatsView struct {
 
 // PhoneStats returns keyID's phone-loading job id's statistics. Another
 // key's job, or a job without a phonesFile action, is NotFound: VAN keeps
-// these statistics for phone loads only (van-notes.md).
+// these statistics for phone loads only.
 func PhoneStats(ctx context.Context, store *storage.Store, id, keyID int64) (*PhoneStatsView, error) {
 	job, err := store.JobOfKey(ctx, id, keyID)
 	if err != nil || job.Kind != Kind {

@@ -25,17 +25,16 @@ import (
 // row has nothing to conflict with, so it needs neither the rules across
 // rows nor an upsert, and a run of consecutive rows of one person (as
 // exports sorted by VANID have) is settled in Go by the same rules first
-// (phonesRule.settle: the last preferred row wins and earlier preferred
-// rows for other numbers are dropped; the last row of each number is
-// kept). Every other row (a person with phones, an unmatched VANID, a
+// (the preferred-phone rule, see lastPreferred; then the last row of each
+// number is kept). Every other row (a person with phones, an unmatched VANID, a
 // person whose rows are not consecutive) is written to a spool file in
 // COPY's binary format and goes, after the COPY, through the general
 // rules as set-based SQL over a narrow typed table. A person's rows all
 // take one way or the other: when a person COPY'd straight turns up again
 // later in the file, his rows are moved back from van_phones into the
 // staged rows before the rules run (a settled run's original rows are
-// spooled beside for this, with the row errors the rules found), so both
-// ways give the same phones, row errors and statistics.
+// spooled beside for this, with the warnings the rules found), so both
+// ways give the same phones, warnings and statistics.
 //
 // When nobody of the database has a phone yet, the COPY does not wait for
 // the VANIDs: until they are read, rows are routed by a map of the VANIDs
@@ -81,7 +80,8 @@ type phonesFast struct {
 	spooled int64
 	staging bool // fileload_phones exists
 	// shadow holds the original rows of the groups settled in Go, each
-	// with the line of the row that took its preferred mark (0: none).
+	// with the line of the row that kept the preferred mark it lost (0:
+	// none).
 	shadow     *os.File
 	sw         *bufio.Writer
 	shadowRows int64
@@ -373,10 +373,9 @@ func (f *phonesFast) stageGroup() error {
 }
 
 // release makes the held-back rows the next to COPY straight: one row as
-// it is; several with the rules across rows applied (phonesRule.settle:
-// the last preferred row wins and earlier preferred rows for other
-// numbers are dropped; then the last row of each number is kept), their
-// originals and dropped rows spooled to the shadow file.
+// it is; several with the rules across rows applied (the preferred-phone
+// rule, then the last row of each number is kept), their originals spooled
+// to the shadow file with the line that demoted them, if any.
 func (f *phonesFast) release() error {
 	g, lines := f.group, f.groupLines
 	f.group, f.groupLines = f.group[:0], f.groupLines[:0]
@@ -394,32 +393,25 @@ func (f *phonesFast) release() error {
 		}
 		return nil
 	}
-	win := -1
-	for i := len(g) - 1; i >= 0 && win < 0; i-- {
-		if g[i].preferred {
-			win = i
-		}
-	}
-	dropped := func(i int) bool { return g[i].preferred && g[i].number != g[win].number }
+	win := lastPreferred(g)
 	for i := range g {
-		var winner int64
-		if dropped(i) {
-			winner = lines[win]
+		var keeper int64
+		if demoted(g, win, i) {
+			keeper = lines[win]
 		}
-		if err := f.spoolShadow(lines[i], winner, &g[i]); err != nil {
+		if err := f.spoolShadow(lines[i], keeper, &g[i]); err != nil {
 			return err
-		}
-		if winner != 0 {
-			continue
 		}
 		last := true
 		for j := i + 1; j < len(g) && last; j++ {
-			last = g[j].number != g[i].number || dropped(j)
+			last = g[j].number != g[i].number
 		}
 		if last {
-			f.out = append(f.out, g[i])
+			p := g[i]
+			p.preferred = p.preferred && keeper == 0
+			f.out = append(f.out, p)
 			f.direct++
-			if g[i].preferred {
+			if p.preferred {
 				f.directPreferred++
 			}
 		}
@@ -430,10 +422,10 @@ func (f *phonesFast) release() error {
 }
 
 // spoolShadow spools an original row of a group settled in Go: the line
-// that took its preferred mark (0: none), its length, and the row as
-// fileload_phones takes it.
-func (f *phonesFast) spoolShadow(line, winner int64, p *phone) error {
-	e := binary.BigEndian.AppendUint64(f.enc[:0], uint64(winner))
+// that kept the preferred mark it lost (0: none), its length, and the row
+// as fileload_phones takes it.
+func (f *phonesFast) spoolShadow(line, keeper int64, p *phone) error {
+	e := binary.BigEndian.AppendUint64(f.enc[:0], uint64(keeper))
 	e = append(e, 0, 0, 0, 0)
 	e = binary.BigEndian.AppendUint16(e, 9)
 	e = appendInt8(e, line)
@@ -521,8 +513,8 @@ func phoneRows(st *stager, f *phonesFast) func(e []byte) ([]byte, bool, error) {
 
 // settle loads the spooled rows into fileload_phones, moves back the rows
 // of people COPY'd straight who turned up again, and applies the
-// preferred-phone rule across rows to them (see phonesRule.settle).
-func (f *phonesFast) settle(ctx context.Context, tx pgx.Tx, report func(line int64, column, problem string)) error {
+// preferred-phone rule to them.
+func (f *phonesFast) settle(ctx context.Context, tx pgx.Tx, warn func(line int64, column, message string)) error {
 	if f.late != nil {
 		if err := f.adopt(); err != nil {
 			return err
@@ -540,7 +532,7 @@ func (f *phonesFast) settle(ctx context.Context, tx pgx.Tx, report func(line int
 			vanids, lines = append(vanids, f.people.keys[pos]), append(lines, line)
 		}
 	}
-	if err := f.readShadow(report); err != nil {
+	if err := f.readShadow(warn); err != nil {
 		return err
 	}
 	if f.spooled == 0 && len(vanids) == 0 {
@@ -583,25 +575,14 @@ func (f *phonesFast) settle(ctx context.Context, tx pgx.Tx, report func(line int
 	if _, err := tx.Exec(ctx, `ANALYZE fileload_phones`); err != nil {
 		return err
 	}
-	rows, err := tx.Query(ctx, `WITH winner AS (
-			SELECT DISTINCT ON (vanid) vanid, line, phone FROM fileload_phones WHERE preferred
-			ORDER BY vanid, line DESC
-		), dropped AS (
-			DELETE FROM fileload_phones s USING winner w
-			WHERE s.preferred AND s.vanid = w.vanid AND s.phone <> w.phone
-			RETURNING s.line, w.line AS winner_line
-		)
-		SELECT line, winner_line FROM dropped ORDER BY line`)
-	if err != nil {
-		return fmt.Errorf("check preferred phones: %w", err)
-	}
-	return f.rule.reportDropped(rows, report)
+	return f.rule.demotePreferred(ctx, tx, stagedPhones{table: "fileload_phones", rows: "true",
+		person: "s.vanid", number: "s.phone", preferred: "s.preferred", clear: "preferred = false"}, warn)
 }
 
 // readShadow goes through the original rows of the groups settled in Go:
 // those of a person who turned up again go to the staged rows; of the
-// others, the rows that lost the preferred mark are reported.
-func (f *phonesFast) readShadow(report func(line int64, column, problem string)) error {
+// others, the rows that lost the preferred mark are warned about.
+func (f *phonesFast) readShadow(warn func(line int64, column, message string)) error {
 	if f.shadowRows == 0 {
 		return nil
 	}
@@ -629,10 +610,8 @@ func (f *phonesFast) readShadow(report func(line int64, column, problem string))
 			}
 			continue
 		}
-		if winner := int64(binary.BigEndian.Uint64(head[:8])); winner != 0 {
-			f.rule.valid--
-			f.rule.invalid++
-			report(line, "PreferredPhone", preferredLost(winner))
+		if keeper := int64(binary.BigEndian.Uint64(head[:8])); keeper != 0 {
+			warn(line, "PreferredPhone", demotedWarning(keeper))
 		}
 	}
 	return f.w.Flush()

@@ -79,9 +79,10 @@ func NewRunner(store *storage.Store, blobs storage.Blobs, fetchers Fetchers, not
 
 // Result is a finished load's job result.
 type Result struct {
-	RowsRead   int64                  `json:"rowsRead"`
-	ErrorCount int64                  `json:"errorCount"`
-	Actions    []storage.ActionResult `json:"actions"`
+	RowsRead     int64                  `json:"rowsRead"`
+	ErrorCount   int64                  `json:"errorCount"`
+	WarningCount int64                  `json:"warningCount"`
+	Actions      []storage.ActionResult `json:"actions"`
 }
 
 // Run implements jobs.Handler. When the job ends for good (success, bad
@@ -105,8 +106,11 @@ func (r *Runner) Run(ctx context.Context, job *storage.Job) (any, error) {
 		if fault.KindOf(err) == fault.Internal {
 			message = "the file could not be loaded; retry later or contact the operator"
 		}
-	} else if res.ErrorCount > 0 {
+	} else if res.ErrorCount > 0 || res.WarningCount > 0 {
 		message = fmt.Sprintf("success: %d rows read, %d row errors", res.RowsRead, res.ErrorCount)
+		if res.WarningCount > 0 {
+			message += fmt.Sprintf(", %d warnings", res.WarningCount)
+		}
 	}
 	if uerr := r.store.SetFileLoadMessage(wctx, job.ID, message); uerr != nil {
 		log.Warn("record load message", "err", uerr)
@@ -155,7 +159,7 @@ func (r *Runner) load(ctx context.Context, job *storage.Job, fl *storage.FileLoa
 	if len(done) > 0 {
 		// Every action committed on an earlier attempt; only the job's own
 		// status was lost.
-		return &Result{RowsRead: fl.RowsRead, ErrorCount: fl.ErrorCount, Actions: done}, nil
+		return &Result{RowsRead: fl.RowsRead, ErrorCount: fl.ErrorCount, WarningCount: fl.WarningCount, Actions: done}, nil
 	}
 	var rules []rule
 	for i, a := range req.Actions {
@@ -220,7 +224,7 @@ func (r *Runner) load(ctx context.Context, job *storage.Job, fl *storage.FileLoa
 		rd: newReader(data, req.File, r.opts.CSV), rules: rules, header: req.File.HasHeader,
 		errW: csv.NewWriter(errFile), maxErrs: r.opts.MaxStoredErrors,
 	}
-	_ = st.errW.Write([]string{"line", "actionIndex", "column", "message"})
+	_ = st.errW.Write([]string{"line", "actionIndex", "column", "message", "severity"})
 	st.progress = func(read, failed int64) {
 		if r.opts.ProgressEvery > 0 && read%r.opts.ProgressEvery == 0 {
 			r.progress(ctx, job.ID, 0, read, failed)
@@ -267,7 +271,7 @@ func (r *Runner) load(ctx context.Context, job *storage.Job, fl *storage.FileLoa
 			return err
 		}
 		r.progress(ctx, job.ID, st.rowsRead, st.rowsRead, st.rowsFailed)
-		log.Info("rows staged", "rows", st.rowsRead, "errors", st.errCount)
+		log.Info("rows staged", "rows", st.rowsRead, "errors", st.errCount, "warnings", st.warnCount)
 		if errKey, err = r.storeErrorFile(ctx, job.ID, st, errFile); err != nil {
 			return err
 		}
@@ -280,7 +284,7 @@ func (r *Runner) load(ctx context.Context, job *storage.Job, fl *storage.FileLoa
 			anyValid = anyValid || valid > 0
 		}
 		if !anyValid {
-			return fault.New(fault.Invalid, "file: none of the %d rows is valid for any action; first error: %s", st.rowsRead, withoutValues(st.errs[0]))
+			return fault.New(fault.Invalid, "file: none of the %d rows is valid for any action; first error: %s", st.rowsRead, withoutValues(st.firstError()))
 		}
 		for _, rule := range rules {
 			if err := rule.apply(ctx, tx, job.ID, fl, st.rowsRead, log); err != nil {
@@ -291,7 +295,7 @@ func (r *Runner) load(ctx context.Context, job *storage.Job, fl *storage.FileLoa
 		if err := storage.ReplaceRowErrors(ctx, tx, job.ID, st.errs); err != nil {
 			return fmt.Errorf("store row errors: %w", err)
 		}
-		return storage.FinishFileLoad(ctx, tx, job.ID, st.rowsRead, st.errCount, errKey)
+		return storage.FinishFileLoad(ctx, tx, job.ID, st.rowsRead, st.errCount, st.warnCount, errKey)
 	})
 	if fault.Is(err, fault.Invalid) && st.sawRecord {
 		// The file was read but nothing can be loaded: the row errors
@@ -300,7 +304,7 @@ func (r *Runner) load(ctx context.Context, job *storage.Job, fl *storage.FileLoa
 			if err := storage.ReplaceRowErrors(ctx, tx, job.ID, st.errs); err != nil {
 				return err
 			}
-			return storage.FinishFileLoad(ctx, tx, job.ID, st.rowsRead, st.errCount, errKey)
+			return storage.FinishFileLoad(ctx, tx, job.ID, st.rowsRead, st.errCount, st.warnCount, errKey)
 		}); serr != nil {
 			return nil, fmt.Errorf("store row errors: %w", serr)
 		}
@@ -312,7 +316,7 @@ func (r *Runner) load(ctx context.Context, job *storage.Job, fl *storage.FileLoa
 	if err != nil {
 		return nil, err
 	}
-	return &Result{RowsRead: st.rowsRead, ErrorCount: st.errCount, Actions: results}, nil
+	return &Result{RowsRead: st.rowsRead, ErrorCount: st.errCount, WarningCount: st.warnCount, Actions: results}, nil
 }
 
 // stageRows COPYs the rows of every action into fileload_stage, a
@@ -331,10 +335,10 @@ func stageRows(ctx context.Context, tx pgx.Tx, st *stager) error {
 	return err
 }
 
-// storeErrorFile writes the full error list to the blob store and returns
-// its key (nil when there are no errors).
+// storeErrorFile writes the full list of row errors and warnings to the
+// blob store and returns its key (nil when there are none).
 func (r *Runner) storeErrorFile(ctx context.Context, jobID int64, st *stager, errFile *os.File) (*string, error) {
-	if st.errCount == 0 {
+	if st.errCount == 0 && st.warnCount == 0 {
 		return nil, nil
 	}
 	st.errW.Flush()
@@ -376,12 +380,17 @@ type stager struct {
 	pos int
 
 	rowsRead, rowsFailed int64
-	errs                 []storage.RowError
-	errCount             int64
-	maxErrs              int
-	errW                 *csv.Writer
-	progress             func(read, failed int64)
-	err                  error
+	// errs are the first maxErrs row errors and the first maxErrs
+	// warnings, in the order found; errW takes every one of them.
+	errs                []storage.RowError
+	errCount, warnCount int64
+	storedWarns         int
+	maxErrs             int
+	errW                *csv.Writer
+	// warners are the rules that are warners, by position in rules.
+	warners  []warner
+	progress func(read, failed int64)
+	err      error
 	// route, when set, turns a valid row of an action into the row to
 	// COPY (nil: none); unset, rows go to fileload_stage.
 	route func(r rule, line int64, row stagedRow) ([]any, error)
@@ -389,15 +398,43 @@ type stager struct {
 
 func (s *stager) addErr(line int64, action *int, column, msg string) {
 	s.errCount++
-	e := storage.RowError{Line: line, ActionIndex: action, Column: column, Message: msg}
-	if len(s.errs) < s.maxErrs {
+	s.add(storage.RowError{Line: line, ActionIndex: action, Column: column, Message: msg}, len(s.errs)-s.storedWarns < s.maxErrs)
+}
+
+// addWarn records a warning: a note about a row that was loaded, though
+// not exactly as the file gave it. It is no row error.
+func (s *stager) addWarn(line int64, action *int, column, msg string) {
+	s.warnCount++
+	keep := s.storedWarns < s.maxErrs
+	if keep {
+		s.storedWarns++
+	}
+	s.add(storage.RowError{Line: line, ActionIndex: action, Column: column, Message: msg, Warning: true}, keep)
+}
+
+func (s *stager) add(e storage.RowError, keep bool) {
+	if keep {
 		s.errs = append(s.errs, e)
 	}
 	ai := ""
-	if action != nil {
-		ai = strconv.Itoa(*action)
+	if e.ActionIndex != nil {
+		ai = strconv.Itoa(*e.ActionIndex)
 	}
-	_ = s.errW.Write([]string{strconv.FormatInt(line, 10), ai, column, msg})
+	severity := "Error"
+	if e.Warning {
+		severity = "Warning"
+	}
+	_ = s.errW.Write([]string{strconv.FormatInt(e.Line, 10), ai, e.Column, e.Message, severity})
+}
+
+// firstError is the first stored row error (not a warning).
+func (s *stager) firstError() storage.RowError {
+	for _, e := range s.errs {
+		if !e.Warning {
+			return e
+		}
+	}
+	return storage.RowError{}
 }
 
 func (s *stager) Next() bool {
@@ -463,14 +500,26 @@ func (s *stager) fill() bool {
 		return true
 	}
 	s.rowsRead++
+	if s.warners == nil {
+		s.warners = make([]warner, len(s.rules))
+		for i, r := range s.rules {
+			s.warners[i], _ = r.(warner)
+		}
+	}
 	bad := false
-	for _, r := range s.rules {
+	for i, r := range s.rules {
 		row, col, problem := r.stage(rec)
 		if problem != "" {
 			bad = true
 			idx := r.actionIndex()
 			s.addErr(line, &idx, col, problem)
 			continue
+		}
+		if w := s.warners[i]; w != nil {
+			for _, n := range w.warnings() {
+				idx := r.actionIndex()
+				s.addWarn(line, &idx, n.column, n.message)
+			}
 		}
 		if s.route != nil {
 			v, err := s.route(r, line, row)

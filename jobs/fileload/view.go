@@ -12,8 +12,9 @@ import (
 
 // JobView is a file-loading job as GET /fileLoadingJobs/{jobId} shows it:
 // the request (credentials redacted), VAN's status, the interval, per-action
-// results and the first row errors. ErrorFile is set by the API to the
-// error file's URL when there is one.
+// results, the first row errors and the first warnings (rows loaded, but
+// not exactly as the file gave them). ErrorFile is set by the API to the
+// URL of the file of every row error and warning, when there is one.
 type JobView struct {
 	JobID        int64              `json:"jobId"`
 	Status       string             `json:"status"`
@@ -30,6 +31,8 @@ type JobView struct {
 	RowsRead     int64              `json:"rowsRead"`
 	ErrorCount   int64              `json:"errorCount"`
 	Errors       []storage.RowError `json:"errors"`
+	WarningCount int64              `json:"warningCount"`
+	Warnings     []storage.RowError `json:"warnings"`
 	ErrorFile    string             `json:"errorFileUrl,omitempty"`
 	Deliveries   []storage.Delivery `json:"deliveries"`
 }
@@ -84,8 +87,8 @@ func ts(t *time.Time) *string {
 	return &s
 }
 
-// maxShownErrors is how many row errors the job view carries; the error
-// file has them all.
+// maxShownErrors is how many row errors, and how many warnings, the job
+// view carries; the error file has them all.
 const maxShownErrors = 100
 
 // View returns keyID's job id as VAN shows it; another key's job is
@@ -108,7 +111,7 @@ func View(ctx context.Context, store *storage.Store, id, keyID int64) (*JobView,
 		Listeners: req.Listeners, DateCreated: job.CreatedAt.UTC().Format(vanTime),
 		DateStarted: ts(job.StartedAt), DateFinished: ts(job.FinishedAt),
 		Progress: Progress{RowsTotal: job.ProgressTotal, RowsDone: job.ProgressDone, RowsFailed: job.ProgressFailed},
-		RowsRead: fl.RowsRead, ErrorCount: fl.ErrorCount, Message: fl.Message,
+		RowsRead: fl.RowsRead, ErrorCount: fl.ErrorCount, WarningCount: fl.WarningCount, Message: fl.Message,
 	}
 	if v.Listeners == nil {
 		v.Listeners = []Listener{}
@@ -143,7 +146,10 @@ func View(ctx context.Context, store *storage.Store, id, keyID int64) (*JobView,
 		}
 		v.Actions = append(v.Actions, av)
 	}
-	if v.Errors, err = store.RowErrors(ctx, id, maxShownErrors); err != nil {
+	if v.Errors, err = store.RowErrors(ctx, id, false, maxShownErrors); err != nil {
+		return nil, err
+	}
+	if v.Warnings, err = store.RowErrors(ctx, id, true, maxShownErrors); err != nil {
 		return nil, err
 	}
 	if v.Deliveries, err = store.Deliveries(ctx, id); err != nil {
