@@ -210,6 +210,54 @@ func TestAVEVSeedExample(t *testing.T) {
 	}
 }
 
+// TestAVEVDeactivatedValuesHaveNoDefault: VAN gives a default for unknown
+// values of the phone code lists only; the AV/EV code columns (BallotParty
+// and the four ballot id lists) have none. So a deactivated value there
+// behaves as an unknown one does, a row error, and there is no warning to
+// give (nothing is loaded in its place); the person's other rows load.
+func TestAVEVDeactivatedValuesHaveNoDefault(t *testing.T) {
+	s := newStack(t, options{allow: loopback})
+	truncateAVEV(t, s)
+	s.people(1, 0)
+	setActive(t, s, storage.TargetTypeParty, "G", false)
+	setActive(t, s, storage.TargetTypeBallotReturnStatus, "9", false)
+	setActive(t, s, storage.TargetTypeBallotType, "6", false)
+	setActive(t, s, storage.TargetTypeBallotRequestType, "3", false)
+	setActive(t, s, storage.TargetTypeBallotRejectionReason, "8", false)
+	csv := avevLine(map[string]string{"VANID": "1", "BallotParty": "G"}) +
+		avevLine(map[string]string{"VANID": "1", "BallotReturnStatus": "9"}) +
+		avevLine(map[string]string{"VANID": "1", "BallotType": "6"}) +
+		avevLine(map[string]string{"VANID": "1", "BallotRequestType": "3"}) +
+		avevLine(map[string]string{"VANID": "1", "BallotRejectionReason": "8"}) +
+		avevLine(map[string]string{"VANID": "1", "BallotParty": "R", "BallotType": "1"}) // line 6: loads
+	v := s.wait(s.submit(avevSeedRequest(s.serve("/deactivated.zip", zipOf(t, "avev-file.csv", csv)))))
+	if v.Status != "Completed" {
+		t.Fatalf("job %s (%s)", v.Status, deref(v.Message))
+	}
+	type e struct {
+		Line    int64
+		Column  string
+		Message string
+	}
+	want := []e{
+		{1, "BallotParty", `BallotParty "G" (Green) is deactivated in the party code list`},
+		{2, "BallotReturnStatus", `BallotReturnStatus "9" (Cured) is deactivated in the ballotReturnStatus code list`},
+		{3, "BallotType", `BallotType "6" (Military) is deactivated in the ballotType code list`},
+		{4, "BallotRequestType", `BallotRequestType "3" (Online) is deactivated in the ballotRequestType code list`},
+		{5, "BallotRejectionReason", `BallotRejectionReason "8" (Not Registered) is deactivated in the ballotRejectionReason code list`},
+	}
+	var got []e
+	for _, re := range v.Errors {
+		got = append(got, e{re.Line, re.Column, re.Message})
+	}
+	if !reflect.DeepEqual(got, want) || v.ErrorCount != 5 || len(v.Warnings) != 0 || v.WarningCount != 0 {
+		t.Errorf("row errors:\n got %s (errorCount %d), warnings %s\nwant %s and no warnings", js(got), v.ErrorCount, js(v.Warnings), js(want))
+	}
+	if recs := s.avev(); len(recs) != 1 || deref(recs[0].Party) != "R" || recs[0].BallotType == nil || *recs[0].BallotType != 1 {
+		t.Errorf("records %s, want line 6's", js(recs))
+	}
+}
+
 // TestAVEVStateFileID: StateFileID rows match people by their state file
 // id; only the required columns need be present.
 func TestAVEVStateFileID(t *testing.T) {
@@ -252,7 +300,7 @@ func TestAVEVRequestValidation(t *testing.T) {
 			b = strings.Replace(b, `{ "name": "BallotMailed" },`, `{ "name": "X1" },`, 1)
 			b = strings.Replace(b, `{ "name": "BallotReceived" },`, `{ "name": "BallotMailed" },`, 1)
 			return strings.Replace(b, `{ "name": "X1" },`, `{ "name": "BallotReceived" },`, 1)
-		}, []string{"file.columns[3].name: BallotMailed must come before BallotReceived: AVEVDataFile columns keep seed 004's order (" + allAVEV + ")"}},
+		}, []string{"file.columns[3].name: BallotMailed must come before BallotReceived: AVEVDataFile columns keep VAN's order (" + allAVEV + ")"}},
 		{"both id columns", func(b string) string {
 			return strings.Replace(b, `{ "name": "VANID" },`, `{ "name": "VANID" }, { "name": "StateFileID" },`, 1)
 		}, []string{"file.columns: actions[0] (AVEVDataFile) needs exactly one of VanID and StateFileID; the file has VANID and StateFileID"}},
