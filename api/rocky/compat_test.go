@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -432,5 +433,95 @@ func TestBulkOfAThousandFullRecords(t *testing.T) {
 	status, m, raw := s.do("POST", "/api/v4/registrations/bulk", string(body))
 	if status != 200 || m["registrants_added"] != float64(1000) {
 		t.Fatalf("1,000 records, %d bytes: %d %.300s", len(body), status, raw)
+	}
+}
+
+// Party is printed on the PDF as sent and the ID number upper-cased; a
+// party over 255 characters is refused in the registrant's language.
+func TestPartyAndIDNumberOnThePDFAsRockyKeepsThem(t *testing.T) {
+	s := start(t, options{})
+	status, m, raw := s.register(func(m map[string]any) {
+		m["party"], m["id_number"], m["send_confirmation_reminder_emails"] = "Decline to State", "d123-4567*", false
+	})
+	if status != 200 {
+		t.Fatalf("register: %d %s", status, raw)
+	}
+	s.waitReady(m["uid"].(string))
+	resp, err := http.Get(m["pdfurl"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pdf, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	text := pdfText(t, pdf)
+	for _, want := range []string{"Decline to State", "D123-4567*"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("PDF lacks %q:\n%s", want, text)
+		}
+	}
+	for lang, want := range map[string]string{"en": "Must be at most 255 characters long", "es": "Debe tener como máximo 255 caracteres"} {
+		status, m, raw := s.register(func(m map[string]any) { m["party"], m["lang"] = strings.Repeat("p", 256), lang })
+		if status != 400 || m["field_name"] != "party" || m["message"] != want {
+			t.Errorf("%s party of 256 characters: %d %s, want 400 party %q", lang, status, raw, want)
+		}
+	}
+}
+
+// With pre-registration on, state_requirements answers a 17-year-old whom
+// the state lets pre-register as it answers an adult; one too young for
+// the state's rule gets its localized message.
+func TestStateRequirementsWithPreRegistration(t *testing.T) {
+	s := start(t, options{noWorker: true, preRegistration: true})
+	seventeen := time.Now().AddDate(-17, 0, -10).Format("01-02-2006")
+	if status, _, raw := s.do("GET", "/api/v4/state_requirements.json?lang=en&home_state_id=CA&date_of_birth="+seventeen, ""); status != 200 {
+		t.Errorf("17 in CA with pre-registration on: %d %s", status, raw)
+	}
+	fifteen := time.Now().AddDate(-15, 0, -10).Format("01-02-2006")
+	for lang, want := range map[string]string{"en": "California lets you pre-register", "es": "California le permite preinscribirse"} {
+		status, m, raw := s.do("GET", "/api/v4/state_requirements.json?lang="+lang+"&home_state_id=CA&date_of_birth="+fifteen, "")
+		if msg, _ := m["message"].(string); status != 400 || !strings.HasPrefix(msg, want) {
+			t.Errorf("%s 15 in CA: %d %s", lang, status, raw)
+		}
+	}
+}
+
+// Every POST a browser makes takes a form body: gregistrations.json and
+// stop_reminders (credentials in the form) as well as registrations.json,
+// with CORS on the answer.
+func TestFormBodiesOnThePublicPosts(t *testing.T) {
+	s := start(t, options{noWorker: true})
+	formHeaders := []string{"Content-Type", "application/x-www-form-urlencoded; charset=UTF-8", "Origin", "https://partner.example"}
+	g := url.Values{}
+	for k, v := range map[string]string{"lang": "es", "partner_id": s.partnerID, "send_confirmation_reminder_emails": "false",
+		"date_of_birth": "05-17-1990", "email_address": "f@example.org", "home_zip_code": "94110", "us_citizen": "true",
+		"name_title": "Sra.", "last_name": "Pérez"} {
+		g.Set("registration["+k+"]", v)
+	}
+	resp, raw := s.client.Do(apitest.NewRequest(t, "POST", "/api/v4/gregistrations.json", g.Encode(), formHeaders...))
+	if resp.StatusCode != 200 || resp.Header.Get("Access-Control-Allow-Origin") != "*" {
+		t.Fatalf("form gregistration: %d %s", resp.StatusCode, raw)
+	}
+	g.Set("registration[home_zip_code]", "72201")
+	resp, raw = s.client.Do(apitest.NewRequest(t, "POST", "/api/v4/gregistrations.json", g.Encode(), formHeaders...))
+	var m map[string]any
+	_ = json.Unmarshal(raw, &m)
+	if resp.StatusCode != 400 || m["message"] != "Estado no admitido" {
+		t.Errorf("form gregistration in AR: %d %s, want the Spanish message", resp.StatusCode, raw)
+	}
+
+	_, reg, _ := s.register(nil)
+	stop := url.Values{"UID": {reg["uid"].(string)}, "partner_id": {s.partnerID}, "partner_API_key": {s.partnerKey}}
+	resp, raw = s.client.Do(apitest.NewRequest(t, "POST", "/api/v4/registrations/stop_reminders", stop.Encode(), formHeaders...))
+	m = nil
+	_ = json.Unmarshal(raw, &m)
+	if resp.StatusCode != 200 || m["reminders_stopped"] != true || resp.Header.Get("Access-Control-Allow-Origin") != "*" {
+		t.Errorf("form stop_reminders: %d %s", resp.StatusCode, raw)
+	}
+
+	// multipart/form-data is not read: a 400 saying what the body must be.
+	multipart := "--b\r\nContent-Disposition: form-data; name=\"registration[lang]\"\r\n\r\nen\r\n--b--\r\n"
+	status, m, raw := s.do("POST", "/api/v4/registrations.json", multipart, "Content-Type", "multipart/form-data; boundary=b")
+	if msg, _ := m["message"].(string); status != 400 || !strings.Contains(msg, "JSON object") {
+		t.Errorf("multipart registration: %d %s, want 400 naming the body's form", status, raw)
 	}
 }

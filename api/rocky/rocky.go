@@ -170,8 +170,10 @@ func respond(c echo.Context, status int, v any) error {
 func RenderError(c echo.Context, status int, e *fault.Error) error {
 	body := map[string]any{}
 	if errors.Is(e, middleware.ErrUnrouted) {
-		// A path or method Rocky has no route for: Rails answers 404 (and
-		// 405 for a known path's other method), not the 400 of bad input.
+		// A path Rocky has no route for is 404 and a known path's other
+		// method 405 with Allow (Rails answers 404 to both; the 405 names
+		// the methods to use), in Rocky's {message} shape, never the 400 of
+		// bad input.
 		body["message"] = e.Message
 		return respond(c, status, body)
 	}
