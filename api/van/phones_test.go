@@ -138,6 +138,22 @@ func TestPhonesSeedExample(t *testing.T) {
 	if v.RowsRead != 10 || v.ErrorCount != 1 || v.WarningCount != 4 || deref(v.Message) != "success: 10 rows read, 1 row errors, 4 warnings" {
 		t.Errorf("rowsRead %d errorCount %d warningCount %d message %q, want 10, 1, 4 and the counts", v.RowsRead, v.ErrorCount, v.WarningCount, deref(v.Message))
 	}
+	// The file at errorFileUrl lists both, told apart by severity: what each
+	// row's own checks found in file order, then what the rules across rows
+	// found.
+	if v.ErrorFile == "" {
+		t.Fatal("no errorFileUrl on a job with row errors and warnings")
+	}
+	resp, body := s.do(http.MethodGet, v.ErrorFile, "")
+	wantFile := "line,actionIndex,column,message,severity\n" +
+		`5,0,PhoneType,"PhoneType ""Pager"" is not a value of the code list; loaded as Home",Warning` + "\n" +
+		`5,0,PhoneSource,"PhoneSource ""Carrier pigeon"" is not a value of the code list; loaded as Bulk",Warning` + "\n" +
+		`5,0,PhoneOptInStatus,"PhoneOptInStatus ""Maybe"" is not a value of the code list; loaded as Unknown",Warning` + "\n" +
+		`9,0,Phone,"Phone ""1235550108"" is not a valid NANP number (^1?[2-9][0-8]\d[2-9]\d{6,6}$)",Error` + "\n" +
+		`6,0,PreferredPhone,"` + strings.ReplaceAll(demotedBy(7), `"`, `""`) + `",Warning` + "\n"
+	if resp.StatusCode != http.StatusOK || string(body) != wantFile {
+		t.Errorf("error file: %d\n%s\nwant\n%s", resp.StatusCode, body, wantFile)
+	}
 	want := []phoneRow{
 		{1, "6125550101", "C", "VoterFile", true, nil, "I", i16(4)},
 		{1, "6125550102", "H", "Bulk", false, sp("12"), "U", i16(5)},
@@ -151,7 +167,7 @@ func TestPhonesSeedExample(t *testing.T) {
 	if got := s.phones(0); !reflect.DeepEqual(got, want) {
 		t.Errorf("phones:\n got %s\nwant %s", js(got), js(want))
 	}
-	resp, body := s.do(http.MethodGet, fmt.Sprintf("/v4/fileLoadingJobs/%d/stats", id), "")
+	resp, body = s.do(http.MethodGet, fmt.Sprintf("/v4/fileLoadingJobs/%d/stats", id), "")
 	var stats fileload.PhoneStatsView
 	_ = json.Unmarshal(body, &stats)
 	wantStats := fileload.PhoneStatistics{TotalRows: 10, ValidRows: 9, InvalidRows: 1, DuplicateRows: 1, MatchedRows: 7,

@@ -69,4 +69,7 @@ func TestValueScoresAndOtherPersonIDTypes(t *testing.T) {
 	if v.Status != "Completed" || v.Actions[0].Results.LoadStatus != "PendingApproval" || !strings.Contains(note, "only range scores may be automatically approved") {
 		t.Errorf("criteria on a value score: job %s, update %s, note %q; want Completed, PendingApproval and why", v.Status, v.Actions[0].Results.LoadStatus, note)
 	}
+	if got := s.scoreUpdates(fmt.Sprintf("?scoreId=%d&loadStatus=PendingApproval", vs.ID)); len(got) != 1 || got[0].ApprovalNote != note {
+		t.Errorf("value score's pending updates %+v, want one carrying the job's note %q", got, note)
+	}
 }
