@@ -46,7 +46,8 @@ func TestPhonesPathsAgree(t *testing.T) {
 		"9,Cell,Bulk,6125550109,1,,,",        // 17: the last row, held back until the end
 	}
 	second := []string{
-		"1,Cell,Bulk,6125550131,1,,,",    // 1 has 6125550101 preferred: cleared
+		"1,Cell,Bulk,6125550131,1,,,",    // 2: 1 has phones (6125550101 preferred: cleared); loses preferred to line 3
+		"1,Home,Bulk,6125550141,1,,,",    // 3
 		"10,Cell,Bulk,6125550110,1,,,",   // no phones yet: straight
 		"11,Cell,Bulk,6125550111,0,,,",   // consecutive rows of 11
 		"11,Cell,Bulk,6125550111,0,,,",   // duplicate
@@ -114,15 +115,15 @@ func TestPhonesPathsAgree(t *testing.T) {
 	if got := direct.loads[0].warnings; !reflect.DeepEqual(got, wantWarnings) {
 		t.Errorf("first load: warnings\n got %s\nwant %s", js(got), js(wantWarnings))
 	}
-	if w := direct.loads[1].warnings; len(w) != 0 {
-		t.Errorf("second load: warnings %s, want none", js(w))
+	if got, want := direct.loads[1].warnings, []storage.RowError{{Line: 2, ActionIndex: &idx, Column: "PreferredPhone", Message: demotedBy(3)}}; !reflect.DeepEqual(got, want) {
+		t.Errorf("second load: warnings\n got %s\nwant %s", js(got), js(want))
 	}
 	want := []fileload.PhoneStatistics{
 		// 16 rows, 1 invalid; 2's and 7's numbers listed twice; 99's two are nobody's.
 		{TotalRows: 16, ValidRows: 15, InvalidRows: 1, DuplicateRows: 2, MatchedRows: 11, UnmatchedRows: 2,
 			PhonesAdded: 10, PhonesUpdated: 1, PreferredSet: 7, PreferredCleared: 1},
-		{TotalRows: 11, ValidRows: 10, InvalidRows: 1, DuplicateRows: 2, MatchedRows: 7, UnmatchedRows: 1,
-			PhonesAdded: 6, PhonesUpdated: 1, PreferredSet: 4, PreferredCleared: 1},
+		{TotalRows: 12, ValidRows: 11, InvalidRows: 1, DuplicateRows: 2, MatchedRows: 8, UnmatchedRows: 1,
+			PhonesAdded: 7, PhonesUpdated: 1, PreferredSet: 4, PreferredCleared: 1},
 	}
 	for i, w := range want {
 		if got := direct.loads[i].stats; got != w {
@@ -138,13 +139,13 @@ func TestPhonesPathsAgree(t *testing.T) {
 			preferred[p.VANID] = p.Phone
 		}
 	}
-	wantPreferred := map[int64]string{1: "6125550131", 2: "6125550102", 3: "6125550113", 4: "6125550124", 5: "6125550115",
+	wantPreferred := map[int64]string{1: "6125550141", 2: "6125550102", 3: "6125550113", 4: "6125550124", 5: "6125550115",
 		7: "6125550107", 9: "6125550109", 10: "6125550110", 12: "6125550112"}
 	if !reflect.DeepEqual(preferred, wantPreferred) {
 		t.Errorf("preferred phones %v, want %v", preferred, wantPreferred)
 	}
 	// The demoted rows' numbers are loaded, not preferred.
-	demotedNumbers := map[int64]string{3: "6125550103", 4: "6125550104"}
+	demotedNumbers := map[int64]string{1: "6125550131", 3: "6125550103", 4: "6125550104"}
 	for _, p := range direct.phones {
 		if demotedNumbers[p.VANID] == p.Phone {
 			if p.Preferred {
