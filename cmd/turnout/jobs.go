@@ -20,7 +20,7 @@ import (
 	"github.com/turnoutdev/turnout/storage"
 )
 
-const jobsUsage = "usage: turnout jobs ls|show|cancel|retry (see turnout --help)"
+const jobsUsage = "usage: turnout jobs ls|show|watch|cancel|retry (see turnout --help)"
 
 func jobsCmd(ctx context.Context, e *env, args []string) error {
 	if len(args) == 0 {
@@ -31,6 +31,8 @@ func jobsCmd(ctx context.Context, e *env, args []string) error {
 		return jobsList(ctx, e, args[1:])
 	case "show":
 		return jobsShow(ctx, e, args[1:])
+	case "watch":
+		return jobsWatch(ctx, e, args[1:])
 	case "cancel":
 		return jobsAct(ctx, e, "cancel", args[1:])
 	case "retry":

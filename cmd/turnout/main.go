@@ -24,6 +24,9 @@ commands:
   migrate up|down|status          apply, roll back one, or list schema migrations
   jobs ls [--status S,..] [--kind K] [--queue Q] [--since 1h] [--limit 50] [--cursor C] [--json]
   jobs show ID [--json]            a job, its attempts and the actions taken on it
+  jobs watch ID [--api URL] [--key K] [--poll [--interval 1s]] [--json]
+                                   follow a job over the API until it ends: exit 0 succeeded,
+                                   2 failed, 3 canceled (TURNOUT_API_URL, TURNOUT_API_KEY)
   jobs cancel ID [--json]          cancel a queued, retrying or running job
   jobs retry ID [--json]           queue a failed or canceled job again
   jobs retry --status failed [--kind K] [--since 1h] [--limit 100] [--json]
@@ -60,6 +63,11 @@ func main() {
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
+		var ee *exitError
+		if errors.As(err, &ee) {
+			fmt.Fprintln(os.Stderr, "turnout:", ee.err)
+			os.Exit(ee.code)
+		}
 		var fe *fault.Error
 		if errors.As(err, &fe) && len(fe.Fields) > 0 {
 			for _, f := range fe.Fields {
