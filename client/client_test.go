@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/turnoutdev/turnout/api"
+	"github.com/turnoutdev/turnout/api/native"
 	"github.com/turnoutdev/turnout/client"
 	"github.com/turnoutdev/turnout/internal/fault"
 	"github.com/turnoutdev/turnout/internal/testenv"
@@ -33,6 +34,12 @@ const kindFail = "clienttest.fail"
 
 const failMessage = "the input cannot be used"
 
+// kindProgress is a job kind of these tests that counts 1,000 rows in ten
+// steps, a tenth of a second apart.
+const kindProgress = "clienttest.progress"
+
+const progressRows = 1000
+
 // stack is the API (behind front, when given: a proxy's behaviour) and a
 // worker, in-process, over the package's PostgreSQL and Redis.
 type stack struct {
@@ -50,8 +57,10 @@ func newStack(t *testing.T, front func(http.Handler) http.Handler) *stack {
 	ac := asynq.NewClient(env.AsynqConn)
 	t.Cleanup(func() { ac.Close() })
 	enq := jobs.NewEnqueuer(env.Store, ac, quiet)
+	watcher := native.NewWatcher(env.Store, quiet, native.WatchOptions{})
+	t.Cleanup(watcher.Close)
 	var h http.Handler = api.New(api.Deps{Store: env.Store, Redis: env.Redis, AsynqConn: env.AsynqConn, Enqueuer: enq,
-		Registry: prometheus.NewRegistry(), Log: quiet})
+		Registry: prometheus.NewRegistry(), Log: quiet, Watcher: watcher, EventsHeartbeat: 200 * time.Millisecond})
 	if front != nil {
 		h = front(h)
 	}
@@ -62,6 +71,19 @@ func newStack(t *testing.T, front func(http.Handler) http.Handler) *stack {
 		jobs.KindNoop: jobs.HandlerFunc(jobs.Noop),
 		kindFail: jobs.HandlerFunc(func(context.Context, *storage.Job) (any, error) {
 			return nil, fault.New(fault.Invalid, failMessage)
+		}),
+		kindProgress: jobs.HandlerFunc(func(ctx context.Context, j *storage.Job) (any, error) {
+			for done := int64(0); done <= progressRows; done += progressRows / 10 {
+				if err := env.Store.SetProgress(ctx, j.ID, progressRows, done, 0); err != nil {
+					return nil, err
+				}
+				select {
+				case <-time.After(100 * time.Millisecond):
+				case <-ctx.Done():
+					return nil, ctx.Err()
+				}
+			}
+			return nil, nil
 		}),
 	})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -91,6 +113,16 @@ func (s *stack) client(k *storage.CreatedKey, opts ...client.Option) *client.Cli
 		s.t.Fatal(err)
 	}
 	return c
+}
+
+// job commits a job of k's of the given kind.
+func (s *stack) job(k *storage.CreatedKey, kind string) int64 {
+	s.t.Helper()
+	j, err := s.enq.Create(context.Background(), storage.NewJob{Kind: kind, Queue: jobs.QueueDefault, KeyID: &k.ID})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return j.ID
 }
 
 // failingJob commits a job of k's that fails on its first attempt.

@@ -321,7 +321,7 @@ func changes(prev, j *Job) []string {
 		if j.ProgressTotal != prev.ProgressTotal || j.ProgressDone != prev.ProgressDone || j.ProgressFailed != prev.ProgressFailed {
 			out = append(out, EventProgress)
 		}
-		if j.Error != nil && (prev.Error == nil || *prev.Error != *j.Error) {
+		if !j.Finished() && j.Error != nil && (prev.Error == nil || *prev.Error != *j.Error) {
 			out = append(out, EventError)
 		}
 		if j.Status != prev.Status && !j.Finished() {
