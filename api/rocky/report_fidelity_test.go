@@ -172,6 +172,14 @@ func TestRegistrantReportShowsWhatThePartnerSent(t *testing.T) {
 			[]string{"adult@example.org", "bulk3@example.org", "bulk4@example.org"}},
 		{"since and before", map[string]any{"since": "2026-10-30T09:30:00Z", "before": "2026-11-02T00:00:00Z"},
 			[]string{"bulk4@example.org", "bulk1@example.org", "bulk2@example.org"}},
+		// The other forms Rocky reads: to the minute, an offset after a
+		// space, a US zone by name.
+		{"since to the minute", map[string]any{"since": "2026-11-01 12:00"},
+			[]string{"bulk2@example.org", "young@example.org", "greg@example.org"}},
+		{"since with an offset", map[string]any{"since": "2026-11-01 14:00:00+02:00"},
+			[]string{"bulk2@example.org", "young@example.org", "greg@example.org"}},
+		{"before in Eastern time", map[string]any{"before": "2026-10-31 20:00:00 EDT"},
+			[]string{"adult@example.org", "bulk3@example.org", "bulk4@example.org"}},
 	} {
 		got := s.reportRows(c.fields)
 		if len(got) != len(c.want) {

@@ -82,22 +82,31 @@ func (s *Service) now() time.Time {
 	return time.Now()
 }
 
-// ParseTime reads a Rocky v4 "UTC datetime": "2006-01-02 15:04:05 UTC"
-// (what the Parsons connector sends), RFC 3339, or a bare date or
-// date-time taken as UTC.
+// ParseTime reads since and before as Rocky does: a date, or a date and
+// time to the minute or second ("2026-01-31 05:06", "2026-01-31T05:06:07"),
+// optionally with an offset ("+02:00", "-0500", "Z") or a zone
+// abbreviation after a space ("UTC", or a US zone such as "EST", which
+// Ruby's Time.parse knows). A time without a zone is UTC.
 func ParseTime(field, s string) (*time.Time, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return nil, nil
 	}
-	// Only UTC by name: Go would read another abbreviation ("EST") as a
-	// zone of offset 0, silently shifting the bound.
-	if v, ok := strings.CutSuffix(s, " UTC"); ok {
-		s = v
+	loc := time.UTC
+	// Zones by name only from the table: Go would read any other
+	// abbreviation as a zone of offset 0, silently shifting the bound.
+	if i := strings.LastIndexByte(s, ' '); i > 0 {
+		if off, ok := zoneOffsets[strings.ToUpper(s[i+1:])]; ok {
+			s, loc = s[:i], time.FixedZone(strings.ToUpper(s[i+1:]), off*3600)
+		}
 	}
-	for _, layout := range []string{"2006-01-02 15:04:05 -0700", time.RFC3339Nano,
-		"2006-01-02T15:04:05", "2006-01-02 15:04:05", "2006-01-02"} {
-		if t, err := time.Parse(layout, s); err == nil {
+	for _, layout := range []string{"2006-01-02 15:04:05 -0700", "2006-01-02 15:04:05Z07:00", time.RFC3339Nano,
+		"2006-01-02T15:04Z07:00", "2006-01-02 15:04Z07:00", "2006-01-02T15:04:05", "2006-01-02 15:04:05",
+		"2006-01-02T15:04", "2006-01-02 15:04", "2006-01-02"} {
+		if t, err := time.ParseInLocation(layout, s, loc); err == nil {
+			if loc != time.UTC && t.Location() != loc {
+				continue // an offset and a zone name both: ambiguous
+			}
 			t = t.UTC()
 			return &t, nil
 		}
@@ -105,6 +114,11 @@ func ParseTime(field, s string) (*time.Time, error) {
 	return nil, fault.Validation(fault.FieldError{Field: field, Code: fault.CodeInvalidValue,
 		Message: "Must be a UTC datetime such as 2026-01-31 00:00:00 UTC (or 2026-01-31T00:00:00Z, or 2026-01-31)"})
 }
+
+// zoneOffsets are the zone abbreviations since and before may end with,
+// in hours east of UTC.
+var zoneOffsets = map[string]int{"UTC": 0, "GMT": 0, "EST": -5, "EDT": -4, "CST": -6, "CDT": -5, "MST": -7,
+	"MDT": -6, "PST": -8, "PDT": -7, "AKST": -9, "AKDT": -8, "HST": -10}
 
 // CheckType accepts the report types Turnout builds and refuses the others
 // by name, listing what is supported.

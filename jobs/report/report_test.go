@@ -289,7 +289,7 @@ func TestBadRequestsAreRefusedByField(t *testing.T) {
 		{Request{ReportType: "grommet_shift_report"}, "report_type", "no data"},
 		{Request{ReportType: "nonsense"}, "report_type", "unknown"},
 		{Request{Since: "yesterday"}, "since", "UTC datetime"},
-		{Request{Since: "2026-01-01 00:00:00 EST"}, "since", "UTC datetime"},
+		{Request{Since: "2026-01-01 00:00:00 CET"}, "since", "UTC datetime"},
 		{Request{Before: "2026-13-01"}, "before", "UTC datetime"},
 		{Request{Since: "2026-02-01", Before: "2026-01-01"}, "before", "later than since"},
 		{Request{Email: "not-an-address"}, "email", "e-mail"},
@@ -530,7 +530,8 @@ func TestThePeriodicSweepDeletesExpiredFiles(t *testing.T) {
 func TestParseTimeReadsUTCForms(t *testing.T) {
 	want := time.Date(2026, 1, 31, 5, 6, 7, 0, time.UTC)
 	for _, in := range []string{"2026-01-31 05:06:07 UTC", "2026-01-31T05:06:07Z", "2026-01-31T00:06:07-05:00",
-		"2026-01-31 05:06:07", "2026-01-31 00:06:07 -0500"} {
+		"2026-01-31 05:06:07", "2026-01-31 00:06:07 -0500", "2026-01-31 07:06:07+02:00", "2026-01-31 00:06:07 EST",
+		"2026-01-31 05:06:07 gmt", "2026-01-30 21:06:07 PST"} {
 		got, err := ParseTime("since", in)
 		if err != nil || !got.Equal(want) || got.Location() != time.UTC {
 			t.Errorf("%q: %v, %v; want %v", in, got, err, want)
@@ -538,6 +539,16 @@ func TestParseTimeReadsUTCForms(t *testing.T) {
 	}
 	if got, err := ParseTime("since", "2026-01-31"); err != nil || !got.Equal(time.Date(2026, 1, 31, 0, 0, 0, 0, time.UTC)) {
 		t.Errorf("a date: %v %v", got, err)
+	}
+	for _, in := range []string{"2026-01-31 05:06", "2026-01-31T05:06", "2026-01-31T07:06+02:00"} {
+		if got, err := ParseTime("since", in); err != nil || !got.Equal(time.Date(2026, 1, 31, 5, 6, 0, 0, time.UTC)) {
+			t.Errorf("%q (to the minute): %v %v", in, got, err)
+		}
+	}
+	for _, in := range []string{"2026-01-31 05:06:07 CET", "2026-01-31 05:06:07 +0100 EST", "last week", "31/01/2026"} {
+		if _, err := ParseTime("since", in); err == nil {
+			t.Errorf("%q accepted", in)
+		}
 	}
 }
 
