@@ -47,41 +47,46 @@ func BenchmarkReadAndValidate(b *testing.B) {
 	b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
 }
 
-// BenchmarkReadMatchDirect is the worker's share of a direct-path load of
-// one Score action: parsing, validation, matching against the person
-// index and building the COPY rows, without PostgreSQL.
-func BenchmarkReadMatchDirect(b *testing.B) {
+// BenchmarkReadChunkDirect is the worker's share of reading a direct-path
+// load of one Score action: parsing, validation, gathering the rows in
+// chunks and sorting each chunk's ids, without PostgreSQL.
+func BenchmarkReadChunkDirect(b *testing.B) {
 	const rows = 1000000
 	var buf bytes.Buffer
 	buf.WriteString("vanid,score\n")
 	for i := 1; i <= rows; i++ {
-		fmt.Fprintf(&buf, "%d,%d\n", i, (i*7919)%101)
+		fmt.Fprintf(&buf, "%d,%d\n", (i*7919)%rows+1, (i*7919)%101)
 	}
 	lo, hi := 0.0, 100.0
 	score := &storage.Score{ID: 1, Type: storage.ScoreRange, MinValue: &lo, MaxValue: &hi}
 	f := File{ColumnDelimiter: DelimCsv, HasHeader: true, HasQuotes: true, Columns: []Column{{"vanid"}, {"score"}}}
 	a := Action{ActionType: ActionScore, PersonIDColumn: "vanid", PersonIDType: IDVANID, ScoreColumn: "score"}
-	people := &personIndex{keys: make([]int64, rows)}
-	for i := range people.keys {
-		people.keys[i] = int64(i + 1)
-	}
 	b.SetBytes(int64(buf.Len()))
 	b.ReportAllocs()
 	for b.Loop() {
 		r := newScoreRule(0, a, score, f)
-		r.direct = &directScore{dups: map[int64]*string{}, hist: map[string]int64{}}
-		r.direct.adoptIndex(people)
-		st := &stager{rd: newReader(bytes.NewReader(buf.Bytes()), f, CSVLimits{}), rules: []rule{r}, header: true,
-			progress: func(int64, int64) {}, route: func(ru rule, _ int64, row stagedRow) ([]any, error) { return ru.(*scoreRule).direct.take(row) }}
+		r.direct = &directScore{}
+		l := &directLoad{actions: []*directScore{r.direct}}
+		c := &scoreChunk{rows: make([][]chunkRow, 1), keys: make([][]int64, 1), vanids: make([][]int64, 1)}
 		n := 0
-		for st.Next() {
-			if _, err := st.Values(); err != nil {
-				b.Fatal(err)
-			}
-			n++
+		sortChunk := func() {
+			n += len(c.rows[0])
+			l.sortKeys(c)
+			c.reset(0)
 		}
+		st := &stager{rd: newReader(bytes.NewReader(buf.Bytes()), f, CSVLimits{}), rules: []rule{r}, header: true,
+			progress: func(int64, int64) {}, route: func(_ rule, _ int64, row stagedRow) ([]any, error) {
+				c.rows[0] = append(c.rows[0], chunkRow{id: row.id, pos: int32(c.n), value: row.value})
+				if c.n++; c.n == DefaultChunkRows {
+					sortChunk()
+				}
+				return nil, nil
+			}}
+		for st.Next() {
+		}
+		sortChunk()
 		if st.err != nil || n != rows {
-			b.Fatalf("copied %d rows, err %v", n, st.err)
+			b.Fatalf("chunked %d rows, err %v", n, st.err)
 		}
 	}
 	b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")

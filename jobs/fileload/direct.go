@@ -1,9 +1,11 @@
 package fileload
 
 import (
+	"bytes"
 	"cmp"
-	"container/heap"
 	"context"
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -12,31 +14,667 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/RoaringBitmap/roaring/v2/roaring64"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/turnoutdev/turnout/storage"
 )
 
 // The direct path. A load whose actions are all Score actions naming
 // people by VANID or DWID (Parsons' upload_scores, and most score loads)
-// skips the staging table: the database's person ids are read once into a
-// sorted slice, each row is matched and de-duplicated as it is read, and
-// the values are COPY'd straight into van_score_update_values. The
+// skips the staging table. The file is read in chunks of ChunkRows valid
+// rows; each chunk's ids are sorted and matched against van_people with
+// one query per action, and its matched rows are COPY'd straight into
+// van_score_update_values. The query is either a read of the people in
+// the chunk's id range or an index lookup of each id, whichever the
+// database's id density says is cheaper, so a load costs about what its
+// file costs, whatever the size of the database. While one chunk is
+// COPY'd the next is matched on a second connection, when the pool has
+// one to spare.
+//
+// A person listed twice keeps the file's last value. Within a chunk the
+// sort puts a person's rows together and only the last is kept; a person
+// already stored by an earlier chunk has the later value written to a
+// temporary table, applied to the stored row when the file is done. The
 // statistics come from counters kept on the way, so a first load of a
 // score costs about one COPY of its rows. Anything the counters cannot
-// answer exactly (a person listed twice, more distinct values than the
-// histogram keeps, a score that already has current values to compare
+// answer exactly (a person listed in two chunks, more distinct values than
+// the histogram keeps, a score that already has current values to compare
 // with) is computed by PostgreSQL from the stored rows instead, so both
 // paths give the same statistics.
 //
-// Memory is bounded by the database, not the file: 8 bytes per person of
-// the key's database (16 for DWID) and 2 for the bucket table, one bit per
-// person and action, and 8 bytes per unmatched row.
+// Memory is bounded by configuration, not by the file or the database: a
+// few chunks of ChunkRows rows in flight, and per action two compressed
+// sets (roaring bitmaps) of at most SetBytes each: the VANIDs stored, to
+// tell a person's first row from a later one, and the ids that match
+// nobody, counted exactly for the duplicate and unmatched statistics.
+// Past its bound the first stops growing and every later match goes
+// through the temporary table; the second is written to a temporary table
+// and emptied, and PostgreSQL counts the distinct ids at the end.
 
 // maxHistogram is how many distinct values a range score's statistics are
 // kept for in memory; past it PostgreSQL computes them.
 const maxHistogram = 1 << 16
+
+// Defaults of the direct path's limits (Options.ChunkRows, SetBytes).
+const (
+	DefaultChunkRows = 1 << 16
+	DefaultSetBytes  = 8 << 20
+)
+
+// rangeFactor is how many people a range read may return per id of the
+// chunk and still be chosen over index lookups: an index lookup of an id
+// costs PostgreSQL about ten times reading one more id of a range (1.5 µs
+// against 0.13 µs, ids in cache; more when they are not).
+const rangeFactor = 8
+
+// directScore is one Score action's state on the direct path.
+type directScore struct {
+	updateID int64
+	slot     int // the action's rows in a chunk
+	idType   string
+	// seen is the VANIDs stored in van_score_update_values. full: it
+	// reached its bound, so every match from then on is a later row.
+	seen *roaring64.Bitmap
+	full bool
+	// unmatched is the ids that match nobody and are not yet written to
+	// fileload_unmatched (spilled: some are).
+	unmatched *roaring64.Bitmap
+	spilled   bool
+	later     int64 // rows written to fileload_later
+	matched   int64 // people stored
+	nonNull   int64 // of those, with a value
+	hist      map[string]int64
+	// What the load did, for its log line.
+	rangeReads, lookups int
+}
+
+// count records a stored row.
+func (d *directScore) count(value *string) {
+	d.matched++
+	if value == nil {
+		return
+	}
+	d.nonNull++
+	if d.hist != nil {
+		d.hist[*value]++
+		if len(d.hist) > maxHistogram {
+			d.hist = nil
+		}
+	}
+}
+
+// chunkRow is a valid row of a chunk: its person id, its position in the
+// chunk (the file's order among rows of one id) and its value.
+type chunkRow struct {
+	id    int64
+	pos   int32
+	value *string
+}
+
+func byIDThenPos(a, b chunkRow) int {
+	if c := cmp.Compare(a.id, b.id); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.pos, b.pos)
+}
+
+// scoreChunk is a piece of the file: each direct action's valid rows, and
+// once looked up, their distinct ids and the person each belongs to.
+type scoreChunk struct {
+	seq    int64
+	n      int
+	rows   [][]chunkRow // by action slot
+	keys   [][]int64    // by slot: the distinct ids, ascending
+	vanids [][]int64    // by slot, beside keys: the person's VANID, 0 for nobody
+}
+
+func (c *scoreChunk) reset(seq int64) {
+	c.seq, c.n = seq, 0
+	for s := range c.rows {
+		c.rows[s], c.keys[s], c.vanids[s] = c.rows[s][:0], c.keys[s][:0], c.vanids[s][:0]
+	}
+}
+
+// idRange is what the planner knows of one database mode's ids of a kind:
+// the lowest, the highest and about how many there are.
+type idRange struct {
+	lo, hi int64
+	people float64
+}
+
+// within estimates the people whose ids are in [lo, hi], taking them as
+// spread evenly over the range.
+func (r idRange) within(lo, hi int64) float64 {
+	lo, hi = max(lo, r.lo), min(hi, r.hi)
+	if lo > hi || r.people <= 0 {
+		return 0
+	}
+	return r.people * (float64(hi-lo) + 1) / (float64(r.hi-r.lo) + 1)
+}
+
+// peopleRange reads the id range of dbMode's people by idType from the
+// primary key or the DWID index, and the index's row estimate (that of both
+// modes: an overestimate only makes index lookups likelier).
+func peopleRange(ctx context.Context, tx pgx.Tx, dbMode int16, idType string) (idRange, error) {
+	col, index := "vanid", "van_people_pkey"
+	if idType == IDDWID {
+		col, index = "dwid", "van_people_dwid"
+	}
+	var r idRange
+	var lo, hi *int64
+	err := tx.QueryRow(ctx, `SELECT min(`+col+`), max(`+col+`), (SELECT reltuples FROM pg_class WHERE oid = $2::regclass)
+		FROM van_people WHERE db_mode = $1 AND `+col+` IS NOT NULL`, dbMode, index).Scan(&lo, &hi, &r.people)
+	if err != nil {
+		return r, fmt.Errorf("read the range of person ids: %w", err)
+	}
+	if lo == nil {
+		return idRange{}, nil
+	}
+	r.lo, r.hi = *lo, *hi
+	if r.people < 0 {
+		// Never analyzed: assume every id of the range is someone's, which
+		// makes index lookups likelier, never a read of a huge range.
+		r.people = float64(r.hi-r.lo) + 1
+	}
+	return r, nil
+}
+
+// directLoad is the direct path's state for one load.
+type directLoad struct {
+	actions   []*directScore
+	dbMode    int16
+	ranges    map[string]idRange
+	chunkRows int
+	setBytes  uint64
+	// Buffers reused from chunk to chunk: found by the looking-up stage,
+	// the others by the storing one.
+	found             [][2]int64
+	copyBuf, laterBuf []byte
+	laterTable        bool
+}
+
+// errStopped ends the reading of the file when another stage failed; the
+// other stage's error is the one reported.
+var errStopped = errors.New("direct load stopped")
+
+// directPlan returns the rules of a load that can take the direct path, or
+// nil when it must be staged: an action that is not a Score, or one naming
+// people by StateFileID (text ids, better joined by PostgreSQL).
+func directPlan(rules []rule) []*scoreRule {
+	var out []*scoreRule
+	for _, ru := range rules {
+		sr, ok := ru.(*scoreRule)
+		if !ok || sr.action.PersonIDType == IDStateFile {
+			return nil
+		}
+		out = append(out, sr)
+	}
+	return out
+}
+
+// copyDirect creates each action's score update and reads the file in
+// chunks: each is matched against van_people (on a connection of pool
+// when one is free at once, else on tx's) and its rows stored in tx.
+func copyDirect(ctx context.Context, tx pgx.Tx, pool *pgxpool.Pool, jobID int64, fl *storage.FileLoad, rules []*scoreRule, st *stager, opts Options, log *slog.Logger) error {
+	l := &directLoad{dbMode: fl.DBMode, ranges: map[string]idRange{}, chunkRows: opts.ChunkRows, setBytes: uint64(opts.SetBytes)}
+	if l.chunkRows <= 0 {
+		l.chunkRows = DefaultChunkRows
+	}
+	if l.setBytes == 0 {
+		l.setBytes = DefaultSetBytes
+	}
+	for i, r := range rules {
+		d := &directScore{slot: i, idType: r.action.PersonIDType, seen: roaring64.New(), unmatched: roaring64.New()}
+		if r.score.Type == storage.ScoreRange {
+			d.hist = map[string]int64{}
+		}
+		var err error
+		if d.updateID, err = insertScoreUpdate(ctx, tx, jobID, fl, r); err != nil {
+			return err
+		}
+		r.direct = d
+		l.actions = append(l.actions, d)
+		if _, ok := l.ranges[d.idType]; !ok {
+			if l.ranges[d.idType], err = peopleRange(ctx, tx, fl.DBMode, d.idType); err != nil {
+				return err
+			}
+		}
+	}
+
+	t0 := time.Now()
+	look, parallel := tx.Conn().PgConn(), false
+	actx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	conn, err := pool.Acquire(actx)
+	cancel()
+	if err == nil {
+		defer conn.Release()
+		look, parallel = conn.Conn().PgConn(), true
+	}
+
+	// Three chunks at most: one being read, one looked up, one stored.
+	free := make(chan *scoreChunk, 3)
+	for range cap(free) {
+		free <- &scoreChunk{rows: make([][]chunkRow, len(rules)), keys: make([][]int64, len(rules)), vanids: make([][]int64, len(rules))}
+	}
+	read, looked := make(chan *scoreChunk), make(chan *scoreChunk)
+	g, gctx := errgroup.WithContext(ctx)
+	var chunks int64
+	g.Go(func() error {
+		defer close(read)
+		var cur *scoreChunk
+		send := func() error {
+			select {
+			case read <- cur:
+				cur = nil
+				return nil
+			case <-gctx.Done():
+				return errStopped
+			}
+		}
+		st.route = func(ru rule, _ int64, row stagedRow) ([]any, error) {
+			if cur == nil {
+				select {
+				case cur = <-free:
+				case <-gctx.Done():
+					return nil, errStopped
+				}
+				cur.reset(chunks)
+				chunks++
+			}
+			s := ru.(*scoreRule).direct.slot
+			cur.rows[s] = append(cur.rows[s], chunkRow{id: row.id, pos: int32(cur.n), value: row.value})
+			if cur.n++; cur.n >= l.chunkRows {
+				return nil, send()
+			}
+			return nil, nil
+		}
+		// route keeps every row, so Next reads the whole file.
+		for st.Next() {
+		}
+		if st.err != nil {
+			return st.err
+		}
+		if cur != nil {
+			return send()
+		}
+		return nil
+	})
+	stored := read
+	if parallel {
+		stored = looked
+		g.Go(func() error {
+			defer close(looked)
+			for c := range read {
+				if err := l.lookup(gctx, look, c); err != nil {
+					return err
+				}
+				select {
+				case looked <- c:
+				case <-gctx.Done():
+					return errStopped
+				}
+			}
+			return nil
+		})
+	}
+	g.Go(func() error {
+		for c := range stored {
+			if !parallel {
+				if err := l.lookup(gctx, look, c); err != nil {
+					return err
+				}
+			}
+			if err := l.store(gctx, tx, c); err != nil {
+				return err
+			}
+			free <- c
+		}
+		return nil
+	})
+	err = g.Wait()
+	if errors.Is(st.err, errStopped) {
+		st.err = nil // the failing stage's error is err
+	}
+	if err != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			return cerr
+		}
+		return err
+	}
+	for _, d := range l.actions {
+		log.Info("rows matched", "action", d.slot, "id_type", d.idType, "chunks", chunks, "range_reads", d.rangeReads, "index_lookups", d.lookups,
+			"later_rows", d.later, "seen_bytes", d.seen.GetSizeInBytes(), "unmatched_spilled", d.spilled, "concurrent", parallel,
+			"duration_ms", time.Since(t0).Milliseconds())
+	}
+	return nil
+}
+
+// lookup finds the person of each distinct id of c's actions.
+func (l *directLoad) lookup(ctx context.Context, conn *pgconn.PgConn, c *scoreChunk) error {
+	l.sortKeys(c)
+	for s, d := range l.actions {
+		if len(c.keys[s]) == 0 {
+			continue
+		}
+		if err := l.match(ctx, conn, d, c.keys[s], c.vanids[s]); err != nil {
+			return fmt.Errorf("match person ids: %w", err)
+		}
+	}
+	return nil
+}
+
+// sortKeys sorts each action's rows of c by id, keeping the file's order
+// among rows of one id, and lists the distinct ids.
+func (l *directLoad) sortKeys(c *scoreChunk) {
+	for s := range l.actions {
+		rows := c.rows[s]
+		if !slices.IsSortedFunc(rows, byIDThenPos) {
+			slices.SortFunc(rows, byIDThenPos)
+		}
+		keys := c.keys[s][:0]
+		for i, r := range rows {
+			if i == 0 || r.id != rows[i-1].id {
+				keys = append(keys, r.id)
+			}
+		}
+		vanids := slices.Grow(c.vanids[s][:0], len(keys))[:len(keys)]
+		clear(vanids)
+		c.keys[s], c.vanids[s] = keys, vanids
+	}
+}
+
+// match sets vanids[i] to the VANID of the person whose id (of d's type)
+// is keys[i], with one query: the people of the keys' range, ascending,
+// when there are few enough of them; else an index lookup of each key.
+func (l *directLoad) match(ctx context.Context, conn *pgconn.PgConn, d *directScore, keys, vanids []int64) error {
+	col, pair := "vanid", ""
+	if d.idType == IDDWID {
+		col, pair = "dwid", ", vanid"
+	}
+	lo, hi := keys[0], keys[len(keys)-1]
+	mode := binary.BigEndian.AppendUint16(nil, uint16(l.dbMode))
+	var rr *pgconn.ResultReader
+	ranged := l.ranges[d.idType].within(lo, hi) <= rangeFactor*float64(len(keys))
+	if ranged {
+		d.rangeReads++
+		rr = conn.ExecParams(ctx, `SELECT `+col+pair+` FROM van_people WHERE db_mode = $1 AND `+col+` BETWEEN $2 AND $3 ORDER BY `+col,
+			[][]byte{mode, binary.BigEndian.AppendUint64(nil, uint64(lo)), binary.BigEndian.AppendUint64(nil, uint64(hi))},
+			[]uint32{pgInt2, pgInt8, pgInt8}, []int16{1, 1, 1}, []int16{1})
+	} else {
+		d.lookups++
+		rr = conn.ExecParams(ctx, `SELECT `+col+pair+` FROM van_people WHERE db_mode = $1 AND `+col+` = ANY($2)`,
+			[][]byte{mode, int8Array(keys)}, []uint32{pgInt2, pgInt8Array}, []int16{1, 1}, []int16{1})
+	}
+	// A range read comes in order and is merged as it comes; a lookup
+	// returns at most one row per key, gathered and sorted first.
+	found := l.found[:0]
+	i := 0
+	for rr.NextRow() {
+		v := rr.Values()
+		id := int64(binary.BigEndian.Uint64(v[0]))
+		vanid := id
+		if pair != "" {
+			vanid = int64(binary.BigEndian.Uint64(v[1]))
+		}
+		if !ranged {
+			found = append(found, [2]int64{id, vanid})
+			continue
+		}
+		for i < len(keys) && keys[i] < id {
+			i++
+		}
+		if i < len(keys) && keys[i] == id {
+			vanids[i] = vanid
+		}
+	}
+	if _, err := rr.Close(); err != nil {
+		return err
+	}
+	l.found = found
+	if ranged {
+		return nil
+	}
+	if !slices.IsSortedFunc(found, func(a, b [2]int64) int { return cmp.Compare(a[0], b[0]) }) {
+		slices.SortFunc(found, func(a, b [2]int64) int { return cmp.Compare(a[0], b[0]) })
+	}
+	i = 0
+	for _, p := range found {
+		for i < len(keys) && keys[i] < p[0] {
+			i++
+		}
+		if i < len(keys) && keys[i] == p[0] {
+			vanids[i] = p[1]
+		}
+	}
+	return nil
+}
+
+// PostgreSQL type OIDs of the lookup's binary parameters.
+const (
+	pgInt2      = 21
+	pgInt8      = 20
+	pgInt8Array = 1016
+)
+
+// int8Array encodes ids as a one-dimensional bigint[] in PostgreSQL's
+// binary format.
+func int8Array(ids []int64) []byte {
+	b := make([]byte, 0, 20+12*len(ids))
+	b = binary.BigEndian.AppendUint32(b, 1) // dimensions
+	b = binary.BigEndian.AppendUint32(b, 0) // no NULLs
+	b = binary.BigEndian.AppendUint32(b, pgInt8)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(ids)))
+	b = binary.BigEndian.AppendUint32(b, 1) // lower bound
+	for _, id := range ids {
+		b = appendInt8(b, id)
+	}
+	return b
+}
+
+// store keeps, of each id of c, the row the file lists last: a person
+// not stored yet is COPY'd into van_score_update_values, one already
+// stored (or any, once seen is full) goes to fileload_later, an id of
+// nobody to the unmatched set. Then the sets are held to their bound.
+func (l *directLoad) store(ctx context.Context, tx pgx.Tx, c *scoreChunk) error {
+	buf, later := append(l.copyBuf[:0], copyHeader...), append(l.laterBuf[:0], copyHeader...)
+	var rows, laters int
+	for s, d := range l.actions {
+		all, vanids := c.rows[s], c.vanids[s]
+		k := 0
+		for i, r := range all {
+			if i+1 < len(all) && all[i+1].id == r.id {
+				continue // a later row of this id follows in the chunk
+			}
+			vanid := vanids[k]
+			k++
+			switch {
+			case vanid == 0:
+				d.unmatched.Add(uint64(r.id))
+			case d.full || d.seen.Contains(uint64(vanid)):
+				later = appendValue(appendInt8(appendInt8(appendInt8(append(later, 0, 4), d.updateID), c.seq), vanid), r.value)
+				laters++
+				d.later++
+			default:
+				d.seen.Add(uint64(vanid))
+				buf = appendValue(appendInt8(appendInt8(append(buf, 0, 3), d.updateID), vanid), r.value)
+				rows++
+				d.count(r.value)
+			}
+		}
+	}
+	l.copyBuf, l.laterBuf = buf, later
+	conn := tx.Conn().PgConn()
+	if rows > 0 {
+		if _, err := conn.CopyFrom(ctx, bytes.NewReader(append(buf, copyTrailer...)),
+			`COPY van_score_update_values (score_update_id, vanid, value) FROM STDIN (FORMAT binary)`); err != nil {
+			return fmt.Errorf("copy score values: %w", err)
+		}
+	}
+	if laters > 0 {
+		if !l.laterTable {
+			if _, err := tx.Exec(ctx, `CREATE TEMP TABLE fileload_later (score_update_id bigint NOT NULL, seq bigint NOT NULL,
+				vanid bigint NOT NULL, value text) ON COMMIT DROP`); err != nil {
+				return err
+			}
+			l.laterTable = true
+		}
+		if _, err := conn.CopyFrom(ctx, bytes.NewReader(append(later, copyTrailer...)),
+			`COPY fileload_later (score_update_id, seq, vanid, value) FROM STDIN (FORMAT binary)`); err != nil {
+			return fmt.Errorf("copy later values: %w", err)
+		}
+	}
+	for _, d := range l.actions {
+		if !d.full && d.seen.GetSizeInBytes() > l.setBytes {
+			d.full = true
+		}
+		if d.unmatched.GetSizeInBytes() > l.setBytes {
+			if err := spillUnmatched(ctx, tx, d); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func appendValue(e []byte, v *string) []byte {
+	if v == nil {
+		return append(e, 0xff, 0xff, 0xff, 0xff)
+	}
+	return appendText(e, *v)
+}
+
+// spillUnmatched writes d's unmatched ids to fileload_unmatched and
+// empties the set.
+func spillUnmatched(ctx context.Context, tx pgx.Tx, d *directScore) error {
+	if !d.spilled {
+		// One table for every action of the load.
+		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE IF NOT EXISTS fileload_unmatched (score_update_id bigint NOT NULL, id bigint NOT NULL) ON COMMIT DROP`); err != nil {
+			return err
+		}
+	}
+	it := d.unmatched.ManyIterator()
+	ids := make([]uint64, 4096)
+	if _, err := tx.Conn().PgConn().CopyFrom(ctx, &binaryCopy{next: func(e []byte) ([]byte, bool, error) {
+		n := it.NextMany(ids)
+		for _, id := range ids[:n] {
+			e = appendInt8(appendInt8(append(e, 0, 2), d.updateID), int64(id))
+		}
+		return e, n > 0, nil
+	}}, `COPY fileload_unmatched (score_update_id, id) FROM STDIN (FORMAT binary)`); err != nil {
+		return fmt.Errorf("spill unmatched ids: %w", err)
+	}
+	d.unmatched.Clear()
+	d.spilled = true
+	return nil
+}
+
+// distinctUnmatched counts the different ids of d that match nobody.
+func distinctUnmatched(ctx context.Context, tx pgx.Tx, d *directScore) (int64, error) {
+	if !d.spilled {
+		return int64(d.unmatched.GetCardinality()), nil
+	}
+	if err := spillUnmatched(ctx, tx, d); err != nil {
+		return 0, err
+	}
+	var n int64
+	err := tx.QueryRow(ctx, `SELECT count(DISTINCT id) FROM fileload_unmatched WHERE score_update_id = $1`, d.updateID).Scan(&n)
+	return n, err
+}
+
+// applyDirect applies the later rows of people listed in two chunks (the
+// last row wins), and finishes the update.
+func applyDirect(ctx context.Context, tx pgx.Tx, jobID int64, fl *storage.FileLoad, r *scoreRule, rowsRead int64) (storage.ActionResult, *storage.ScoreUpdate, error) {
+	d := r.direct
+	if d.later > 0 {
+		// Every later row's person is stored already, unless seen was
+		// full: those are inserted.
+		if _, err := tx.Exec(ctx, `WITH last AS (
+				SELECT DISTINCT ON (vanid) vanid, value FROM fileload_later WHERE score_update_id = $1 ORDER BY vanid, seq DESC),
+			stored AS (
+				UPDATE van_score_update_values v SET value = last.value FROM last
+				WHERE v.score_update_id = $1 AND v.vanid = last.vanid RETURNING v.vanid)
+			INSERT INTO van_score_update_values (score_update_id, vanid, value)
+			SELECT $1, last.vanid, last.value FROM last WHERE NOT EXISTS (SELECT 1 FROM stored WHERE stored.vanid = last.vanid)`,
+			d.updateID); err != nil {
+			return storage.ActionResult{}, nil, fmt.Errorf("store the last value of people listed twice: %w", err)
+		}
+	}
+	st := Statistics{TotalRows: rowsRead, OutOfRange: r.outOfRange, BadValues: r.badValues}
+	current, err := hasCurrentValues(ctx, tx, fl.DBMode, r.score.ID)
+	if err != nil {
+		return storage.ActionResult{}, nil, err
+	}
+	if d.later > 0 || current || (r.score.Type == storage.ScoreRange && d.hist == nil) {
+		if err := scanValueStatistics(ctx, tx, `SELECT vanid, value FROM van_score_update_values WHERE score_update_id = $3`,
+			r, &st, fl.DBMode, r.score.ID, d.updateID); err != nil {
+			return storage.ActionResult{}, nil, fmt.Errorf("score statistics: %w", err)
+		}
+	} else {
+		st.MatchedRows, st.Added = d.matched, d.nonNull
+		st.MaxValue, st.MinValue, st.AverageValue, st.MedianValue = histogramStatistics(d.hist)
+	}
+	unmatched, err := distinctUnmatched(ctx, tx, d)
+	if err != nil {
+		return storage.ActionResult{}, nil, fmt.Errorf("count unmatched ids: %w", err)
+	}
+	return finishScore(ctx, tx, jobID, fl, r, d.updateID, st, st.MatchedRows+unmatched)
+}
+
+// hasCurrentValues tells whether people of dbMode have current values of
+// score, which is so once one of its updates there was applied.
+func hasCurrentValues(ctx context.Context, tx pgx.Tx, dbMode int16, score int64) (bool, error) {
+	var ok bool
+	err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM van_score_updates WHERE score_id = $1 AND db_mode = $2 AND load_status = 'Completed')`,
+		score, dbMode).Scan(&ok)
+	return ok, err
+}
+
+// histogramStatistics returns max, min, average and median of the values
+// counted in h as PostgreSQL computes them over numeric: the average
+// exactly, then rounded to float64; the median interpolated between the
+// middle two values as percentile_cont does.
+func histogramStatistics(h map[string]int64) (maxV, minV, avg, median *float64) {
+	if len(h) == 0 {
+		return nil, nil, nil, nil
+	}
+	type bucket struct {
+		v float64
+		n int64
+	}
+	buckets := make([]bucket, 0, len(h))
+	sum, n := new(big.Rat), int64(0)
+	for s, c := range h {
+		f, _ := strconv.ParseFloat(s, 64)
+		buckets = append(buckets, bucket{f, c})
+		x, _ := new(big.Rat).SetString(s)
+		sum.Add(sum, x.Mul(x, new(big.Rat).SetInt64(c)))
+		n += c
+	}
+	slices.SortFunc(buckets, func(a, b bucket) int { return cmp.Compare(a.v, b.v) })
+	lo, hi := buckets[0].v, buckets[len(buckets)-1].v
+	a, _ := sum.Quo(sum, new(big.Rat).SetInt64(n)).Float64()
+	// percentile_cont(0.5): the values at 0-based ranks floor and ceil of
+	// (n-1)/2, interpolated.
+	at := func(rank int64) float64 {
+		for _, b := range buckets {
+			if rank < b.n {
+				return b.v
+			}
+			rank -= b.n
+		}
+		return buckets[len(buckets)-1].v
+	}
+	first, second := at((n-1)/2), at(n/2)
+	m := first + (second-first)*(float64(n-1)/2-float64((n-1)/2))
+	return &hi, &lo, &a, &m
+}
+
+// The phones direct path reads the VANIDs of the key's database into a
+// personIndex, and only for databases of up to maxDirectPeople people.
 
 // personIndex is the sorted ids of one database mode's people: VANIDs, or
 // DWIDs with the VANID each belongs to.
@@ -201,373 +839,17 @@ func (l *lateIndex) stop() {
 	<-l.done
 }
 
-// directScore is one Score action's state on the direct path.
-type directScore struct {
-	updateID  int64
-	people    *personIndex      // nil until the late index is adopted
-	late      *lateIndex        // the VANIDs being read, or nil
-	backlog   chunks[pending]   // rows copied before the ids were read
-	remove    []int64           // VANIDs copied that match nobody
-	seen      []uint64          // by position in people: listed already
-	dups      map[int64]*string // VANID → last value, for people listed twice
-	unmatched chunks[int64]     // ids not found, with repeats
-	matched   int64             // distinct people matched
-	nonNull   int64             // of those, rows with a value
-	hist      map[string]int64  // value → rows, range scores; nil once too big
-	vanid     int64
-	row       []any
-}
-
-// pending is a row copied before it could be matched.
-type pending struct {
-	id    int64
-	value *string
-}
-
-// maxBacklog bounds the rows an action copies before its person ids are
-// read (16 bytes each); past it the load waits for them.
-const maxBacklog = 1 << 20
-
-// maxDirectPeople caps the direct paths: they hold 8 to 16 bytes per person
+// maxDirectPeople caps the phones direct path: it holds 8 to 16 bytes per person
 // of the database (and a few bits per action), so past this many people a
 // load is staged instead and the worker's memory stays within budget.
 const maxDirectPeople = 10_000_000
 
 // peopleFitInMemory tells whether van_people (by the planner's estimate,
-// both database modes) is small enough for the direct paths.
+// both database modes) is small enough for the phones direct path.
 func peopleFitInMemory(ctx context.Context, q storage.Querier) (bool, error) {
 	var est float64
 	if err := q.QueryRow(ctx, `SELECT reltuples FROM pg_class WHERE oid = 'van_people'::regclass`).Scan(&est); err != nil {
 		return false, fmt.Errorf("estimate people: %w", err)
 	}
 	return est <= maxDirectPeople, nil
-}
-
-// directPlan returns the rules of a load that can take the direct path, or
-// nil when it must be staged: an action that is not a Score, or one naming
-// people by StateFileID (text ids, better joined by PostgreSQL).
-func directPlan(rules []rule) []*scoreRule {
-	var out []*scoreRule
-	for _, ru := range rules {
-		sr, ok := ru.(*scoreRule)
-		if !ok || sr.action.PersonIDType == IDStateFile {
-			return nil
-		}
-		out = append(out, sr)
-	}
-	return out
-}
-
-// startLate starts reading the VANIDs a direct load needs, before its
-// file is fetched, or returns nil (no VANID action, or no connection to
-// spare: the ids are then read on the load's own connection).
-func startLate(ctx context.Context, pool *pgxpool.Pool, rules []*scoreRule, dbMode int16, log *slog.Logger) *lateIndex {
-	for _, r := range rules {
-		if r.action.PersonIDType == IDVANID {
-			return readLate(ctx, pool, dbMode, log)
-		}
-	}
-	return nil
-}
-
-// copyDirect creates each action's score update, reads the person ids it
-// still needs and COPYs the file's values into van_score_update_values,
-// all in tx. late, when not nil, is the VANIDs being read elsewhere.
-func copyDirect(ctx context.Context, tx pgx.Tx, late *lateIndex, jobID int64, fl *storage.FileLoad, rules []*scoreRule, st *stager, log *slog.Logger) error {
-	indexes := map[string]*personIndex{}
-	for _, r := range rules {
-		d := &directScore{dups: map[int64]*string{}}
-		if r.score.Type == storage.ScoreRange {
-			d.hist = map[string]int64{}
-		}
-		var err error
-		if d.updateID, err = insertScoreUpdate(ctx, tx, jobID, fl, r); err != nil {
-			return err
-		}
-		r.direct = d
-		typ := r.action.PersonIDType
-		if typ == IDVANID && late != nil {
-			d.late = late
-			continue
-		}
-		x := indexes[typ]
-		if x == nil {
-			t0 := time.Now()
-			if x, err = loadPersonIndex(ctx, tx.Conn(), fl.DBMode, typ); err != nil {
-				return err
-			}
-			indexes[typ] = x
-			log.Info("person ids read", "id_type", typ, "people", len(x.keys), "duration_ms", time.Since(t0).Milliseconds())
-		}
-		d.adoptIndex(x)
-	}
-	st.route = func(ru rule, _ int64, row stagedRow) ([]any, error) {
-		return ru.(*scoreRule).direct.take(row)
-	}
-	_, err := tx.Conn().PgConn().CopyFrom(ctx, &binaryCopy{next: scoreValues(st)},
-		`COPY van_score_update_values (score_update_id, vanid, value) FROM STDIN (FORMAT binary)`)
-	return err
-}
-
-// scoreValues appends the direct path's next row (two *int64 and a
-// *string) to e in COPY's binary format. pgx's CopyFrom would find an
-// encode plan for every value of every row; these three columns need none
-// of that, and the worker's CPU is better left to PostgreSQL's COPY.
-func scoreValues(src pgx.CopyFromSource) func(e []byte) ([]byte, bool, error) {
-	return func(e []byte) ([]byte, bool, error) {
-		if !src.Next() {
-			return e, false, src.Err()
-		}
-		row, _ := src.Values()
-		e = append(e, 0, 3)
-		e = appendInt8(e, *row[0].(*int64))
-		e = appendInt8(e, *row[1].(*int64))
-		if v := row[2].(*string); v == nil {
-			e = append(e, 0xff, 0xff, 0xff, 0xff)
-		} else {
-			e = appendText(e, *v)
-		}
-		return e, true, nil
-	}
-}
-
-func (d *directScore) adoptIndex(x *personIndex) {
-	d.people, d.seen = x, make([]uint64, (len(x.keys)+63)/64)
-}
-
-// adopt waits for the late index and matches the rows copied before it.
-func (d *directScore) adopt() error {
-	<-d.late.done
-	if d.late.err != nil {
-		return d.late.err
-	}
-	d.adoptIndex(d.late.x)
-	d.backlog.each(func(p pending) {
-		if _, ok := d.match(p.id, p.value); !ok {
-			if _, _, known := d.people.lookup(p.id); !known {
-				d.remove = append(d.remove, p.id)
-			}
-		}
-	})
-	d.backlog = chunks[pending]{}
-	return nil
-}
-
-// take returns a valid row as a van_score_update_values row, or nil when
-// it is not copied (unmatched, or a person listed again).
-func (d *directScore) take(row stagedRow) ([]any, error) {
-	if d.people == nil {
-		if !d.late.ready() && d.backlog.n < maxBacklog {
-			// Copied now, matched once the ids are in; applyDirect removes
-			// what matches nobody.
-			d.backlog.add(pending{row.id, row.value})
-			return d.rowOf(row.id, row.value), nil
-		}
-		if err := d.adopt(); err != nil {
-			return nil, err
-		}
-	}
-	vanid, ok := d.match(row.id, row.value)
-	if !ok {
-		return nil, nil
-	}
-	return d.rowOf(vanid, row.value), nil
-}
-
-// match records a row of person id and reports whether it is the first
-// of a person of the database (the row to store); a later row of the same
-// person replaces its value when the action is applied.
-func (d *directScore) match(id int64, value *string) (int64, bool) {
-	pos, vanid, ok := d.people.lookup(id)
-	if !ok {
-		d.unmatched.add(id)
-		return 0, false
-	}
-	if d.seen[pos/64]&(1<<(pos%64)) != 0 {
-		d.dups[vanid] = value
-		return 0, false
-	}
-	d.seen[pos/64] |= 1 << (pos % 64)
-	d.matched++
-	if value != nil {
-		d.nonNull++
-		if d.hist != nil {
-			d.hist[*value]++
-			if len(d.hist) > maxHistogram {
-				d.hist = nil
-			}
-		}
-	}
-	return vanid, true
-}
-
-// rowOf returns the COPY row. pgx encodes a row before it asks for the
-// next, so one row per action is reused; pointers keep the ids from being
-// boxed per row.
-func (d *directScore) rowOf(vanid int64, value *string) []any {
-	d.vanid = vanid
-	if d.row == nil {
-		d.row = []any{&d.updateID, &d.vanid, nil}
-	}
-	d.row[2] = value
-	return d.row
-}
-
-// applyDirect settles the people listed twice (the last row wins) and
-// finishes the update.
-func applyDirect(ctx context.Context, tx pgx.Tx, jobID int64, fl *storage.FileLoad, r *scoreRule, rowsRead int64) (storage.ActionResult, *storage.ScoreUpdate, error) {
-	d := r.direct
-	if d.people == nil {
-		if err := d.adopt(); err != nil {
-			return storage.ActionResult{}, nil, err
-		}
-	}
-	if len(d.dups) > 0 || len(d.remove) > 0 {
-		vanids := make([]int64, 0, len(d.dups))
-		values := make([]*string, 0, len(d.dups))
-		for v, val := range d.dups {
-			vanids, values = append(vanids, v), append(values, val)
-		}
-		if _, err := tx.Exec(ctx, `DELETE FROM van_score_update_values WHERE score_update_id = $1 AND (vanid = ANY($2) OR vanid = ANY($3))`,
-			d.updateID, vanids, d.remove); err != nil {
-			return storage.ActionResult{}, nil, fmt.Errorf("settle rows copied twice or unmatched: %w", err)
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO van_score_update_values (score_update_id, vanid, value)
-			SELECT $1, * FROM unnest($2::bigint[], $3::text[])`, d.updateID, vanids, values); err != nil {
-			return storage.ActionResult{}, nil, fmt.Errorf("store the last value of people listed twice: %w", err)
-		}
-	}
-	distinct := d.matched + distinctIDs(&d.unmatched)
-	st := Statistics{TotalRows: rowsRead, OutOfRange: r.outOfRange, BadValues: r.badValues}
-	current, err := hasCurrentValues(ctx, tx, fl.DBMode, r.score.ID)
-	if err != nil {
-		return storage.ActionResult{}, nil, err
-	}
-	if len(d.dups) > 0 || current || (r.score.Type == storage.ScoreRange && d.hist == nil) {
-		if err := scanValueStatistics(ctx, tx, `SELECT vanid, value FROM van_score_update_values WHERE score_update_id = $3`,
-			r, &st, fl.DBMode, r.score.ID, d.updateID); err != nil {
-			return storage.ActionResult{}, nil, fmt.Errorf("score statistics: %w", err)
-		}
-	} else {
-		st.MatchedRows, st.Added = d.matched, d.nonNull
-		st.MaxValue, st.MinValue, st.AverageValue, st.MedianValue = histogramStatistics(d.hist)
-	}
-	return finishScore(ctx, tx, jobID, fl, r, d.updateID, st, distinct)
-}
-
-// hasCurrentValues tells whether people of dbMode have current values of
-// score, which is so once one of its updates there was applied.
-func hasCurrentValues(ctx context.Context, tx pgx.Tx, dbMode int16, score int64) (bool, error) {
-	var ok bool
-	err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM van_score_updates WHERE score_id = $1 AND db_mode = $2 AND load_status = 'Completed')`,
-		score, dbMode).Scan(&ok)
-	return ok, err
-}
-
-// histogramStatistics returns max, min, average and median of the values
-// counted in h as PostgreSQL computes them over numeric: the average
-// exactly, then rounded to float64; the median interpolated between the
-// middle two values as percentile_cont does.
-func histogramStatistics(h map[string]int64) (maxV, minV, avg, median *float64) {
-	if len(h) == 0 {
-		return nil, nil, nil, nil
-	}
-	type bucket struct {
-		v float64
-		n int64
-	}
-	buckets := make([]bucket, 0, len(h))
-	sum, n := new(big.Rat), int64(0)
-	for s, c := range h {
-		f, _ := strconv.ParseFloat(s, 64)
-		buckets = append(buckets, bucket{f, c})
-		x, _ := new(big.Rat).SetString(s)
-		sum.Add(sum, x.Mul(x, new(big.Rat).SetInt64(c)))
-		n += c
-	}
-	slices.SortFunc(buckets, func(a, b bucket) int { return cmp.Compare(a.v, b.v) })
-	lo, hi := buckets[0].v, buckets[len(buckets)-1].v
-	a, _ := sum.Quo(sum, new(big.Rat).SetInt64(n)).Float64()
-	// percentile_cont(0.5): the values at 0-based ranks floor and ceil of
-	// (n-1)/2, interpolated.
-	at := func(rank int64) float64 {
-		for _, b := range buckets {
-			if rank < b.n {
-				return b.v
-			}
-			rank -= b.n
-		}
-		return buckets[len(buckets)-1].v
-	}
-	first, second := at((n-1)/2), at(n/2)
-	m := first + (second-first)*(float64(n-1)/2-float64((n-1)/2))
-	return &hi, &lo, &a, &m
-}
-
-// chunks is an append-only list kept in fixed-size pieces: it grows
-// without copying what it holds, so a list of millions of ids costs its
-// size and no more (a slice doubling would briefly need three times it).
-type chunks[T any] struct {
-	pieces [][]T
-	n      int
-}
-
-const chunkLen = 1 << 16
-
-func (c *chunks[T]) add(v T) {
-	if k := len(c.pieces); k == 0 || len(c.pieces[k-1]) == chunkLen {
-		c.pieces = append(c.pieces, make([]T, 0, chunkLen))
-	}
-	k := len(c.pieces) - 1
-	c.pieces[k] = append(c.pieces[k], v)
-	c.n++
-}
-
-func (c *chunks[T]) each(f func(T)) {
-	for _, p := range c.pieces {
-		for _, v := range p {
-			f(v)
-		}
-	}
-}
-
-// distinctIDs counts the different ids in c, sorting its pieces in place
-// and merging them.
-func distinctIDs(c *chunks[int64]) int64 {
-	h := make(idHeap, 0, len(c.pieces))
-	for _, p := range c.pieces {
-		slices.Sort(p)
-		if p = slices.Compact(p); len(p) > 0 {
-			h = append(h, p)
-		}
-	}
-	heap.Init(&h)
-	var n int64
-	last, seen := int64(0), false
-	for len(h) > 0 {
-		v := h[0][0]
-		if !seen || v != last {
-			n, last, seen = n+1, v, true
-		}
-		if h[0] = h[0][1:]; len(h[0]) == 0 {
-			heap.Pop(&h)
-		} else {
-			heap.Fix(&h, 0)
-		}
-	}
-	return n
-}
-
-// idHeap orders sorted pieces by their first id.
-type idHeap [][]int64
-
-func (h idHeap) Len() int           { return len(h) }
-func (h idHeap) Less(i, j int) bool { return h[i][0] < h[j][0] }
-func (h idHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *idHeap) Push(x any)        { *h = append(*h, x.([]int64)) }
-func (h *idHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
 }

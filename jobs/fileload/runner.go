@@ -40,6 +40,12 @@ type Options struct {
 	MaxStoredErrors int
 	// ProgressEvery is how many rows pass between progress updates.
 	ProgressEvery int64
+	// ChunkRows is how many valid rows a direct score load matches and
+	// stores at a time; SetBytes bounds each of its in-memory id sets
+	// (TURNOUT_FILELOAD_CHUNK_ROWS, TURNOUT_FILELOAD_SET_BYTES). Zero takes
+	// DefaultChunkRows and DefaultSetBytes.
+	ChunkRows int
+	SetBytes  int64
 }
 
 // Runner is the fileload job handler.
@@ -170,17 +176,21 @@ func (r *Runner) load(ctx context.Context, job *storage.Job, fl *storage.FileLoa
 		rules = append(rules, rule)
 	}
 
-	var direct []*scoreRule
+	// Score loads by VANID or DWID take the direct path at any database
+	// size; the phones direct path holds the database's VANIDs in memory.
+	direct := directPlan(rules)
 	var phones *phonesRule
-	if fit, err := peopleFitInMemory(ctx, r.store.Pool); err != nil {
-		return nil, err
-	} else if fit {
-		direct, phones = directPlan(rules), directPhones(rules)
+	var late *lateIndex
+	if direct == nil {
+		if fit, err := peopleFitInMemory(ctx, r.store.Pool); err != nil {
+			return nil, err
+		} else if fit {
+			phones = directPhones(rules)
+		}
 	}
-	// The direct paths' person ids are read while the file is fetched.
-	late := startLate(ctx, r.store.Pool, direct, fl.DBMode, log)
 	if phones != nil {
 		defer phones.fast.close()
+		// Its person ids are read while the file is fetched.
 		late = readLate(ctx, r.store.Pool, fl.DBMode, log)
 	}
 	if late != nil {
@@ -244,7 +254,7 @@ func (r *Runner) load(ctx context.Context, job *storage.Job, fl *storage.FileLoa
 		var err error
 		switch {
 		case direct != nil:
-			err = copyDirect(ctx, tx, late, job.ID, fl, direct, st, log)
+			err = copyDirect(ctx, tx, r.store.Pool, job.ID, fl, direct, st, r.opts, log)
 		case phones != nil:
 			err = copyPhones(ctx, tx, late, phones, st, r.opts.SpoolDir, log)
 		default:
