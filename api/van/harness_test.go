@@ -78,6 +78,10 @@ type options struct {
 	workerPool int
 	// exportWait is the API's VANExportWait (0: its default).
 	exportWait time.Duration
+	// chunkRows and setBytes are the worker's direct score path limits
+	// (0: their defaults).
+	chunkRows int
+	setBytes  int64
 }
 
 func newStack(t *testing.T, o options) *stack {
@@ -164,7 +168,7 @@ func newStack(t *testing.T, o options) *stack {
 		t.Cleanup(wstore.Close)
 	}
 	runner := fileload.NewRunner(wstore, blobs, fetchers, &notify.Scheduler{Store: env.Store, Enqueuer: enq},
-		fileload.Options{MaxFileBytes: o.maxFile, ProgressEvery: 1000, Fetch: o.fetch}, quiet)
+		fileload.Options{MaxFileBytes: o.maxFile, ProgressEvery: 1000, Fetch: o.fetch, ChunkRows: o.chunkRows, SetBytes: o.setBytes}, quiet)
 	deliverer := &notify.Deliverer{Store: env.Store, Client: guard.HTTPClient(netguard.ClientOptions{}),
 		Mailer: notify.NewMailer(s.smtp.URL(), "Turnout <no-reply@turnout.test>"), Log: quiet}
 	s.exports = &export.Builder{Store: wstore, Blobs: blobs, Enqueuer: enq, Log: quiet, ProgressEvery: 1000}

@@ -28,6 +28,8 @@ func fileloadHandlers(cfg *config.Config, p *platform.Platform, log *slog.Logger
 		Fetch:        fileload.FetchLimits{Idle: cfg.FetchIdleTimeout, Total: cfg.FetchTimeout},
 		Zip:          fileload.ZipLimits{MaxEntries: cfg.ZipMaxEntries},
 		CSV:          fileload.CSVLimits{MaxFieldBytes: cfg.CSVMaxFieldBytes, MaxRecordBytes: cfg.CSVMaxRecordBytes, MaxColumns: cfg.CSVMaxColumns},
+		ChunkRows:    cfg.FileLoadChunkRows,
+		SetBytes:     int64(cfg.FileLoadSetBytes),
 	}, log)
 	deliverer := &notify.Deliverer{
 		Store:  p.Store,

@@ -75,6 +75,11 @@ type Config struct {
 	CSVMaxRecordBytes int
 	CSVMaxColumns     int
 	ZipMaxEntries     int
+	// A direct score load matches and stores FileLoadChunkRows valid rows
+	// at a time and keeps each of its id sets (people stored, ids of
+	// nobody) under FileLoadSetBytes, spilling to PostgreSQL past it.
+	FileLoadChunkRows int
+	FileLoadSetBytes  int
 	// ReconcileStale is how old a running job's heartbeat may grow before
 	// its worker is presumed dead and the job is run again.
 	ReconcileStale time.Duration
@@ -152,6 +157,8 @@ var defaults = map[string]string{
 	"TURNOUT_CSV_MAX_RECORD_BYTES":           "1048576",
 	"TURNOUT_CSV_MAX_COLUMNS":                "1000",
 	"TURNOUT_ZIP_MAX_ENTRIES":                "1000",
+	"TURNOUT_FILELOAD_CHUNK_ROWS":            "65536",
+	"TURNOUT_FILELOAD_SET_BYTES":             "8388608",
 	"TURNOUT_FETCH_IDLE_TIMEOUT":             "60s",
 	"TURNOUT_FETCH_TIMEOUT":                  "20m",
 	"TURNOUT_KEY_FILELOAD_CONCURRENCY":       "4",
@@ -331,6 +338,9 @@ func Parse(getenv func(string) string) (*Config, error) {
 	positive("TURNOUT_CSV_MAX_RECORD_BYTES", &c.CSVMaxRecordBytes, 1, 256<<20, "bytes")
 	positive("TURNOUT_CSV_MAX_COLUMNS", &c.CSVMaxColumns, 1, 1<<20, "fields")
 	positive("TURNOUT_ZIP_MAX_ENTRIES", &c.ZipMaxEntries, 1, 1<<20, "entries")
+	// A chunk costs about 50 bytes a row, three at a time.
+	positive("TURNOUT_FILELOAD_CHUNK_ROWS", &c.FileLoadChunkRows, 1, 1<<20, "rows")
+	positive("TURNOUT_FILELOAD_SET_BYTES", &c.FileLoadSetBytes, 1, 1<<30, "bytes")
 	if c.CSVMaxFieldBytes > c.CSVMaxRecordBytes && c.CSVMaxRecordBytes > 0 {
 		bad("TURNOUT_CSV_MAX_FIELD_BYTES", "is larger than TURNOUT_CSV_MAX_RECORD_BYTES (%d); a field is part of a record", c.CSVMaxRecordBytes)
 	}
