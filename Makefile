@@ -4,7 +4,7 @@ GO      ?= go
 BIN     := bin
 PKGS    := ./...
 
-.PHONY: all build test test-race race-core lint demo demo-stop services bench chaos fuzz clean
+.PHONY: all build test test-race race-core lint demo demo-stop services bench bench-large chaos fuzz clean
 
 all: build
 
@@ -34,6 +34,10 @@ demo-stop:
 
 bench: services build ## benchmarks; results in bench/results.md
 	bench/run.sh
+
+bench-large: services build ## score loads against 5M and 20M people (bench/score.sh); results in bench/results/
+	PEOPLE=5000000 bench/score.sh
+	PEOPLE=20000000 bench/score.sh
 
 chaos: services build ## fault-injection tests (real processes); also part of make test
 	$(GO) test -count=1 -timeout 20m -tags chaos -run Chaos -v ./e2e/...

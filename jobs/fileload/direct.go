@@ -65,6 +65,10 @@ const (
 	DefaultSetBytes  = 8 << 20
 )
 
+// firstChunkRows is the size of a load's first chunk; each next one is
+// twice the last, up to ChunkRows.
+const firstChunkRows = 4096
+
 // rangeFactor is how many people a range read may return per id of the
 // chunk and still be chosen over index lookups: an index lookup of an id
 // costs PostgreSQL about ten times reading one more id of a range (1.5 µs
@@ -266,6 +270,7 @@ func copyDirect(ctx context.Context, tx pgx.Tx, pool *pgxpool.Pool, jobID int64,
 	g.Go(func() error {
 		defer close(read)
 		var cur *scoreChunk
+		var limit int
 		send := func() error {
 			select {
 			case read <- cur:
@@ -283,11 +288,14 @@ func copyDirect(ctx context.Context, tx pgx.Tx, pool *pgxpool.Pool, jobID int64,
 					return nil, errStopped
 				}
 				cur.reset(chunks)
+				// The first chunks are small, so matching and storing
+				// start early; then they grow to the configured size.
+				limit = min(l.chunkRows, firstChunkRows<<min(chunks, 16))
 				chunks++
 			}
 			s := ru.(*scoreRule).direct.slot
 			cur.rows[s] = append(cur.rows[s], chunkRow{id: row.id, pos: int32(cur.n), value: row.value})
-			if cur.n++; cur.n >= l.chunkRows {
+			if cur.n++; cur.n >= limit {
 				return nil, send()
 			}
 			return nil, nil
@@ -494,15 +502,14 @@ func (l *directLoad) store(ctx context.Context, tx pgx.Tx, c *scoreChunk) error 
 			switch {
 			case vanid == 0:
 				d.unmatched.Add(uint64(r.id))
-			case d.full || d.seen.Contains(uint64(vanid)):
-				later = appendValue(appendInt8(appendInt8(appendInt8(append(later, 0, 4), d.updateID), c.seq), vanid), r.value)
-				laters++
-				d.later++
-			default:
-				d.seen.Add(uint64(vanid))
+			case !d.full && d.seen.CheckedAdd(uint64(vanid)):
 				buf = appendValue(appendInt8(appendInt8(append(buf, 0, 3), d.updateID), vanid), r.value)
 				rows++
 				d.count(r.value)
+			default:
+				later = appendValue(appendInt8(appendInt8(appendInt8(append(later, 0, 4), d.updateID), c.seq), vanid), r.value)
+				laters++
+				d.later++
 			}
 		}
 	}
