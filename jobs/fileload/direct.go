@@ -82,11 +82,11 @@ type directScore struct {
 	idType   string
 	// seen is the VANIDs stored in van_score_update_values. full: it
 	// reached its bound, so every match from then on is a later row.
-	seen *roaring64.Bitmap
+	seen *idSet
 	full bool
 	// unmatched is the ids that match nobody and are not yet written to
 	// fileload_unmatched (spilled: some are).
-	unmatched *roaring64.Bitmap
+	unmatched *idSet
 	spilled   bool
 	later     int64 // rows written to fileload_later
 	matched   int64 // people stored
@@ -94,6 +94,57 @@ type directScore struct {
 	hist      map[string]int64
 	// What the load did, for its log line.
 	rangeReads, lookups int
+}
+
+// idSet is a set of ids in a roaring bitmap (compact for runs and
+// clusters of ids, as VANIDs are) that knows about how much memory it
+// holds.
+type idSet struct {
+	b         *roaring64.Bitmap
+	n         uint64 // ids in the set
+	nextCheck uint64 // n at which heapBytes is estimated again
+}
+
+// maxIDBytes is the most one more id can add to heapBytes: a container of
+// its own, in a bitmap of its own for its high 32 bits.
+const maxIDBytes = 256
+
+// add adds id and reports whether it was not in the set.
+func (s *idSet) add(id int64) bool {
+	if s.b.CheckedAdd(uint64(id)) {
+		s.n++
+		return true
+	}
+	return false
+}
+
+// heapBytes estimates the memory the set holds: its containers' contents
+// twice (their slices grow by doubling) and 64 bytes of bookkeeping for
+// each container (52 measured for a container of one id). The bitmap's
+// own figure counts 2 bytes for that, which sparse ids make 25 times too
+// little.
+func (s *idSet) heapBytes() uint64 {
+	return 2*s.b.GetSizeInBytes() + 64*s.b.Stats().Containers
+}
+
+// over reports whether the set holds more than bound bytes. Estimating
+// takes a walk over every container, so it is done again only once the
+// set has grown enough to possibly pass the bound.
+func (s *idSet) over(bound uint64) bool {
+	if s.n < s.nextCheck {
+		return false
+	}
+	b := s.heapBytes()
+	if b > bound {
+		return true
+	}
+	s.nextCheck = s.n + (bound-b)/maxIDBytes + 1
+	return false
+}
+
+func (s *idSet) clear() {
+	s.b.Clear()
+	s.n, s.nextCheck = 0, 0
 }
 
 // count records a stored row.
@@ -232,7 +283,7 @@ func copyDirect(ctx context.Context, tx pgx.Tx, pool *pgxpool.Pool, jobID int64,
 		l.setBytes = DefaultSetBytes
 	}
 	for i, r := range rules {
-		d := &directScore{slot: i, idType: r.action.PersonIDType, seen: roaring64.New(), unmatched: roaring64.New()}
+		d := &directScore{slot: i, idType: r.action.PersonIDType, seen: &idSet{b: roaring64.New()}, unmatched: &idSet{b: roaring64.New()}}
 		if r.score.Type == storage.ScoreRange {
 			d.hist = map[string]int64{}
 		}
@@ -355,7 +406,7 @@ func copyDirect(ctx context.Context, tx pgx.Tx, pool *pgxpool.Pool, jobID int64,
 	}
 	for _, d := range l.actions {
 		log.Info("rows matched", "action", d.slot, "id_type", d.idType, "chunks", chunks, "range_reads", d.rangeReads, "index_lookups", d.lookups,
-			"later_rows", d.later, "seen_bytes", d.seen.GetSizeInBytes(), "unmatched_spilled", d.spilled, "concurrent", parallel,
+			"later_rows", d.later, "seen_bytes", d.seen.heapBytes(), "unmatched_spilled", d.spilled, "concurrent", parallel,
 			"duration_ms", time.Since(t0).Milliseconds())
 	}
 	return nil
@@ -501,8 +552,8 @@ func (l *directLoad) store(ctx context.Context, tx pgx.Tx, c *scoreChunk) error 
 			k++
 			switch {
 			case vanid == 0:
-				d.unmatched.Add(uint64(r.id))
-			case !d.full && d.seen.CheckedAdd(uint64(vanid)):
+				d.unmatched.add(r.id)
+			case !d.full && d.seen.add(vanid):
 				buf = appendValue(appendInt8(appendInt8(append(buf, 0, 3), d.updateID), vanid), r.value)
 				rows++
 				d.count(r.value)
@@ -535,10 +586,10 @@ func (l *directLoad) store(ctx context.Context, tx pgx.Tx, c *scoreChunk) error 
 		}
 	}
 	for _, d := range l.actions {
-		if !d.full && d.seen.GetSizeInBytes() > l.setBytes {
+		if !d.full && d.seen.over(l.setBytes) {
 			d.full = true
 		}
-		if d.unmatched.GetSizeInBytes() > l.setBytes {
+		if d.unmatched.over(l.setBytes) {
 			if err := spillUnmatched(ctx, tx, d); err != nil {
 				return err
 			}
@@ -563,7 +614,7 @@ func spillUnmatched(ctx context.Context, tx pgx.Tx, d *directScore) error {
 			return err
 		}
 	}
-	it := d.unmatched.ManyIterator()
+	it := d.unmatched.b.ManyIterator()
 	ids := make([]uint64, 4096)
 	if _, err := tx.Conn().PgConn().CopyFrom(ctx, &binaryCopy{next: func(e []byte) ([]byte, bool, error) {
 		n := it.NextMany(ids)
@@ -574,7 +625,7 @@ func spillUnmatched(ctx context.Context, tx pgx.Tx, d *directScore) error {
 	}}, `COPY fileload_unmatched (score_update_id, id) FROM STDIN (FORMAT binary)`); err != nil {
 		return fmt.Errorf("spill unmatched ids: %w", err)
 	}
-	d.unmatched.Clear()
+	d.unmatched.clear()
 	d.spilled = true
 	return nil
 }
@@ -582,7 +633,7 @@ func spillUnmatched(ctx context.Context, tx pgx.Tx, d *directScore) error {
 // distinctUnmatched counts the different ids of d that match nobody.
 func distinctUnmatched(ctx context.Context, tx pgx.Tx, d *directScore) (int64, error) {
 	if !d.spilled {
-		return int64(d.unmatched.GetCardinality()), nil
+		return int64(d.unmatched.n), nil
 	}
 	if err := spillUnmatched(ctx, tx, d); err != nil {
 		return 0, err
