@@ -274,8 +274,10 @@ func TestSecurityFileContentsStayOutOfJobErrorsLogsAndRedis(t *testing.T) {
 // The worker's peak memory is bounded by configuration, not by the file:
 // a quoted field spanning 200 MB of lines (with and without hasQuotes), a
 // record of a million columns and a zip of 100,000 entries, loaded at the
-// same time, fail with errors naming the limit and leave the worker's
-// peak resident set under 200 MB.
+// same time, fail with errors naming the limit; a score file of 20
+// million ids of nobody (each of the first million listed twice) loads,
+// counting them exactly; and the worker's peak resident set stays under
+// 200 MB.
 func TestSecurityWorkerMemoryIsBoundedOnHostileFiles(t *testing.T) {
 	if testing.Short() {
 		t.Skip("writes and loads 400 MB of hostile files")
@@ -306,6 +308,17 @@ func TestSecurityWorkerMemoryIsBoundedOnHostileFiles(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+	// Distinct ids spread over a trillion (i times an odd number not a
+	// multiple of 5, modulo 10^12), then the first million again.
+	const nobody, again = 20_000_000, 1_000_000
+	writeFile(t, filepath.Join(dir, "unmatched.csv"), func(w *bufio.Writer) {
+		w.WriteString("VANID,score\n")
+		var b []byte
+		for i := range int64(nobody + again) {
+			b = strconv.AppendInt(b[:0], 1_000_000_000+(i%nobody)*2654435761%1_000_000_000_000, 10)
+			w.Write(append(b, ",5\n"...))
+		}
+	})
 	files := serveFiles(t, dir)
 	s := StartStack(t, "TURNOUT_ALLOW_NETWORKS=127.0.0.0/8")
 	v := newVANTenant(t, s, "hungry")
@@ -323,11 +336,23 @@ func TestSecurityWorkerMemoryIsBoundedOnHostileFiles(t *testing.T) {
 	for i, c := range cases {
 		ids[i] = v.load(t, files+"/"+c.file, c.hasQuotes, "")
 	}
+	unmatched := v.load(t, files+"/unmatched.csv", false, "")
 	for i, c := range cases {
 		status, msg, _ := v.finished(t, ids[i], 3*time.Minute)
 		if status != "Error" || !strings.Contains(msg, c.want) || len(msg) > 1000 {
 			t.Errorf("%s (hasQuotes %v): %s %.300q (%d bytes), want a short Error naming %q", c.file, c.hasQuotes, status, msg, len(msg), c.want)
 		}
+	}
+	status, _, raw := v.finished(t, unmatched, 5*time.Minute)
+	var view struct {
+		Actions []struct {
+			Results *struct{ RowsValid, MatchedRows, UnmatchedRows int64 }
+		}
+	}
+	_ = json.Unmarshal(raw, &view)
+	if status != "Completed" || len(view.Actions) != 1 || view.Actions[0].Results == nil ||
+		*view.Actions[0].Results != (struct{ RowsValid, MatchedRows, UnmatchedRows int64 }{nobody + again, 0, nobody}) {
+		t.Errorf("unmatched.csv: %s %.500s, want Completed with %d valid rows, none matched, %d unmatched", status, raw, nobody+again, nobody)
 	}
 	peak := peakRSS(t, s.worker.Process.Pid)
 	t.Logf("worker peak RSS after the hostile loads: %.1f MB", float64(peak)/1e6)
