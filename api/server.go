@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/go-redis/redis_rate/v10"
 	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
 	"github.com/labstack/echo/v4"
@@ -69,7 +68,10 @@ var dashboardMethods = []string{http.MethodGet, http.MethodPost, http.MethodPut,
 
 // Deps are what the server needs; main builds them.
 type Deps struct {
-	Store     *storage.Store
+	Store *storage.Store
+	// Keys resolves credentials (nil: the store, uncached); main passes a
+	// KeyCache over the store.
+	Keys      middleware.Keys
 	Redis     redis.UniversalClient
 	AsynqConn asynq.RedisConnOpt
 	Enqueuer  *jobs.Enqueuer
@@ -118,6 +120,10 @@ func New(d Deps) *echo.Echo {
 	if d.Watcher == nil {
 		d.Watcher = native.NewWatcher(d.Store, d.Log, native.WatchOptions{})
 	}
+	keys := d.Keys
+	if keys == nil {
+		keys = d.Store
+	}
 	e := echo.New()
 	e.Pre(van.CanonicalPath, middleware.HeadAsGet)
 	e.HideBanner, e.HidePort = true, true
@@ -161,7 +167,7 @@ func New(d Deps) *echo.Echo {
 	e.GET("/", ops.Landing)
 	e.GET("/reference", reference)
 
-	admin := middleware.Authenticate(d.Store, storage.ScopeAdmin, middleware.AdminBasicOrKey)
+	admin := middleware.Authenticate(keys, storage.ScopeAdmin, middleware.AdminBasicOrKey)
 	dash := ops.NewDashboard("/monitoring", d.AsynqConn, ctl, d.Store).Handle
 	// Browsers fetch a web manifest without credentials; it holds nothing.
 	e.GET("/monitoring/manifest.json", dash)
@@ -169,7 +175,7 @@ func New(d Deps) *echo.Echo {
 	mon.Match(dashboardMethods, "", dash)
 	mon.Match(dashboardMethods, "/*", dash)
 
-	limiter := middleware.NewLimiter(redis_rate.NewLimiter(d.Redis), storage.NewUsage(d.Redis), d.Log)
+	limiter := middleware.NewLimiter(d.Redis, d.Log)
 	e.Use(limiter.GuardAuth(d.AuthFailuresPerMinute))
 	timeout := echomw.ContextTimeoutWithConfig(echomw.ContextTimeoutConfig{Timeout: d.RequestTimeout})
 
@@ -177,37 +183,37 @@ func New(d Deps) *echo.Echo {
 	nj := &native.Jobs{Store: d.Store, Enqueuer: d.Enqueuer, Control: ctl, Watcher: d.Watcher, Heartbeat: d.EventsHeartbeat}
 	svc := middleware.NewGroup(e, "/service", middleware.Surface(native.RenderError), timeout)
 	// The function is named first, so refusals of the key carry it too.
-	anyKey := middleware.Authenticate(d.Store, "", middleware.NativeKey)
+	anyKey := middleware.Authenticate(keys, "", middleware.NativeKey)
 	svc.GET("/jobs", nj.List, native.Function("service.jobs.list"), anyKey, limiter.Middleware(), middleware.Resource("jobRead"))
 	svc.GET("/jobs/:id", nj.Get, native.Function("service.jobs.get"), anyKey, limiter.Middleware(), middleware.Resource("jobRead"))
 	// A job's event stream lasts as long as the job runs, so it has no
 	// request timeout; its first read has a bound of its own.
 	e.GET("/service/jobs/:id/events", nj.Events, middleware.Surface(native.RenderError), native.Function("service.jobs.events"),
-		anyKey, limiter.Middleware(), middleware.Resource("jobRead"))
+		middleware.Resource("jobRead"), anyKey, limiter.Middleware())
 	svc.POST("/jobs/:id/cancel", nj.Cancel, native.Function("service.jobs.cancel"), anyKey, limiter.Middleware(),
 		middleware.Resource("jobControl"))
 	svc.POST("/jobs/:id/retry", nj.Retry, native.Function("service.jobs.retry"), anyKey, limiter.Middleware(),
 		middleware.Resource("jobControl"))
 	svc.POST("/jobs", nj.CreateNoop, native.Function("service.jobs.create"),
-		middleware.Authenticate(d.Store, storage.ScopeAdmin, middleware.NativeKey), limiter.Middleware(), middleware.Resource("jobCreate"))
+		middleware.Authenticate(keys, storage.ScopeAdmin, middleware.NativeKey), limiter.Middleware(), middleware.Resource("jobCreate"))
 	svc.POST("/jobs/batch", nj.CreateNoops, native.Function("service.jobs.batch"),
-		middleware.Authenticate(d.Store, storage.ScopeAdmin, middleware.NativeKey), limiter.Middleware(), middleware.Resource("jobCreate"))
+		middleware.Authenticate(keys, storage.ScopeAdmin, middleware.NativeKey), limiter.Middleware(), middleware.Resource("jobCreate"))
 
 	// Salsa Engage conventions: usage metrics.
 	sm := salsa.NewMetrics(limiter)
 	e.GET("/api/integration/ext/v1/metrics", sm.Get, middleware.Surface(salsa.RenderError), timeout,
-		middleware.Authenticate(d.Store, storage.ScopeMetrics, middleware.SalsaToken), limiter.Middleware(),
-		middleware.Resource("metricsRead"))
+		middleware.Resource("metricsRead"), middleware.Authenticate(keys, storage.ScopeMetrics, middleware.SalsaToken),
+		limiter.Middleware())
 
 	// VAN surface.
 	vh := &van.Handlers{Store: d.Store, Enqueuer: d.Enqueuer, Guard: d.Guard, Blobs: d.Blobs, ExportWait: d.VANExportWait,
 		Exports: &export.Service{Store: d.Store, Blobs: d.Blobs, Enqueuer: d.Enqueuer, Guard: d.Guard}}
 	vh.Register(middleware.NewGroup(e, "/v4", middleware.Surface(van.RenderError), timeout,
-		middleware.Authenticate(d.Store, storage.ScopeVAN, middleware.VANBasic), limiter.Middleware()))
+		middleware.Authenticate(keys, storage.ScopeVAN, middleware.VANBasic), limiter.Middleware()))
 	// An export's downloadUrl needs no credentials (clients fetch it as a
 	// plain URL) and streams without the request timeout.
 	download := []echo.MiddlewareFunc{middleware.Surface(van.RenderError),
-		middleware.AuthenticateIfPresent(d.Store, middleware.VANBasic), middleware.Resource("exportJobDownload")}
+		middleware.AuthenticateIfPresent(keys, middleware.VANBasic), middleware.Resource("exportJobDownload")}
 	if d.PublicCallsPerMinute > 0 {
 		download = append(download, limiter.PerAddress(d.PublicCallsPerMinute))
 	}
@@ -216,7 +222,7 @@ func New(d Deps) *echo.Echo {
 	// X-API-Key or Bearer credential, targets scope).
 	th := &targets.Handler{Read: d.Store, Editor: targetrules.NewEditor(d.Store)}
 	tg := middleware.NewGroup(e, "/api/targettypes", middleware.Surface(targets.RenderError), timeout,
-		middleware.Authenticate(d.Store, storage.ScopeTargets, middleware.NativeKey), limiter.Middleware())
+		middleware.Authenticate(keys, storage.ScopeTargets, middleware.NativeKey), limiter.Middleware())
 	tg.GET("", th.Types, middleware.Resource("targetTypeRead"))
 	tg.GET("/log", th.Log, middleware.Resource("targetLogRead"))
 	tg.GET("/:id", th.Type, middleware.Resource("targetTypeRead"))
@@ -242,10 +248,10 @@ func New(d Deps) *echo.Echo {
 		if d.Rocky.SignupsPerHour > 0 {
 			d.Rocky.SignupLimit = limiter.SignupsPerAddress(d.Rocky.SignupsPerHour)
 		}
-		d.Rocky.Routes(e, d.Store, limiter.Middleware(), timeout)
+		d.Rocky.Routes(e, keys, limiter.Middleware(), timeout)
 	}
 	if d.Reports != nil {
-		d.Reports.Routes(e, d.Store, limiter.Middleware(), timeout)
+		d.Reports.Routes(e, keys, limiter.Middleware(), timeout)
 	}
 
 	return e

@@ -26,13 +26,16 @@ type KeyUsage struct {
 	ResourceCounts map[string]int64
 }
 
-func usageKey(keyID int64) string { return "turnout:usage:" + strconv.FormatInt(keyID, 10) }
+// UsageKey is the Redis hash of keyID's counters. The braces make it share
+// a Redis Cluster hash slot with the key's other state (its call rate), so
+// one script can update both.
+func UsageKey(keyID int64) string { return "turnout:usage:{" + strconv.FormatInt(keyID, 10) + "}" }
 
 const resourcePrefix = "r:"
 
 // Record counts one call of resource by keyID at time at.
 func (u *Usage) Record(ctx context.Context, keyID int64, resource string, failed bool, at time.Time) error {
-	k := usageKey(keyID)
+	k := UsageKey(keyID)
 	ts := at.UTC().Format(time.RFC3339Nano)
 	_, err := u.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.HIncrBy(ctx, k, "total", 1)
@@ -49,9 +52,20 @@ func (u *Usage) Record(ctx context.Context, keyID int64, resource string, failed
 	return err
 }
 
+// RecordFailure counts a call of keyID, already counted, as failed.
+func (u *Usage) RecordFailure(ctx context.Context, keyID int64, at time.Time) error {
+	k := UsageKey(keyID)
+	_, err := u.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.HIncrBy(ctx, k, "failures", 1)
+		p.HSet(ctx, k, "lastFailure", at.UTC().Format(time.RFC3339Nano))
+		return nil
+	})
+	return err
+}
+
 // Get returns keyID's counters (zero for a key never seen).
 func (u *Usage) Get(ctx context.Context, keyID int64) (*KeyUsage, error) {
-	m, err := u.rdb.HGetAll(ctx, usageKey(keyID)).Result()
+	m, err := u.rdb.HGetAll(ctx, UsageKey(keyID)).Result()
 	if err != nil {
 		return nil, err
 	}

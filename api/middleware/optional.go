@@ -12,7 +12,7 @@ import (
 func AuthenticateIfPresent(keys Keys, extract Extractor) echo.MiddlewareFunc {
 	auth := Authenticate(keys, "", extract)
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		authed := auth(next)
+		authed := auth(Settle(next))
 		return func(c echo.Context) error {
 			if c.Request().Header.Get(echo.HeaderAuthorization) == "" {
 				return next(c)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-redis/redis_rate/v10"
 	"github.com/labstack/echo/v4"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/turnoutdev/turnout/internal/fault"
 	"github.com/turnoutdev/turnout/storage"
@@ -18,25 +19,26 @@ import (
 // Limiter enforces each key's call rate (GCRA in Redis, so every API replica
 // shares one budget per key) and counts usage for the metrics endpoint.
 type Limiter struct {
+	rdb   redis.UniversalClient
 	rl    *redis_rate.Limiter
 	usage *storage.Usage
 	log   *slog.Logger
 	now   func() time.Time
 }
 
-// NewLimiter returns a Limiter.
-func NewLimiter(rl *redis_rate.Limiter, usage *storage.Usage, log *slog.Logger) *Limiter {
-	return &Limiter{rl: rl, usage: usage, log: log, now: time.Now}
+// NewLimiter returns a Limiter over rdb.
+func NewLimiter(rdb redis.UniversalClient, log *slog.Logger) *Limiter {
+	return &Limiter{rdb: rdb, rl: redis_rate.NewLimiter(rdb), usage: storage.NewUsage(rdb), log: log, now: time.Now}
 }
-
-func limitKey(keyID int64) string { return "key:" + strconv.FormatInt(keyID, 10) }
 
 // ErrCallRate is Salsa's message for a key over its call rate.
 var ErrCallRate = fault.New(fault.RateLimited, "Call rate has been exceeded")
 
 // Middleware must run after Authenticate. It rejects calls over the key's
 // per-minute rate with 429 and records every call, and whether it failed,
-// in the key's usage counters.
+// in the key's usage counters. On a Group's routes the call is spent and
+// counted just before the handler, in the request's one Redis round trip
+// (so the route's resource is known); elsewhere at once.
 func (l *Limiter) Middleware() echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
@@ -44,50 +46,50 @@ func (l *Limiter) Middleware() echo.MiddlewareFunc {
 			if k == nil {
 				return next(c)
 			}
-			ctx := c.Request().Context()
-			err := l.allow(c, k)
+			a := &admission{l: l}
+			c.Set(admitKey, a)
+			var err error
+			if !settledByRoute(c) {
+				err = settle(c)
+			}
 			if err == nil {
 				err = next(c)
 			}
-			failed := err != nil || c.Response().Status >= 400
-			// Counting must not fail the call; it uses its own short deadline
-			// so a client that hung up is still counted.
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
-			defer cancel()
-			if rerr := l.usage.Record(rctx, k.ID, resourceOf(c), failed, l.now()); rerr != nil {
-				l.log.Warn("usage not recorded", "key_id", k.ID, "err", rerr)
-			}
+			l.count(c, k, a, err != nil || c.Response().Status >= 400)
 			return err
 		}
 	}
 }
 
-func (l *Limiter) allow(c echo.Context, k *storage.APIKey) error {
-	res, err := l.rl.Allow(c.Request().Context(), limitKey(k.ID), redis_rate.PerMinute(k.RateLimit))
+// count records what the admission could not: a failure, or the whole
+// call when the admission never ran (Redis unavailable, or the request
+// refused before its handler). Counting must not fail the call; it uses its
+// own short deadline so a client that hung up is still counted.
+func (l *Limiter) count(c echo.Context, k *storage.APIKey, a *admission, failed bool) {
+	if a.done && (!failed || a.failures) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request().Context()), time.Second)
+	defer cancel()
+	var err error
+	if a.done {
+		err = l.usage.RecordFailure(ctx, k.ID, l.now())
+	} else {
+		err = l.usage.Record(ctx, k.ID, resourceOf(c), failed, l.now())
+	}
 	if err != nil {
-		// Fail open: an unreachable Redis must not take every surface down
-		// with it; the enqueue path reports Redis trouble on its own.
-		l.log.Warn("rate limiter unavailable; allowing call", "key_id", k.ID, "err", err)
-		return nil
+		l.log.Warn("usage not recorded", "key_id", k.ID, "err", err)
 	}
-	h := c.Response().Header()
-	h.Set("X-RateLimit-Limit", strconv.Itoa(k.RateLimit))
-	h.Set("X-RateLimit-Remaining", strconv.Itoa(res.Remaining))
-	if res.Allowed == 0 {
-		h.Set("Retry-After", strconv.Itoa(int(res.RetryAfter.Seconds())+1))
-		return ErrCallRate
-	}
-	return nil
 }
 
 // Remaining is how many calls keyID can make right now before a 429
 // (Salsa's currentRateLimit). It does not consume a call.
 func (l *Limiter) Remaining(ctx context.Context, k *storage.APIKey) (int, error) {
-	res, err := l.rl.AllowN(ctx, limitKey(k.ID), redis_rate.PerMinute(k.RateLimit), 0)
+	res, err := peekRate(ctx, l.rdb, rateKey(k.ID), k.RateLimit)
 	if err != nil {
 		return 0, err
 	}
-	return res.Remaining, nil
+	return int(max(res.remaining, 0)), nil
 }
 
 // Usage returns keyID's usage counters.
@@ -95,12 +97,12 @@ func (l *Limiter) Usage(ctx context.Context, keyID int64) (*storage.KeyUsage, er
 	return l.usage.Get(ctx, keyID)
 }
 
-// CheckBatch rejects a bulk request of n items over the key's batch size
-// with Salsa's 429.
 // ErrBatchSize is the cause of the 429 that refuses a batch larger than the
 // key's batch size: a request to change, unlike an exceeded call rate.
 var ErrBatchSize = errors.New("batch larger than the key's batch size")
 
+// CheckBatch rejects a bulk request of n items over the key's batch size
+// with Salsa's 429.
 func CheckBatch(c echo.Context, n int) error {
 	if k := Key(c); k != nil && n > k.MaxBatchSize {
 		return &fault.Error{Kind: fault.RateLimited, Err: ErrBatchSize,
@@ -136,21 +138,23 @@ const guardKey = "turnout.authguard"
 // authGuard throttles guessing per client address; Authenticate consults
 // it, so the refusal is rendered in the route's own surface shape.
 type authGuard struct {
-	l     *Limiter
-	limit redis_rate.Limit
+	l         *Limiter
+	perMinute int
 }
 
+func (g *authGuard) key(c echo.Context) string { return "turnout:authfail:" + c.RealIP() }
+
 func (g *authGuard) check(c echo.Context) error {
-	res, err := g.l.rl.AllowN(c.Request().Context(), "authfail:"+c.RealIP(), g.limit, 0)
-	if err == nil && res.Remaining <= 0 {
-		c.Response().Header().Set("Retry-After", strconv.Itoa(int(res.RetryAfter.Seconds())+1))
+	res, err := peekRate(c.Request().Context(), g.l.rdb, g.key(c), g.perMinute)
+	if err == nil && res.remaining <= 0 {
+		c.Response().Header().Set("Retry-After", retryAfter(res.retry))
 		return ErrTooManyAuthFailures
 	}
 	return nil
 }
 
 func (g *authGuard) failed(c echo.Context) {
-	if _, err := g.l.rl.Allow(c.Request().Context(), "authfail:"+c.RealIP(), g.limit); err != nil {
+	if _, err := spendRate(c.Request().Context(), g.l.rdb, g.key(c), g.perMinute); err != nil {
 		g.l.log.Warn("auth failure not counted", "err", err)
 	}
 }
@@ -160,7 +164,7 @@ func (g *authGuard) failed(c echo.Context) {
 // budget refills, whatever credential it sends. Use it on the whole server;
 // Authenticate does the checking.
 func (l *Limiter) GuardAuth(perMinute int) echo.MiddlewareFunc {
-	g := &authGuard{l: l, limit: redis_rate.PerMinute(perMinute)}
+	g := &authGuard{l: l, perMinute: perMinute}
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			c.Set(guardKey, g)

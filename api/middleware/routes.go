@@ -29,8 +29,11 @@ func NewGroup(e *echo.Echo, prefix string, mw ...echo.MiddlewareFunc) *Group {
 }
 
 // Add registers a route of the group; m runs after the group's middleware.
+// The handler settles the request's admission (Settle) first.
 func (g *Group) Add(method, path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
-	return g.e.Add(method, g.prefix+path, h, append(slices.Clone(g.mw), m...)...)
+	r := g.e.Add(method, g.prefix+path, Settle(h), append(slices.Clone(g.mw), m...)...)
+	groupRoutes.Store(r.Method+" "+r.Path, true)
+	return r
 }
 
 // GET registers a GET route (HEAD is answered by it too).

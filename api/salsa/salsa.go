@@ -44,7 +44,7 @@ var salsaCounters = []string{
 }
 
 // Get answers GET /api/integration/ext/v1/metrics. The counts are those
-// before this call; currentRateLimit already reflects it.
+// before this call; currentRateLimit and lastAPICall already reflect it.
 func (m *Metrics) Get(c echo.Context) error {
 	start := time.Now()
 	k := middleware.Key(c)
@@ -52,6 +52,12 @@ func (m *Metrics) Get(c echo.Context) error {
 	u, err := m.Usage.Usage(ctx, k.ID)
 	if err != nil {
 		return fault.Wrap(fault.Unavailable, err, "usage counters are unavailable")
+	}
+	if res, counted := middleware.Counted(c); counted {
+		u.TotalCalls--
+		if res != "" {
+			u.ResourceCounts[res]--
+		}
 	}
 	remaining, err := m.Usage.Remaining(ctx, k)
 	if err != nil {

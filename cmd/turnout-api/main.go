@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/turnoutdev/turnout/api"
+	"github.com/turnoutdev/turnout/api/middleware"
 	"github.com/turnoutdev/turnout/api/native"
 	"github.com/turnoutdev/turnout/internal/config"
 	"github.com/turnoutdev/turnout/internal/netguard"
@@ -38,6 +39,9 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+// keyCacheSize bounds how many keys one API process keeps in memory.
+const keyCacheSize = 10000
 
 func run(args []string) error {
 	fs := flag.NewFlagSet("turnout-api", flag.ContinueOnError)
@@ -80,8 +84,8 @@ func run(args []string) error {
 	}
 	watcher := native.NewWatcher(p.Store, log, native.WatchOptions{})
 	handler := api.New(api.Deps{
-		Store: p.Store, Redis: p.Redis, AsynqConn: p.AsynqConn, Enqueuer: p.Enqueuer,
-		Registry: reg, Log: log, Rocky: rockyH, Reports: newReports(cfg, p),
+		Store: p.Store, Keys: middleware.NewKeyCache(p.Store, keyCacheSize), Redis: p.Redis, AsynqConn: p.AsynqConn,
+		Enqueuer: p.Enqueuer, Registry: reg, Log: log, Rocky: rockyH, Reports: newReports(cfg, p),
 		Blobs: p.Blobs, Guard: netguard.New(cfg.AllowNetworks), PublicCallsPerMinute: cfg.PublicRateLimit,
 		Watcher: watcher, EventsHeartbeat: cfg.EventsHeartbeat,
 	})

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/turnoutdev/turnout/internal/redisconn"
 	"github.com/turnoutdev/turnout/storage"
 )
 
@@ -33,6 +34,7 @@ func keysCmd(ctx context.Context, e *env, args []string) error {
 		if err := s.RevokeKey(ctx, id); err != nil {
 			return err
 		}
+		e.keysChanged(ctx)
 		fmt.Fprintf(e.out, "key %d revoked\n", id)
 		return nil
 	case "set-fileload-concurrency":
@@ -54,6 +56,7 @@ func keysCmd(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
+		e.keysChanged(ctx)
 		if *asJSON {
 			return json.NewEncoder(e.out).Encode(map[string]any{"id": id, "webhookSecret": secret})
 		}
@@ -93,6 +96,7 @@ func keysSet(ctx context.Context, e *env, args []string) error {
 	if err := s.SetKeyLimits(ctx, id, rp, bp); err != nil {
 		return err
 	}
+	e.keysChanged(ctx)
 	fmt.Fprintf(e.out, "key %d updated\n", id)
 	return nil
 }
@@ -247,6 +251,24 @@ func keysSetFileLoadConcurrency(ctx context.Context, e *env, args []string) erro
 	if err := s.SetKeyFileLoadConcurrency(ctx, id, n); err != nil {
 		return err
 	}
+	e.keysChanged(ctx)
 	fmt.Fprintf(e.out, "key %d runs at most %s file loads at once\n", id, map[bool]string{true: "the default number of", false: args[1]}[n == 0])
 	return nil
+}
+
+// keysChanged tells every API process to drop the keys it caches, so a
+// change applies at their next request. When Redis cannot be reached the
+// API cannot read it either and then trusts no cached key; the message says
+// how long a cached key may otherwise live.
+func (e *env) keysChanged(ctx context.Context) {
+	topo, err := redisconn.Parse(e.cfg.RedisURL)
+	if err == nil {
+		rdb := topo.NewClient()
+		defer rdb.Close()
+		err = storage.BumpKeyEpoch(ctx, rdb)
+	}
+	if err != nil {
+		fmt.Fprintf(e.errOut, "warning: could not tell the API servers over Redis (%v); they apply the change within %s\n",
+			err, storage.KeyCacheTTL)
+	}
 }
