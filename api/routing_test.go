@@ -68,6 +68,7 @@ func TestUnroutedRequestsAnswerInTheShapeOfTheSurfaceOwningThePath(t *testing.T)
 		{"PUT", "/healthz", nil, 405, "GET, HEAD", native("Validation Error: ")},
 		{"GET", "/service/nothing", nil, 404, "", native("Query Error: ")},
 		{"PATCH", "/service/jobs/batch", nil, 405, "POST", native("Validation Error: ")},
+		{"DELETE", "/service/jobs/1", nil, 405, "GET, HEAD", native("Validation Error: ")},
 		{"GET", "/v4/nothing", nil, 404, "", vanCode("NOT_FOUND")},
 		{"DELETE", "/v4/scores", nil, 405, "GET, HEAD", vanCode("METHOD_NOT_ALLOWED")},
 		{"DELETE", "/V4/Scores", nil, 405, "GET, HEAD", vanCode("METHOD_NOT_ALLOWED")},
