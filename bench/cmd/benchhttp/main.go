@@ -53,10 +53,12 @@ func main() {
 	}
 }
 
-// client sends requests with the credentials of BENCH_BASIC_AUTH, if set.
+// client sends requests with the credentials of BENCH_BASIC_AUTH (VAN) or
+// BENCH_API_KEY (X-API-Key, the native API), if set.
 type client struct {
 	hc         *http.Client
 	user, pass string
+	apiKey     string
 }
 
 func newClient(conns int) *client {
@@ -67,6 +69,7 @@ func newClient(conns int) *client {
 	if a := os.Getenv("BENCH_BASIC_AUTH"); a != "" {
 		c.user, c.pass, _ = strings.Cut(a, ":")
 	}
+	c.apiKey = os.Getenv("BENCH_API_KEY")
 	return c
 }
 
@@ -86,6 +89,9 @@ func (c *client) do(ctx context.Context, method, url string, body []byte) (int, 
 	}
 	if c.user != "" {
 		req.SetBasicAuth(c.user, c.pass)
+	}
+	if c.apiKey != "" {
+		req.Header.Set("X-API-Key", c.apiKey)
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
