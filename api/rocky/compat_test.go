@@ -257,13 +257,35 @@ func TestDatesTimestampsAndLanguageTags(t *testing.T) {
 		{"date of birth with slashes", func(m map[string]any) { m["date_of_birth"] = "5/17/1990" }},
 		{"en-US", func(m map[string]any) { m["lang"] = "en-US" }},
 	} {
-		if status, _, raw := s.register(c.edit); status != 200 {
+		before := time.Now().Add(-time.Second)
+		status, m, raw := s.register(c.edit)
+		if status != 200 {
 			t.Errorf("%s: %d %s", c.name, status, raw)
+			continue
+		}
+		if strings.HasSuffix(c.name, "timestamps") {
+			// Absent or unparsable: the time of arrival; ISO: the partner's.
+			var created time.Time
+			_ = s.store.Pool.QueryRow(context.Background(), `SELECT created_at FROM rocky_registrants WHERE uid = $1`, m["uid"]).Scan(&created)
+			want := created.After(before) && created.Before(time.Now().Add(time.Second))
+			if c.name == "ISO timestamps" {
+				want = created.Equal(time.Date(2026, 1, 10, 10, 0, 0, 0, time.UTC))
+			}
+			if !want {
+				t.Errorf("%s: created_at stored as %v", c.name, created)
+			}
 		}
 	}
-	status, m, raw := s.register(func(m map[string]any) { m["lang"], m["date_of_birth"] = "es_MX", "May 17 1990" })
-	if status != 400 || m["field_name"] != "date_of_birth" || m["message"] != "Debe ser una fecha con formato mm-dd-aaaa" {
-		t.Errorf("es_MX with a bad date: %d %s", status, raw)
+	for lang, want := range map[string]string{"es_MX": "Debe ser una fecha con formato mm-dd-aaaa", "en-US": "Must be a date in mm-dd-yyyy format"} {
+		status, m, raw := s.register(func(m map[string]any) { m["lang"], m["date_of_birth"] = lang, "May 17 1990" })
+		if status != 400 || m["field_name"] != "date_of_birth" || m["message"] != want {
+			t.Errorf("%s with a bad date: %d %s, want %q", lang, status, raw, want)
+		}
+	}
+	// Language tags with a region on state_requirements too.
+	status, m, raw := s.do("GET", "/api/v4/state_requirements.json?lang=es-MX&home_state_id=PA", "")
+	if status != 200 || m["no_party_msg"] != "Ninguno / Sin afiliación" {
+		t.Errorf("state_requirements lang=es-MX: %d %s", status, raw)
 	}
 	var started time.Time
 	_, m, _ = s.register(func(m map[string]any) { m["created_at"] = "11012026 09:30:00" })
@@ -485,9 +507,9 @@ func TestStateRequirementsWithPreRegistration(t *testing.T) {
 	}
 }
 
-// Every POST a browser makes takes a form body: gregistrations.json and
-// stop_reminders (credentials in the form) as well as registrations.json,
-// with CORS on the answer.
+// Every POST takes a form body: gregistrations.json and stop_reminders
+// (credentials in the form) as well as registrations.json, with CORS on
+// the answer, and registrant_reports.
 func TestFormBodiesOnThePublicPosts(t *testing.T) {
 	s := start(t, options{noWorker: true})
 	formHeaders := []string{"Content-Type", "application/x-www-form-urlencoded; charset=UTF-8", "Origin", "https://partner.example"}
@@ -518,9 +540,21 @@ func TestFormBodiesOnThePublicPosts(t *testing.T) {
 		t.Errorf("form stop_reminders: %d %s", resp.StatusCode, raw)
 	}
 
+	// A report asked for with a form body, credentials in it.
+	report := url.Values{"partner_id": {s.partnerID}, "partner_API_key": {s.partnerKey}, "since": {"2026-01-01"}}
+	status, m, raw := s.do("POST", "/api/v4/registrant_reports", report.Encode(), formHeaders...)
+	if status != 200 || m["status"] != "queued" {
+		t.Errorf("form registrant_reports: %d %s", status, raw)
+	}
+	report.Set("shoe_size", "9")
+	status, m, raw = s.do("POST", "/api/v4/registrant_reports", report.Encode(), formHeaders...)
+	if status != 400 || m["field_name"] != "shoe_size" {
+		t.Errorf("form registrant_reports with an unknown field: %d %s", status, raw)
+	}
+
 	// multipart/form-data is not read: a 400 saying what the body must be.
 	multipart := "--b\r\nContent-Disposition: form-data; name=\"registration[lang]\"\r\n\r\nen\r\n--b--\r\n"
-	status, m, raw := s.do("POST", "/api/v4/registrations.json", multipart, "Content-Type", "multipart/form-data; boundary=b")
+	status, m, raw = s.do("POST", "/api/v4/registrations.json", multipart, "Content-Type", "multipart/form-data; boundary=b")
 	if msg, _ := m["message"].(string); status != 400 || !strings.Contains(msg, "JSON object") {
 		t.Errorf("multipart registration: %d %s, want 400 naming the body's form", status, raw)
 	}

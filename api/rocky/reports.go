@@ -47,7 +47,8 @@ var reportParams = []string{"partner_id", "partner_API_key", "since", "before", 
 	"callback_url"}
 
 // Create answers POST registrant_reports.json: the fields come as a JSON
-// object (what the Parsons connector sends) and/or as query parameters.
+// object (what the Parsons connector sends), a form body, and/or query
+// parameters.
 func (h *Reports) Create(c echo.Context) error {
 	in := map[string]string{}
 	for k, v := range c.QueryParams() {
@@ -65,6 +66,11 @@ func (h *Reports) Create(c echo.Context) error {
 	}
 	if len(raw) > 64<<10 {
 		return fault.New(fault.Invalid, "request body too large")
+	}
+	if isForm(c.Request()) {
+		if raw, err = formObject(raw); err != nil {
+			return err
+		}
 	}
 	if s := strings.TrimSpace(string(raw)); s != "" {
 		var body map[string]json.RawMessage
