@@ -8,6 +8,7 @@ package config
 import (
 	"encoding/base64"
 	"fmt"
+	"math"
 	"net"
 	"net/mail"
 	"net/netip"
@@ -168,205 +169,240 @@ var defaults = map[string]string{
 // Load reads the process environment.
 func Load() (*Config, error) { return Parse(os.Getenv) }
 
-// Parse reads configuration through getenv, so tests can supply a map.
+// Parse reads configuration through getenv, so tests can supply a map. It
+// reports every bad variable at once.
 func Parse(getenv func(string) string) (*Config, error) {
-	get := func(k string) string {
-		if v := strings.TrimSpace(getenv(k)); v != "" {
-			return v
-		}
-		return defaults[k]
+	p := &parser{getenv: getenv}
+	c := &Config{}
+	c.parseServices(p)
+	c.parseNetworkAndSecrets(p)
+	c.parseTimings(p)
+	c.parseRocky(p)
+	c.parseLimits(p)
+	if len(p.errs) > 0 {
+		return nil, fmt.Errorf("invalid configuration:\n  %s", strings.Join(p.errs, "\n  "))
 	}
-	c := &Config{
-		DatabaseURL:        get("TURNOUT_DATABASE_URL"),
-		DatabaseReplicaURL: get("TURNOUT_DATABASE_REPLICA_URL"),
-		RedisURL:           get("TURNOUT_REDIS_URL"),
-		HTTPAddr:           get("TURNOUT_HTTP_ADDR"),
-		BlobURL:            get("TURNOUT_BLOB_URL"),
-		LogLevel:           strings.ToLower(get("TURNOUT_LOG_LEVEL")),
-		MailFrom:           get("TURNOUT_MAIL_FROM"),
+	return c, nil
+}
+
+// parser reads variables, falling back to their defaults, and collects
+// what is wrong with them.
+type parser struct {
+	getenv func(string) string
+	errs   []string
+}
+
+func (p *parser) get(k string) string {
+	if v := strings.TrimSpace(p.getenv(k)); v != "" {
+		return v
 	}
-	var errs []string
-	bad := func(k, format string, a ...any) {
-		errs = append(errs, k+": "+fmt.Sprintf(format, a...))
+	return defaults[k]
+}
+
+func (p *parser) bad(k, format string, a ...any) {
+	p.errs = append(p.errs, k+": "+fmt.Sprintf(format, a...))
+}
+
+// duration reads k into dst; min is the least value allowed, want says
+// what is.
+func (p *parser) duration(k string, dst *time.Duration, min time.Duration, want string) {
+	d, err := time.ParseDuration(p.get(k))
+	if err != nil || d < min {
+		p.bad(k, "%s", want)
 	}
+	*dst = d
+}
+
+// integer reads k into dst, requiring lo <= n <= hi, and reports whether
+// it was good.
+func (p *parser) integer(k string, dst *int, lo, hi int, want string) bool {
+	n, err := strconv.Atoi(p.get(k))
+	*dst = n
+	if err != nil || n < lo || n > hi {
+		p.bad(k, "%s", want)
+		return false
+	}
+	return true
+}
+
+func (p *parser) boolean(k string, dst *bool) {
+	v, err := strconv.ParseBool(p.get(k))
+	if err != nil {
+		p.bad(k, "want true or false")
+	}
+	*dst = v
+}
+
+// positive reads k into dst, requiring lo <= n <= hi of what; dst keeps
+// its zero value when k is bad.
+func (p *parser) positive(k string, dst *int, lo, hi int, what string) {
+	var n int
+	if p.integer(k, &n, lo, hi, fmt.Sprintf("want %s from %d to %d", what, lo, hi)) {
+		*dst = n
+	}
+}
+
+// parseServices reads where PostgreSQL, Redis, the blob store and the mail
+// relay are, and where the API listens and is reached.
+func (c *Config) parseServices(p *parser) {
+	c.DatabaseURL = p.get("TURNOUT_DATABASE_URL")
+	c.DatabaseReplicaURL = p.get("TURNOUT_DATABASE_REPLICA_URL")
+	c.RedisURL = p.get("TURNOUT_REDIS_URL")
+	c.HTTPAddr = p.get("TURNOUT_HTTP_ADDR")
+	c.BlobURL = p.get("TURNOUT_BLOB_URL")
+	c.LogLevel = strings.ToLower(p.get("TURNOUT_LOG_LEVEL"))
+	c.MailFrom = p.get("TURNOUT_MAIL_FROM")
 
 	// Several hosts (postgres://h1:5432,h2:5432/db?target_session_attrs=read-write)
 	// let pgx find the primary after a failover.
 	if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		bad("TURNOUT_DATABASE_URL", "want a postgres:// URL")
+		p.bad("TURNOUT_DATABASE_URL", "want a postgres:// URL")
 	}
 	if c.DatabaseReplicaURL != "" {
 		if u, err := url.Parse(c.DatabaseReplicaURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-			bad("TURNOUT_DATABASE_REPLICA_URL", "want a postgres:// URL (empty: long reads use the primary)")
+			p.bad("TURNOUT_DATABASE_REPLICA_URL", "want a postgres:// URL (empty: long reads use the primary)")
 		}
 	}
 	if top, err := redisconn.Parse(c.RedisURL); err != nil {
-		bad("TURNOUT_REDIS_URL", "%v", err)
+		p.bad("TURNOUT_REDIS_URL", "%v", err)
 	} else {
 		c.Redis = top
 	}
 	if _, port, err := net.SplitHostPort(c.HTTPAddr); err != nil {
-		bad("TURNOUT_HTTP_ADDR", "want host:port or :port (%v)", err)
+		p.bad("TURNOUT_HTTP_ADDR", "want host:port or :port (%v)", err)
 	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
-		bad("TURNOUT_HTTP_ADDR", "port %q is not a number in 0-65535", port)
+		p.bad("TURNOUT_HTTP_ADDR", "port %q is not a number in 0-65535", port)
 	}
-	if u, err := url.Parse(get("TURNOUT_PUBLIC_URL")); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		bad("TURNOUT_PUBLIC_URL", "want an absolute http(s) URL")
+	if u, err := url.Parse(p.get("TURNOUT_PUBLIC_URL")); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		p.bad("TURNOUT_PUBLIC_URL", "want an absolute http(s) URL")
 	} else {
 		u.Path = strings.TrimRight(u.Path, "/")
 		c.PublicURL = u
 	}
 	if u, err := url.Parse(c.BlobURL); err != nil || (u.Scheme != "file" && u.Scheme != "s3" && u.Scheme != "mem") {
-		bad("TURNOUT_BLOB_URL", "want a file://, s3:// or mem:// URL")
+		p.bad("TURNOUT_BLOB_URL", "want a file://, s3:// or mem:// URL")
 	}
-	if u, err := url.Parse(get("TURNOUT_SMTP_URL")); err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Host == "" {
-		bad("TURNOUT_SMTP_URL", "want smtp://[user:pass@]host:port or smtps://...")
+	if u, err := url.Parse(p.get("TURNOUT_SMTP_URL")); err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Host == "" {
+		p.bad("TURNOUT_SMTP_URL", "want smtp://[user:pass@]host:port or smtps://...")
 	} else {
 		c.SMTPURL = u
 	}
 	if _, err := mail.ParseAddress(c.MailFrom); err != nil {
-		bad("TURNOUT_MAIL_FROM", "want an address such as \"Turnout <no-reply@example.org>\"")
-	}
-	for _, s := range splitList(get("TURNOUT_ALLOW_NETWORKS")) {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			if a, aerr := netip.ParseAddr(s); aerr == nil {
-				p = netip.PrefixFrom(a, a.BitLen())
-			} else {
-				bad("TURNOUT_ALLOW_NETWORKS", "%q is not a CIDR such as 10.0.0.0/8", s)
-				continue
-			}
-		}
-		c.AllowNetworks = append(c.AllowNetworks, p.Masked())
-	}
-	for i, s := range splitList(get("TURNOUT_ENCRYPTION_KEY")) {
-		k, err := base64.StdEncoding.DecodeString(s)
-		if err != nil || len(k) != 32 {
-			bad("TURNOUT_ENCRYPTION_KEY", "key %d is not 32 bytes of standard base64 (generate one with `openssl rand -base64 32`)", i+1)
-			continue
-		}
-		c.EncryptionKeys = append(c.EncryptionKeys, k)
+		p.bad("TURNOUT_MAIL_FROM", "want an address such as \"Turnout <no-reply@example.org>\"")
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
-		bad("TURNOUT_LOG_LEVEL", "want debug, info, warn or error, not %q", c.LogLevel)
+		p.bad("TURNOUT_LOG_LEVEL", "want debug, info, warn or error, not %q", c.LogLevel)
 	}
-	var err error
-	if c.ShutdownTimeout, err = time.ParseDuration(get("TURNOUT_SHUTDOWN_TIMEOUT")); err != nil || c.ShutdownTimeout <= 0 {
-		bad("TURNOUT_SHUTDOWN_TIMEOUT", "want a positive duration such as 30s")
+}
+
+// parseNetworkAndSecrets reads what outbound requests may reach, the keys
+// of data encrypted at rest and how SFTP hosts are checked.
+func (c *Config) parseNetworkAndSecrets(p *parser) {
+	for _, s := range splitList(p.get("TURNOUT_ALLOW_NETWORKS")) {
+		pfx, err := netip.ParsePrefix(s)
+		if err != nil {
+			if a, aerr := netip.ParseAddr(s); aerr == nil {
+				pfx = netip.PrefixFrom(a, a.BitLen())
+			} else {
+				p.bad("TURNOUT_ALLOW_NETWORKS", "%q is not a CIDR such as 10.0.0.0/8", s)
+				continue
+			}
+		}
+		c.AllowNetworks = append(c.AllowNetworks, pfx.Masked())
 	}
-	if c.StartupWait, err = time.ParseDuration(get("TURNOUT_STARTUP_WAIT")); err != nil || c.StartupWait < 0 {
-		bad("TURNOUT_STARTUP_WAIT", "want a duration such as 60s (0: fail at once when a service is down)")
+	for i, s := range splitList(p.get("TURNOUT_ENCRYPTION_KEY")) {
+		k, err := base64.StdEncoding.DecodeString(s)
+		if err != nil || len(k) != 32 {
+			p.bad("TURNOUT_ENCRYPTION_KEY", "key %d is not 32 bytes of standard base64 (generate one with `openssl rand -base64 32`)", i+1)
+			continue
+		}
+		c.EncryptionKeys = append(c.EncryptionKeys, k)
 	}
-	if c.ReconcileInterval, err = time.ParseDuration(get("TURNOUT_RECONCILE_INTERVAL")); err != nil || c.ReconcileInterval <= 0 {
-		bad("TURNOUT_RECONCILE_INTERVAL", "want a positive duration such as 30s")
-	}
-	// The heartbeat is written every 10s; anything under 30s would declare
-	// live workers dead.
-	if c.ReconcileStale, err = time.ParseDuration(get("TURNOUT_RECONCILE_STALE")); err != nil || c.ReconcileStale < 30*time.Second {
-		bad("TURNOUT_RECONCILE_STALE", "want a duration of at least 30s (the heartbeat is every 10s)")
-	}
-	if v := get("TURNOUT_RETRY_BASE"); v != "" {
-		if c.RetryBase, err = time.ParseDuration(v); err != nil || c.RetryBase < 10*time.Millisecond || c.RetryBase > time.Hour {
-			bad("TURNOUT_RETRY_BASE", "want a duration between 10ms and 1h such as 1s (empty: Asynq's default schedule)")
+	c.SFTPKnownHosts = p.get("TURNOUT_SFTP_KNOWN_HOSTS")
+	if c.SFTPKnownHosts != "" {
+		if _, err := os.Stat(c.SFTPKnownHosts); err != nil {
+			p.bad("TURNOUT_SFTP_KNOWN_HOSTS", "cannot read %q (want the path of an OpenSSH known_hosts file)", c.SFTPKnownHosts)
 		}
 	}
-	if c.PublicRateLimit, err = strconv.Atoi(get("TURNOUT_PUBLIC_RATE_LIMIT")); err != nil || c.PublicRateLimit < 0 {
-		bad("TURNOUT_PUBLIC_RATE_LIMIT", "want calls per minute per client address (0 for no limit)")
+	p.boolean("TURNOUT_SFTP_INSECURE", &c.SFTPInsecure)
+}
+
+// parseTimings reads the process's deadlines and the reconciler's and
+// retries' schedule.
+func (c *Config) parseTimings(p *parser) {
+	p.duration("TURNOUT_SHUTDOWN_TIMEOUT", &c.ShutdownTimeout, time.Nanosecond, "want a positive duration such as 30s")
+	p.duration("TURNOUT_STARTUP_WAIT", &c.StartupWait, 0, "want a duration such as 60s (0: fail at once when a service is down)")
+	p.duration("TURNOUT_RECONCILE_INTERVAL", &c.ReconcileInterval, time.Nanosecond, "want a positive duration such as 30s")
+	// The heartbeat is written every 10s; anything under 30s would declare
+	// live workers dead.
+	p.duration("TURNOUT_RECONCILE_STALE", &c.ReconcileStale, 30*time.Second, "want a duration of at least 30s (the heartbeat is every 10s)")
+	if v := p.get("TURNOUT_RETRY_BASE"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 10*time.Millisecond || d > time.Hour {
+			p.bad("TURNOUT_RETRY_BASE", "want a duration between 10ms and 1h such as 1s (empty: Asynq's default schedule)")
+		}
+		c.RetryBase = d
 	}
-	if c.WorkerConcurrency, err = strconv.Atoi(get("TURNOUT_WORKER_CONCURRENCY")); err != nil || c.WorkerConcurrency < 1 {
-		bad("TURNOUT_WORKER_CONCURRENCY", "want a positive integer")
-	}
-	for _, d := range splitList(get("TURNOUT_ROCKY_REMINDERS")) {
+	p.duration("TURNOUT_EVENTS_HEARTBEAT", &c.EventsHeartbeat, 10*time.Millisecond, "want a duration of at least 10ms such as 15s")
+}
+
+// parseRocky reads the voter-registration settings.
+func (c *Config) parseRocky(p *parser) {
+	for _, d := range splitList(p.get("TURNOUT_ROCKY_REMINDERS")) {
 		if d == "none" {
 			continue
 		}
 		v, err := time.ParseDuration(d)
 		if err != nil || v <= 0 {
-			bad("TURNOUT_ROCKY_REMINDERS", "want comma-separated positive durations such as 72h,72h,72h (or none), not %q", d)
+			p.bad("TURNOUT_ROCKY_REMINDERS", "want comma-separated positive durations such as 72h,72h,72h (or none), not %q", d)
 			continue
 		}
 		c.RockyReminders = append(c.RockyReminders, v)
 	}
-	c.RockyEmailBlocklist = splitList(get("TURNOUT_ROCKY_EMAIL_BLOCKLIST"))
-	if c.RockyOpenSignup, err = strconv.ParseBool(get("TURNOUT_ROCKY_OPEN_SIGNUP")); err != nil {
-		bad("TURNOUT_ROCKY_OPEN_SIGNUP", "want true or false")
+	c.RockyEmailBlocklist = splitList(p.get("TURNOUT_ROCKY_EMAIL_BLOCKLIST"))
+	p.boolean("TURNOUT_ROCKY_OPEN_SIGNUP", &c.RockyOpenSignup)
+	p.duration("TURNOUT_ROCKY_PDF_WAIT", &c.RockyPDFWait, time.Nanosecond, "want a positive duration such as 20s")
+	p.integer("TURNOUT_ROCKY_SIGNUP_RATE_LIMIT", &c.RockySignupsPerHour, 1, math.MaxInt, "want partner sign-ups per hour per client address (at least 1)")
+	p.boolean("TURNOUT_ROCKY_PREREGISTRATION", &c.RockyPreRegistration)
+	p.integer("TURNOUT_ROCKY_BATCH_SIZE", &c.RockyBatchSize, 1, math.MaxInt, "want a positive number of records per bulk call")
+	d, err := parseDays(p.get("TURNOUT_REPORT_RETENTION"))
+	if err != nil || d < time.Second {
+		p.bad("TURNOUT_REPORT_RETENTION", "want a duration of at least 1s such as 7d, 36h or 90m")
 	}
-	if c.EventsHeartbeat, err = time.ParseDuration(get("TURNOUT_EVENTS_HEARTBEAT")); err != nil || c.EventsHeartbeat < 10*time.Millisecond {
-		bad("TURNOUT_EVENTS_HEARTBEAT", "want a duration of at least 10ms such as 15s")
-	}
-	if c.RockyPDFWait, err = time.ParseDuration(get("TURNOUT_ROCKY_PDF_WAIT")); err != nil || c.RockyPDFWait <= 0 {
-		bad("TURNOUT_ROCKY_PDF_WAIT", "want a positive duration such as 20s")
-	}
-	if c.RockySignupsPerHour, err = strconv.Atoi(get("TURNOUT_ROCKY_SIGNUP_RATE_LIMIT")); err != nil || c.RockySignupsPerHour < 1 {
-		bad("TURNOUT_ROCKY_SIGNUP_RATE_LIMIT", "want partner sign-ups per hour per client address (at least 1)")
-	}
-	if c.RockyPreRegistration, err = strconv.ParseBool(get("TURNOUT_ROCKY_PREREGISTRATION")); err != nil {
-		bad("TURNOUT_ROCKY_PREREGISTRATION", "want true or false")
-	}
-	if c.RockyBatchSize, err = strconv.Atoi(get("TURNOUT_ROCKY_BATCH_SIZE")); err != nil || c.RockyBatchSize < 1 {
-		bad("TURNOUT_ROCKY_BATCH_SIZE", "want a positive number of records per bulk call")
-	}
-	if c.ReportRetention, err = parseDays(get("TURNOUT_REPORT_RETENTION")); err != nil || c.ReportRetention < time.Second {
-		bad("TURNOUT_REPORT_RETENTION", "want a duration of at least 1s such as 7d, 36h or 90m")
-	}
-	c.SFTPKnownHosts = get("TURNOUT_SFTP_KNOWN_HOSTS")
-	if c.SFTPKnownHosts != "" {
-		if _, err := os.Stat(c.SFTPKnownHosts); err != nil {
-			bad("TURNOUT_SFTP_KNOWN_HOSTS", "cannot read %q (want the path of an OpenSSH known_hosts file)", c.SFTPKnownHosts)
-		}
-	}
-	if c.SFTPInsecure, err = strconv.ParseBool(get("TURNOUT_SFTP_INSECURE")); err != nil {
-		bad("TURNOUT_SFTP_INSECURE", "want true or false")
-	}
-	if c.MaxFileBytes, err = strconv.ParseInt(get("TURNOUT_MAX_FILE_BYTES"), 10, 64); err != nil || c.MaxFileBytes <= 0 {
-		bad("TURNOUT_MAX_FILE_BYTES", "want a positive number of bytes")
-	}
-	c.parseFetchAndSlots(get, bad)
-	positive := func(k string, dst *int, lo, hi int, what string) {
-		n, err := strconv.Atoi(get(k))
-		if err != nil || n < lo || n > hi {
-			bad(k, "want %s from %d to %d", what, lo, hi)
-			return
-		}
-		*dst = n
-	}
-	// A record holds at least one field; 256 MiB is far past what a
-	// worker should hold for one record.
-	positive("TURNOUT_CSV_MAX_FIELD_BYTES", &c.CSVMaxFieldBytes, 1, 256<<20, "bytes")
-	positive("TURNOUT_CSV_MAX_RECORD_BYTES", &c.CSVMaxRecordBytes, 1, 256<<20, "bytes")
-	positive("TURNOUT_CSV_MAX_COLUMNS", &c.CSVMaxColumns, 1, 1<<20, "fields")
-	positive("TURNOUT_ZIP_MAX_ENTRIES", &c.ZipMaxEntries, 1, 1<<20, "entries")
-	// A chunk costs about 50 bytes a row, three at a time.
-	positive("TURNOUT_FILELOAD_CHUNK_ROWS", &c.FileLoadChunkRows, 1, 1<<20, "rows")
-	positive("TURNOUT_FILELOAD_SET_BYTES", &c.FileLoadSetBytes, 1, 1<<30, "bytes")
-	if c.CSVMaxFieldBytes > c.CSVMaxRecordBytes && c.CSVMaxRecordBytes > 0 {
-		bad("TURNOUT_CSV_MAX_FIELD_BYTES", "is larger than TURNOUT_CSV_MAX_RECORD_BYTES (%d); a field is part of a record", c.CSVMaxRecordBytes)
-	}
-	if len(errs) > 0 {
-		return nil, fmt.Errorf("invalid configuration:\n  %s", strings.Join(errs, "\n  "))
-	}
-	return c, nil
+	c.ReportRetention = d
 }
 
-// parseFetchAndSlots reads the limits that keep one tenant's slow sources
-// from starving the worker's other work.
-func (c *Config) parseFetchAndSlots(get func(string) string, bad func(k, format string, a ...any)) {
-	var err error
-	if c.FetchIdleTimeout, err = time.ParseDuration(get("TURNOUT_FETCH_IDLE_TIMEOUT")); err != nil || c.FetchIdleTimeout < 100*time.Millisecond {
-		bad("TURNOUT_FETCH_IDLE_TIMEOUT", "want a duration of at least 100ms such as 60s")
+// parseLimits reads what bounds the work one tenant can make: call rates,
+// worker slots, fetch deadlines and the sizes a file may have.
+func (c *Config) parseLimits(p *parser) {
+	p.integer("TURNOUT_PUBLIC_RATE_LIMIT", &c.PublicRateLimit, 0, math.MaxInt, "want calls per minute per client address (0 for no limit)")
+	p.integer("TURNOUT_WORKER_CONCURRENCY", &c.WorkerConcurrency, 1, math.MaxInt, "want a positive integer")
+	n, err := strconv.ParseInt(p.get("TURNOUT_MAX_FILE_BYTES"), 10, 64)
+	if err != nil || n <= 0 {
+		p.bad("TURNOUT_MAX_FILE_BYTES", "want a positive number of bytes")
 	}
+	c.MaxFileBytes = n
+	p.duration("TURNOUT_FETCH_IDLE_TIMEOUT", &c.FetchIdleTimeout, 100*time.Millisecond, "want a duration of at least 100ms such as 60s")
 	// Asynq stops a task after 30 minutes; a fetch must end before that
 	// so its job gets a clear error instead of a cancelled context.
-	if c.FetchTimeout, err = time.ParseDuration(get("TURNOUT_FETCH_TIMEOUT")); err != nil || c.FetchTimeout < time.Second || c.FetchTimeout > 25*time.Minute {
-		bad("TURNOUT_FETCH_TIMEOUT", "want a duration from 1s to 25m such as 20m")
+	if p.duration("TURNOUT_FETCH_TIMEOUT", &c.FetchTimeout, time.Second, "want a duration from 1s to 25m such as 20m"); c.FetchTimeout > 25*time.Minute {
+		p.bad("TURNOUT_FETCH_TIMEOUT", "want a duration from 1s to 25m such as 20m")
 	}
-	if c.KeyFileLoadConcurrency, err = strconv.Atoi(get("TURNOUT_KEY_FILELOAD_CONCURRENCY")); err != nil || c.KeyFileLoadConcurrency < 1 {
-		bad("TURNOUT_KEY_FILELOAD_CONCURRENCY", "want a positive integer")
-	}
-	if c.WorkerInteractiveConcurrency, err = strconv.Atoi(get("TURNOUT_WORKER_INTERACTIVE_CONCURRENCY")); err != nil || c.WorkerInteractiveConcurrency < 0 {
-		bad("TURNOUT_WORKER_INTERACTIVE_CONCURRENCY", "want 0 or a positive integer")
+	p.integer("TURNOUT_KEY_FILELOAD_CONCURRENCY", &c.KeyFileLoadConcurrency, 1, math.MaxInt, "want a positive integer")
+	p.integer("TURNOUT_WORKER_INTERACTIVE_CONCURRENCY", &c.WorkerInteractiveConcurrency, 0, math.MaxInt, "want 0 or a positive integer")
+	// A record holds at least one field; 256 MiB is far past what a
+	// worker should hold for one record.
+	p.positive("TURNOUT_CSV_MAX_FIELD_BYTES", &c.CSVMaxFieldBytes, 1, 256<<20, "bytes")
+	p.positive("TURNOUT_CSV_MAX_RECORD_BYTES", &c.CSVMaxRecordBytes, 1, 256<<20, "bytes")
+	p.positive("TURNOUT_CSV_MAX_COLUMNS", &c.CSVMaxColumns, 1, 1<<20, "fields")
+	p.positive("TURNOUT_ZIP_MAX_ENTRIES", &c.ZipMaxEntries, 1, 1<<20, "entries")
+	// A chunk costs about 50 bytes a row, three at a time.
+	p.positive("TURNOUT_FILELOAD_CHUNK_ROWS", &c.FileLoadChunkRows, 1, 1<<20, "rows")
+	p.positive("TURNOUT_FILELOAD_SET_BYTES", &c.FileLoadSetBytes, 1, 1<<30, "bytes")
+	if c.CSVMaxFieldBytes > c.CSVMaxRecordBytes && c.CSVMaxRecordBytes > 0 {
+		p.bad("TURNOUT_CSV_MAX_FIELD_BYTES", "is larger than TURNOUT_CSV_MAX_RECORD_BYTES (%d); a field is part of a record", c.CSVMaxRecordBytes)
 	}
 }
 
