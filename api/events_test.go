@@ -359,6 +359,12 @@ func TestJobEventsAreTheOwnersAndAdmins(t *testing.T) {
 		t.Errorf("admin, no such job: %d, want 404", resp.StatusCode)
 	}
 
+	// HEAD tells what GET would answer, without a stream to wait on.
+	resp, b := srv.Do(apitest.NewRequest(t, http.MethodHead, path, "", "X-API-Key", owner.Secret))
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream" || len(b) != 0 {
+		t.Errorf("HEAD: %d %q with %d bytes, want 200 text/event-stream and no body", resp.StatusCode, resp.Header.Get("Content-Type"), len(b))
+	}
+
 	s := openEvents(t, srv.BaseURL, id, "Authorization", "Bearer "+admin.Secret)
 	s.expect("status", "queued")
 	o := openEvents(t, srv.BaseURL, id, "X-API-Key", owner.Secret)

@@ -71,6 +71,7 @@ func (h *Jobs) Events(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	watch.Mark()
 	select {
 	case <-watch.Done():
 		return fault.New(fault.Unavailable, "the server is shutting down; reconnect")

@@ -71,9 +71,11 @@ type Watcher struct {
 	jobs    map[int64]*watched
 	pending map[int64]bool
 	wake    chan struct{}
-	stop    context.CancelFunc // of the running feed; nil when stopped
-	idle    *time.Timer        // stops the feed after Linger without watchers
-	closed  bool
+	// reads counts the reads of changed jobs started so far.
+	reads  uint64
+	stop   context.CancelFunc // of the running feed; nil when stopped
+	idle   *time.Timer        // stops the feed after Linger without watchers
+	closed bool
 }
 
 // watched is one job's entry: its watches and the last read of it.
@@ -81,6 +83,7 @@ type watched struct {
 	watches map[*Watch]struct{}
 	job     *storage.JobListing
 	data    []byte // job as JSON
+	read    uint64 // the read that found them
 }
 
 // Watch is one watcher's subscription to a job's changes.
@@ -92,6 +95,10 @@ type Watch struct {
 	changed chan struct{}
 	// done is closed when the Watcher is closed.
 	done chan struct{}
+	// after is the last read started before the watcher read the job
+	// itself (Mark): that read, and those before it, may have found an
+	// older state than the watcher's own.
+	after uint64
 }
 
 // NewWatcher returns a Watcher over feed; it connects on its first watch.
@@ -133,14 +140,22 @@ func (wt *Watch) Changed() <-chan struct{} { return wt.changed }
 // Done is closed when the Watcher is closed (the process shuts down).
 func (wt *Watch) Done() <-chan struct{} { return wt.done }
 
-// Latest returns the job as last read, with its JSON encoding, and whether
-// it was read at all; a job read and found missing (deleted) is returned
-// as nil with ok true.
+// Mark records that the watcher has just read the job itself: Latest
+// ignores reads started before, which may have found an older state.
+func (wt *Watch) Mark() {
+	wt.w.mu.Lock()
+	wt.after = wt.w.reads
+	wt.w.mu.Unlock()
+}
+
+// Latest returns the job as last read (after Mark), with its JSON
+// encoding, and whether there is such a read; a job read and found
+// missing (deleted) is returned as nil with ok true.
 func (wt *Watch) Latest() (job *storage.JobListing, data []byte, ok bool) {
 	wt.w.mu.Lock()
 	defer wt.w.mu.Unlock()
 	e := wt.w.jobs[wt.id]
-	if e == nil || e.data == nil {
+	if e == nil || e.data == nil || e.read <= wt.after {
 		return nil, nil, false
 	}
 	return e.job, e.data, true
@@ -299,10 +314,13 @@ func (w *Watcher) read(ctx context.Context) bool {
 		ids = append(ids, id)
 	}
 	clear(w.pending)
-	w.mu.Unlock()
 	if len(ids) == 0 {
+		w.mu.Unlock()
 		return true
 	}
+	w.reads++
+	read := w.reads
+	w.mu.Unlock()
 	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	found, err := w.feed.JobListings(rctx, ids)
 	cancel()
@@ -341,7 +359,7 @@ func (w *Watcher) read(ctx context.Context) bool {
 		if bytes.Equal(data, e.data) {
 			continue
 		}
-		e.job, e.data = j, data
+		e.job, e.data, e.read = j, data, read
 		for wt := range e.watches {
 			select {
 			case wt.changed <- struct{}{}:
