@@ -13,6 +13,9 @@
 #                                     three interleaved runs each, medians and spread
 #   no-op jobs    go test -bench NoopJobs ./bench   API + worker beside raw Asynq
 #   registration  bench/rocky.sh   PDFs/s; POST → pdf_ready p50/p99 at 100/s
+#   event streams bench/sse.sh     1,000 idle GET /service/jobs/{id}/events streams: RSS, heap,
+#                                  goroutines and CPU per stream beside the API with none open;
+#                                  one change to all their jobs → every stream told, p50/p99
 #
 # ROWS (default 1000000) sizes the file loads; BIG_ROWS (5000000) the RSS run.
 set -euo pipefail
@@ -48,6 +51,9 @@ load_after[noop]=$(cut -d' ' -f1-3 /proc/loadavg)
 step "registrations and PDFs"
 bench/rocky.sh
 load_after[rocky]=$(cut -d' ' -f1-3 /proc/loadavg)
+step "job event streams"
+bench/sse.sh
+load_after[sse]=$(cut -d' ' -f1-3 /proc/loadavg)
 elapsed=$(($(date +%s) - started))
 
 # metric FILE BENCHMARK UNIT: the value a Go benchmark line reports in UNIT.
@@ -72,6 +78,13 @@ noop_asynq=$(median bench/results/noop.txt BenchmarkNoopJobs/asynq jobs/s)
 noop_batch=$(median bench/results/noop.txt BenchmarkNoopJobs/turnout-batch jobs/s)
 pdf_p50=$(metric bench/results/rocky.txt BenchmarkLatencyAt100PerSecond p50_ms)
 pdf_p99=$(metric bench/results/rocky.txt BenchmarkLatencyAt100PerSecond p99_ms)
+sse=bench/results/sse.txt
+sse_rss=$(metric $sse 'BenchmarkIdleEventStreams/streams=[0-9]+' rss-KiB/stream)
+sse_heap=$(metric $sse 'BenchmarkIdleEventStreams/streams=[0-9]+' heap-KiB/stream)
+sse_cpu=$(metric $sse 'BenchmarkIdleEventStreams/streams=[0-9]+' cpu-us/stream/min)
+sse_idle_rss=$(metric $sse 'BenchmarkIdleEventStreams/streams=[0-9]+' api-rss-MiB-idle)
+sse_idle_cpu=$(metric $sse 'BenchmarkIdleEventStreams/streams=[0-9]+' api-cpu-ms/min-idle)
+sse_p99=$(metric $sse 'BenchmarkEventFanOut/streams=[0-9]+' p99-ms)
 
 ratio() { [ -n "$1" ] && [ -n "$2" ] && printf '%.2f' "$(echo "scale=4; $1 / $2" | bc)" || echo "n/a"; }
 # met VALUE OP LIMIT → yes / no / n/a
@@ -101,6 +114,7 @@ table=$(
 	echo "| no-op jobs through API + worker, POST /service/jobs/batch of 50 | $(fmt "$noop_batch" 0) jobs/s | same run | ${noop_batch_r}× | ≥ 0.5× | $(met "$noop_batch_r" '>=' 0.5) |"
 	echo "| POST /v4/fileLoadingJobs, $clients clients, ${load_seconds} s (bench/cmd/benchhttp) | $post_rps req/s, p50 $post_p50_ms ms, p99 $post_p99_ms ms | Echo returning a constant: $echo_rps req/s, p50 $echo_p50_ms ms, p99 $echo_p99_ms ms | ${post_r}× (req/s) | report | — |"
 	echo "| registration → PDF ready at 100/s | p50 $(fmt "$pdf_p50" 0) ms, p99 $(fmt "$pdf_p99" 0) ms | — | — | p99 < 1 s | $(met "$pdf_p99" '<' 1000) |"
+	echo "| 1,000 idle job event streams (GET /service/jobs/{id}/events; bench/sse.sh) | per stream: $(fmt "$sse_rss" 1) KiB RSS, $(fmt "$sse_heap" 1) KiB heap, $(fmt "$sse_cpu" 0) µs CPU a minute; one change to all their jobs told on every stream within $(fmt "$sse_p99" 0) ms (p99) | the same API with none open: $(fmt "$sse_idle_rss" 0) MiB RSS, $(fmt "$sse_idle_cpu" 0) ms CPU a minute | — | report | — |"
 	echo "| worker peak RSS (VmHWM), $B-row score file: vanids 1..$big_rows against $M imported people ($M matched, the rest unmatched) | $big_rss_mb MB ($(fmt "$big_s") s) | — | — | < 200 MB | $(met "$big_rss_mb" '<' 200) |"
 )
 {
@@ -109,7 +123,7 @@ table=$(
 	echo "Each Turnout figure is measured beside its baseline in the same run, on the same machine and"
 	echo "database, so the ratio is what counts. Load average (1, 5, 15 min): $load_start at the start;"
 	echo "after the file loads ${load_after[fileload]}, the report ${load_after[report]}, the export ${load_after[export]}, the no-op jobs"
-	echo "${load_after[noop]}, the registrations ${load_after[rocky]}."
+	echo "${load_after[noop]}, the registrations ${load_after[rocky]}, the event streams ${load_after[sse]}."
 	echo
 	echo "$table"
 	echo
@@ -153,10 +167,22 @@ table=$(
 	echo '```'
 	cat bench/results/rocky.txt
 	echo '```'
+	echo
+	echo "## Job event streams"
+	echo
+	echo "turnout-api alone (no worker: the jobs stay queued and the streams idle but for the 15 s"
+	echo "heartbeat), one queued no-op job per stream. Its own /metrics read with no stream open and then"
+	echo "with every stream open, each over the same idle spell; the differences divided by the streams."
+	echo "Then one UPDATE changes every watched job's progress, timed until each stream has told it, and"
+	echo "the streams are closed (bench/sse.sh, bench/cmd/benchsse):"
+	echo
+	echo '```'
+	cat bench/results/sse.txt
+	echo '```'
 } >"$out"
 
 echo
 echo "$table"
 echo
-echo "make bench took $((elapsed / 60)) min $((elapsed % 60)) s; load average at the start $load_start, at the end ${load_after[rocky]}"
+echo "make bench took $((elapsed / 60)) min $((elapsed % 60)) s; load average at the start $load_start, at the end ${load_after[sse]}"
 echo "results in $out"
