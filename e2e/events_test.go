@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -242,7 +243,12 @@ func TestJobEventsReachEveryAPIProcess(t *testing.T) {
 	if err := api2.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = api2.Process.Kill(); _ = api2.Wait() })
+	t.Cleanup(func() {
+		if api2.ProcessState == nil {
+			_ = api2.Process.Kill()
+			_ = api2.Wait()
+		}
+	})
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		resp, err := http.Get(second + "/readyz")
@@ -287,5 +293,28 @@ func TestJobEventsReachEveryAPIProcess(t *testing.T) {
 	}
 	if la, lb := ea[len(ea)-1], eb[len(eb)-1]; la.ID != lb.ID || la.Data != lb.Data {
 		t.Errorf("the two APIs end differently:\n%s %s\n%s %s", la.ID, la.Data, lb.ID, lb.Data)
+	}
+
+	// An API shutting down ends its open streams (without end: clients
+	// reconnect elsewhere) and exits well within its drain time.
+	code, _, body = s.Do("POST", "/service/jobs", `{"sleepMs": 60000}`, "X-API-Key", admin)
+	if code != http.StatusAccepted {
+		t.Fatalf("POST /service/jobs: %d %s", code, body)
+	}
+	_ = json.Unmarshal(body, &created)
+	long := watchJob(t, second, created.Job.ID, "X-API-Key", admin)
+	if ev := <-long; ev.Name != "status" {
+		t.Fatalf("first event %q, want status", ev.Name)
+	}
+	stopped := time.Now()
+	_ = api2.Process.Signal(syscall.SIGTERM)
+	rest := collect(t, long, 5*time.Second, s.Logs)
+	for _, ev := range rest {
+		if ev.Name == "end" {
+			t.Errorf("the stream of an unfinished job told end on shutdown: %v", names(rest))
+		}
+	}
+	if err := api2.Wait(); err != nil || time.Since(stopped) > 5*time.Second {
+		t.Errorf("the second API exited with %v %s after SIGTERM, want 0 within 5s (TURNOUT_SHUTDOWN_TIMEOUT is 10s)", err, time.Since(stopped))
 	}
 }
