@@ -4,7 +4,8 @@
 # whatever the size of the database, and stay within the worker's memory?
 #
 # For each file of FILES rows (default "100000 5000000": VANIDs 1..N, a
-# score each, every row matched while N ≤ PEOPLE), RUNS (default 3)
+# score each, every row matched while N ≤ PEOPLE; N followed by "r", as in
+# 1000000r: the same rows in random order), RUNS (default 3)
 # interleaved runs, the order swapped from one run to the next:
 #   - Turnout: the plain CSV served on 127.0.0.1, POST /v4/fileLoadingJobs →
 #     status Completed (bench/cmd/benchhttp, polled every 20 ms), one worker
@@ -93,7 +94,10 @@ sql -c "DROP TABLE IF EXISTS bench_scores; CREATE TABLE bench_scores (LIKE van_s
   ALTER TABLE bench_scores ALTER score_update_id SET DEFAULT 1"
 
 for n in $FILES; do
-  awk -v n="$n" 'BEGIN { print "vanid,score"; for (i = 1; i <= n; i++) printf "%d,%d\n", i, (i * 7919) % 101 }' > "$work/s$n.csv"
+  awk -v n="${n%r}" 'BEGIN { print "vanid,score"; for (i = 1; i <= n; i++) printf "%d,%d\n", i, (i * 7919) % 101 }' > "$work/s$n.csv"
+  if [ "$n" != "${n%r}" ]; then
+    { head -1 "$work/s$n.csv"; tail -n +2 "$work/s$n.csv" | shuf --random-source=<(yes); } > "$work/s$n.shuf" && mv "$work/s$n.shuf" "$work/s$n.csv"
+  fi
   echo '{"description":"bench","file":{"columnDelimiter":"Csv","hasHeader":true,"sourceUrl":"'"$src/s$n.csv"'",
    "columns":[{"name":"vanid"},{"name":"score"}]},
    "actions":[{"actionType":"Score","personIdColumn":"vanid","personIdType":"VANID","scoreColumn":"score","scoreId":'"$score"'}]}' > "$work/s$n.json"
@@ -103,10 +107,10 @@ bin/turnout-api 2>"$work/api.log" & pids+=($!)
 waitfor "$api/healthz"; waitfor "$src/s${FILES%% *}.csv"
 
 turnout_run() {
-  local s m
+  local s m rows=${1%r}
   s=$("$work/benchhttp" job -url "$api/v4/fileLoadingJobs" -body "$work/s$1.json" -out "$work/job.json")
   m=$(jq -r '.actions[0].results.matchedRows' "$work/job.json")
-  [ "$m" = "$(( $1 < PEOPLE ? $1 : PEOPLE ))" ] || { echo "the job matched $m rows of $1" >&2; exit 1; }
+  [ "$m" = "$(( rows < PEOPLE ? rows : PEOPLE ))" ] || { echo "the job matched $m rows of $rows" >&2; exit 1; }
   sql -c "TRUNCATE van_score_update_values"
   echo "$s"
 }
@@ -116,7 +120,7 @@ copy_run() {
   t=$(now)
   sql -c "\\copy bench_scores (vanid, value) FROM '$work/s$1.csv' CSV HEADER"
   s=$(since "$t")
-  [ "$(sql -At -c "SELECT count(*) FROM bench_scores")" = "$1" ] || { echo "psql copied the wrong number of rows" >&2; exit 1; }
+  [ "$(sql -At -c "SELECT count(*) FROM bench_scores")" = "${1%r}" ] || { echo "psql copied the wrong number of rows" >&2; exit 1; }
   echo "$s"
 }
 
@@ -144,6 +148,7 @@ for n in $FILES; do
   read -r tm tsp < <(printf '%s\n' "${tt[@]}" | stats)
   read -r cm csp < <(printf '%s\n' "${ct[@]}" | stats)
   grep -o '"msg":"rows matched"[^}]*' "$work/worker.log" | tail -1 | sed 's/^/  /'
-  echo "| $n rows, all matched | ${tm}s (${tsp}s) | ${cm}s (${csp}s) | $(printf '%.2f' "$(echo "scale=4; $tm / $cm" | bc)")× | $((rss_kb / 1024)) MB | $(cut -d' ' -f1-3 /proc/loadavg) |" >> "$out"
+  order="in VANID order"; [ "$n" != "${n%r}" ] && order="in random order"
+  echo "| ${n%r} rows $order, $(( ${n%r} < PEOPLE ? ${n%r} : PEOPLE )) matched | ${tm}s (${tsp}s) | ${cm}s (${csp}s) | $(printf '%.2f' "$(echo "scale=4; $tm / $cm" | bc)")× | $((rss_kb / 1024)) MB | $(cut -d' ' -f1-3 /proc/loadavg) |" >> "$out"
 done
 cat "$out"
