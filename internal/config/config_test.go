@@ -15,7 +15,8 @@ func TestDefaultsAreALocalDevelopmentStack(t *testing.T) {
 	}
 	if c.DatabaseURL != "postgres://postgres@127.0.0.1:5432/turnout?sslmode=disable" || c.HTTPAddr != ":8080" ||
 		c.PublicURL.String() != "http://localhost:8080" || c.ShutdownTimeout != 30*time.Second || c.WorkerConcurrency != 10 ||
-		c.CSVMaxFieldBytes != 64<<10 || c.CSVMaxRecordBytes != 1<<20 || c.CSVMaxColumns != 1000 || c.ZipMaxEntries != 1000 {
+		c.CSVMaxFieldBytes != 64<<10 || c.CSVMaxRecordBytes != 1<<20 || c.CSVMaxColumns != 1000 || c.ZipMaxEntries != 1000 ||
+		c.EventsHeartbeat != 15*time.Second {
 		t.Fatalf("defaults: %+v", c)
 	}
 }
@@ -44,6 +45,7 @@ func TestEveryBadVariableIsNamed(t *testing.T) {
 		"TURNOUT_CSV_MAX_COLUMNS":      "-3",
 		"TURNOUT_ZIP_MAX_ENTRIES":      "lots",
 		"TURNOUT_DATABASE_REPLICA_URL": "replica:5432",
+		"TURNOUT_EVENTS_HEARTBEAT":     "1ms",
 	}
 	for k, v := range cases {
 		t.Run(k, func(t *testing.T) {
