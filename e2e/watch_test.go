@@ -63,7 +63,9 @@ func (s *Stack) noop(t *testing.T, key string, sleepMS int) int64 {
 
 type watchedEvent struct {
 	Event string
-	Job   struct {
+	// ID is set on events of the stream, not on polled ones.
+	ID  string
+	Job struct {
 		ID     int64
 		Status string
 		Error  *string
@@ -134,6 +136,7 @@ func TestJobsWatchExitsByTheJobsOutcome(t *testing.T) {
 		}
 	})
 
+	// Without --poll, watch follows the event stream: its events have ids.
 	t.Run("canceled", func(t *testing.T) {
 		id := s.noop(t, admin, 60000)
 		cmd := s.watchCmd(admin, fmt.Sprint(id), "--json")
@@ -156,9 +159,9 @@ func TestJobsWatchExitsByTheJobsOutcome(t *testing.T) {
 			_ = json.Unmarshal(sc.Bytes(), &last)
 		}
 		err := cmd.Wait()
-		if cmd.ProcessState.ExitCode() != 3 || last.Event != "end" || last.Job.Status != "canceled" ||
+		if cmd.ProcessState.ExitCode() != 3 || last.Event != "end" || last.ID == "" || last.Job.Status != "canceled" ||
 			!strings.Contains(errOut.String(), fmt.Sprintf("job %d canceled by key:watcher", id)) {
-			t.Errorf("exit %v, last event %+v, stderr %s; want 3 after the end event of the canceled job", err, last, errOut.String())
+			t.Errorf("exit %v, last event %+v, stderr %s; want 3 after the stream's end event of the canceled job", err, last, errOut.String())
 		}
 	})
 }
