@@ -22,6 +22,8 @@ func FuzzCredentialExtractors(f *testing.F) {
 	f.Add("\x00", "\xff\xfe", `{"partner_id":1e400}`, "bearer  x")
 	f.Add("app", "x|", `{"a":{"partner_id":null}}`, strings.Repeat("k", 300))
 	f.Add("app", "|0", `{}`, "Bearer   ")
+	f.Add("", "", "partner_id=1&registration[partner_API_key]=k", "")
+	f.Add("", "", "registration[partner_id]=%zz&partner_API_key=", "")
 	e := echo.New()
 	f.Fuzz(func(t *testing.T, user, pass, body, token string) {
 		req := httptest.NewRequest(http.MethodPost, "/?partner_id=&partner_API_key=", strings.NewReader(body))
@@ -43,6 +45,16 @@ func FuzzCredentialExtractors(f *testing.F) {
 			if cred.Secret == "" {
 				t.Fatalf("%s: empty secret accepted", name)
 			}
+		}
+		// Rocky reads a form body's credentials too.
+		form := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body))
+		form.Header.Set(echo.HeaderContentType, echo.MIMEApplicationForm)
+		cred, err := RockyPartner(e.NewContext(form, httptest.NewRecorder()))
+		if err != nil && fault.KindOf(err) != fault.Unauthorized && fault.KindOf(err) != fault.Invalid {
+			t.Fatalf("rocky form: error of kind %s: %v", fault.KindOf(err), err)
+		}
+		if err == nil && cred.Secret == "" {
+			t.Fatal("rocky form: empty secret accepted")
 		}
 	})
 }
