@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/turnoutdev/turnout/api"
@@ -32,10 +33,15 @@ type eventsServer struct {
 
 func newEventsServer(t *testing.T, heartbeat time.Duration) *eventsServer {
 	t.Helper()
+	return newEventsServerWith(t, heartbeat, native.WatchOptions{Linger: time.Millisecond})
+}
+
+func newEventsServerWith(t *testing.T, heartbeat time.Duration, opt native.WatchOptions) *eventsServer {
+	t.Helper()
 	env := testenv.Get(t)
 	client := asynq.NewClient(env.AsynqConn)
 	t.Cleanup(func() { client.Close() })
-	w := native.NewWatcher(env.Store, quiet, native.WatchOptions{Linger: time.Millisecond})
+	w := native.NewWatcher(env.Store, quiet, opt)
 	h := api.New(api.Deps{
 		Store: env.Store, Redis: env.Redis, AsynqConn: env.AsynqConn,
 		Enqueuer: jobs.NewEnqueuer(env.Store, client, quiet), Registry: prometheus.NewRegistry(), Log: quiet,
@@ -439,6 +445,31 @@ func TestJobEventsSurviveTheLossOfTheListener(t *testing.T) {
 	}
 	if _, j := s.expect("progress", "queued"); j.ProgressDone != 42 {
 		t.Errorf("progress after the listener came back: %d done, want 42", j.ProgressDone)
+	}
+}
+
+// A change whose notification never came (here: made with triggers off for
+// its session) still reaches the stream at the next periodic read.
+func TestJobEventsRecheckCatchesAChangeNobodyAnnounced(t *testing.T) {
+	srv := newEventsServerWith(t, 0, native.WatchOptions{Recheck: 200 * time.Millisecond})
+	env := testenv.Get(t)
+	ctx := context.Background()
+	key := createKey(t, storage.NewKey{Scopes: []string{"metrics"}})
+	id := newJob(t, key)
+	s := openEvents(t, srv.BaseURL, id, "X-API-Key", key.Secret)
+	s.expect("status", "queued")
+	err := env.Store.InTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SET LOCAL session_replication_role = replica`); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `UPDATE jobs SET progress_done = 7, updated_at = now() WHERE id = $1`, id)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, j := s.expect("progress", "queued"); j.ProgressDone != 7 {
+		t.Errorf("progress after the recheck: %d done, want 7", j.ProgressDone)
 	}
 }
 
