@@ -72,7 +72,7 @@ func BenchmarkReadChunkDirect(b *testing.B) {
 		sortChunk := func() {
 			n += len(c.rows[0])
 			l.sortKeys(c)
-			c.reset(0)
+			c.reset(0, 0)
 		}
 		st := &stager{rd: newReader(bytes.NewReader(buf.Bytes()), f, CSVLimits{}), rules: []rule{r}, header: true,
 			progress: func(int64, int64) {}, route: func(_ rule, _ int64, row stagedRow) ([]any, error) {

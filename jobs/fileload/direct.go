@@ -33,7 +33,10 @@ import (
 // database's id density says is cheaper, so a load costs about what its
 // file costs, whatever the size of the database. While one chunk is
 // COPY'd the next is matched on a second connection, when the pool has
-// one to spare.
+// one to spare. A file in no useful order (a chunk whose ids spread too
+// wide for a range read) is sorted by id on disk from there on, in
+// bounded runs merged at the end (directsort.go), so its chunks are dense
+// again.
 //
 // A person listed twice keeps the file's last value. Within a chunk the
 // sort puts a person's rows together and only the last is kept; a person
@@ -47,7 +50,8 @@ import (
 // paths give the same statistics.
 //
 // Memory is bounded by configuration, not by the file or the database: a
-// few chunks of ChunkRows rows in flight, and per action two compressed
+// few chunks of ChunkRows rows in flight (or one sorting run of four
+// chunks' rows), and per action two compressed
 // sets (roaring bitmaps) of at most SetBytes each: the VANIDs stored, to
 // tell a person's first row from a later one, and the ids that match
 // nobody, counted exactly for the duplicate and unmatched statistics.
@@ -88,6 +92,7 @@ type directScore struct {
 	// fileload_unmatched (spilled: some are).
 	unmatched *idSet
 	spilled   bool
+	sorted    bool  // the file was sorted by id on disk
 	later     int64 // rows written to fileload_later
 	matched   int64 // people stored
 	nonNull   int64 // of those, with a value
@@ -182,13 +187,15 @@ func byIDThenPos(a, b chunkRow) int {
 type scoreChunk struct {
 	seq    int64
 	n      int
+	first  int64        // the file position (among routed rows) of its first row
+	sorted bool         // rows sorted and keys listed
 	rows   [][]chunkRow // by action slot
 	keys   [][]int64    // by slot: the distinct ids, ascending
 	vanids [][]int64    // by slot, beside keys: the person's VANID, 0 for nobody
 }
 
-func (c *scoreChunk) reset(seq int64) {
-	c.seq, c.n = seq, 0
+func (c *scoreChunk) reset(seq, first int64) {
+	c.seq, c.n, c.first, c.sorted = seq, 0, first, false
 	for s := range c.rows {
 		c.rows[s], c.keys[s], c.vanids[s] = c.rows[s][:0], c.keys[s][:0], c.vanids[s][:0]
 	}
@@ -317,39 +324,12 @@ func copyDirect(ctx context.Context, tx pgx.Tx, pool *pgxpool.Pool, jobID int64,
 	}
 	read, looked := make(chan *scoreChunk), make(chan *scoreChunk)
 	g, gctx := errgroup.WithContext(ctx)
-	var chunks int64
+	ch := &chunker{l: l, free: free, read: read, done: gctx.Done(), dir: opts.SpoolDir}
 	g.Go(func() error {
 		defer close(read)
-		var cur *scoreChunk
-		var limit int
-		send := func() error {
-			select {
-			case read <- cur:
-				cur = nil
-				return nil
-			case <-gctx.Done():
-				return errStopped
-			}
-		}
+		defer func() { ch.sort.close() }()
 		st.route = func(ru rule, _ int64, row stagedRow) ([]any, error) {
-			if cur == nil {
-				select {
-				case cur = <-free:
-				case <-gctx.Done():
-					return nil, errStopped
-				}
-				cur.reset(chunks)
-				// The first chunks are small, so matching and storing
-				// start early; then they grow to the configured size.
-				limit = min(l.chunkRows, firstChunkRows<<min(chunks, 16))
-				chunks++
-			}
-			s := ru.(*scoreRule).direct.slot
-			cur.rows[s] = append(cur.rows[s], chunkRow{id: row.id, pos: int32(cur.n), value: row.value})
-			if cur.n++; cur.n >= limit {
-				return nil, send()
-			}
-			return nil, nil
+			return nil, ch.put(ru.(*scoreRule).direct.slot, row.id, row.value)
 		}
 		// route keeps every row, so Next reads the whole file.
 		for st.Next() {
@@ -357,10 +337,7 @@ func copyDirect(ctx context.Context, tx pgx.Tx, pool *pgxpool.Pool, jobID int64,
 		if st.err != nil {
 			return st.err
 		}
-		if cur != nil {
-			return send()
-		}
-		return nil
+		return ch.finish()
 	})
 	stored := read
 	if parallel {
@@ -405,8 +382,8 @@ func copyDirect(ctx context.Context, tx pgx.Tx, pool *pgxpool.Pool, jobID int64,
 		return err
 	}
 	for _, d := range l.actions {
-		log.Info("rows matched", "action", d.slot, "id_type", d.idType, "chunks", chunks, "range_reads", d.rangeReads, "index_lookups", d.lookups,
-			"later_rows", d.later, "seen_bytes", d.seen.heapBytes(), "unmatched_spilled", d.spilled, "concurrent", parallel,
+		log.Info("rows matched", "action", d.slot, "id_type", d.idType, "chunks", ch.chunks, "range_reads", d.rangeReads, "index_lookups", d.lookups,
+			"later_rows", d.later, "sorted_runs", ch.sort.runs(), "seen_bytes", d.seen.heapBytes(), "unmatched_spilled", d.spilled, "concurrent", parallel,
 			"duration_ms", time.Since(t0).Milliseconds())
 	}
 	return nil
@@ -414,7 +391,9 @@ func copyDirect(ctx context.Context, tx pgx.Tx, pool *pgxpool.Pool, jobID int64,
 
 // lookup finds the person of each distinct id of c's actions.
 func (l *directLoad) lookup(ctx context.Context, conn *pgconn.PgConn, c *scoreChunk) error {
-	l.sortKeys(c)
+	if !c.sorted {
+		l.sortKeys(c)
+	}
 	for s, d := range l.actions {
 		if len(c.keys[s]) == 0 {
 			continue
@@ -444,6 +423,13 @@ func (l *directLoad) sortKeys(c *scoreChunk) {
 		clear(vanids)
 		c.keys[s], c.vanids[s] = keys, vanids
 	}
+	c.sorted = true
+}
+
+// ranged tells whether d's keys (ascending) are best matched by a read of
+// the people in their range rather than an index lookup of each.
+func (l *directLoad) ranged(d *directScore, keys []int64) bool {
+	return l.ranges[d.idType].within(keys[0], keys[len(keys)-1]) <= rangeFactor*float64(len(keys))
 }
 
 // match sets vanids[i] to the VANID of the person whose id (of d's type)
@@ -457,7 +443,7 @@ func (l *directLoad) match(ctx context.Context, conn *pgconn.PgConn, d *directSc
 	lo, hi := keys[0], keys[len(keys)-1]
 	mode := binary.BigEndian.AppendUint16(nil, uint16(l.dbMode))
 	var rr *pgconn.ResultReader
-	ranged := l.ranges[d.idType].within(lo, hi) <= rangeFactor*float64(len(keys))
+	ranged := l.ranged(d, keys)
 	if ranged {
 		d.rangeReads++
 		rr = conn.ExecParams(ctx, `SELECT `+col+pair+` FROM van_people WHERE db_mode = $1 AND `+col+` BETWEEN $2 AND $3 ORDER BY `+col,

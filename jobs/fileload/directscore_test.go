@@ -234,7 +234,7 @@ func TestDirectScoreLoadsAgreeWithStaged(t *testing.T) {
 		{"200 rows a chunk, one connection", Options{ChunkRows: 200}, busy},
 		{"7 rows a chunk, sets of 1 byte, one connection", Options{ChunkRows: 7, SetBytes: 1}, busy},
 	}
-	var later, full, spilled, ranges, lookups bool
+	var later, full, spilled, onDisk, ranges, lookups bool
 	for _, file := range []struct {
 		name string
 		rows [][4]string
@@ -260,15 +260,15 @@ func TestDirectScoreLoadsAgreeWithStaged(t *testing.T) {
 					}
 				}
 				for _, d := range states {
-					later, full, spilled = later || d.later > 0, full || d.full, spilled || d.spilled
+					later, full, spilled, onDisk = later || d.later > 0, full || d.full, spilled || d.spilled, onDisk || d.sorted
 					ranges, lookups = ranges || d.rangeReads > 0, lookups || d.lookups > 0
 				}
 			}
 		}
 	}
-	if !later || !full || !spilled || !ranges || !lookups {
-		t.Errorf("a path went untried: later rows %v, stored set full %v, unmatched spilled %v, range reads %v, index lookups %v",
-			later, full, spilled, ranges, lookups)
+	if !later || !full || !spilled || !onDisk || !ranges || !lookups {
+		t.Errorf("a path went untried: later rows %v, stored set full %v, unmatched spilled %v, file sorted %v, range reads %v, index lookups %v",
+			later, full, spilled, onDisk, ranges, lookups)
 	}
 }
 
