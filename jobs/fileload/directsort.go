@@ -161,6 +161,7 @@ type runSorter struct {
 	max   int
 	run   []sortRow
 	files []*os.File
+	nruns int // runs written
 	buf   []byte
 }
 
@@ -168,7 +169,7 @@ func (s *runSorter) runs() int {
 	if s == nil {
 		return 0
 	}
-	return len(s.files)
+	return s.nruns
 }
 
 func (s *runSorter) add(r sortRow) error {
@@ -189,6 +190,7 @@ func (s *runSorter) spill() error {
 	// Unlinked at once: the run lives as long as the file is open.
 	_ = os.Remove(f.Name())
 	s.files = append(s.files, f)
+	s.nruns++
 	w := bufio.NewWriterSize(f, 64<<10)
 	for _, r := range s.run {
 		s.buf = binary.BigEndian.AppendUint32(s.buf[:0], uint32(r.slot))
