@@ -111,15 +111,11 @@ func envOr(name, dflt string) string {
 	return dflt
 }
 
-// isTerminal reports whether w is a character device, such as a terminal
-// (not a file or a pipe).
+// isTerminal reports whether w is a terminal that understands redrawing a
+// line (not a file, a pipe or /dev/null, and TERM is not "dumb").
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0 && os.Getenv("TERM") != "dumb"
+	return ok && os.Getenv("TERM") != "dumb" && isTerminalFile(f)
 }
 
 // plainLine is one event as a line of text for logs and pipes.
