@@ -19,7 +19,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/turnoutdev/turnout/internal/testsmtp"
+	"github.com/turnoutdev/turnout/internal/mailcatcher"
 )
 
 func freePort(t *testing.T) int {
@@ -222,7 +222,7 @@ func newHALoad(t *testing.T, s *Stack) *haLoad {
 // haEnv is the extra configuration of a stack under haLoad: a mail server
 // for the registrations' e-mails, loopback sources allowed, quick retries.
 func haEnv(t *testing.T) []string {
-	mail := testsmtp.Start(t)
+	mail := mailcatcher.Start(t)
 	key := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))
 	return []string{"TURNOUT_SMTP_URL=" + mail.URL().String(), "TURNOUT_ALLOW_NETWORKS=127.0.0.0/8", "TURNOUT_ENCRYPTION_KEY=" + key,
 		"TURNOUT_RETRY_BASE=200ms", "TURNOUT_WORKER_CONCURRENCY=6"}

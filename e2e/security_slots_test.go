@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/turnoutdev/turnout/internal/testsmtp"
+	"github.com/turnoutdev/turnout/internal/mailcatcher"
 )
 
 // heldSource is a file server whose downloads send their header and first
@@ -66,7 +66,7 @@ func TestSecuritySlowSourcesOfOneKeyCannotStarveTheWorker(t *testing.T) {
 		t.Skip("real processes and slow sources")
 	}
 	src := startHeldSource(t)
-	mail := testsmtp.Start(t)
+	mail := mailcatcher.Start(t)
 	s := StartStack(t,
 		"TURNOUT_ALLOW_NETWORKS=127.0.0.0/8",
 		"TURNOUT_SMTP_URL="+mail.URL().String(),

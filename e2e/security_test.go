@@ -16,9 +16,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/turnoutdev/turnout/internal/mailcatcher"
 	"github.com/turnoutdev/turnout/internal/testenv"
 	"github.com/turnoutdev/turnout/internal/testsftp"
-	"github.com/turnoutdev/turnout/internal/testsmtp"
 )
 
 // After a full run — a VAN score load from an SFTP source with a password,
@@ -32,7 +32,7 @@ func TestSecretsStayOutOfLogsRedisResponsesAndDashboard(t *testing.T) {
 	)
 	sftpd := testsftp.Start(t, "keep", sftpPassword)
 	sftpd.Put(t, "scores.zip", zipped(t, "scores.csv", "hatWearerId,hatWearingScore,needsAnotherHatScore\n101,50,75\n102,60,76\n"))
-	mail := testsmtp.Start(t)
+	mail := mailcatcher.Start(t)
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
 	s := StartStack(t,

@@ -25,8 +25,8 @@ import (
 	"github.com/turnoutdev/turnout/api"
 	"github.com/turnoutdev/turnout/api/rocky"
 	"github.com/turnoutdev/turnout/internal/apitest"
+	"github.com/turnoutdev/turnout/internal/mailcatcher"
 	"github.com/turnoutdev/turnout/internal/testenv"
-	"github.com/turnoutdev/turnout/internal/testsmtp"
 	"github.com/turnoutdev/turnout/jobs"
 	"github.com/turnoutdev/turnout/jobs/notify"
 	"github.com/turnoutdev/turnout/jobs/registration"
@@ -65,7 +65,7 @@ type stack struct {
 	t          testing.TB
 	client     *apitest.Client
 	url        string
-	smtp       *testsmtp.Server
+	smtp       *mailcatcher.Server
 	store      *storage.Store
 	logs       *logBuffer
 	adminKey   string
@@ -134,7 +134,7 @@ func start(t testing.TB, o options) *stack {
 			SignupsPerHour: o.signupsPerHour},
 		Reports: &rocky.Reports{Service: &report.Service{Store: env.Store, Blobs: blobs, Enqueuer: enq}, PublicURL: pub},
 	})
-	mailSrv := testsmtp.Start(t)
+	mailSrv := mailcatcher.Start(t)
 	handlers := svc.NewJobs(blobs, notify.NewMailer(mailSrv.URL(), "Turnout <no-reply@localhost>"), pub, log).Handlers()
 	maps.Copy(handlers, (&report.Builder{Store: env.Store, Blobs: blobs, Log: log}).Handlers())
 	var workers sync.WaitGroup

@@ -23,9 +23,9 @@ import (
 
 	"github.com/turnoutdev/turnout/api"
 	"github.com/turnoutdev/turnout/internal/apitest"
+	"github.com/turnoutdev/turnout/internal/mailcatcher"
 	"github.com/turnoutdev/turnout/internal/netguard"
 	"github.com/turnoutdev/turnout/internal/testenv"
-	"github.com/turnoutdev/turnout/internal/testsmtp"
 	"github.com/turnoutdev/turnout/jobs"
 	"github.com/turnoutdev/turnout/jobs/export"
 	"github.com/turnoutdev/turnout/jobs/fileload"
@@ -46,7 +46,7 @@ type stack struct {
 	t       *testing.T
 	env     *testenv.Env
 	api     *apitest.Client
-	smtp    *testsmtp.Server
+	smtp    *mailcatcher.Server
 	files   *httptest.Server
 	fileMu  sync.Mutex
 	served  map[string][]byte
@@ -111,7 +111,7 @@ func newStack(t *testing.T, o options) *stack {
 	t.Cleanup(srv.Close)
 	s.api = &apitest.Client{T: t, BaseURL: srv.URL}
 
-	s.smtp = testsmtp.Start(t)
+	s.smtp = mailcatcher.Start(t)
 	s.files = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.fileMu.Lock()
 		b, ok := s.served[r.URL.Path]

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/turnoutdev/turnout/internal/testsmtp"
+	"github.com/turnoutdev/turnout/internal/mailcatcher"
 )
 
 // devCmd holds helpers for local stacks (make demo), not for production.
@@ -32,13 +32,13 @@ func devCmd(ctx context.Context, e *env, args []string) error {
 		defer f.Close()
 		out = f
 	}
-	srv, err := testsmtp.Listen(*addr)
+	srv, err := mailcatcher.Listen(*addr)
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
 	var mu sync.Mutex
-	srv.OnMessage = func(m testsmtp.Message) {
+	srv.OnMessage = func(m mailcatcher.Message) {
 		mu.Lock()
 		defer mu.Unlock()
 		fmt.Fprintf(out, "From: %s\nTo: %s\nSubject: %s\n\n%s\n%s\n", m.From, strings.Join(m.To, ", "), m.Subject,

@@ -5,12 +5,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/turnoutdev/turnout/internal/testsmtp"
+	"github.com/turnoutdev/turnout/internal/mailcatcher"
 	"github.com/turnoutdev/turnout/jobs/notify"
 )
 
 func TestMailerDeliversTextAndHTMLOverRealSMTP(t *testing.T) {
-	srv := testsmtp.Start(t)
+	srv := mailcatcher.Start(t)
 	m := notify.NewMailer(srv.URL(), "Turnout <no-reply@turnout.test>")
 	err := m.Send(context.Background(), notify.Email{
 		To:      []string{"organizer@example.org"},
@@ -38,7 +38,7 @@ func TestMailerDeliversTextAndHTMLOverRealSMTP(t *testing.T) {
 }
 
 func TestMailerReportsUnreachableRelay(t *testing.T) {
-	srv := testsmtp.Start(t)
+	srv := mailcatcher.Start(t)
 	u := srv.URL()
 	_ = srv.Close()
 	err := notify.NewMailer(u, "no-reply@turnout.test").Send(context.Background(), notify.Email{To: []string{"a@example.org"}, Subject: "s", Text: "t"})
@@ -48,7 +48,7 @@ func TestMailerReportsUnreachableRelay(t *testing.T) {
 }
 
 func TestMailerRefusesNoRecipient(t *testing.T) {
-	srv := testsmtp.Start(t)
+	srv := mailcatcher.Start(t)
 	if err := notify.NewMailer(srv.URL(), "no-reply@turnout.test").Send(context.Background(), notify.Email{Subject: "s", Text: "t"}); err == nil {
 		t.Fatal("Send without recipients succeeded; want an error")
 	}

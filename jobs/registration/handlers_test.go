@@ -14,8 +14,8 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/turnoutdev/turnout/internal/crypt"
+	"github.com/turnoutdev/turnout/internal/mailcatcher"
 	"github.com/turnoutdev/turnout/internal/testenv"
-	"github.com/turnoutdev/turnout/internal/testsmtp"
 	"github.com/turnoutdev/turnout/jobs"
 	"github.com/turnoutdev/turnout/jobs/notify"
 	"github.com/turnoutdev/turnout/storage"
@@ -26,7 +26,7 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 type fixture struct {
 	svc  *Service
 	jobs *Jobs
-	smtp *testsmtp.Server
+	smtp *mailcatcher.Server
 	env  *testenv.Env
 }
 
@@ -59,7 +59,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := testsmtp.Start(t)
+	srv := mailcatcher.Start(t)
 	pub, _ := url.Parse("http://turnout.test")
 	return &fixture{svc: svc, jobs: svc.NewJobs(blobs, notify.NewMailer(srv.URL(), "t@localhost"), pub, log), smtp: srv, env: env}
 }

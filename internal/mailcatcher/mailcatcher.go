@@ -1,8 +1,8 @@
-// Package testsmtp is a real SMTP server (github.com/emersion/go-smtp) that
+// Package mailcatcher is a real SMTP server (github.com/emersion/go-smtp) that
 // keeps what it receives, for tests and for the demo's mail catcher. It
 // speaks the protocol for real, so a test of e-mail delivery exercises the
 // same client code production uses.
-package testsmtp
+package mailcatcher
 
 import (
 	"bytes"
@@ -70,7 +70,7 @@ func Start(t testing.TB) *Server {
 	t.Helper()
 	s, err := Listen("127.0.0.1:0")
 	if err != nil {
-		t.Fatalf("testsmtp: %v", err)
+		t.Fatalf("mailcatcher: %v", err)
 	}
 	t.Cleanup(func() { _ = s.Close() })
 	return s
@@ -108,7 +108,7 @@ func (s *Server) WaitFor(t testing.TB, n int) []Message {
 		case <-s.notify:
 		case <-time.After(50 * time.Millisecond):
 		case <-deadline:
-			t.Fatalf("testsmtp: want %d messages, got %d after 20s", n, len(s.Messages()))
+			t.Fatalf("mailcatcher: want %d messages, got %d after 20s", n, len(s.Messages()))
 		}
 	}
 }
@@ -131,7 +131,7 @@ func (ss *session) Data(r io.Reader) error {
 	}
 	m := Message{From: ss.from, To: ss.to, Raw: raw}
 	if err := parse(&m); err != nil {
-		return fmt.Errorf("testsmtp: unparsable message: %w", err)
+		return fmt.Errorf("mailcatcher: unparsable message: %w", err)
 	}
 	ss.s.mu.Lock()
 	ss.s.msgs = append(ss.s.msgs, m)
