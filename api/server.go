@@ -6,7 +6,6 @@ package api
 
 import (
 	"context"
-	_ "embed"
 	"log/slog"
 	"net/http"
 	"time"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/turnoutdev/turnout/api/middleware"
 	"github.com/turnoutdev/turnout/api/native"
+	"github.com/turnoutdev/turnout/api/openapi"
 	"github.com/turnoutdev/turnout/api/ops"
 	"github.com/turnoutdev/turnout/api/rocky"
 	"github.com/turnoutdev/turnout/api/salsa"
@@ -33,16 +33,11 @@ import (
 	"github.com/turnoutdev/turnout/storage"
 )
 
-// OpenAPI is the contract of every endpoint, served at /openapi.yaml.
-//
-//go:embed openapi.yaml
-var OpenAPI []byte
-
 // reference is the API reference page, rendered from OpenAPI once. The
 // document is embedded and checked by the tests, so failing to render it is
 // a build defect, as a bad template is.
 var reference = func() echo.HandlerFunc {
-	h, err := ops.Reference(OpenAPI)
+	h, err := ops.Reference(openapi.Spec)
 	if err != nil {
 		panic(err)
 	}
@@ -163,7 +158,7 @@ func New(d Deps) *echo.Echo {
 	e.GET("/status", o.StatusPage)
 	e.GET("/status.json", o.StatusJSON)
 	e.GET("/metrics", ops.Metrics(d.Registry))
-	e.GET("/openapi.yaml", func(c echo.Context) error { return c.Blob(http.StatusOK, "application/yaml", OpenAPI) })
+	e.GET("/openapi.yaml", func(c echo.Context) error { return c.Blob(http.StatusOK, "application/yaml", openapi.Spec) })
 	e.GET("/", ops.Landing)
 	e.GET("/reference", reference)
 

@@ -1,4 +1,4 @@
-// Package apitest checks real HTTP exchanges against api/openapi.yaml, so the
+// Package apitest checks real HTTP exchanges against api/openapi/openapi/openapi.yaml, so the
 // contract cannot drift from the behaviour: every test that calls the API
 // through Client validates each response it gets.
 package apitest
@@ -19,7 +19,7 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
-	"github.com/turnoutdev/turnout/api"
+	"github.com/turnoutdev/turnout/api/openapi"
 )
 
 var (
@@ -37,7 +37,7 @@ func load() (routers.Router, error) {
 			openapi3filter.RegisterBodyDecoder(ct, openapi3filter.FileBodyDecoder)
 		}
 		loader := openapi3.NewLoader()
-		doc, err := loader.LoadFromData(api.OpenAPI)
+		doc, err := loader.LoadFromData(openapi.Spec)
 		if err != nil {
 			loadErr = err
 			return
