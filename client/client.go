@@ -70,6 +70,17 @@ func New(baseURL, key string, opts ...Option) (*Client, error) {
 	for _, o := range opts {
 		o(c)
 	}
+	// Zero or negative delays would make following a job a busy loop.
+	if c.poll <= 0 {
+		c.poll = time.Second
+	}
+	if c.stall <= 0 {
+		c.stall = 45 * time.Second
+	}
+	if c.backoff.first <= 0 {
+		c.backoff.first = 250 * time.Millisecond
+	}
+	c.backoff.max = max(c.backoff.max, c.backoff.first)
 	return c, nil
 }
 
