@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# File-load benchmarks (issues 3, 4 and 7) on one stack of the real binaries
+# File-load benchmarks on one stack of the real binaries
 # (turnout-api, turnout-worker, PostgreSQL, Redis), so ROWS people are
 # imported once:
 #

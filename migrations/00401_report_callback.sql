@@ -1,5 +1,5 @@
 -- +goose Up
--- Issue 6 callback_url extension: a report may name a URL that gets one
+-- The callback_url extension: a report may name a URL that gets one
 -- signed webhook (Standard Webhooks, the partner key's secret) when the
 -- report is complete or failed for good.
 ALTER TABLE registrant_reports

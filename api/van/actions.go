@@ -24,7 +24,7 @@ func (h *Handlers) registerActions(g *middleware.Group) {
 
 // GetPhoneStats answers GET /v4/fileLoadingJobs/{jobId}/stats: status and
 // statistics of a phone-loading (phonesFile) job, VAN's only kind with
-// statistics (van-notes.md).
+// statistics.
 func (h *Handlers) GetPhoneStats(c echo.Context) error {
 	id, err := pathID(c, "jobId", "file loading job")
 	if err != nil {

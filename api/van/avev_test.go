@@ -12,7 +12,7 @@ import (
 	"github.com/turnoutdev/turnout/storage"
 )
 
-// avevSeedRequest is seed 004's AVEVDataFile example, verbatim but for the
+// avevSeedRequest is VAN's AVEVDataFile example, verbatim but for the
 // source URL (ours) and the listener address (the seed's is the
 // placeholder "your email").
 func avevSeedRequest(sourceURL string) string {
@@ -131,7 +131,7 @@ func (s *stack) avev() []avevRecord {
 
 func i32(v int32) *int32 { return &v }
 
-// TestAVEVSeedExample runs seed 004's AVEVDataFile example end to end with
+// TestAVEVSeedExample runs VAN's AVEVDataFile example end to end with
 // good rows, an unmatched VANID, a person's record replaced whole, and one
 // bad row per rule, each with its exact error.
 func TestAVEVSeedExample(t *testing.T) {
@@ -286,7 +286,7 @@ func TestAVEVStateFileID(t *testing.T) {
 	}
 }
 
-// TestAVEVRequestValidation: the file rules of seed 004 are checked when
+// TestAVEVRequestValidation: VAN's file rules are checked when
 // the job is submitted, every problem reported.
 func TestAVEVRequestValidation(t *testing.T) {
 	s := newStack(t, options{allow: loopback})

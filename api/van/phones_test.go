@@ -13,7 +13,7 @@ import (
 	"github.com/turnoutdev/turnout/storage"
 )
 
-// phonesSeedRequest is seed 004's phonesFile example, verbatim but for the
+// phonesSeedRequest is VAN's phonesFile example, verbatim but for the
 // source URL (ours) and the listener address (the seed's text carries a
 // scrubbed "[email protected]").
 func phonesSeedRequest(sourceURL string) string {
@@ -87,7 +87,7 @@ func truncatePhones(t *testing.T, s *stack) {
 func sp(s string) *string { return &s }
 func i16(v int16) *int16  { return &v }
 
-// TestPhonesSeedExample runs seed 004's phonesFile example end to end: the
+// TestPhonesSeedExample runs VAN's phonesFile example end to end: the
 // defaults for blank and unknown codes, the NANP pattern, one preferred
 // phone per contact (in the file and against the database), upsert per
 // (person, number), unmatched VANIDs, statistics and the listener.

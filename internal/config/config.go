@@ -51,7 +51,7 @@ type Config struct {
 	WorkerConcurrency int
 	ReconcileInterval time.Duration
 
-	// File loads (issue 3): the known_hosts file SFTP host keys are checked
+	// File loads: the known_hosts file SFTP host keys are checked
 	// against, the development-only switch that skips that check, and the
 	// largest source file fetched.
 	SFTPKnownHosts string
@@ -122,7 +122,7 @@ type Config struct {
 	ReportRetention time.Duration
 }
 
-// defaults are those of DESIGN.md: a local development stack.
+// defaults are those of a local development stack.
 var defaults = map[string]string{
 	"TURNOUT_DATABASE_URL":                   "postgres://postgres@127.0.0.1:5432/turnout?sslmode=disable",
 	"TURNOUT_DATABASE_REPLICA_URL":           "",

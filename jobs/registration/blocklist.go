@@ -3,7 +3,7 @@ package registration
 import "strings"
 
 // DefaultBlockedDomains are disposable-mail domains: an address there
-// cannot receive the PDF link and reminders for long (seed 002, v4: "a
+// cannot receive the PDF link and reminders for long (Rocky v4: "a
 // validation error if the email address submitted is in our block list").
 var DefaultBlockedDomains = []string{
 	"mailinator.com", "guerrillamail.com", "guerrillamail.net", "sharklasers.com", "10minutemail.com",

@@ -1,5 +1,5 @@
 // Package registration owns voter registration as Rock the Vote's Rocky API
-// v4 defines it (seed 002): the state facts and ZIP tables (Reference), the
+// v4 defines it: the state facts and ZIP tables (Reference), the
 // field and state rules a registration must pass (Validate), eligibility by
 // age under each state's pre-registration rule, the National Mail Voter
 // Registration Form PDF (RenderPDF) and the jobs that produce it and send

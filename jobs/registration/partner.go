@@ -11,7 +11,7 @@ import (
 	"github.com/turnoutdev/turnout/storage"
 )
 
-// partnerFields are the fields of POST partners (seed 002), besides the
+// partnerFields are the fields of POST partners, besides the
 // survey_question_N_<locale> family.
 var partnerFields = []string{
 	"org_name", "org_URL", "org_privacy_url", "contact_name", "contact_email", "contact_phone",

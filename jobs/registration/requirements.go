@@ -7,7 +7,7 @@ import (
 	"github.com/turnoutdev/turnout/internal/fault"
 )
 
-// RequirementsQuery is the input of state_requirements (seed 002).
+// RequirementsQuery is the input of state_requirements.
 type RequirementsQuery struct {
 	Lang        string
 	HomeStateID string

@@ -39,7 +39,7 @@ var ErrNotConfigured = fault.New(fault.Unavailable,
 // PDFKey is the blob key of a registrant's PDF.
 func PDFKey(uid string) string { return "rocky/pdf/" + uid + ".pdf" }
 
-// PDFPath is the public path of a registrant's PDF (seed 002: "/pdf/<large
+// PDFPath is the public path of a registrant's PDF (Rocky v4: "/pdf/<large
 // number>.pdf"; the uid is 160 random bits).
 func PDFPath(uid string) string { return "/pdf/" + uid + ".pdf" }
 
@@ -149,7 +149,7 @@ func (s *Service) GRegister(ctx context.Context, in Input) (*storage.Registrant,
 	return r, nil
 }
 
-// BulkError is the per-record error of the bulk endpoints (seed 002: type
+// BulkError is the per-record error of the bulk endpoints (Rocky v4: type
 // ValidationError, SyntaxError or UnsupportedLanguageError).
 type BulkError struct {
 	Type      string `json:"type"`
@@ -165,7 +165,7 @@ type BulkResult struct {
 	Errors  []*BulkError
 }
 
-// Bulk stores records without the registration rules (seed 002: bulk rows
+// Bulk stores records without the registration rules (Rocky v4: bulk rows
 // are statistics of abandoned registrations; no PDF, no e-mail). A record
 // is refused only when it cannot be stored faithfully: an unknown field, an
 // unsupported language, or a value of the wrong type. Either every record

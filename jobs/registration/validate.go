@@ -28,7 +28,7 @@ const (
 	ModeGRegistration
 )
 
-// InvalidParameterType is the message of the syntax error (seed 002).
+// InvalidParameterType is the message of the syntax error, as Rocky words it.
 const InvalidParameterType = "Invalid parameter type"
 
 // registrationFields are the fields of the seed's registration table, in
@@ -49,7 +49,7 @@ var registrationFields = []string{
 	"callback", "custom_stop_reminders_url", "async",
 }
 
-// bulkFields are the extra fields of bulk registrations (seed 002).
+// bulkFields are the extra fields of bulk registrations.
 var bulkFields = []string{
 	"status", "ineligible_non_participating_state", "ineligible_age", "ineligible_non_citizen",
 	"under_18_ok", "remind_when_18", "age", "javascript_disabled", "using_state_online_registration",
