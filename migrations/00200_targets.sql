@@ -16,7 +16,7 @@ CREATE TABLE target_values (
     id      bigint  GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     type_id bigint  NOT NULL REFERENCES target_types (id),
     name    text    NOT NULL CHECK (btrim(name) <> '' AND length(name) <= 255),
-    -- Seed 001: alphanumerics and underscores, optionally led by '!' (a
+    -- Adhese codes: alphanumerics and underscores, optionally led by '!' (a
     -- negative targeting value).
     code    text    NOT NULL CHECK (code ~ '^!?[A-Za-z0-9_]+$' AND length(code) <= 100),
     active  boolean NOT NULL DEFAULT true,
