@@ -168,12 +168,13 @@ func (c *Client) connect(ctx context.Context, id int64, st *stream, yield func(E
 			line, first = strings.TrimPrefix(line, "\uFEFF"), false
 		}
 		if line == "" {
+			// An id counts even on an event without data.
+			if hasID {
+				st.lastID = evID
+			}
 			if data.Len() == 0 {
 				name, hasID = "", false
 				continue
-			}
-			if hasID {
-				st.lastID = evID
 			}
 			ev := Event{ID: st.lastID, Name: name}
 			if ev.Name == "" {
