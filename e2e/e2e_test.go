@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -27,6 +28,12 @@ import (
 var binDir string
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		// Every test here builds and runs the binaries; make test runs them.
+		fmt.Println("e2e: end-to-end tests of the built binaries are skipped with -short")
+		os.Exit(0)
+	}
 	dir, err := os.MkdirTemp("", "turnout-e2e-bin")
 	if err != nil {
 		panic(err)

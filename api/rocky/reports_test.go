@@ -361,6 +361,9 @@ func TestDownloadBeforeCompletionAndAfterExpiry(t *testing.T) {
 // context cancelled, no grace) while a report streams; the task goes back
 // to the queue, and a new worker rebuilds the file from the start.
 func TestWorkerKilledMidBuildIsRetriedToACorrectFile(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills a worker midway and waits for its retry; runs in make test")
+	}
 	s := startReports(t, true)
 	p := s.partner("Big Club")
 	s.seed(p, 40_000, time.Now().Add(-90*24*time.Hour), nil)

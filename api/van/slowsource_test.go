@@ -18,6 +18,9 @@ import (
 // rule. The HTTP source sends its header and one row, then nothing; the
 // FTP and SFTP sources accept the connection and never speak.
 func TestStalledSourcesStopAtTheIdleTimeout(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out the fetch idle timeout; runs in make test")
+	}
 	stall := make(chan struct{})
 	t.Cleanup(func() { close(stall) })
 	httpSrc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

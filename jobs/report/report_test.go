@@ -216,6 +216,9 @@ func (f *fixture) checkAgainstDB(recs [][]string, reportType, where string, args
 }
 
 func TestReportOf100kRegistrantsMatchesTheDatabaseRowByRow(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a report of 100,000 registrants; runs in make test")
+	}
 	f := newFixture(t)
 	start := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC) // spans winter and summer time in New York
 	f.seed(100_000, start, nil)
@@ -376,6 +379,9 @@ func TestProgressAdvancesWhileStreaming(t *testing.T) {
 }
 
 func TestKilledBuildLeavesNoFileAndTheRetryWritesACorrectOne(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills a build midway and waits for its retry; runs in make test")
+	}
 	f := newFixture(t)
 	f.seed(60_000, time.Now().Add(-30*24*time.Hour), nil)
 	r, job := f.create(Request{ReportType: TypeExtended})
