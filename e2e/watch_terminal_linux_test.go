@@ -4,39 +4,12 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"os"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
-	"unsafe"
-)
 
-// openPTY opens a pseudo-terminal and returns its two sides.
-func openPTY(t *testing.T) (master, slave *os.File) {
-	t.Helper()
-	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR, 0)
-	if err != nil {
-		t.Fatalf("open /dev/ptmx: %v", err)
-	}
-	t.Cleanup(func() { m.Close() })
-	var n uint32
-	var unlock int32
-	for _, c := range []struct {
-		req uintptr
-		arg unsafe.Pointer
-	}{{syscall.TIOCGPTN, unsafe.Pointer(&n)}, {syscall.TIOCSPTLCK, unsafe.Pointer(&unlock)}} {
-		if _, _, errno := syscall.Syscall(syscall.SYS_IOCTL, m.Fd(), c.req, uintptr(c.arg)); errno != 0 {
-			t.Fatalf("ioctl %#x on /dev/ptmx: %v", c.req, errno)
-		}
-	}
-	s, err := os.OpenFile("/dev/pts/"+strconv.Itoa(int(n)), os.O_RDWR|syscall.O_NOCTTY, 0)
-	if err != nil {
-		t.Fatalf("open the pty's terminal side: %v", err)
-	}
-	return m, s
-}
+	"github.com/turnoutdev/turnout/internal/testpty"
+)
 
 // On a terminal, `turnout jobs watch` redraws one line in place and ends
 // it with a newline when the job is finished.
@@ -45,7 +18,7 @@ func TestJobsWatchRedrawsOneLineOnATerminal(t *testing.T) {
 	admin := s.CreateKey("--name", "terminal", "--scopes", "admin")["secret"].(string)
 	id := s.noop(t, admin, 500)
 
-	master, tty := openPTY(t)
+	master, tty := testpty.Open(t)
 	cmd := s.watchCmd(admin, fmt.Sprint(id))
 	cmd.Env = append(cmd.Env, "TERM=xterm")
 	var errOut bytes.Buffer
