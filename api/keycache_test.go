@@ -17,8 +17,8 @@ import (
 
 	"github.com/turnoutdev/turnout/api"
 	"github.com/turnoutdev/turnout/api/middleware"
-	"github.com/turnoutdev/turnout/internal/apitest"
-	"github.com/turnoutdev/turnout/internal/testenv"
+	"github.com/turnoutdev/turnout/internal/testkit/apitest"
+	"github.com/turnoutdev/turnout/internal/testkit/testenv"
 	"github.com/turnoutdev/turnout/jobs"
 	"github.com/turnoutdev/turnout/storage"
 )

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/turnoutdev/turnout/internal/apitest"
+	"github.com/turnoutdev/turnout/internal/testkit/apitest"
 	"github.com/turnoutdev/turnout/storage"
 )
 

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/turnoutdev/turnout/client"
-	"github.com/turnoutdev/turnout/internal/testenv"
+	"github.com/turnoutdev/turnout/internal/testkit/testenv"
 )
 
 // A job's stream starts with its status, shows its progress as it moves

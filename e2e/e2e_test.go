@@ -22,7 +22,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/turnoutdev/turnout/internal/testenv"
+	"github.com/turnoutdev/turnout/internal/testkit/testenv"
 )
 
 var binDir string

@@ -17,8 +17,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/turnoutdev/turnout/internal/mailcatcher"
-	"github.com/turnoutdev/turnout/internal/testenv"
-	"github.com/turnoutdev/turnout/internal/testsftp"
+	"github.com/turnoutdev/turnout/internal/testkit/testenv"
+	"github.com/turnoutdev/turnout/internal/testkit/testsftp"
 )
 
 // After a full run — a VAN score load from an SFTP source with a password,

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/turnoutdev/turnout/internal/testpty"
+	"github.com/turnoutdev/turnout/internal/testkit/testpty"
 )
 
 // On a terminal, `turnout jobs watch` redraws one line in place and ends

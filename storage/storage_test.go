@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/turnoutdev/turnout/internal/fault"
-	"github.com/turnoutdev/turnout/internal/testenv"
+	"github.com/turnoutdev/turnout/internal/testkit/testenv"
 	"github.com/turnoutdev/turnout/migrations"
 	"github.com/turnoutdev/turnout/storage"
 )

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/turnoutdev/turnout/internal/apitest"
+	"github.com/turnoutdev/turnout/internal/testkit/apitest"
 )
 
 // Party is free text: CA without one, with "No Party Preference" or

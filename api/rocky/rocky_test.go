@@ -24,9 +24,9 @@ import (
 
 	"github.com/turnoutdev/turnout/api"
 	"github.com/turnoutdev/turnout/api/rocky"
-	"github.com/turnoutdev/turnout/internal/apitest"
 	"github.com/turnoutdev/turnout/internal/mailcatcher"
-	"github.com/turnoutdev/turnout/internal/testenv"
+	"github.com/turnoutdev/turnout/internal/testkit/apitest"
+	"github.com/turnoutdev/turnout/internal/testkit/testenv"
 	"github.com/turnoutdev/turnout/jobs"
 	"github.com/turnoutdev/turnout/jobs/notify"
 	"github.com/turnoutdev/turnout/jobs/registration"

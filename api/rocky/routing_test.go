@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/turnoutdev/turnout/internal/apitest"
+	"github.com/turnoutdev/turnout/internal/testkit/apitest"
 )
 
 // Under /api/v4 a method a Rocky route does not have is 405 with Allow, and

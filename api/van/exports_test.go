@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/turnoutdev/turnout/internal/apitest"
+	"github.com/turnoutdev/turnout/internal/testkit/apitest"
 	"github.com/turnoutdev/turnout/jobs/export"
 	"github.com/turnoutdev/turnout/storage"
 )

@@ -22,10 +22,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/turnoutdev/turnout/api"
-	"github.com/turnoutdev/turnout/internal/apitest"
 	"github.com/turnoutdev/turnout/internal/mailcatcher"
 	"github.com/turnoutdev/turnout/internal/netguard"
-	"github.com/turnoutdev/turnout/internal/testenv"
+	"github.com/turnoutdev/turnout/internal/testkit/apitest"
+	"github.com/turnoutdev/turnout/internal/testkit/testenv"
 	"github.com/turnoutdev/turnout/jobs"
 	"github.com/turnoutdev/turnout/jobs/export"
 	"github.com/turnoutdev/turnout/jobs/fileload"

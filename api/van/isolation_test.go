@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/turnoutdev/turnout/internal/apitest"
+	"github.com/turnoutdev/turnout/internal/testkit/apitest"
 )
 
 // Another key of the same application and database mode can neither read

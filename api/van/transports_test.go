@@ -6,8 +6,8 @@ import (
 	"testing"
 
 	"github.com/turnoutdev/turnout/internal/netguard"
-	"github.com/turnoutdev/turnout/internal/testftp"
-	"github.com/turnoutdev/turnout/internal/testsftp"
+	"github.com/turnoutdev/turnout/internal/testkit/testftp"
+	"github.com/turnoutdev/turnout/internal/testkit/testsftp"
 	"github.com/turnoutdev/turnout/jobs/fileload"
 )
 

@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/turnoutdev/turnout/internal/testenv"
+	"github.com/turnoutdev/turnout/internal/testkit/testenv"
 	"github.com/turnoutdev/turnout/storage"
 )
 

@@ -4,7 +4,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/turnoutdev/turnout/internal/testpty"
+	"github.com/turnoutdev/turnout/internal/testkit/testpty"
 )
 
 func TestIsTerminalOnlyForATerminal(t *testing.T) {

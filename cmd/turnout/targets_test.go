@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/turnoutdev/turnout/internal/fault"
-	"github.com/turnoutdev/turnout/internal/testenv"
+	"github.com/turnoutdev/turnout/internal/testkit/testenv"
 	"github.com/turnoutdev/turnout/storage"
 )
 

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/turnoutdev/turnout/internal/testenv"
+	"github.com/turnoutdev/turnout/internal/testkit/testenv"
 )
 
 // turnoutIO runs the CLI and returns standard output and standard error.

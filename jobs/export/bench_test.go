@@ -19,7 +19,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/turnoutdev/turnout/internal/testenv"
+	"github.com/turnoutdev/turnout/internal/testkit/testenv"
 	"github.com/turnoutdev/turnout/jobs"
 	"github.com/turnoutdev/turnout/storage"
 )

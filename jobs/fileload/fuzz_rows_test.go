@@ -4,7 +4,7 @@ import (
 	"context"
 	"testing"
 
-	"github.com/turnoutdev/turnout/internal/testenv"
+	"github.com/turnoutdev/turnout/internal/testkit/testenv"
 	"github.com/turnoutdev/turnout/storage"
 )
 

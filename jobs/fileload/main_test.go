@@ -3,7 +3,7 @@ package fileload
 import (
 	"testing"
 
-	"github.com/turnoutdev/turnout/internal/testenv"
+	"github.com/turnoutdev/turnout/internal/testkit/testenv"
 )
 
 // The row-rule fuzzers read the seeded code lists from a real database.

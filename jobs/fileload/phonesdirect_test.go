@@ -14,7 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/turnoutdev/turnout/internal/testenv"
+	"github.com/turnoutdev/turnout/internal/testkit/testenv"
 )
 
 // When nobody has phones, the direct path COPYs rows before the VANIDs are

@@ -15,7 +15,7 @@ import (
 
 	"github.com/turnoutdev/turnout/internal/crypt"
 	"github.com/turnoutdev/turnout/internal/mailcatcher"
-	"github.com/turnoutdev/turnout/internal/testenv"
+	"github.com/turnoutdev/turnout/internal/testkit/testenv"
 	"github.com/turnoutdev/turnout/jobs"
 	"github.com/turnoutdev/turnout/jobs/notify"
 	"github.com/turnoutdev/turnout/storage"

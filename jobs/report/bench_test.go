@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/turnoutdev/turnout/internal/testenv"
+	"github.com/turnoutdev/turnout/internal/testkit/testenv"
 )
 
 // BenchmarkReport1M builds the registrants report of a partner with
