@@ -69,7 +69,7 @@ var (
 	msgUnsupportedState = msg{"Unsupported state", "Estado no admitido"}
 )
 
-// NameTitles, NameSuffixes and PhoneTypes are the seed's enumerations
+// NameTitles, NameSuffixes and PhoneTypes are Rocky's API v4 enumerations
 // (English and Spanish forms are both accepted).
 var (
 	NameTitles   = []string{"Mr.", "Mrs.", "Miss", "Ms.", "Sr.", "Sra.", "Srta."}

@@ -46,7 +46,7 @@ func (v *Validator) NewPartner(in Input) (*storage.RockyPartner, error) {
 	}
 	// Required: the fields Rocky's partner record requires (organisation,
 	// its web site, the contact's name, phone and postal address), and the
-	// contact e-mail, which the seed does not mark optional.
+	// contact e-mail, which Rocky's API documentation does not mark optional.
 	p := &storage.RockyPartner{RTVEmailOptIn: true}
 	p.OrgName = c.str("org_name", true)
 	p.OrgURL = c.url("org_URL", true)

@@ -100,188 +100,253 @@ var formLabels = map[string]labels{
 // Render writes the PDF of r to w. idNumber is the decrypted ID number
 // (it appears in Box 6 and nowhere else).
 func (p *PDFRenderer) Render(w io.Writer, r *storage.Registrant, idNumber string, st *State) error {
+	f := p.newForm(r)
+	f.heading()
+	f.eligibility(r)
+	f.identity(r, idNumber)
+	f.oath()
+	f.changes(r)
+	f.dateLine(r, st)
+	f.mailingPage(r, st)
+	return f.pdf.Output(w)
+}
+
+// Page geometry, in millimetres: the left margin, the width of the
+// form's boxes and the height of one row of boxes.
+const (
+	formLeft  = 10.0
+	formWidth = 195.9
+	formRow   = 10.0
+)
+
+// form is one registrant's form being drawn: the document, its labels in
+// the registrant's language, and how far down the page it has got.
+type form struct {
+	pdf  *fpdf.Fpdf
+	tr   func(string) string
+	L    labels
+	lang string
+	y    float64
+}
+
+// newForm starts the first page of r's form.
+func (p *PDFRenderer) newForm(r *storage.Registrant) *form {
 	L, ok := formLabels[r.Locale]
 	if !ok {
 		L = formLabels["en"]
 	}
-	lang := r.Locale
-	tr := p.tr
 	pdf := fpdf.New("P", "mm", "Letter", "")
 	// Uncompressed: the form is ~10 KB of text either way, and zlib was 3/4
 	// of the rendering time (2,100 forms/s per core without, 540 with).
 	pdf.SetCompression(false)
 	pdf.SetCreationDate(r.CreatedAt)
 	pdf.SetModificationDate(r.CreatedAt)
-	pdf.SetTitle(tr(L.title), false)
+	pdf.SetTitle(p.tr(L.title), false)
 	pdf.SetAutoPageBreak(false, 10)
 	pdf.AddPage()
+	return &form{pdf: pdf, tr: p.tr, L: L, lang: r.Locale, y: 10}
+}
 
-	const left, width = 10.0, 195.9
-	y := 10.0
-	pdf.SetFont("Helvetica", "B", 15)
-	pdf.Text(left, y+5, tr(L.title))
-	pdf.SetFont("Helvetica", "", 7.5)
-	pdf.SetXY(left, y+7)
-	pdf.MultiCell(width, 3.4, tr(L.subtitle), "", "L", false)
-	y = 24
+// heading draws the title and the form's subtitle.
+func (f *form) heading() {
+	f.pdf.SetFont("Helvetica", "B", 15)
+	f.pdf.Text(formLeft, f.y+5, f.tr(f.L.title))
+	f.pdf.SetFont("Helvetica", "", 7.5)
+	f.pdf.SetXY(formLeft, f.y+7)
+	f.pdf.MultiCell(formWidth, 3.4, f.tr(f.L.subtitle), "", "L", false)
+	f.y = 24
+}
 
-	// Eligibility questions.
-	check := func(x, y float64, on bool) {
-		pdf.Rect(x, y, 3.2, 3.2, "D")
-		if on {
-			pdf.SetFont("Helvetica", "B", 9)
-			pdf.Text(x+0.6, y+2.8, "X")
-		}
-	}
-	question := func(y float64, q string, answer bool) {
-		pdf.SetFont("Helvetica", "", 8.5)
-		pdf.Text(left, y+2.7, tr(q))
-		check(150, y, answer)
-		pdf.Text(154.5, y+2.7, tr(L.yes))
-		check(166, y, !answer)
-		pdf.Text(170.5, y+2.7, "No")
-	}
-	question(y, L.citizenQ, r.USCitizen)
+// eligibility answers the two questions: citizen, and eighteen by the next
+// general election (from the date of birth when there is one).
+func (f *form) eligibility(r *storage.Registrant) {
+	f.question(f.y, f.L.citizenQ, r.USCitizen)
 	eighteen := r.IsEighteenOrOlder
 	if r.DateOfBirth != nil {
 		eighteen = !r.DateOfBirth.AddDate(18, 0, 0).After(NextGeneralElection(r.CreatedAt))
 	}
-	question(y+5, L.eighteenQ, eighteen)
-	y += 11
+	f.question(f.y+5, f.L.eighteenQ, eighteen)
+	f.y += 11
+}
 
-	// field draws a labelled box with a value.
-	field := func(x, y, w, h float64, label, value string) {
-		pdf.Rect(x, y, w, h, "D")
-		pdf.SetFont("Helvetica", "", 6)
-		pdf.Text(x+0.8, y+2.4, tr(label))
-		pdf.SetFont("Courier", "B", 10)
-		pdf.SetXY(x+0.5, y+3)
-		pdf.CellFormat(w-1, h-3.2, tr(value), "", 0, "L", false, 0, "")
+// question draws a yes/no question with its answer ticked.
+func (f *form) question(y float64, q string, answer bool) {
+	f.pdf.SetFont("Helvetica", "", 8.5)
+	f.pdf.Text(formLeft, y+2.7, f.tr(q))
+	f.check(150, y, answer)
+	f.pdf.Text(154.5, y+2.7, f.tr(f.L.yes))
+	f.check(166, y, !answer)
+	f.pdf.Text(170.5, y+2.7, "No")
+}
+
+// check draws a tick box, crossed when on.
+func (f *form) check(x, y float64, on bool) {
+	f.pdf.Rect(x, y, 3.2, 3.2, "D")
+	if on {
+		f.pdf.SetFont("Helvetica", "B", 9)
+		f.pdf.Text(x+0.6, y+2.8, "X")
 	}
-	const row = 10.0
-	name := func(y float64, box, title, lastN, firstN, middleN, suffix string) {
-		field(left, y, 22, row, box[:strings.Index(box, "(")], title)
-		field(left+22, y, 55, row, L.last, lastN)
-		field(left+77, y, 50, row, L.first, firstN)
-		field(left+127, y, 45, row, L.middle, middleN)
-		field(left+172, y, width-172, row, L.suffix, suffix)
-	}
-	address := func(y float64, box, addr, unit, city, state, zip string) {
-		field(left, y, 82, row, box, addr)
-		field(left+82, y, 25, row, L.apt, unit)
-		field(left+107, y, 50, row, L.city, city)
-		field(left+157, y, 14, row, L.state, state)
-		field(left+171, y, width-171, row, L.zp, zip)
-	}
-	name(y, L.box1, r.NameTitle, r.LastName, r.FirstName, r.MiddleName, r.NameSuffix)
-	y += row
-	address(y, L.box2, r.HomeAddress, r.HomeUnit, r.HomeCity, r.HomeStateID, r.HomeZIPCode)
-	y += row
+}
+
+// identity fills boxes 1 to 8: name, home and mailing addresses, date of
+// birth, phone, ID number, party and race.
+func (f *form) identity(r *storage.Registrant, idNumber string) {
+	L := f.L
+	f.name(L.box1, r.NameTitle, r.LastName, r.FirstName, r.MiddleName, r.NameSuffix)
+	f.y += formRow
+	f.address(L.box2, r.HomeAddress, r.HomeUnit, r.HomeCity, r.HomeStateID, r.HomeZIPCode)
+	f.y += formRow
 	if r.HasMailingAddress {
-		address(y, L.box3, r.MailingAddress, r.MailingUnit, r.MailingCity, r.MailingStateID, r.MailingZIPCode)
+		f.address(L.box3, r.MailingAddress, r.MailingUnit, r.MailingCity, r.MailingStateID, r.MailingZIPCode)
 	} else {
-		address(y, L.box3, "", "", "", "", "")
+		f.address(L.box3, "", "", "", "", "")
 	}
-	y += row
+	f.y += formRow
 	dob := ""
 	if r.DateOfBirth != nil {
 		dob = r.DateOfBirth.Format("01 / 02 / 2006")
 	}
-	field(left, y, 50, row, L.box4, dob)
-	field(left+50, y, 50, row, L.box5, r.Phone)
-	field(left+100, y, width-100, row, L.box6, idNumber)
-	y += row
+	f.field(formLeft, 50, L.box4, dob)
+	f.field(formLeft+50, 50, L.box5, r.Phone)
+	f.field(formLeft+100, formWidth-100, L.box6, idNumber)
+	f.y += formRow
 	// Party and race are printed as the registrant gave them; a race given
 	// by its key ("white") is printed by its name in the form's language.
 	party, race := r.Party, r.Race
 	if n, ok := raceNames[r.Race]; ok {
-		race = n.in(lang)
+		race = n.in(f.lang)
 	}
-	field(left, y, 100, row, L.box7, party)
-	field(left+100, y, width-100, row, L.box8, race)
-	y += row
+	f.field(formLeft, 100, L.box7, party)
+	f.field(formLeft+100, formWidth-100, L.box8, race)
+	f.y += formRow
+}
 
-	// Box 9: oath and signature, left blank for the registrant.
+// field draws a labelled box one row high with a value, at the current
+// height.
+func (f *form) field(x, w float64, label, value string) {
+	y, h := f.y, formRow
+	f.pdf.Rect(x, y, w, h, "D")
+	f.pdf.SetFont("Helvetica", "", 6)
+	f.pdf.Text(x+0.8, y+2.4, f.tr(label))
+	f.pdf.SetFont("Courier", "B", 10)
+	f.pdf.SetXY(x+0.5, y+3)
+	f.pdf.CellFormat(w-1, h-3.2, f.tr(value), "", 0, "L", false, 0, "")
+}
+
+// name draws a row of name boxes; box is the label whose part before "("
+// heads the title box.
+func (f *form) name(box, title, lastN, firstN, middleN, suffix string) {
+	f.field(formLeft, 22, box[:strings.Index(box, "(")], title)
+	f.field(formLeft+22, 55, f.L.last, lastN)
+	f.field(formLeft+77, 50, f.L.first, firstN)
+	f.field(formLeft+127, 45, f.L.middle, middleN)
+	f.field(formLeft+172, formWidth-172, f.L.suffix, suffix)
+}
+
+// address draws a row of address boxes.
+func (f *form) address(box, addr, unit, city, state, zip string) {
+	f.field(formLeft, 82, box, addr)
+	f.field(formLeft+82, 25, f.L.apt, unit)
+	f.field(formLeft+107, 50, f.L.city, city)
+	f.field(formLeft+157, 14, f.L.state, state)
+	f.field(formLeft+171, formWidth-171, f.L.zp, zip)
+}
+
+// oath draws box 9, the oath and signature, left blank for the
+// registrant.
+func (f *form) oath() {
+	pdf, left, width, y := f.pdf, formLeft, formWidth, f.y
 	pdf.Rect(left, y, width, 30, "D")
 	pdf.SetFont("Helvetica", "B", 7.5)
-	pdf.Text(left+0.8, y+3, tr(L.box9))
+	pdf.Text(left+0.8, y+3, f.tr(f.L.box9))
 	pdf.SetFont("Helvetica", "", 7)
 	pdf.SetXY(left+0.8, y+4)
-	pdf.MultiCell(120, 3, tr(L.oath), "", "L", false)
+	pdf.MultiCell(120, 3, f.tr(f.L.oath), "", "L", false)
 	pdf.Line(left+124, y+22, left+width-24, y+22)
 	pdf.SetFont("Helvetica", "", 6)
-	pdf.Text(left+124, y+25, tr(L.signature))
+	pdf.Text(left+124, y+25, f.tr(f.L.signature))
 	pdf.Line(left+width-21, y+22, left+width-2, y+22)
-	pdf.Text(left+width-21, y+25, tr(L.date))
-	y += 33
+	pdf.Text(left+width-21, y+25, f.tr(f.L.date))
+	f.y += 33
+}
 
-	// Sections A-D.
-	section := func(title string) {
-		pdf.SetFont("Helvetica", "B", 7.5)
-		pdf.SetXY(left, y)
-		pdf.MultiCell(width, 3.2, tr(title), "", "L", false)
-		y = pdf.GetY() + 0.5
-	}
-	section(L.secA)
+// changes draws sections A to D: the previous name and address when they
+// changed, and the notes of sections C and D.
+func (f *form) changes(r *storage.Registrant) {
+	L := f.L
+	f.section(L.secA)
 	if r.ChangeOfName {
-		name(y, L.box1, r.PrevNameTitle, r.PrevLastName, r.PrevFirstName, r.PrevMiddleName, r.PrevNameSuffix)
+		f.name(L.box1, r.PrevNameTitle, r.PrevLastName, r.PrevFirstName, r.PrevMiddleName, r.PrevNameSuffix)
 	} else {
-		name(y, L.box1, "", "", "", "", "")
+		f.name(L.box1, "", "", "", "", "")
 	}
-	y += row + 2
-	section(L.secB)
+	f.y += formRow + 2
+	f.section(L.secB)
 	if r.ChangeOfAddress {
-		address(y, L.homeAddr, r.PrevAddress, r.PrevUnit, r.PrevCity, r.PrevStateID, r.PrevZIPCode)
+		f.address(L.homeAddr, r.PrevAddress, r.PrevUnit, r.PrevCity, r.PrevStateID, r.PrevZIPCode)
 	} else {
-		address(y, L.homeAddr, "", "", "", "", "")
+		f.address(L.homeAddr, "", "", "", "", "")
 	}
-	y += row + 2
-	section(L.secC)
-	pdf.SetFont("Helvetica", "I", 7)
-	pdf.Text(left+0.8, y+2.5, tr(L.secCText))
-	y += 5
-	section(L.secD)
-	pdf.Rect(left, y, width, 8, "D")
-	pdf.SetFont("Helvetica", "", 6)
-	pdf.Text(left+0.8, y+2.4, tr(L.secDText))
-	y += 10
-	pdf.SetFont("Helvetica", "", 6.5)
-	pdf.Text(left, 272, tr(fmt.Sprintf("%s | %s", st.Name, r.CreatedAt.Format(time.DateOnly))))
+	f.y += formRow + 2
+	f.section(L.secC)
+	f.pdf.SetFont("Helvetica", "I", 7)
+	f.pdf.Text(formLeft+0.8, f.y+2.5, f.tr(L.secCText))
+	f.y += 5
+	f.section(L.secD)
+	f.pdf.Rect(formLeft, f.y, formWidth, 8, "D")
+	f.pdf.SetFont("Helvetica", "", 6)
+	f.pdf.Text(formLeft+0.8, f.y+2.4, f.tr(L.secDText))
+	f.y += 10
+}
 
-	// Page 2: the state's mailing instructions and address.
+// section draws a section's title.
+func (f *form) section(title string) {
+	f.pdf.SetFont("Helvetica", "B", 7.5)
+	f.pdf.SetXY(formLeft, f.y)
+	f.pdf.MultiCell(formWidth, 3.2, f.tr(title), "", "L", false)
+	f.y = f.pdf.GetY() + 0.5
+}
+
+// dateLine prints the state and the day of the registration at the foot
+// of the first page.
+func (f *form) dateLine(r *storage.Registrant, st *State) {
+	f.pdf.SetFont("Helvetica", "", 6.5)
+	f.pdf.Text(formLeft, 272, f.tr(fmt.Sprintf("%s | %s", st.Name, r.CreatedAt.Format(time.DateOnly))))
+}
+
+// mailingPage draws page 2: the state's mailing instructions and address.
+func (f *form) mailingPage(r *storage.Registrant, st *State) {
+	pdf, L, left, width := f.pdf, f.L, formLeft, formWidth
 	pdf.AddPage()
-	y = 15
+	y := 15.0
 	pdf.SetFont("Helvetica", "B", 15)
-	pdf.Text(left, y, tr(L.mailTitle))
+	pdf.Text(left, y, f.tr(L.mailTitle))
 	y += 8
 	pdf.SetFont("Helvetica", "", 10.5)
 	pdf.SetXY(left, y)
-	pdf.MultiCell(width, 5, tr(L.mailIntro), "", "L", false)
+	pdf.MultiCell(width, 5, f.tr(L.mailIntro), "", "L", false)
 	for i, s := range L.steps {
 		pdf.SetX(left + 4)
-		pdf.MultiCell(width-4, 5, tr(fmt.Sprintf("%d. %s", i+1, s)), "", "L", false)
+		pdf.MultiCell(width-4, 5, f.tr(fmt.Sprintf("%d. %s", i+1, s)), "", "L", false)
 	}
 	lo, hi := st.IDBounds()
-	pdf.SetX(left)
-	pdf.MultiCell(width, 5, tr(fmt.Sprintf(L.idNote, lo, hi)), "", "L", false)
-	pdf.SetX(left)
-	pdf.MultiCell(width, 5, tr(st.RequiresPartyMsg(lang)), "", "L", false)
-	pdf.SetX(left)
-	pdf.MultiCell(width, 5, tr(st.Sub18Msg(lang)), "", "L", false)
+	for _, note := range []string{fmt.Sprintf(L.idNote, lo, hi), st.RequiresPartyMsg(f.lang), st.Sub18Msg(f.lang)} {
+		pdf.SetX(left)
+		pdf.MultiCell(width, 5, f.tr(note), "", "L", false)
+	}
 	y = pdf.GetY() + 6
 	pdf.SetFont("Helvetica", "B", 12)
-	pdf.Text(left, y, tr(L.mailTo))
+	pdf.Text(left, y, f.tr(L.mailTo))
 	y += 4
 	pdf.Rect(left+20, y, 110, float64(len(st.SOSAddressLines))*6+8, "D")
 	pdf.SetFont("Helvetica", "", 12)
 	for i, line := range st.SOSAddressLines {
-		pdf.Text(left+25, y+7+float64(i)*6, tr(line))
+		pdf.Text(left+25, y+7+float64(i)*6, f.tr(line))
 	}
 	y += float64(len(st.SOSAddressLines))*6 + 16
 	pdf.SetFont("Helvetica", "", 10)
-	pdf.Text(left, y, tr(fmt.Sprintf("%s: %s", L.phone, st.SOSPhone)))
-	pdf.Text(left, y+6, tr(fmt.Sprintf("%s: %s", L.web, st.SOSURL)))
+	pdf.Text(left, y, f.tr(fmt.Sprintf("%s: %s", L.phone, st.SOSPhone)))
+	pdf.Text(left, y+6, f.tr(fmt.Sprintf("%s: %s", L.web, st.SOSURL)))
 	pdf.SetFont("Helvetica", "", 7)
-	pdf.Text(left, 270, tr(fmt.Sprintf(L.footer, strings.TrimSpace(r.FirstName+" "+r.LastName))))
-	return pdf.Output(w)
+	pdf.Text(left, 270, f.tr(fmt.Sprintf(L.footer, strings.TrimSpace(r.FirstName+" "+r.LastName))))
 }

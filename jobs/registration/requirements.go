@@ -39,7 +39,7 @@ type Requirements struct {
 
 // StateRequirements checks eligibility by location (and age, when a date
 // of birth is given) and returns the state's rules. Errors are
-// message-only fault.Invalid values (seed: invalid state ID, invalid ZIP,
+// message-only fault.Invalid values (invalid state ID, invalid ZIP,
 // ZIP not in state, non-participating state, invalid age, unsupported
 // language).
 func (r *Reference) StateRequirements(q RequirementsQuery, now time.Time) (*Requirements, error) {

@@ -209,6 +209,24 @@ func (s *Service) bulkRow(in Input, partnerID int64, kind string) (*storage.Regi
 	}
 	r := &storage.Registrant{Kind: kind, Locale: lang, PartnerID: partnerID, PDFStatus: storage.PDFNone,
 		UID: storage.NewRegistrantUID()}
+	readBulkTracking(c, r)
+	if be := s.sealIDNumber(c, r); be != nil {
+		return nil, be
+	}
+	readBulkAsSent(c, r)
+	readBulkAge(c, r)
+	c.str("callback", false)
+	c.boolean("async", false)
+	if len(c.errs) > 0 {
+		first := firstBulkError(c)
+		return nil, &BulkError{Type: "ValidationError", FieldName: first.Field, Message: first.Message}
+	}
+	return r, nil
+}
+
+// readBulkTracking reads a bulk row's status, the partner's bookkeeping,
+// its times and the date of birth.
+func readBulkTracking(c *checker, r *storage.Registrant) {
 	r.Status = c.str("status", false)
 	r.SendConfirmationReminderEmails = c.boolean("send_confirmation_reminder_emails", false)
 	r.CollectEmailAddress = c.str("collect_email_address", false)
@@ -227,13 +245,26 @@ func (s *Service) bulkRow(in Input, partnerID int64, kind string) (*storage.Regi
 		}
 		r.DateOfBirth = &t
 	}
-	if id := c.str("id_number", false); id != "" {
-		enc, err := s.Ring.Encrypt([]byte(id), []byte(r.UID))
-		if err != nil {
-			return nil, &BulkError{Type: "ValidationError", FieldName: "id_number", Message: err.Error()}
-		}
-		r.IDNumberEnc = enc
+}
+
+// sealIDNumber encrypts a bulk row's ID number, bound to its UID; the
+// number is never stored in clear.
+func (s *Service) sealIDNumber(c *checker, r *storage.Registrant) *BulkError {
+	id := c.str("id_number", false)
+	if id == "" {
+		return nil
 	}
+	enc, err := s.Ring.Encrypt([]byte(id), []byte(r.UID))
+	if err != nil {
+		return &BulkError{Type: "ValidationError", FieldName: "id_number", Message: err.Error()}
+	}
+	r.IDNumberEnc = enc
+	return nil
+}
+
+// readBulkAsSent reads the text and yes/no fields of a bulk row, which
+// records what happened elsewhere and is kept as sent.
+func readBulkAsSent(c *checker, r *storage.Registrant) {
 	strs := map[string]*string{
 		"email_address": &r.EmailAddress, "home_zip_code": &r.HomeZIPCode, "name_title": &r.NameTitle,
 		"first_name": &r.FirstName, "middle_name": &r.MiddleName, "last_name": &r.LastName,
@@ -269,6 +300,10 @@ func (s *Service) bulkRow(in Input, partnerID int64, kind string) (*storage.Regi
 	for f, p := range bools {
 		*p = c.boolean(f, false)
 	}
+}
+
+// readBulkAge reads the age a bulk row states, a whole number.
+func readBulkAge(c *checker, r *storage.Registrant) {
 	if a := c.str("age", false); a != "" {
 		n, err := strconv.ParseInt(a, 10, 32)
 		if err != nil || n < 0 {
@@ -277,25 +312,23 @@ func (s *Service) bulkRow(in Input, partnerID int64, kind string) (*storage.Regi
 		age := int32(n)
 		r.Age = &age
 	}
-	c.str("callback", false)
-	c.boolean("async", false)
-	if len(c.errs) > 0 {
-		// Map order made the check order random; report the first field in
-		// the seed's order.
-		first := c.errs[0]
-		for _, f := range append(append([]string{}, registrationFields...), bulkFields...) {
-			if c.failed[f] {
-				for _, e := range c.errs {
-					if e.Field == f {
-						first = e
-					}
-				}
-				break
+}
+
+// firstBulkError is the error a bulk row reports: of the fields that
+// failed, the first in the order of Rocky's field list (the fields were
+// read in map order, which is random).
+func firstBulkError(c *checker) fault.FieldError {
+	for _, f := range append(append([]string{}, registrationFields...), bulkFields...) {
+		if !c.failed[f] {
+			continue
+		}
+		for _, e := range c.errs {
+			if e.Field == f {
+				return e
 			}
 		}
-		return nil, &BulkError{Type: "ValidationError", FieldName: first.Field, Message: first.Message}
 	}
-	return r, nil
+	return c.errs[0]
 }
 
 // PDFReady reports whether uid's PDF is stored.

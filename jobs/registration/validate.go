@@ -19,7 +19,7 @@ import (
 )
 
 // Mode selects the rule set: a full registration, or a gregistration (the
-// registrant finished on the state's own site; seed: only nine fields are
+// registrant finished on the state's own site: only nine fields are
 // required and no PDF is made).
 type Mode int
 
@@ -31,8 +31,8 @@ const (
 // InvalidParameterType is the message of the syntax error, as Rocky words it.
 const InvalidParameterType = "Invalid parameter type"
 
-// registrationFields are the fields of the seed's registration table, in
-// its order (the order errors are looked for).
+// registrationFields are the fields of a Rocky registration, in the order
+// of Rocky's documentation (the order errors are looked for).
 var registrationFields = []string{
 	"lang", "partner_id", "send_confirmation_reminder_emails", "collect_email_address",
 	"source_tracking_id", "partner_tracking_id", "short_form", "state_ovr_data", "created_at",
@@ -224,11 +224,11 @@ func (c *checker) stateCode(ref *Reference, field string, required bool) (string
 	return v, s
 }
 
-// dateTimeLayout is the seed's format of created_at and updated_at.
+// dateTimeLayout is Rocky's documented format of created_at and updated_at.
 const dateTimeLayout = "01022006 15:04:05"
 
 // timeLayouts are the forms of created_at and updated_at accepted: the
-// seed's, ISO 8601 and the forms Rails parses for a datetime attribute
+// documented one, ISO 8601 and the forms Rails parses for a datetime attribute
 // (Ruby's Time#to_s, US dates). Times without a zone are UTC.
 var timeLayouts = []string{
 	dateTimeLayout, "01022006", time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02 15:04:05",
@@ -262,7 +262,7 @@ func (c *checker) clientTime(field string) *time.Time {
 }
 
 // Dates of birth are read as Rocky reads them: month, day and year
-// (mm-dd-yyyy, the seed's form, or with any separators and one-digit
+// (mm-dd-yyyy, the documented form, or with any separators and one-digit
 // month or day, e.g. 5/7/1990), or year, month and day (1990-05-07).
 var (
 	dateMDY = regexp.MustCompile(`^(\d{1,2})\D+(\d{1,2})\D+(\d{4})$`)
@@ -329,6 +329,39 @@ func Unknown(in Input, bulk bool) string {
 // the message-only errors (unsupported language, survey pairing,
 // unsupported state).
 func (v *Validator) Validate(in Input, mode Mode) (*Validated, error) {
+	c, err := v.begin(in)
+	if err != nil {
+		return nil, err
+	}
+	full := mode == ModeRegistration
+	r := &storage.Registrant{Locale: c.lang, Status: "complete", PDFStatus: storage.PDFNone}
+	out := &Validated{Registrant: r, Async: true}
+	// The fields are read in the order of the registration table, which is
+	// the order their errors are reported in.
+	readTracking(c, r)
+	dob := v.readBirth(c, r)
+	out.IDNumber = readIDNumber(c, full)
+	v.readEmail(c, r)
+	state := v.readHome(c, r, full)
+	readMailing(c, v.Ref, r, full)
+	readChoicesAndPhone(c, r)
+	readPrevious(c, v.Ref, r, full)
+	readOptInsAndSurvey(c, r, full)
+	readDelivery(c, out)
+	if full && state != nil {
+		v.stateRules(c, out, state, dob)
+	} else {
+		v.withoutStateRules(c, out, state, full)
+	}
+	if len(c.errs) > 0 {
+		return nil, fault.Validation(c.errs...)
+	}
+	return finish(out, full, c.lang)
+}
+
+// begin refuses unknown fields, settles the language every later message
+// is in, and checks that each survey answer comes with its question.
+func (v *Validator) begin(in Input) (*checker, error) {
 	if f := Unknown(in, false); f != "" {
 		return nil, fault.Validation(fault.FieldError{Field: f, Code: fault.CodeInvalidValue, Message: InvalidParameterType})
 	}
@@ -341,18 +374,18 @@ func (v *Validator) Validate(in Input, mode Mode) (*Validated, error) {
 		return nil, fault.New(fault.Invalid, "%s", UnsupportedLanguage)
 	}
 	c.lang = lang
-	// Seed: "Question N required when Answer N provided".
+	// A survey answer needs its question.
 	for n := 1; n <= 2; n++ {
 		q, a := fmt.Sprintf("survey_question_%d", n), fmt.Sprintf("survey_answer_%d", n)
 		if c.present(a) && !c.present(q) {
 			return nil, fault.New(fault.Invalid, msgSurvey.in(lang), n, n)
 		}
 	}
+	return c, nil
+}
 
-	full := mode == ModeRegistration
-	r := &storage.Registrant{Locale: lang, Status: "complete", PDFStatus: storage.PDFNone}
-	out := &Validated{Registrant: r, Async: true}
-
+// readTracking reads the partner and the partner's own bookkeeping.
+func readTracking(c *checker, r *storage.Registrant) {
 	if pid := c.str("partner_id", true); pid != "" {
 		n, err := strconv.ParseInt(pid, 10, 64)
 		if err != nil || n <= 0 {
@@ -368,7 +401,11 @@ func (v *Validator) Validate(in Input, mode Mode) (*Validated, error) {
 	r.StateOVRData = c.stateOVRData()
 	r.ClientCreatedAt = c.clientTime("created_at")
 	r.ClientUpdatedAt = c.clientTime("updated_at")
+}
 
+// readBirth reads the date of birth, which may not be in the future, and
+// the age it gives today; it returns nil when the date is missing or bad.
+func (v *Validator) readBirth(c *checker, r *storage.Registrant) *time.Time {
 	var dob *time.Time
 	if s := c.str("date_of_birth", true); s != "" {
 		t, ok := ParseDate(s)
@@ -386,13 +423,23 @@ func (v *Validator) Validate(in Input, mode Mode) (*Validated, error) {
 		age := int32(Age(*dob, v.now()))
 		r.Age = &age
 	}
+	return dob
+}
 
+// readIDNumber reads the ID number (required on a full registration), in
+// capitals.
+func readIDNumber(c *checker, full bool) string {
 	idNumber := strings.ToUpper(c.str("id_number", full))
 	if idNumber != "" && !idNumberPattern.MatchString(idNumber) {
 		c.fail("id_number", msgIDChars)
 	}
-	out.IDNumber = idNumber
+	return idNumber
+}
 
+// readEmail reads the e-mail address: required unless the partner says it
+// collects none, a plain address with a dotted domain, not on the
+// blocklist.
+func (v *Validator) readEmail(c *checker, r *storage.Registrant) {
 	emailRequired := !strings.EqualFold(r.CollectEmailAddress, "no")
 	if e := c.str("email_address", emailRequired); e != "" {
 		a, err := mail.ParseAddress(e)
@@ -404,6 +451,11 @@ func (v *Validator) Validate(in Input, mode Mode) (*Validated, error) {
 		}
 		r.EmailAddress = e
 	}
+}
+
+// readHome reads citizenship, the name and the home address, and returns
+// the home state (nil when missing or unknown).
+func (v *Validator) readHome(c *checker, r *storage.Registrant, full bool) *State {
 	r.FirstRegistration = c.boolean("first_registration", full)
 	r.HomeZIPCode = c.zip("home_zip_code", true)
 	r.USCitizen = c.boolean("us_citizen", true)
@@ -422,18 +474,26 @@ func (v *Validator) Validate(in Input, mode Mode) (*Validated, error) {
 	r.HomeCity = c.str("home_city", full)
 	var state *State
 	r.HomeStateID, state = c.stateCode(v.Ref, "home_state_id", full)
+	return state
+}
 
+// readMailing reads the mailing address, required when the registrant
+// says there is one.
+func readMailing(c *checker, ref *Reference, r *storage.Registrant, full bool) {
 	r.HasMailingAddress = c.boolean("has_mailing_address", full)
 	m := r.HasMailingAddress
 	r.MailingAddress = c.str("mailing_address", m)
 	r.MailingUnit = c.str("mailing_unit", false)
 	r.MailingCity = c.str("mailing_city", m)
-	r.MailingStateID, _ = c.stateCode(v.Ref, "mailing_state_id", m)
+	r.MailingStateID, _ = c.stateCode(ref, "mailing_state_id", m)
 	r.MailingZIPCode = c.zip("mailing_zip_code", m)
+}
 
-	// Party is optional and free text ("No validation because allowable
-	// choices are state specific"): kept and printed as sent. Race is kept
-	// as sent too, once it is one of the federal form's choices.
+// readChoicesAndPhone reads race, party and the phone number.
+func readChoicesAndPhone(c *checker, r *storage.Registrant) {
+	// Party is optional and free text, since the choices differ by state:
+	// kept and printed as sent. Race is kept as sent too, once it is one
+	// of the federal form's choices (checked with the state's rules).
 	r.Race = c.capped("race", maxChoice)
 	r.Party = c.capped("party", maxChoice)
 
@@ -444,7 +504,11 @@ func (v *Validator) Validate(in Input, mode Mode) (*Validated, error) {
 		}
 	}
 	r.PhoneType = c.oneOf("phone_type", PhoneTypes, r.Phone != "")
+}
 
+// readPrevious reads a change of name and a change of address, each
+// required in full when the registrant says it happened.
+func readPrevious(c *checker, ref *Reference, r *storage.Registrant, full bool) {
 	r.ChangeOfName = c.boolean("change_of_name", full)
 	r.PrevNameTitle = c.oneOf("prev_name_title", NameTitles, false)
 	r.PrevFirstName = c.str("prev_first_name", false)
@@ -456,9 +520,12 @@ func (v *Validator) Validate(in Input, mode Mode) (*Validated, error) {
 	r.PrevAddress = c.str("prev_address", p)
 	r.PrevUnit = c.str("prev_unit", false)
 	r.PrevCity = c.str("prev_city", p)
-	r.PrevStateID, _ = c.stateCode(v.Ref, "prev_state_id", p)
+	r.PrevStateID, _ = c.stateCode(ref, "prev_state_id", p)
 	r.PrevZIPCode = c.zip("prev_zip_code", p)
+}
 
+// readOptInsAndSurvey reads the six opt-ins and the two survey pairs.
+func readOptInsAndSurvey(c *checker, r *storage.Registrant, full bool) {
 	r.OptInEmail = c.boolean("opt_in_email", full)
 	r.OptInSMS = c.boolean("opt_in_sms", full)
 	r.OptInVolunteer = c.boolean("opt_in_volunteer", full)
@@ -469,73 +536,92 @@ func (v *Validator) Validate(in Input, mode Mode) (*Validated, error) {
 	r.SurveyAnswer1 = c.str("survey_answer_1", false)
 	r.SurveyQuestion2 = c.str("survey_question_2", false)
 	r.SurveyAnswer2 = c.str("survey_answer_2", false)
+}
+
+// readDelivery reads how the partner wants the outcome: its own
+// stop-reminders page, and whether the call waits for the PDF.
+func readDelivery(c *checker, out *Validated) {
 	if u := c.str("custom_stop_reminders_url", false); u != "" {
 		// <UID> is replaced later; it is not valid in a URL as written.
 		pu, err := url.Parse(strings.ReplaceAll(u, "<UID>", "UID"))
 		if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
 			c.fail("custom_stop_reminders_url", msgURL)
 		}
-		r.CustomStopRemindersURL = u
+		out.Registrant.CustomStopRemindersURL = u
 	}
 	if c.present("async") {
 		out.Async = c.boolean("async", false)
 	}
 	c.str("callback", false)
+}
 
-	// State rules (states.json), once the fields they depend on are sound.
-	if full && state != nil {
-		out.State = state
-		if !state.Participating {
-			c.fail("home_state_id", msg{state.NotParticipatingMsg("en"), state.NotParticipatingMsg("es")})
+// stateRules applies the home state's rules to a full registration, once
+// the fields they depend on are sound: the state takes part, the ZIP code
+// is in it, race is a federal choice (required where the state asks), and
+// the registrant is old enough.
+func (v *Validator) stateRules(c *checker, out *Validated, state *State, dob *time.Time) {
+	r := out.Registrant
+	out.State = state
+	if !state.Participating {
+		c.fail("home_state_id", msg{state.NotParticipatingMsg("en"), state.NotParticipatingMsg("es")})
+	}
+	if r.HomeZIPCode != "" && !c.failed["home_zip_code"] {
+		if zs, ok := v.Ref.StateOfZIP(r.HomeZIPCode); !ok || zs != state {
+			c.fail("home_zip_code", msgZIPState)
 		}
-		if r.HomeZIPCode != "" && !c.failed["home_zip_code"] {
-			if zs, ok := v.Ref.StateOfZIP(r.HomeZIPCode); !ok || zs != state {
-				c.fail("home_zip_code", msgZIPState)
-			}
-		}
-		if r.Race != "" {
-			if _, ok := raceKey(r.Race); !ok {
-				c.fail("race", msgRace)
-			}
-		} else if state.RequiresRace {
-			c.fail("race", msgRaceRequired)
-		}
-		if dob != nil && !c.failed["date_of_birth"] {
-			v.checkAge(c, r, state, *dob)
-		}
-	} else {
-		// gregistration: race is kept as given when it is a choice at all;
-		// the state's own site applied its rules.
-		if _, ok := raceKey(r.Race); !ok && r.Race != "" {
+	}
+	if r.Race != "" {
+		if _, ok := raceKey(r.Race); !ok {
 			c.fail("race", msgRace)
 		}
-		if !full && r.HomeZIPCode != "" && !c.failed["home_zip_code"] {
-			zs, ok := v.Ref.StateOfZIP(r.HomeZIPCode)
-			switch {
-			case !ok:
-				c.fail("home_zip_code", msgZIP)
-			case state != nil && zs != state:
-				c.fail("home_zip_code", msgZIPState)
-			default:
-				state = zs
-				r.HomeStateID = zs.Abbreviation
-			}
-			out.State = state
-		}
+	} else if state.RequiresRace {
+		c.fail("race", msgRaceRequired)
 	}
-	if len(c.errs) > 0 {
-		return nil, fault.Validation(c.errs...)
+	if dob != nil && !c.failed["date_of_birth"] {
+		v.checkAge(c, r, state, *dob)
 	}
-	if !full && (out.State == nil || out.State.OnlineRegistrationURL == nil || *out.State.OnlineRegistrationURL == "") {
-		return nil, fault.New(fault.Invalid, "%s", msgUnsupportedState.in(lang))
+}
+
+// withoutStateRules checks a registrant no state's rules apply to here: a
+// gregistration, which finished on the state's own site under that state's
+// rules, or a full registration without a known home state (already an
+// error). Race is kept when it is a choice at all; a gregistration's home
+// state follows from its ZIP code.
+func (v *Validator) withoutStateRules(c *checker, out *Validated, state *State, full bool) {
+	r := out.Registrant
+	if _, ok := raceKey(r.Race); !ok && r.Race != "" {
+		c.fail("race", msgRace)
 	}
+	if full || r.HomeZIPCode == "" || c.failed["home_zip_code"] {
+		return
+	}
+	zs, ok := v.Ref.StateOfZIP(r.HomeZIPCode)
+	switch {
+	case !ok:
+		c.fail("home_zip_code", msgZIP)
+	case state != nil && zs != state:
+		c.fail("home_zip_code", msgZIPState)
+	default:
+		state = zs
+		r.HomeStateID = zs.Abbreviation
+	}
+	out.State = state
+}
+
+// finish marks what kind of registrant this is: a full registration waits
+// for its PDF; a gregistration needs a state with online registration.
+func finish(out *Validated, full bool, lang string) (*Validated, error) {
+	r := out.Registrant
 	if full {
 		r.Kind = "registration"
 		r.PDFStatus = storage.PDFPending
-	} else {
-		r.Kind = "gregistration"
-		r.FinishWithState = true
+		return out, nil
 	}
+	if out.State == nil || out.State.OnlineRegistrationURL == nil || *out.State.OnlineRegistrationURL == "" {
+		return nil, fault.New(fault.Invalid, "%s", msgUnsupportedState.in(lang))
+	}
+	r.Kind = "gregistration"
+	r.FinishWithState = true
 	return out, nil
 }
 
