@@ -19,15 +19,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/turnoutdev/turnout/internal/config"
-	"github.com/turnoutdev/turnout/internal/netguard"
 	"github.com/turnoutdev/turnout/internal/platform"
 	"github.com/turnoutdev/turnout/internal/version"
 	"github.com/turnoutdev/turnout/jobs"
 	"github.com/turnoutdev/turnout/jobs/fileload"
-	"github.com/turnoutdev/turnout/jobs/notify"
-	"github.com/turnoutdev/turnout/jobs/registration"
-	"github.com/turnoutdev/turnout/jobs/report"
 	"github.com/turnoutdev/turnout/worker"
+	"github.com/turnoutdev/turnout/worker/wiring"
 )
 
 func main() {
@@ -84,11 +81,15 @@ func run(args []string) error {
 		return err
 	}
 
-	handlers := map[string]jobs.Handler{
-		jobs.KindNoop: jobs.HandlerFunc(jobs.Noop),
+	wired, err := wiring.New(wiring.Deps{Config: cfg, Store: p.Store, Replica: p.Replica, Blobs: p.Blobs,
+		Enqueuer: p.Enqueuer, Log: log})
+	if err != nil {
+		return err
 	}
-	for kind, h := range fileloadHandlers(cfg, p, log) {
-		handlers[kind] = h
+	// A worker serving queue reports also deletes expired report and
+	// export files.
+	if _, ok := qs[jobs.QueueReports]; ok {
+		go wired.Sweep(ctx)
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -104,33 +105,6 @@ func run(args []string) error {
 			}
 		}()
 		defer hs.Close()
-	}
-	// Rocky voter registration: PDFs (queue pdf) and e-mails (queue notify).
-	regSvc, err := registration.NewService(registration.Options{
-		EncryptionKeys: cfg.EncryptionKeys, BlockedEmails: cfg.RockyEmailBlocklist, Reminders: cfg.RockyReminders,
-	}, p.Store, p.Enqueuer)
-	if err != nil {
-		return err
-	}
-	for kind, h := range regSvc.NewJobs(p.Blobs, notify.NewMailer(cfg.SMTPURL, cfg.MailFrom), cfg.PublicURL, log).Handlers() {
-		handlers[kind] = h
-	}
-	// Rocky registrant reports (queue reports) and their retention sweep.
-	// Their callback_url webhooks (queue notify) go through the SSRF guard.
-	reports := &report.Builder{Store: p.Store, Replica: p.Replica, Blobs: p.Blobs, Retention: cfg.ReportRetention,
-		PublicURL: cfg.PublicURL, Enqueuer: p.Enqueuer, Log: log}
-	callbacks := &report.Callbacks{Store: p.Store, Log: log,
-		Client: netguard.New(cfg.AllowNetworks).HTTPClient(netguard.ClientOptions{})}
-	for _, hs := range []map[string]jobs.Handler{reports.Handlers(), callbacks.Handlers()} {
-		for kind, h := range hs {
-			handlers[kind] = h
-		}
-	}
-	if _, ok := qs[jobs.QueueReports]; ok {
-		go reports.SweepEvery(ctx, report.SweepInterval(cfg.ReportRetention))
-	}
-	for kind, h := range exportHandlers(ctx, cfg, p, qs, log) {
-		handlers[kind] = h
 	}
 	var retryDelay asynq.RetryDelayFunc
 	if cfg.RetryBase > 0 {
@@ -152,6 +126,6 @@ func run(args []string) error {
 		RetryDelay: retryDelay,
 		Registry:   reg,
 		Log:        log,
-	}, p.Store, p.Enqueuer, handlers)
+	}, p.Store, p.Enqueuer, wired.Handlers)
 	return srv.Run(ctx)
 }
