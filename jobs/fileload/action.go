@@ -3,7 +3,6 @@ package fileload
 import (
 	"context"
 	"log/slog"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -13,9 +12,10 @@ import (
 	"github.com/turnoutdev/turnout/storage"
 )
 
-// rule is one action of a load: a row validator for the single pass and a
-// set-based apply step over the staged rows; an action is a validator plus
-// an apply step, nothing more.
+// rule is one action of a load: a row validator for the single pass and
+// the set-based apply step the staging table's loader (stagedLoader) runs
+// over the staged rows. A direct path's loader applies the action its own
+// way and never calls apply.
 type rule interface {
 	actionIndex() int
 	// stage validates one record; a problem names the column and reason.
@@ -48,14 +48,17 @@ type rowNote struct {
 	column, message string
 }
 
-// stagedRow is one row of fileload_stage for one action: the person id as
-// the file gives it (an integer id parsed into id), a score value, or the
-// action's own validated fields.
+// stagedRow is one action's validated row: the person id as the file
+// gives it (an integer id parsed into id), a score value, the action's own
+// validated fields, or a phonesFile row (phone, valid until the rule's
+// next stage call). stagedLoader COPYs it into fileload_stage; a direct
+// path takes the parts it needs.
 type stagedRow struct {
 	person string
 	id     int64
 	value  *string
 	fields []string
+	phone  *phone
 }
 
 // newRule builds the rule of action i, reading what it validates against
@@ -99,16 +102,16 @@ func tally(valid, invalid *int64, problem string) {
 }
 
 func (r *scoreRule) apply(ctx context.Context, tx pgx.Tx, jobID int64, fl *storage.FileLoad, rowsRead int64, log *slog.Logger) error {
-	apply := applyScore
-	if r.direct != nil {
-		apply = applyDirect
-	}
-	res, su, err := apply(ctx, tx, jobID, fl, r, rowsRead)
+	res, su, err := applyScore(ctx, tx, jobID, fl, r, rowsRead)
 	if err != nil {
 		return err
 	}
-	log.Info("action applied", "action", r.index, "rows", res.RowsValid, "matched", res.Matched, "score_update_id", su.ID, "load_status", su.LoadStatus)
+	logScoreApplied(log, res, su)
 	return nil
+}
+
+func logScoreApplied(log *slog.Logger, res storage.ActionResult, su *storage.ScoreUpdate) {
+	log.Info("action applied", "action", res.ActionIndex, "rows", res.RowsValid, "matched", res.Matched, "score_update_id", su.ID, "load_status", su.LoadStatus)
 }
 
 // personText is the person id as fileload_stage keeps it.
@@ -119,28 +122,12 @@ func (s stagedRow) personText() string {
 	return s.person
 }
 
-// settleRules runs the rules across rows of the rules that have them and
-// records what they changed as warnings of the pass.
-func settleRules(ctx context.Context, tx pgx.Tx, rules []rule, st *stager) error {
-	for _, ru := range rules {
-		s, ok := ru.(settler)
-		if !ok {
-			continue
-		}
-		idx := ru.actionIndex()
-		reported := false
-		if err := s.settle(ctx, tx, func(line int64, column, message string) {
-			st.addWarn(line, &idx, column, message)
-			reported = true
-		}); err != nil {
-			return err
-		}
-		if reported {
-			// The stored errors read in file order, whichever check found them.
-			sort.SliceStable(st.errs, func(i, j int) bool { return st.errs[i].Line < st.errs[j].Line })
-		}
+// stageFields are the fields fileload_stage keeps of the row.
+func (s stagedRow) stageFields() []string {
+	if s.phone != nil {
+		return s.phone.fields()
 	}
-	return nil
+	return s.fields
 }
 
 // checkOtherAction checks an action of a type other than Score at submit

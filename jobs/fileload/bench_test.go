@@ -65,8 +65,7 @@ func BenchmarkReadChunkDirect(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		r := newScoreRule(0, a, score, f)
-		r.direct = &directScore{}
-		l := &directLoad{actions: []*directScore{r.direct}}
+		l := &directLoad{actions: []*directScore{{}}}
 		c := &scoreChunk{rows: make([][]chunkRow, 1), keys: make([][]int64, 1), vanids: make([][]int64, 1)}
 		n := 0
 		sortChunk := func() {
@@ -120,13 +119,12 @@ func BenchmarkReadPhonesDirect(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		r := *proto
-		rules := directPhones([]rule{&r})
-		fast := rules.fast
+		fast := newPhonesFast(&r)
 		fast.adoptIndex(people)
 		fast.w, fast.sw = bufio.NewWriter(io.Discard), bufio.NewWriter(io.Discard)
 		st := &stager{rd: newReader(bytes.NewReader(buf.Bytes()), f, CSVLimits{}), rules: []rule{&r}, header: true,
 			progress: func(int64, int64) {}}
-		st.route = func(_ rule, line int64, _ stagedRow) ([]any, error) { return fast.take(line) }
+		st.route = func(_ rule, line int64, row stagedRow) ([]any, error) { return fast.take(line, *row.phone) }
 		n, err := io.Copy(io.Discard, &binaryCopy{next: phoneRows(st, fast)})
 		if err != nil || fast.direct != rows {
 			b.Fatalf("encoded %d bytes, %d rows straight, err %v", n, fast.direct, err)

@@ -263,10 +263,10 @@ type directLoad struct {
 // other stage's error is the one reported.
 var errStopped = errors.New("direct load stopped")
 
-// directPlan returns the rules of a load that can take the direct path, or
-// nil when it must be staged: an action that is not a Score, or one naming
-// people by StateFileID (text ids, better joined by PostgreSQL).
-func directPlan(rules []rule) []*scoreRule {
+// directScores returns the rules of a load that can take the direct path,
+// or nil when it must be staged: an action that is not a Score, or one
+// naming people by StateFileID (text ids, better joined by PostgreSQL).
+func directScores(rules []rule) []*scoreRule {
 	var out []*scoreRule
 	for _, ru := range rules {
 		sr, ok := ru.(*scoreRule)
@@ -278,10 +278,41 @@ func directPlan(rules []rule) []*scoreRule {
 	return out
 }
 
+// directScoreLoader is the loader of a load whose actions all take the
+// direct path (directScores): stage matches and stores the file chunk by
+// chunk (copyDirect), apply finishes each action's score update
+// (applyDirect).
+type directScoreLoader struct {
+	job    loadJob
+	rules  []*scoreRule
+	states []*directScore // by position in rules
+}
+
+func (l *directScoreLoader) stage(ctx context.Context, tx pgx.Tx, st *stager) error {
+	var err error
+	l.states, err = copyDirect(ctx, tx, l.job.store.Pool, l.job.id, l.job.fl, l.rules, st, l.job.opts, l.job.log)
+	return err
+}
+
+func (l *directScoreLoader) apply(ctx context.Context, tx pgx.Tx, rowsRead int64) error {
+	for i, r := range l.rules {
+		res, su, err := applyDirect(ctx, tx, l.job.id, l.job.fl, r, l.states[i], rowsRead)
+		if err != nil {
+			return fmt.Errorf("apply actions[%d]: %w", r.index, err)
+		}
+		logScoreApplied(l.job.log, res, su)
+	}
+	return nil
+}
+
+func (l *directScoreLoader) close() {}
+
 // copyDirect creates each action's score update and reads the file in
 // chunks: each is matched against van_people (on a connection of pool
-// when one is free at once, else on tx's) and its rows stored in tx.
-func copyDirect(ctx context.Context, tx pgx.Tx, pool *pgxpool.Pool, jobID int64, fl *storage.FileLoad, rules []*scoreRule, st *stager, opts Options, log *slog.Logger) error {
+// when one is free at once, else on tx's) and its rows stored in tx. It
+// returns each action's state, by position in rules; rules are every
+// action of the load, in order.
+func copyDirect(ctx context.Context, tx pgx.Tx, pool *pgxpool.Pool, jobID int64, fl *storage.FileLoad, rules []*scoreRule, st *stager, opts Options, log *slog.Logger) ([]*directScore, error) {
 	l := &directLoad{dbMode: fl.DBMode, ranges: map[string]idRange{}, chunkRows: opts.ChunkRows, setBytes: uint64(opts.SetBytes)}
 	if l.chunkRows <= 0 {
 		l.chunkRows = DefaultChunkRows
@@ -296,13 +327,12 @@ func copyDirect(ctx context.Context, tx pgx.Tx, pool *pgxpool.Pool, jobID int64,
 		}
 		var err error
 		if d.updateID, err = insertScoreUpdate(ctx, tx, jobID, fl, r); err != nil {
-			return err
+			return nil, err
 		}
-		r.direct = d
 		l.actions = append(l.actions, d)
 		if _, ok := l.ranges[d.idType]; !ok {
 			if l.ranges[d.idType], err = peopleRange(ctx, tx, fl.DBMode, d.idType); err != nil {
-				return err
+				return nil, err
 			}
 		}
 	}
@@ -328,8 +358,10 @@ func copyDirect(ctx context.Context, tx pgx.Tx, pool *pgxpool.Pool, jobID int64,
 	g.Go(func() error {
 		defer close(read)
 		defer func() { ch.sort.close() }()
+		// Every action is a direct one, in order: an action's slot is its
+		// index.
 		st.route = func(ru rule, _ int64, row stagedRow) ([]any, error) {
-			return nil, ch.put(ru.(*scoreRule).direct.slot, row.id, row.value)
+			return nil, ch.put(ru.actionIndex(), row.id, row.value)
 		}
 		// route keeps every row, so Next reads the whole file.
 		for st.Next() {
@@ -377,16 +409,16 @@ func copyDirect(ctx context.Context, tx pgx.Tx, pool *pgxpool.Pool, jobID int64,
 	}
 	if err != nil {
 		if cerr := ctx.Err(); cerr != nil {
-			return cerr
+			return nil, cerr
 		}
-		return err
+		return nil, err
 	}
 	for _, d := range l.actions {
 		log.Info("rows matched", "action", d.slot, "id_type", d.idType, "chunks", ch.chunks, "range_reads", d.rangeReads, "index_lookups", d.lookups,
 			"later_rows", d.later, "sorted_runs", ch.sort.runs(), "seen_bytes", d.seen.heapBytes(), "unmatched_spilled", d.spilled, "concurrent", parallel,
 			"duration_ms", time.Since(t0).Milliseconds())
 	}
-	return nil
+	return l.actions, nil
 }
 
 // lookup finds the person of each distinct id of c's actions.
@@ -630,9 +662,8 @@ func distinctUnmatched(ctx context.Context, tx pgx.Tx, d *directScore) (int64, e
 }
 
 // applyDirect applies the later rows of people listed in two chunks (the
-// last row wins), and finishes the update.
-func applyDirect(ctx context.Context, tx pgx.Tx, jobID int64, fl *storage.FileLoad, r *scoreRule, rowsRead int64) (storage.ActionResult, *storage.ScoreUpdate, error) {
-	d := r.direct
+// last row wins), and finishes the update of r, whose direct state is d.
+func applyDirect(ctx context.Context, tx pgx.Tx, jobID int64, fl *storage.FileLoad, r *scoreRule, d *directScore, rowsRead int64) (storage.ActionResult, *storage.ScoreUpdate, error) {
 	if d.later > 0 {
 		// Every later row's person is stored already, unless seen was
 		// full: those are inserted.

@@ -155,21 +155,22 @@ func (f *directFixture) load(t *testing.T, file []byte, direct, current bool, op
 		}
 		var err error
 		if direct {
-			err = copyDirect(ctx, tx, pool.Pool, f.fl.JobID, f.fl, directPlan(rules), st, opts, slog.New(slog.DiscardHandler))
+			states, err = copyDirect(ctx, tx, pool.Pool, f.fl.JobID, f.fl, directScores(rules), st, opts, slog.New(slog.DiscardHandler))
 		} else {
 			err = stageRows(ctx, tx, st)
 		}
 		if err != nil {
 			return err
 		}
-		for _, ru := range rules {
+		for i, ru := range rules {
 			r := ru.(*scoreRule)
-			apply := applyScore
+			var res storage.ActionResult
+			var su *storage.ScoreUpdate
 			if direct {
-				apply = applyDirect
-				states = append(states, r.direct)
+				res, su, err = applyDirect(ctx, tx, f.fl.JobID, f.fl, r, states[i], st.rowsRead)
+			} else {
+				res, su, err = applyScore(ctx, tx, f.fl.JobID, f.fl, r, st.rowsRead)
 			}
-			res, su, err := apply(ctx, tx, f.fl.JobID, f.fl, r, st.rowsRead)
 			if err != nil {
 				return err
 			}
@@ -282,7 +283,8 @@ func TestDirectScoreLoadReportsTheReadersError(t *testing.T) {
 	st := &stager{rd: newReader(bytes.NewReader([]byte("nope,dwid,a,b\n1,2,3,A\n")), f.file, CSVLimits{}), rules: rules, header: true,
 		errW: csv.NewWriter(io.Discard), maxErrs: 10, progress: func(int64, int64) {}}
 	err := f.env.Store.InTx(ctx, func(tx pgx.Tx) error {
-		return copyDirect(ctx, tx, f.env.Store.Pool, f.fl.JobID, f.fl, directPlan(rules), st, Options{ChunkRows: 1}, slog.New(slog.DiscardHandler))
+		_, err := copyDirect(ctx, tx, f.env.Store.Pool, f.fl.JobID, f.fl, directScores(rules), st, Options{ChunkRows: 1}, slog.New(slog.DiscardHandler))
+		return err
 	})
 	if err == nil || st.err == nil || !errors.Is(err, st.err) || !strings.Contains(err.Error(), "header") {
 		t.Errorf("load: %v (reader: %v), want the header error", err, st.err)

@@ -1,24 +1,33 @@
-// Package fileload runs VAN-compatible file-loading jobs: it
-// validates a POST /fileLoadingJobs request as a whole, then, in the
-// worker, fetches the source file (HTTP(S) through the SSRF guard, SFTP
-// with host-key checking, FTP in passive mode) to a spool file, opens the
-// CSV (zipped or not, with zip-bomb limits), reads it once, validates every
-// row for every action, COPYs the valid rows into a temporary staging table
-// and applies every action with set-based SQL, all in one transaction.
+// Package fileload runs VAN-compatible file-loading jobs: it validates a
+// POST /fileLoadingJobs request as a whole (request.go, submit.go), then,
+// in the worker (runner.go), runs each load in steps that read top to
+// bottom: build the actions' rules, choose the loader, fetch the source
+// (HTTP(S) through the SSRF guard, SFTP with host-key checking, FTP in
+// passive mode) to a spool file, open the CSV (zipped or not, with
+// zip-bomb limits), then, in one transaction, read the file once,
+// validating every row for every action, load the valid rows and apply
+// every action, and finally record the outcome and notify the listeners.
 //
-// Guarantees: a job may run again after a crash at any point. Staging lives
-// only inside the transaction; the actions' effects (score updates, their
-// values, the per-action result rows) commit with it or not at all, the
-// result rows make a later attempt skip the load, and score updates are
-// unique per (job, action), so a re-run never duplicates or half-applies
-// data. Memory stays flat: the file is streamed from disk and rows go to
-// PostgreSQL with COPY as they are read.
+// How the rows get in is chosen once per load, before the file is
+// fetched, by chooseLoader (loader.go), from the load's actions alone:
 //
-// Score loads naming people by VANID or DWID take a direct path instead of
-// the staging table (direct.go): the file is matched against the people
-// chunk by chunk and COPY'd straight into the score update, so a load
-// costs about what its file costs whatever the size of the database, and
-// the worker holds a few chunks and id sets bounded by Options.ChunkRows
-// and Options.SetBytes, never the database's person ids. Phones loads have
-// a direct path of their own (phonesdirect.go).
+//   - every action a Score naming people by VANID or DWID: the direct
+//     score path (direct.go, directsort.go) matches the file against the
+//     people chunk by chunk and COPYs the matched rows straight into the
+//     score update;
+//   - a single phonesFile action: the direct phones path (phonesdirect.go)
+//     COPYs the rows of people without phones straight into van_phones
+//     and sends the rest through the phone rules over a staged table;
+//   - anything else: every valid row is COPY'd into a temporary staging
+//     table and each action applies set-based SQL to it.
+//
+// Guarantees: a job may run again after a crash at any point. Staging
+// lives only inside the transaction; the actions' effects (score updates,
+// their values, phones, the per-action result rows) commit with it or not
+// at all, the result rows make a later attempt skip the load, and score
+// updates are unique per (job, action), so a re-run never duplicates or
+// half-applies data. Memory stays flat: the file is streamed from disk and
+// rows go to PostgreSQL with COPY as they are read; the direct score path
+// holds a few chunks and id sets bounded by Options.ChunkRows and
+// Options.SetBytes, never the database's person ids.
 package fileload

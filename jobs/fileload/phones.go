@@ -142,12 +142,10 @@ type phonesRule struct {
 	dbMode                                           int16
 	vanid, typ, source, phone, pref, ext, opt, sonar int // columns; -1 = absent
 	types, sources, optIns                           *codeList
-	// notes are the warnings on the row parse last accepted.
+	// notes are the warnings on the row parse last accepted; cur is the
+	// row stage last accepted.
 	notes []rowNote
-	// fast is set when the load takes the direct path (phonesdirect.go);
-	// cur is then the row stage last accepted.
-	fast *phonesFast
-	cur  phone
+	cur   phone
 
 	valid, invalid int64
 }
@@ -197,25 +195,21 @@ func cell(rec []string, i int) string {
 	return strings.TrimSpace(rec[i])
 }
 
+// stage validates a record; a valid row is r.cur, which stagedLoader
+// turns into fileload_stage's fields and the phones direct path COPYs as
+// it is.
 func (r *phonesRule) stage(rec []string) (stagedRow, string, string) {
-	if r.fast != nil {
-		// The direct path takes r.cur and needs no staged row.
-		var col, problem string
-		r.cur, col, problem = r.parse(rec)
-		tally(&r.valid, &r.invalid, problem)
-		return stagedRow{}, col, problem
-	}
-	row, col, problem := r.check(rec)
+	var col, problem string
+	r.cur, col, problem = r.parse(rec)
 	tally(&r.valid, &r.invalid, problem)
-	return row, col, problem
-}
-
-// check returns a row of fileload_stage, or a problem.
-func (r *phonesRule) check(rec []string) (stagedRow, string, string) {
-	p, col, problem := r.parse(rec)
 	if problem != "" {
 		return stagedRow{}, col, problem
 	}
+	return stagedRow{id: r.cur.vanid, phone: &r.cur}, "", ""
+}
+
+// fields are p as fileload_stage keeps it (phNumber...).
+func (p *phone) fields() []string {
 	f := make([]string, phFields)
 	f[phNumber], f[phType], f[phSource], f[phExt], f[phOptIn] = p.number, p.typ, p.source, p.ext, p.optIn
 	f[phPreferred] = "f"
@@ -225,7 +219,7 @@ func (r *phonesRule) check(rec []string) (stagedRow, string, string) {
 	if p.sonar != 0 {
 		f[phSonar] = strconv.Itoa(int(p.sonar))
 	}
-	return stagedRow{person: strconv.FormatInt(p.vanid, 10), fields: f}, "", ""
+	return f
 }
 
 // parse validates a record, leaving its warnings in r.notes; it allocates
@@ -374,9 +368,6 @@ func (r *phonesRule) demotePreferred(ctx context.Context, tx pgx.Tx, at stagedPh
 
 // settle applies the preferred-phone rule across the file's rows.
 func (r *phonesRule) settle(ctx context.Context, tx pgx.Tx, warn func(line int64, column, message string)) error {
-	if r.fast != nil {
-		return r.fast.settle(ctx, tx, warn)
-	}
 	return r.demotePreferred(ctx, tx, stagedPhones{table: "fileload_stage", rows: "s.action_index = $1",
 		person: "s.person_id", number: "s.fields[1]", preferred: "s.fields[4] = 't'", clear: "fields[4] = 'f'"}, warn, r.index)
 }
@@ -413,9 +404,6 @@ const phonesLockKey int32 = 0x70686f6e
 // whose file rows name a preferred number loses the preferred mark on his
 // other phones first, so the database never holds two.
 func (r *phonesRule) apply(ctx context.Context, tx pgx.Tx, jobID int64, fl *storage.FileLoad, rowsRead int64, log *slog.Logger) error {
-	if r.fast != nil {
-		return r.fast.apply(ctx, tx, jobID, rowsRead, log)
-	}
 	if err := lockPhones(ctx, tx, fl.DBMode); err != nil {
 		return err
 	}

@@ -102,18 +102,57 @@ type phonesFast struct {
 }
 
 // directPhones returns a load's phonesFile rule when the load can take the
-// direct path (its only action), with its state set; nil otherwise.
+// direct path (its only action), nil otherwise.
 func directPhones(rules []rule) *phonesRule {
 	if len(rules) != 1 {
 		return nil
 	}
-	r, ok := rules[0].(*phonesRule)
-	if !ok {
-		return nil
-	}
-	r.fast = &phonesFast{rule: r, dbMode: r.dbMode}
-	r.fast.row = []any{r.fast}
+	r, _ := rules[0].(*phonesRule)
 	return r
+}
+
+// newPhonesFast returns the direct path's state for r.
+func newPhonesFast(r *phonesRule) *phonesFast {
+	f := &phonesFast{rule: r, dbMode: r.dbMode}
+	f.row = []any{f}
+	return f
+}
+
+// directPhonesLoader is the loader of a load whose only action is
+// phonesFile: stage COPYs rows straight into van_phones or spools them
+// for the rules across rows (copyPhones, then settle), apply upserts the
+// spooled ones.
+type directPhonesLoader struct {
+	job  loadJob
+	fast *phonesFast
+	late *lateIndex // the VANIDs, read while the file is fetched; nil: none
+}
+
+// newDirectPhonesLoader starts reading the VANIDs on a connection of its
+// own, when the pool has one to spare.
+func newDirectPhonesLoader(ctx context.Context, j loadJob, r *phonesRule) *directPhonesLoader {
+	return &directPhonesLoader{job: j, fast: newPhonesFast(r), late: readLate(ctx, j.store.Pool, j.fl.DBMode, j.log)}
+}
+
+func (l *directPhonesLoader) stage(ctx context.Context, tx pgx.Tx, st *stager) error {
+	if err := copyPhones(ctx, tx, l.late, l.fast, st, l.job.opts.SpoolDir, l.job.log); err != nil {
+		return err
+	}
+	return settleWith(ctx, tx, l.fast.rule.index, l.fast, st)
+}
+
+func (l *directPhonesLoader) apply(ctx context.Context, tx pgx.Tx, rowsRead int64) error {
+	if err := l.fast.apply(ctx, tx, l.job.id, rowsRead, l.job.log); err != nil {
+		return fmt.Errorf("apply actions[%d]: %w", l.fast.rule.index, err)
+	}
+	return nil
+}
+
+func (l *directPhonesLoader) close() {
+	if l.late != nil {
+		l.late.stop()
+	}
+	l.fast.close()
 }
 
 // close removes the spool files.
@@ -133,8 +172,7 @@ func setBit(set []uint64, pos int)   { set[pos/64] |= 1 << (pos % 64) }
 // copyPhones takes the phone loads' lock, reads the VANIDs (from late when
 // not nil) and who has phones, and COPYs the file's rows into van_phones,
 // spooling those that need the general rules, all in tx.
-func copyPhones(ctx context.Context, tx pgx.Tx, late *lateIndex, r *phonesRule, st *stager, spoolDir string, log *slog.Logger) error {
-	f := r.fast
+func copyPhones(ctx context.Context, tx pgx.Tx, late *lateIndex, f *phonesFast, st *stager, spoolDir string, log *slog.Logger) error {
 	if err := lockPhones(ctx, tx, f.dbMode); err != nil {
 		return err
 	}
@@ -174,7 +212,7 @@ func copyPhones(ctx context.Context, tx pgx.Tx, late *lateIndex, r *phonesRule, 
 		return fmt.Errorf("create phones spool file: %w", err)
 	}
 	f.sw = bufio.NewWriterSize(f.shadow, 64<<10)
-	st.route = func(_ rule, line int64, _ stagedRow) ([]any, error) { return f.take(line) }
+	st.route = func(_ rule, line int64, row stagedRow) ([]any, error) { return f.take(line, *row.phone) }
 	if _, err := tx.Conn().PgConn().CopyFrom(ctx, &binaryCopy{next: phoneRows(st, f)},
 		`COPY van_phones (db_mode, vanid, phone, phone_type, phone_source, preferred, ext, opt_in_status, sonar_score) FROM STDIN (FORMAT binary)`); err != nil {
 		return err
@@ -276,20 +314,19 @@ func (w *idSink) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// take routes the row the rule last accepted (line): it returns f.row
+// take routes p, the row of line: it returns f.row
 // when the COPY is to encode f.out (the rows held back before this one),
 // nil otherwise.
-func (f *phonesFast) take(line int64) ([]any, error) {
+func (f *phonesFast) take(line int64, p phone) ([]any, error) {
 	if f.late != nil {
 		if !f.late.ready() && f.earlyRows < maxEarlyPhones {
 			f.earlyRows++
-			return f.takeEarly(line)
+			return f.takeEarly(line, p)
 		}
 		if err := f.adopt(); err != nil {
 			return nil, err
 		}
 	}
-	p := f.rule.cur
 	pos, _, matched := f.people.lookup(p.vanid)
 	if len(f.group) > 0 {
 		if matched && pos == f.groupPos {
@@ -331,8 +368,7 @@ func (f *phonesFast) take(line int64) ([]any, error) {
 // takeEarly is take before the VANIDs are read, when nobody has phones:
 // the maps stand in for the bitsets, and every VANID for a person. A
 // person's consecutive rows take the general rules.
-func (f *phonesFast) takeEarly(line int64) ([]any, error) {
-	p := f.rule.cur
+func (f *phonesFast) takeEarly(line int64, p phone) ([]any, error) {
 	if len(f.group) > 0 {
 		if p.vanid == f.group[0].vanid {
 			f.earlyStaged[p.vanid] = true

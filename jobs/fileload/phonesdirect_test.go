@@ -72,8 +72,8 @@ func TestPhonesCopiedBeforeTheIdsAreSortedOutAfter(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		directPhones([]rule{r})
-		defer r.fast.close()
+		fast := newPhonesFast(r)
+		defer fast.close()
 		late := &lateIndex{done: make(chan struct{}), x: people, cancel: func() {}}
 		if after < 0 {
 			close(late.done)
@@ -88,16 +88,16 @@ func TestPhonesCopiedBeforeTheIdsAreSortedOutAfter(t *testing.T) {
 		var o outcome
 		rollback := errors.New("rollback")
 		err = env.Store.InTx(ctx, func(tx pgx.Tx) error {
-			if err := copyPhones(ctx, tx, late, r, st, t.TempDir(), slog.New(slog.DiscardHandler)); err != nil {
+			if err := copyPhones(ctx, tx, late, fast, st, t.TempDir(), slog.New(slog.DiscardHandler)); err != nil {
 				return err
 			}
-			if after >= 0 && r.fast.direct == 0 {
+			if after >= 0 && fast.direct == 0 {
 				t.Errorf("VANIDs after %d rows: nothing was COPY'd straight", after)
 			}
-			if err := settleRules(ctx, tx, []rule{r}, st); err != nil {
+			if err := settleWith(ctx, tx, r.index, fast, st); err != nil {
 				return err
 			}
-			if o.stats, err = r.fast.upsert(ctx, tx, st.rowsRead); err != nil {
+			if o.stats, err = fast.upsert(ctx, tx, st.rowsRead); err != nil {
 				return err
 			}
 			for _, e := range st.errs {

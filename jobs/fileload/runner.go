@@ -153,6 +153,11 @@ func (r *Runner) notification(ctx context.Context, jobID int64, fl *storage.File
 	return body, r.savedListNotice(ctx, jobID, body)
 }
 
+// load runs one file load, step by step: the request's actions, the
+// loader that takes its rows in (chosen once, before anything is read),
+// the source fetched to a spool file, the data opened, then one
+// transaction that validates every row, loads the valid ones and applies
+// every action.
 func (r *Runner) load(ctx context.Context, job *storage.Job, fl *storage.FileLoad, log *slog.Logger) (*Result, error) {
 	var req Request
 	if err := json.Unmarshal(fl.Request, &req); err != nil {
@@ -167,57 +172,22 @@ func (r *Runner) load(ctx context.Context, job *storage.Job, fl *storage.FileLoa
 		// status was lost.
 		return &Result{RowsRead: fl.RowsRead, ErrorCount: fl.ErrorCount, WarningCount: fl.WarningCount, Actions: done}, nil
 	}
-	var rules []rule
-	for i, a := range req.Actions {
-		rule, err := r.newRule(ctx, i, a, req.File, fl)
-		if err != nil {
-			return nil, err
-		}
-		rules = append(rules, rule)
-	}
-
-	// Score loads by VANID or DWID take the direct path at any database
-	// size; the phones direct path holds the database's VANIDs in memory.
-	direct := directPlan(rules)
-	var phones *phonesRule
-	var late *lateIndex
-	if direct == nil {
-		if fit, err := peopleFitInMemory(ctx, r.store.Pool); err != nil {
-			return nil, err
-		} else if fit {
-			phones = directPhones(rules)
-		}
-	}
-	if phones != nil {
-		defer phones.fast.close()
-		// Its person ids are read while the file is fetched.
-		late = readLate(ctx, r.store.Pool, fl.DBMode, log)
-	}
-	if late != nil {
-		defer late.stop()
-	}
-
-	u, err := url.Parse(fl.SourceURL)
+	rules, err := r.rules(ctx, req, fl)
 	if err != nil {
-		return nil, fault.New(fault.Invalid, "file.sourceUrl: not a valid URL")
+		return nil, err
 	}
-	spool, err := os.CreateTemp(r.opts.SpoolDir, "turnout-fileload-*")
+	ld, err := chooseLoader(ctx, loadJob{id: job.ID, fl: fl, rules: rules, store: r.store, opts: r.opts, log: log})
 	if err != nil {
-		return nil, fmt.Errorf("create spool file: %w", err)
+		return nil, err
+	}
+	defer ld.close()
+
+	spool, size, err := r.fetch(ctx, fl, log)
+	if err != nil {
+		return nil, err
 	}
 	defer os.Remove(spool.Name())
 	defer spool.Close()
-	if err := r.fetchers.fetchTo(ctx, u, spool, r.opts.MaxFileBytes, r.opts.Fetch); err != nil {
-		return nil, err
-	}
-	size, err := spool.Seek(0, io.SeekCurrent)
-	if err != nil {
-		return nil, err
-	}
-	log.Info("source fetched", "bytes", size)
-	if size == 0 {
-		return nil, fault.New(fault.Invalid, "file: the file is empty")
-	}
 	data, err := openData(spool, size, req.File.FileName, r.opts.Zip)
 	if err != nil {
 		return nil, err
@@ -230,96 +200,8 @@ func (r *Runner) load(ctx context.Context, job *storage.Job, fl *storage.FileLoa
 	}
 	defer os.Remove(errFile.Name())
 	defer errFile.Close()
-	st := &stager{
-		rd: newReader(data, req.File, r.opts.CSV), rules: rules, header: req.File.HasHeader,
-		errW: csv.NewWriter(errFile), maxErrs: r.opts.MaxStoredErrors,
-	}
-	_ = st.errW.Write([]string{"line", "actionIndex", "column", "message", "severity"})
-	st.progress = func(read, failed int64) {
-		if r.opts.ProgressEvery > 0 && read%r.opts.ProgressEvery == 0 {
-			r.progress(ctx, job.ID, 0, read, failed)
-		}
-	}
-	var errKey *string
-	// One pass over the file for every action, COPY'd into a temporary
-	// table of this transaction; every action is applied in the same
-	// transaction. A crash anywhere rolls all of it back, and the result
-	// rows it commits make a later attempt skip the load, so a re-run never
-	// duplicates or half-applies data.
-	err = r.store.InTx(ctx, func(tx pgx.Tx) error {
-		// JIT compiling these few plans costs more than it saves.
-		if _, err := tx.Exec(ctx, `SET LOCAL jit = off`); err != nil {
-			return err
-		}
-		var err error
-		switch {
-		case direct != nil:
-			err = copyDirect(ctx, tx, r.store.Pool, job.ID, fl, direct, st, r.opts, log)
-		case phones != nil:
-			err = copyPhones(ctx, tx, late, phones, st, r.opts.SpoolDir, log)
-		default:
-			err = stageRows(ctx, tx, st)
-		}
-		if err != nil {
-			if st.err != nil {
-				return st.err
-			}
-			return fmt.Errorf("stage rows: %w", err)
-		}
-		if !st.sawRecord {
-			return fault.New(fault.Invalid, "file: the file has no rows")
-		}
-		if direct == nil && phones == nil {
-			// Statistics before the first query over the rows: the cross-row
-			// checks would otherwise be planned for an empty table (a
-			// nested loop over thousands of rows).
-			if _, err := tx.Exec(ctx, `ANALYZE fileload_stage`); err != nil {
-				return err
-			}
-		}
-		if err := settleRules(ctx, tx, rules, st); err != nil {
-			return err
-		}
-		r.progress(ctx, job.ID, st.rowsRead, st.rowsRead, st.rowsFailed)
-		log.Info("rows staged", "rows", st.rowsRead, "errors", st.errCount, "warnings", st.warnCount)
-		if errKey, err = r.storeErrorFile(ctx, job.ID, st, errFile); err != nil {
-			return err
-		}
-		if st.rowsRead == 0 {
-			return fault.New(fault.Invalid, "file: the file has a header but no data rows")
-		}
-		anyValid := false
-		for _, rule := range rules {
-			valid, _ := rule.counts()
-			anyValid = anyValid || valid > 0
-		}
-		if !anyValid {
-			return fault.New(fault.Invalid, "file: none of the %d rows is valid for any action; first error: %s", st.rowsRead, withoutValues(st.firstError()))
-		}
-		for _, rule := range rules {
-			if err := rule.apply(ctx, tx, job.ID, fl, st.rowsRead, log); err != nil {
-				return fmt.Errorf("apply actions[%d]: %w", rule.actionIndex(), err)
-			}
-		}
-		// The row errors and counts commit with the data they describe.
-		if err := storage.ReplaceRowErrors(ctx, tx, job.ID, st.errs); err != nil {
-			return fmt.Errorf("store row errors: %w", err)
-		}
-		return storage.FinishFileLoad(ctx, tx, job.ID, st.rowsRead, st.errCount, st.warnCount, errKey)
-	})
-	if fault.Is(err, fault.Invalid) && st.sawRecord {
-		// The file was read but nothing can be loaded: the row errors
-		// explain why, so they are kept although the data is not.
-		if serr := r.store.InTx(ctx, func(tx pgx.Tx) error {
-			if err := storage.ReplaceRowErrors(ctx, tx, job.ID, st.errs); err != nil {
-				return err
-			}
-			return storage.FinishFileLoad(ctx, tx, job.ID, st.rowsRead, st.errCount, st.warnCount, errKey)
-		}); serr != nil {
-			return nil, fmt.Errorf("store row errors: %w", serr)
-		}
-	}
-	if err != nil {
+	st := r.newStager(ctx, job.ID, data, req.File, rules, errFile)
+	if err := r.validateAndLoad(ctx, job.ID, rules, ld, st, errFile, log); err != nil {
 		return nil, err
 	}
 	results, err := r.store.ActionResults(ctx, job.ID)
@@ -329,20 +211,133 @@ func (r *Runner) load(ctx context.Context, job *storage.Job, fl *storage.FileLoa
 	return &Result{RowsRead: st.rowsRead, ErrorCount: st.errCount, WarningCount: st.warnCount, Actions: results}, nil
 }
 
-// stageRows COPYs the rows of every action into fileload_stage, a
-// temporary table of tx, for the actions' set-based apply steps.
-func stageRows(ctx context.Context, tx pgx.Tx, st *stager) error {
-	// Big sorts (DISTINCT ON, the median) stay in memory.
-	if _, err := tx.Exec(ctx, `SET LOCAL work_mem = '256MB'`); err != nil {
-		return err
+// rules builds every action's rule.
+func (r *Runner) rules(ctx context.Context, req Request, fl *storage.FileLoad) ([]rule, error) {
+	var rules []rule
+	for i, a := range req.Actions {
+		rule, err := r.newRule(ctx, i, a, req.File, fl)
+		if err != nil {
+			return nil, err
+		}
+		rules = append(rules, rule)
 	}
-	// Byte-order collation: person ids are compared, never shown sorted.
-	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE fileload_stage (action_index integer NOT NULL, line bigint NOT NULL,
-		person_id text COLLATE "C" NOT NULL, value text, fields text[]) ON COMMIT DROP`); err != nil {
-		return err
+	return rules, nil
+}
+
+// fetch downloads the load's source to a spool file (the caller removes
+// it) and returns it with its size.
+func (r *Runner) fetch(ctx context.Context, fl *storage.FileLoad, log *slog.Logger) (*os.File, int64, error) {
+	u, err := url.Parse(fl.SourceURL)
+	if err != nil {
+		return nil, 0, fault.New(fault.Invalid, "file.sourceUrl: not a valid URL")
 	}
-	_, err := tx.CopyFrom(ctx, pgx.Identifier{"fileload_stage"}, []string{"action_index", "line", "person_id", "value", "fields"}, st)
+	spool, err := os.CreateTemp(r.opts.SpoolDir, "turnout-fileload-*")
+	if err != nil {
+		return nil, 0, fmt.Errorf("create spool file: %w", err)
+	}
+	fail := func(err error) (*os.File, int64, error) {
+		spool.Close()
+		os.Remove(spool.Name())
+		return nil, 0, err
+	}
+	if err := r.fetchers.fetchTo(ctx, u, spool, r.opts.MaxFileBytes, r.opts.Fetch); err != nil {
+		return fail(err)
+	}
+	size, err := spool.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return fail(err)
+	}
+	log.Info("source fetched", "bytes", size)
+	if size == 0 {
+		return fail(fault.New(fault.Invalid, "file: the file is empty"))
+	}
+	return spool, size, nil
+}
+
+// newStager returns the pass over data: every record read once,
+// validated for every action, its row errors and warnings written to
+// errFile, progress recorded every Options.ProgressEvery rows.
+func (r *Runner) newStager(ctx context.Context, jobID int64, data io.Reader, f File, rules []rule, errFile *os.File) *stager {
+	st := &stager{
+		rd: newReader(data, f, r.opts.CSV), rules: rules, header: f.HasHeader,
+		errW: csv.NewWriter(errFile), maxErrs: r.opts.MaxStoredErrors,
+	}
+	_ = st.errW.Write([]string{"line", "actionIndex", "column", "message", "severity"})
+	st.progress = func(read, failed int64) {
+		if r.opts.ProgressEvery > 0 && read%r.opts.ProgressEvery == 0 {
+			r.progress(ctx, jobID, 0, read, failed)
+		}
+	}
+	return st
+}
+
+// validateAndLoad makes the single pass over the file through st and ld
+// and applies every action, in one transaction: a crash anywhere rolls
+// all of it back, and the result rows it commits make a later attempt skip
+// the load, so a re-run never duplicates or half-applies data. A file
+// read but with nothing to load keeps its row errors.
+func (r *Runner) validateAndLoad(ctx context.Context, jobID int64, rules []rule, ld loader, st *stager, errFile *os.File, log *slog.Logger) error {
+	var errKey *string
+	err := r.store.InTx(ctx, func(tx pgx.Tx) error {
+		// JIT compiling these few plans costs more than it saves.
+		if _, err := tx.Exec(ctx, `SET LOCAL jit = off`); err != nil {
+			return err
+		}
+		if err := ld.stage(ctx, tx, st); err != nil {
+			if st.err != nil {
+				return st.err
+			}
+			return fmt.Errorf("stage rows: %w", err)
+		}
+		var err error
+		if errKey, err = r.checkPass(ctx, jobID, rules, st, errFile, log); err != nil {
+			return err
+		}
+		if err := ld.apply(ctx, tx, st.rowsRead); err != nil {
+			return err
+		}
+		// The row errors and counts commit with the data they describe.
+		if err := storage.ReplaceRowErrors(ctx, tx, jobID, st.errs); err != nil {
+			return fmt.Errorf("store row errors: %w", err)
+		}
+		return storage.FinishFileLoad(ctx, tx, jobID, st.rowsRead, st.errCount, st.warnCount, errKey)
+	})
+	if fault.Is(err, fault.Invalid) && st.sawRecord {
+		// The file was read but nothing can be loaded: the row errors
+		// explain why, so they are kept although the data is not.
+		if serr := r.store.InTx(ctx, func(tx pgx.Tx) error {
+			if err := storage.ReplaceRowErrors(ctx, tx, jobID, st.errs); err != nil {
+				return err
+			}
+			return storage.FinishFileLoad(ctx, tx, jobID, st.rowsRead, st.errCount, st.warnCount, errKey)
+		}); serr != nil {
+			return fmt.Errorf("store row errors: %w", serr)
+		}
+	}
 	return err
+}
+
+// checkPass records the pass's progress and error file, and refuses a
+// file with nothing to load: no rows, or no row valid for any action.
+func (r *Runner) checkPass(ctx context.Context, jobID int64, rules []rule, st *stager, errFile *os.File, log *slog.Logger) (*string, error) {
+	if !st.sawRecord {
+		return nil, fault.New(fault.Invalid, "file: the file has no rows")
+	}
+	r.progress(ctx, jobID, st.rowsRead, st.rowsRead, st.rowsFailed)
+	log.Info("rows staged", "rows", st.rowsRead, "errors", st.errCount, "warnings", st.warnCount)
+	errKey, err := r.storeErrorFile(ctx, jobID, st, errFile)
+	if err != nil {
+		return nil, err
+	}
+	if st.rowsRead == 0 {
+		return errKey, fault.New(fault.Invalid, "file: the file has a header but no data rows")
+	}
+	for _, rule := range rules {
+		if valid, _ := rule.counts(); valid > 0 {
+			return errKey, nil
+		}
+	}
+	return errKey, fault.New(fault.Invalid, "file: none of the %d rows is valid for any action; first error: %s", st.rowsRead, withoutValues(st.firstError()))
 }
 
 // storeErrorFile writes the full list of row errors and warnings to the
@@ -542,7 +537,7 @@ func (s *stager) fill() bool {
 			}
 			continue
 		}
-		s.buf = append(s.buf, []any{int32(r.actionIndex()), line, row.personText(), row.value, row.fields})
+		s.buf = append(s.buf, []any{int32(r.actionIndex()), line, row.personText(), row.value, row.stageFields()})
 	}
 	if bad {
 		s.rowsFailed++

@@ -22,7 +22,6 @@ type scoreRule struct {
 	valueCol int
 	values   map[string]*string    // lower-case shortName → shortName, for value scores
 	canon    map[string]canonValue // raw → valid value, for range scores
-	direct   *directScore          // set when the load takes the direct path
 
 	valid, invalid, outOfRange, badValues int64
 	// fileSum and fileValues add up every valid value of the file's score
