@@ -3,31 +3,46 @@
 # (turnout-api, turnout-worker, PostgreSQL, Redis), so ROWS people are
 # imported once:
 #
-#   1. zipped score, phonesFile, AVEVDataFile and LoadSavedListFile files of
-#      ROWS rows (default 1,000,000), each timed from POST /v4/fileLoadingJobs
-#      to the job's status Completed (polled every 20 ms by bench/cmd/benchhttp);
-#   2. beside them, in the same database: `unzip -p FILE.zip | psql \copy T
-#      FROM STDIN CSV HEADER` of the same score and phones files into tables
-#      defined like their final tables (indexes included), unzip included in
-#      the time; pgloader (Debian package) of the score file into the same
-#      kind of table; psql \copy of pre-shaped AV/EV and list rows;
-#   3. the worker's peak RSS (VmHWM) on a BIG_ROWS-row score file (default
+#   1. the action rows: zipped score, phonesFile (a first load, then the
+#      same file again: a re-load), AVEVDataFile and LoadSavedListFile files
+#      of ROWS rows (default 1,000,000), every row matching a person. RUNS
+#      (default 3) interleaved runs, the order swapped from one run to the
+#      next (odd runs: Turnout, then the baselines; even runs: the baselines,
+#      then Turnout), each load timed three ways, every one starting from the
+#      same table contents:
+#        - Turnout: POST /v4/fileLoadingJobs → status Completed (polled
+#          every 20 ms by bench/cmd/benchhttp), one worker (concurrency 1);
+#        - baseline 1: `psql \copy` of the very file (FROM PROGRAM 'unzip
+#          -p FILE.zip', unzip in the time) into the final table itself,
+#          with its real constraints (keys, checks, indexes); the columns
+#          the file lacks (database mode, update, list, job) come from
+#          column defaults set on the bench database only;
+#        - baseline 2: the same work hand-written in SQL, one transaction
+#          in one psql session: \copy into a temporary table of text
+#          columns, then casts, the join to van_people, the dedupe (the
+#          file's last row wins) and the insert or upsert into the final
+#          table.
+#      Reported: median and min–max of each, the ratios of the medians, the
+#      load average after each run. A re-load has no \copy of its own (a
+#      \copy cannot upsert): its baseline 1 is the first load's \copy.
+#   2. the worker's peak RSS (VmHWM) on a BIG_ROWS-row score file (default
 #      5,000,000: vanids 1..BIG_ROWS against the ROWS imported people, so
 #      ROWS match and the rest do not), in a worker started for that file;
-#   4. POST /v4/fileLoadingJobs under load (CLIENTS concurrent clients for
+#   3. POST /v4/fileLoadingJobs under load (CLIENTS concurrent clients for
 #      LOAD_SECONDS, no worker running, so only the API is measured) beside an
 #      Echo app answering the same route with a constant, same load generator.
 #
 # Writes bench/fileload-results.md (the detail) and bench/results/fileload.env
-# (the figures bench/run.sh puts in its table).
+# (the figures bench/run.sh puts in its table). ROWS=100000 runs it in
+# about a minute.
 #
 # Needs bin/ built (make build), PostgreSQL and Redis (make services), go,
-# psql, zip, unzip, jq, bc, python3 (serves the files on 127.0.0.1) and,
-# optionally, pgloader.
+# psql, zip, unzip, jq, bc, python3 (serves the files on 127.0.0.1).
 set -euo pipefail
 shopt -s inherit_errexit
 cd "$(dirname "$0")/.."
 ROWS=${ROWS:-1000000}
+RUNS=${RUNS:-3}
 BIG_ROWS=${BIG_ROWS:-5000000}
 CLIENTS=${CLIENTS:-16}
 LOAD_SECONDS=${LOAD_SECONDS:-10}
@@ -75,7 +90,6 @@ t=$(now); bin/turnout people import --db-mode 0 "$work/people.csv" >/dev/null; p
 # The rate limit is out of the way: the load test below is about throughput.
 key=$(bin/turnout keys create --name bench --scopes van --van-app bench --db-mode 0 --auto-approve --rate-limit 100000000 --json)
 BENCH_BASIC_AUTH="bench:$(jq -r .secret <<<"$key")|0"; export BENCH_BASIC_AUTH
-score=$(bin/turnout scores create --name Bench --min 0 --max 100 --json | jq -r .scoreId)
 folder=$(bin/turnout folders create --name Bench --api-writable --key-id "$(jq -r .id <<<"$key")" --json | jq -r .folderId)
 
 echo "generating the files…"
@@ -86,28 +100,43 @@ awk -v n="$ROWS" 'BEGIN { print "VANID,PhoneType,PhoneSource,Phone,PreferredPhon
 awk -v n="$ROWS" 'BEGIN { for (i = 1; i <= n; i++) printf "%d,9/1/2024,09/05/2024,2024-10-01,,D,,,,,2,1,4,12 Main St,,,Saint Paul,MN,55101-1234,US,,,,\n", i }' > "$work/avev.csv"
 awk -v n="$ROWS" 'BEGIN { print "VANID"; for (i = 1; i <= n; i++) print i }' > "$work/list.csv"
 awk -v n="$BIG_ROWS" 'BEGIN { print "vanid,score"; for (i = 1; i <= n; i++) printf "%d,%d\n", i, (i * 7919) % 101 }' > "$work/big.csv"
-for f in scores phones avev list big; do (cd "$work" && zip -q "$f.zip" "$f.csv"); done
+for f in scores phones avev list big; do (cd "$work" && zip -q "$f.zip" "$f.csv" && rm "$f.csv"); done
 
-avev_cols=$(printf '{"name":"%s"},' VANID RequestReceived BallotMailed BallotReceived EarlyVoted BallotParty BallotCancelled \
-  ApplicationMailed GOTVVoted DateApplicationReceived BallotReturnStatus BallotType BallotRequestType BallotAddress1 BallotAddress2 \
-  BallotAddress3 BallotCity BallotState BallotZip9 BallotCountry BallotReissued BallotRejectionReason BallotApplicationRequested BallotRejected)
+avev_names=(RequestReceived BallotMailed BallotReceived EarlyVoted BallotParty BallotCancelled ApplicationMailed GOTVVoted
+  DateApplicationReceived BallotReturnStatus BallotType BallotRequestType BallotAddress1 BallotAddress2 BallotAddress3 BallotCity
+  BallotState BallotZip9 BallotCountry BallotReissued BallotRejectionReason BallotApplicationRequested BallotRejected)
+# van_avev's columns for those, and the cast each takes from text.
+avev_db=(request_received ballot_mailed ballot_received early_voted ballot_party ballot_cancelled application_mailed gotv_voted
+  date_application_received ballot_return_status_id ballot_type_id ballot_request_type_id ballot_address1 ballot_address2
+  ballot_address3 ballot_city ballot_state ballot_zip9 ballot_country ballot_reissued ballot_rejection_reason_id
+  ballot_application_requested ballot_rejected)
+avev_cast=(date date date date "" date date date date integer integer integer "" "" "" "" "" "" "" date integer date date)
+avev_cols=$(printf '{"name":"%s"},' VANID "${avev_names[@]}")
 score_body() { echo '{"description":"bench","file":{"columnDelimiter":"Csv","fileName":"'$1'.csv","hasHeader":true,"sourceUrl":"'$src/$1'.zip",
  "columns":[{"name":"vanid"},{"name":"score"}]},
- "actions":[{"actionType":"Score","personIdColumn":"vanid","personIdType":"VANID","scoreColumn":"score","scoreId":'$score'}]}'; }
-score_body scores > "$work/scores.json"
-score_body big > "$work/big.json"
+ "actions":[{"actionType":"Score","personIdColumn":"vanid","personIdType":"VANID","scoreColumn":"score","scoreId":'$2'}]}'; }
+new_score() { bin/turnout scores create --name "Bench $1" --min 0 --max 100 --json | jq -r .scoreId; }
+# Each run loads a score of its own, so every run is a first load of its score.
+for r in $(seq "$RUNS"); do score_body scores "$(new_score "$r")" > "$work/scores-$r.json"; done
+score_body big "$(new_score big)" > "$work/big.json"
 echo '{"description":"bench phones","file":{"columnDelimiter":"Csv","fileName":"phones.csv","hasHeader":true,"sourceUrl":"'$src'/phones.zip",
  "columns":[{"name":"VANID"},{"name":"PhoneType"},{"name":"PhoneSource"},{"name":"Phone"},{"name":"PreferredPhone"},{"name":"PhoneExt"},{"name":"PhoneOptInStatus"},{"name":"SonarScore"}]},
  "actions":[{"actionType":"phonesFile"}]}' > "$work/phones.json"
 echo '{"description":"bench avev","file":{"columnDelimiter":"Csv","fileName":"avev.csv","hasHeader":false,"sourceUrl":"'$src'/avev.zip",
  "columns":['${avev_cols%,}']},"actions":[{"actionType":"AVEVDataFile"}]}' > "$work/avev.json"
-echo '{"description":"bench list","file":{"columnDelimiter":"Csv","fileName":"list.csv","hasHeader":true,"sourceUrl":"'$src'/list.zip",
- "columns":[{"name":"VANID"}]},"actions":[{"actionType":"LoadSavedListFile","listName":"Bench","personIdColumn":"VANID","personIdType":"VANID","folderId":'$folder'}]}' > "$work/list.json"
+# List names are unique within a folder: a list per run.
+for r in $(seq "$RUNS"); do
+  echo '{"description":"bench list","file":{"columnDelimiter":"Csv","fileName":"list.csv","hasHeader":true,"sourceUrl":"'$src'/list.zip",
+   "columns":[{"name":"VANID"}]},"actions":[{"actionType":"LoadSavedListFile","listName":"Bench '$r'","personIdColumn":"VANID","personIdType":"VANID","folderId":'$folder'}]}' > "$work/list-$r.json"
+done
 
 (cd "$work" && exec python3 -m http.server "$fileport" --bind 127.0.0.1 >/dev/null 2>&1) & pids+=($!)
 bin/turnout-api 2>"$work/api.log" & pids+=($!)
 waitfor "$api/healthz"; waitfor "$src/list.zip"
-start_worker() { bin/turnout-worker --queues fileload,notify --concurrency 1 2>>"$work/worker.log" & wpid=$!; pids+=($wpid); }
+start_worker() {
+  bin/turnout-worker --queues fileload,notify --concurrency 1 2>>"$work/worker.log" & wpid=$!; pids+=($wpid)
+  for _ in $(seq 200); do grep -q '"worker started"' "$work/worker.log" && break; sleep 0.05; done
+}
 stop_worker() { kill "$wpid"; wait "$wpid" 2>/dev/null || true; }
 # job NAME WANT_MATCHED → seconds from the POST to Completed (fails on anything else)
 job() {
@@ -117,61 +146,144 @@ job() {
   [ "$m" = "$2" ] || { echo "$1: the job matched $m rows, want $2" >&2; exit 1; }
   echo "$s"
 }
+# timed CMD… → seconds CMD took (its output discarded)
+timed() { local t; t=$(now); "$@" >/dev/null; since "$t"; }
+# rows TABLE [WHERE] → fails unless the table holds exactly ROWS rows (there)
+rows() {
+  local n; n=$(sql -At -c "SELECT count(*) FROM $1 ${2:-}")
+  [ "$n" = "$ROWS" ] || { echo "$1 ${2:-}: $n rows, want $ROWS" >&2; exit 1; }
+}
+unzip_of() { echo "FROM PROGRAM 'unzip -p $work/$1.zip'"; }
 
-echo "loading over HTTP (POST → Completed)…"
+# Baseline 1 copies the file's columns only; the others come from these
+# defaults, set on this scratch database alone (Turnout always names them).
+list0=$(sql -At -c "INSERT INTO van_saved_lists (folder_id, db_mode, key_id, name) VALUES ($folder, 0, $(jq -r .id <<<"$key"), 'Bench copy') RETURNING id")
+sql -c "ALTER TABLE van_score_update_values ALTER score_update_id SET DEFAULT 0;
+  ALTER TABLE van_phones ALTER db_mode SET DEFAULT 0;
+  ALTER TABLE van_avev ALTER db_mode SET DEFAULT 0, ALTER load_job_id SET DEFAULT 0;
+  ALTER TABLE van_saved_list_members ALTER list_id SET DEFAULT $list0"
+avev_list=$(IFS=,; echo "${avev_db[*]}")
+avev_text=$(printf 'c_%s text, ' "${avev_db[@]}")
+avev_sel=""; avev_set=""
+for i in "${!avev_db[@]}"; do
+  c=${avev_db[$i]}; avev_sel+="c_$c${avev_cast[$i]:+::${avev_cast[$i]}}, "; avev_set+="$c = excluded.$c, "
+done
+# AV/EV dates come as M/D/YYYY or YYYY-MM-DD.
+export PGDATESTYLE="ISO, MDY"
+
+# The three ways of each load. t_* are Turnout, c_* baseline 1, h_* baseline 2.
+t_score() { sql -c "TRUNCATE van_score_update_values"; job "scores-$1" "$ROWS"; rows van_score_update_values; }
+c_score() {
+  sql -c "TRUNCATE van_score_update_values"
+  timed sql -c "\\copy van_score_update_values (vanid, value) $(unzip_of scores) CSV HEADER"
+  rows van_score_update_values
+}
+h_score() {
+  sql -c "TRUNCATE van_score_update_values"
+  timed sql -1 <<SQL
+CREATE TEMP TABLE t (line bigserial, vanid text, score text) ON COMMIT DROP;
+\\copy t (vanid, score) $(unzip_of scores) CSV HEADER
+INSERT INTO van_score_update_values (score_update_id, vanid, value)
+  SELECT DISTINCT ON (p.vanid) 0, p.vanid, t.score FROM t JOIN van_people p ON p.db_mode = 0 AND p.vanid = t.vanid::bigint
+  ORDER BY p.vanid, t.line DESC;
+SQL
+  rows van_score_update_values
+}
+# phones: a first load into an empty table, then the same file again.
+t_phones() {
+  local first again
+  sql -c "TRUNCATE van_phones"
+  first=$(job phones "$ROWS"); again=$(job phones "$ROWS")
+  echo "$first $again"
+  rows van_phones
+}
+c_phones() {
+  sql -c "TRUNCATE van_phones"
+  timed sql -c "\\copy van_phones (vanid, phone_type, phone_source, phone, preferred, ext, opt_in_status, sonar_score) $(unzip_of phones) CSV HEADER"
+  rows van_phones
+}
+h_phones_sql() {
+  cat <<SQL
+CREATE TEMP TABLE t (line bigserial, vanid text, phone_type text, phone_source text, phone text, preferred text, ext text, opt_in text, sonar text) ON COMMIT DROP;
+\\copy t (vanid, phone_type, phone_source, phone, preferred, ext, opt_in, sonar) $(unzip_of phones) CSV HEADER
+CREATE TEMP TABLE n ON COMMIT DROP AS SELECT DISTINCT ON (vanid::bigint, phone) * FROM t ORDER BY vanid::bigint, phone, line DESC;
+UPDATE van_phones ph SET preferred = false, updated_at = now() FROM n
+  WHERE n.preferred = '1' AND ph.db_mode = 0 AND ph.vanid = n.vanid::bigint AND ph.preferred AND ph.phone <> n.phone;
+INSERT INTO van_phones AS ph (db_mode, vanid, phone, phone_type, phone_source, preferred, ext, opt_in_status, sonar_score)
+  SELECT 0, p.vanid, n.phone, n.phone_type, n.phone_source, n.preferred::boolean, n.ext, n.opt_in, n.sonar::smallint
+  FROM n JOIN van_people p ON p.db_mode = 0 AND p.vanid = n.vanid::bigint ORDER BY p.vanid, n.phone
+  ON CONFLICT (db_mode, vanid, phone) DO UPDATE SET phone_type = excluded.phone_type, phone_source = excluded.phone_source,
+    preferred = excluded.preferred, ext = excluded.ext, opt_in_status = excluded.opt_in_status, sonar_score = excluded.sonar_score,
+    updated_at = now();
+SQL
+}
+h_phones() {
+  sql -c "TRUNCATE van_phones"
+  local first again
+  first=$(h_phones_sql | timed sql -1); again=$(h_phones_sql | timed sql -1)
+  echo "$first $again"
+  rows van_phones
+}
+t_avev() { sql -c "TRUNCATE van_avev"; job avev "$ROWS"; rows van_avev; }
+c_avev() {
+  sql -c "TRUNCATE van_avev"
+  timed sql -c "\\copy van_avev (vanid, $avev_list) $(unzip_of avev) CSV"
+  rows van_avev
+}
+h_avev() {
+  sql -c "TRUNCATE van_avev"
+  timed sql -1 <<SQL
+CREATE TEMP TABLE t (line bigserial, vanid text, ${avev_text%, }) ON COMMIT DROP;
+\\copy t (vanid, $(printf 'c_%s, ' "${avev_db[@]}" | sed 's/, $//')) $(unzip_of avev) CSV
+INSERT INTO van_avev AS a (db_mode, vanid, $avev_list, load_job_id)
+  SELECT DISTINCT ON (p.vanid) 0, p.vanid, ${avev_sel%, }, 0
+  FROM t JOIN van_people p ON p.db_mode = 0 AND p.vanid = t.vanid::bigint
+  ORDER BY p.vanid, t.line DESC
+  ON CONFLICT (db_mode, vanid) DO UPDATE SET ${avev_set%, }, load_job_id = excluded.load_job_id, updated_at = now();
+SQL
+  rows van_avev
+}
+t_list() { sql -c "TRUNCATE van_saved_list_members"; job "list-$1" "$ROWS"; rows van_saved_list_members; }
+c_list() {
+  sql -c "TRUNCATE van_saved_list_members"
+  timed sql -c "\\copy van_saved_list_members (vanid) $(unzip_of list) CSV HEADER"
+  rows van_saved_list_members
+}
+h_list() {
+  sql -c "TRUNCATE van_saved_list_members"
+  timed sql -1 <<SQL
+INSERT INTO van_saved_lists (folder_id, db_mode, key_id, name) VALUES ($folder, 0, $(jq -r .id <<<"$key"), 'Bench SQL $1') RETURNING id \\gset
+CREATE TEMP TABLE t (vanid text) ON COMMIT DROP;
+\\copy t $(unzip_of list) CSV HEADER
+INSERT INTO van_saved_list_members (list_id, vanid)
+  SELECT :id, v FROM (SELECT DISTINCT p.vanid AS v FROM t JOIN van_people p ON p.db_mode = 0 AND p.vanid = t.vanid::bigint) d ORDER BY v;
+SQL
+  rows van_saved_list_members
+}
+
+declare -A times # "load way" → the runs' seconds, space-separated
+record() { times[$1 $2]+="$3 "; }
+# measure WAY RUN: every load of one way.
+measure() {
+  local s f again
+  s=$("${1}_score" "$2"); record score "$1" "$s"
+  s=$("${1}_phones" "$2"); read -r f again <<<"$s"
+  record phones "$1" "$f"; record reload "$1" "${again:-$f}"
+  s=$("${1}_avev" "$2"); record avev "$1" "$s"
+  s=$("${1}_list" "$2"); record list "$1" "$s"
+}
+
+echo "action rows, $RUNS interleaved runs…"
 start_worker
-echo "  score";             score_s=$(job scores "$ROWS")
-echo "  phonesFile";        phones_s=$(job phones "$ROWS")
-echo "  AVEVDataFile";      avev_s=$(job avev "$ROWS")
-echo "  LoadSavedListFile"; list_s=$(job list "$ROWS")
+loads=()
+for r in $(seq "$RUNS"); do
+  if (( r % 2 )); then ways=(t c h); else ways=(c h t); fi
+  for w in "${ways[@]}"; do measure "$w" "$r"; done
+  loads+=("$(cut -d' ' -f1-3 /proc/loadavg)")
+  echo "  run $r (${ways[*]}): load average ${loads[-1]}"
+done
 rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$wpid/status")
 stop_worker
-
-echo "baselines in the same database…"
-# copy SECONDS-VAR TABLE-DDL COPY-TARGET ZIP|CSV: \copy timed, unzip included when given a zip.
-copy() {
-  sql -c "$2"
-  local t; t=$(now)
-  case $4 in
-  *.zip) unzip -p "$4" | sql -c "\\copy $3 FROM STDIN CSV HEADER" ;;
-  *) sql -c "\\copy $3 FROM '$4' CSV" ;;
-  esac
-  printf -v "$1" '%s' "$(since "$t")"
-}
-copy score_copy_s "CREATE TABLE bench_scores (LIKE van_score_update_values INCLUDING ALL);
-  ALTER TABLE bench_scores ALTER score_update_id SET DEFAULT 1" "bench_scores (vanid, value)" "$work/scores.zip"
-copy phones_copy_s "CREATE TABLE bench_phones (LIKE van_phones INCLUDING ALL); ALTER TABLE bench_phones ALTER db_mode SET DEFAULT 0" \
-  "bench_phones (vanid, phone_type, phone_source, phone, preferred, ext, opt_in_status, sonar_score)" "$work/phones.zip"
-# AV/EV and list rows need reshaping (dates, codes, the list id) that a
-# plain \copy cannot do, so these two copy rows already in the final shape.
-awk -v n="$ROWS" 'BEGIN { for (i = 1; i <= n; i++) printf "0,%d,2024-09-01,2024-09-05,2024-10-01,D,2,1,4,12 Main St,Saint Paul,MN,55101-1234,US,1\n", i }' > "$work/avev-final.csv"
-copy avev_copy_s "CREATE TABLE bench_avev (LIKE van_avev INCLUDING ALL)" \
-  "bench_avev (db_mode, vanid, request_received, ballot_mailed, ballot_received, ballot_party, ballot_return_status_id, ballot_type_id, ballot_request_type_id, ballot_address1, ballot_city, ballot_state, ballot_zip9, ballot_country, load_job_id)" "$work/avev-final.csv"
-awk -v n="$ROWS" 'BEGIN { for (i = 1; i <= n; i++) printf "1,%d\n", i }' > "$work/list-final.csv"
-copy list_copy_s "CREATE TABLE bench_members (LIKE van_saved_list_members INCLUDING ALL)" "bench_members (list_id, vanid)" "$work/list-final.csv"
-for t in bench_scores bench_phones bench_avev bench_members; do
-  [ "$(sql -At -c "SELECT count(*) FROM $t")" = "$ROWS" ] || { echo "$t: the baseline did not copy $ROWS rows" >&2; exit 1; }
-done
-
-# pgloader, the tool a data engineer would otherwise reach for: the same
-# zip (unzipped first, in the time) into the same kind of table.
-pgl_s=""
-if command -v pgloader >/dev/null; then
-  echo "pgloader of the score file…"
-  sql -c "CREATE TABLE bench_pgl (LIKE bench_scores INCLUDING ALL)"
-  mkdir "$work/pgl"
-  cat > "$work/pgl.load" <<PGL
-LOAD CSV
-  FROM '$work/pgl/scores.csv' (vanid, value)
-  INTO ${TURNOUT_DATABASE_URL%%\?*}?tablename=bench_pgl (vanid, value)
-  WITH skip header = 1, fields terminated by ',', fields not enclosed;
-PGL
-  t=$(now)
-  unzip -q "$work/scores.zip" -d "$work/pgl"
-  pgloader --quiet "$work/pgl.load" >"$work/pgloader.log" 2>&1 || { cat "$work/pgloader.log"; exit 1; }
-  pgl_s=$(since "$t")
-  [ "$(sql -At -c "SELECT count(*) FROM bench_pgl")" = "$ROWS" ] || { cat "$work/pgloader.log"; echo "pgloader did not load $ROWS rows" >&2; exit 1; }
-fi
 
 echo "peak RSS of a fresh worker on a $BIG_ROWS-row score file…"
 start_worker
@@ -183,7 +295,7 @@ stop_worker
 # figures are the API's (with PostgreSQL and Redis) alone.
 echo "POST /v4/fileLoadingJobs, $CLIENTS clients for ${LOAD_SECONDS}s, then the same against Echo…"
 "$work/benchhttp" echo -addr "127.0.0.1:$echoport" & pids+=($!)
-loadrun() { "$work/benchhttp" load -url "$1/v4/fileLoadingJobs" -body "$work/scores.json" -clients "$CLIENTS" -duration "${LOAD_SECONDS}s"; }
+loadrun() { "$work/benchhttp" load -url "$1/v4/fileLoadingJobs" -body "$work/scores-1.json" -clients "$CLIENTS" -duration "${LOAD_SECONDS}s"; }
 post=$(loadrun "$api")
 posted_jobs=$(sql -At -c "SELECT count(*) FROM jobs")
 for _ in $(seq 100); do curl -fs -X POST "http://127.0.0.1:$echoport/v4/fileLoadingJobs" >/dev/null && break; sleep 0.1; done
@@ -193,16 +305,32 @@ echo "  Echo:    $echo_"
 
 ms() { printf '%.1f' "$(jq -r ".$2" <<<"$1")"; }
 rps() { printf '%.0f' "$(jq -r .rps <<<"$1")"; }
+# median LOAD WAY, spread LOAD WAY: over the runs
+median() { tr ' ' '\n' <<<"${times[$1 $2]}" | grep . | sort -g | awk '{ v[NR] = $1 } END { printf "%.3f", v[int((NR + 1) / 2)] }'; }
+spread() { tr ' ' '\n' <<<"${times[$1 $2]}" | grep . | sort -g | awk '{ v[NR] = $1 } END { printf "%.2f–%.2f", v[1], v[NR] }'; }
+# The re-load's \copy is the first load's (a \copy cannot upsert).
+times[reload c]=${times[phones c]}
 loadavg=$(cut -d' ' -f1-3 /proc/loadavg)
 mkdir -p bench/results
 cat > bench/results/fileload.env <<ENV
 rows=$ROWS
+runs=$RUNS
 big_rows=$BIG_ROWS
-score_s=$score_s
-score_copy_s=$score_copy_s
-pgl_s=$pgl_s
-phones_s=$phones_s
-phones_copy_s=$phones_copy_s
+score_s=$(median score t)
+score_copy_s=$(median score c)
+score_sql_s=$(median score h)
+pgl_s=
+phones_s=$(median phones t)
+phones_copy_s=$(median phones c)
+phones_sql_s=$(median phones h)
+phones_reload_s=$(median reload t)
+phones_reload_sql_s=$(median reload h)
+avev_s=$(median avev t)
+avev_copy_s=$(median avev c)
+avev_sql_s=$(median avev h)
+list_s=$(median list t)
+list_copy_s=$(median list c)
+list_sql_s=$(median list h)
 big_s=$big_s
 big_rss_mb=$((big_rss_kb / 1024))
 clients=$CLIENTS
@@ -216,29 +344,37 @@ echo_p99_ms=$(ms "$echo_" p99_ms)
 ENV
 
 out=bench/fileload-results.md
-row() { echo "| $1 | ${2}s | ${3}s | $(ratio "$2" "$3")× |"; }
+# row LOAD TITLE: Turnout, baseline 1, baseline 2, ratios of the medians
+row() {
+  local t c h
+  t=$(median "$1" t); c=$(median "$1" c); h=$(median "$1" h)
+  echo "| $2 | ${t}s ($(spread "$1" t)) | ${c}s ($(spread "$1" c)) | **$(ratio "$t" "$c")×** | ${h}s ($(spread "$1" h)) | $(ratio "$t" "$h")× |"
+}
 {
   echo "# File-load benchmarks ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores)"
   echo
-  echo "$ROWS rows per file, every row valid and matched; one worker (concurrency 1); POST → status"
-  echo "Completed, polled every 20 ms. Baselines in the same run and database; for the score and phones"
-  echo "files \`unzip -p FILE.zip | psql -c '\\copy T (…) FROM STDIN CSV HEADER'\` of the very zip Turnout"
-  echo "loads, into a table defined like the final one (indexes included), unzip in the time; for AV/EV"
-  echo "and lists a \`psql \\copy\` of rows already in the final shape."
+  echo "$ROWS rows per file against $ROWS people, every row valid and matched; one worker (concurrency 1)."
+  echo "$RUNS interleaved runs (odd runs Turnout first, even runs the baselines first); median (min–max)."
+  echo "Turnout: POST → status Completed, polled every 20 ms. Baseline 1: \`psql \\copy … FROM PROGRAM"
+  echo "'unzip -p FILE.zip'\` of the very file into the final table itself (keys, checks, indexes), unzip in"
+  echo "the time. Baseline 2: the same work hand-written in SQL in one transaction (\\copy into a temporary"
+  echo "table of text, casts, join to van_people, dedupe with the file's last row winning, insert or upsert"
+  echo "into the final table). Every run starts from the same table contents (empty, but for the re-load)."
   echo
-  echo "| load | Turnout, POST → Completed | baseline | ratio |"
-  echo "| --- | --- | --- | --- |"
-  row "Score (van_score_update_values)" "$score_s" "$score_copy_s"
-  [ -n "$pgl_s" ] && echo "| Score, pgloader instead (unzip + pgloader into the same kind of table) | ${score_s}s | ${pgl_s}s | $(ratio "$score_s" "$pgl_s")× |"
-  row "phonesFile (van_phones)" "$phones_s" "$phones_copy_s"
-  row "AVEVDataFile (van_avev, pre-shaped rows)" "$avev_s" "$avev_copy_s"
-  row "LoadSavedListFile (van_saved_list_members, pre-shaped rows)" "$list_s" "$list_copy_s"
+  echo "| load | Turnout | baseline 1: psql \\copy | Turnout / \\copy | baseline 2: SQL by hand | Turnout / SQL |"
+  echo "| --- | --- | --- | --- | --- | --- |"
+  row score "Score (van_score_update_values)"
+  row phones "phonesFile, first load (van_phones)"
+  row reload "phonesFile, re-load of the same file (upsert; \\copy: the first load's)"
+  row avev "AVEVDataFile (van_avev)"
+  row list "LoadSavedListFile (van_saved_list_members)"
   echo
-  echo "- worker peak RSS (VmHWM) over these four loads: $((rss_kb / 1024)) MB"
+  echo "Load average (1, 5, 15 min) after each run: $(printf '%s; ' "${loads[@]}" | sed 's/; $//')."
+  echo
+  echo "- worker peak RSS (VmHWM) over these loads: $((rss_kb / 1024)) MB"
   echo "- a fresh worker on a $BIG_ROWS-row score file (vanids 1..$BIG_ROWS against $ROWS imported people:"
   echo "  $(( ROWS < BIG_ROWS ? ROWS : BIG_ROWS )) matched): ${big_s}s, peak RSS (VmHWM) $((big_rss_kb / 1024)) MB"
   echo "- people import (\`turnout people import\`, $ROWS rows, not part of any figure above): ${people_s}s"
-  [ -z "$pgl_s" ] && echo "- pgloader: not installed (apt-get install pgloader)"
   echo
   echo "POST /v4/fileLoadingJobs (a valid Score request, the API with PostgreSQL and Redis, no worker"
   echo "running), $CLIENTS concurrent clients for ${LOAD_SECONDS}s after a 2 s warm-up, beside an Echo app"
@@ -251,8 +387,8 @@ row() { echo "| $1 | ${2}s | ${3}s | $(ratio "$2" "$3")× |"; }
   echo
   echo "$posted_jobs jobs were in the database after the Turnout run; load average when the run ended: $loadavg."
   echo
-  echo "Worker phases (from its log):"
+  echo "Worker phases of the last run of each load (from its log):"
   echo
-  grep -E '"msg":"(source fetched|rows staged|action applied|job succeeded)"' "$work/worker.log" | jq -r '"- \(.time) \(.msg) \(.rows // .bytes // .duration_ms // "")"' || true
+  grep -E '"msg":"(source fetched|rows staged|action applied|job succeeded)"' "$work/worker.log" | tail -24 | jq -r '"- \(.time) \(.msg) \(.rows // .bytes // .duration_ms // "")"' || true
 } > "$out"
 cat "$out"
