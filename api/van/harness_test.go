@@ -19,20 +19,19 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/jackc/pgx/v5"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/turnoutdev/turnout/api"
+	"github.com/turnoutdev/turnout/internal/config"
 	"github.com/turnoutdev/turnout/internal/mailcatcher"
-	"github.com/turnoutdev/turnout/internal/netguard"
 	"github.com/turnoutdev/turnout/internal/testkit/apitest"
 	"github.com/turnoutdev/turnout/internal/testkit/testenv"
-	"github.com/turnoutdev/turnout/jobs"
+	"github.com/turnoutdev/turnout/internal/testkit/teststack"
 	"github.com/turnoutdev/turnout/jobs/export"
 	"github.com/turnoutdev/turnout/jobs/fileload"
-	"github.com/turnoutdev/turnout/jobs/notify"
 	"github.com/turnoutdev/turnout/storage"
 	"github.com/turnoutdev/turnout/webhook"
 	"github.com/turnoutdev/turnout/worker"
+	"github.com/turnoutdev/turnout/worker/wiring"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -87,31 +86,52 @@ type options struct {
 func newStack(t *testing.T, o options) *stack {
 	t.Helper()
 	env := testenv.Get(t)
-	env.FlushRedis(t)
 	ctx := context.Background()
 	for _, q := range []string{`TRUNCATE van_people, van_scores, van_file_loads, van_score_updates, van_score_update_values, van_person_scores, van_deliveries, jobs CASCADE`} {
 		if _, err := env.Store.Pool.Exec(ctx, q); err != nil {
 			t.Fatal(err)
 		}
 	}
-	s := &stack{t: t, env: env, served: map[string][]byte{}, hookSt: http.StatusOK}
-	blobs, err := storage.OpenBlobs(ctx, "file://"+t.TempDir())
-	if err != nil {
-		t.Fatal(err)
+	// The worker's own pool, when capped.
+	wstore := env.Store
+	if o.workerPool > 0 {
+		var err error
+		if wstore, err = storage.Open(ctx, fmt.Sprintf("%s&pool_max_conns=%d", env.DatabaseURL, o.workerPool)); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(wstore.Close)
 	}
-	t.Cleanup(func() { blobs.Close() })
-	s.blobs = blobs
-	guard := netguard.New(o.allow)
-	client := asynq.NewClient(env.AsynqConn)
-	t.Cleanup(func() { client.Close() })
-	enq := jobs.NewEnqueuer(env.Store, client, quiet)
-
-	srv := httptest.NewServer(api.New(api.Deps{Store: env.Store, Redis: env.Redis, AsynqConn: env.AsynqConn, Enqueuer: enq,
-		Registry: prometheus.NewRegistry(), Log: quiet, Blobs: blobs, Guard: guard, VANExportWait: o.exportWait}))
-	t.Cleanup(srv.Close)
-	s.api = &apitest.Client{T: t, BaseURL: srv.URL}
-
-	s.smtp = mailcatcher.Start(t)
+	st := teststack.Start(t, teststack.Options{
+		Log: quiet,
+		Config: func(c *config.Config) {
+			c.AllowNetworks = o.allow
+			c.MailFrom = "Turnout <no-reply@turnout.test>"
+			c.SFTPInsecure = true
+			if o.maxFile > 0 {
+				c.MaxFileBytes = o.maxFile
+			}
+			if o.fetch.Idle > 0 {
+				c.FetchIdleTimeout = o.fetch.Idle
+			}
+			if o.fetch.Total > 0 {
+				c.FetchTimeout = o.fetch.Total
+			}
+			if o.chunkRows > 0 {
+				c.FileLoadChunkRows = o.chunkRows
+			}
+			if o.setBytes > 0 {
+				c.FileLoadSetBytes = int(o.setBytes)
+			}
+		},
+		Wiring: func(d *wiring.Deps) {
+			d.Store, d.Fetchers, d.ProgressEvery = wstore, o.fetchers, 1000
+		},
+		API: func(d *api.Deps, _ *teststack.Stack) { d.VANExportWait = o.exportWait },
+		Worker: worker.Options{Concurrency: 4,
+			RetryDelay: func(int, error, *asynq.Task) time.Duration { return 50 * time.Millisecond }},
+	})
+	s := &stack{t: t, env: env, api: st.API, smtp: st.SMTP, served: map[string][]byte{}, hookSt: http.StatusOK,
+		blobs: st.Blobs, exports: st.Wired.Exports}
 	s.files = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.fileMu.Lock()
 		b, ok := s.served[r.URL.Path]
@@ -149,38 +169,6 @@ func newStack(t *testing.T, o options) *stack {
 		w.WriteHeader(code)
 	}))
 	t.Cleanup(s.hooks.Close)
-
-	fetchers := fileload.Fetchers{
-		"http":  fileload.HTTPFetcher{Client: guard.HTTPClient(netguard.ClientOptions{})},
-		"https": fileload.HTTPFetcher{Client: guard.HTTPClient(netguard.ClientOptions{})},
-		"sftp":  fileload.SFTPFetcher{Dial: guard.DialContext, Insecure: true},
-		"ftp":   fileload.FTPFetcher{Dial: guard.DialContext},
-	}
-	for k, f := range o.fetchers {
-		fetchers[k] = f
-	}
-	wstore := env.Store
-	if o.workerPool > 0 {
-		var err error
-		if wstore, err = storage.Open(ctx, fmt.Sprintf("%s&pool_max_conns=%d", env.DatabaseURL, o.workerPool)); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(wstore.Close)
-	}
-	runner := fileload.NewRunner(wstore, blobs, fetchers, &notify.Scheduler{Store: env.Store, Enqueuer: enq},
-		fileload.Options{MaxFileBytes: o.maxFile, ProgressEvery: 1000, Fetch: o.fetch, ChunkRows: o.chunkRows, SetBytes: o.setBytes}, quiet)
-	deliverer := &notify.Deliverer{Store: env.Store, Client: guard.HTTPClient(netguard.ClientOptions{}),
-		Mailer: notify.NewMailer(s.smtp.URL(), "Turnout <no-reply@turnout.test>"), Log: quiet}
-	s.exports = &export.Builder{Store: wstore, Blobs: blobs, Enqueuer: enq, Log: quiet, ProgressEvery: 1000}
-	exportHooks := &export.Webhooks{Store: env.Store, Client: guard.HTTPClient(netguard.ClientOptions{}), Log: quiet}
-	w := worker.New(worker.Options{Redis: env.AsynqConn, Log: quiet, Concurrency: 4,
-		RetryDelay: func(int, error, *asynq.Task) time.Duration { return 50 * time.Millisecond }},
-		wstore, enq, map[string]jobs.Handler{fileload.Kind: runner, notify.KindListeners: deliverer,
-			export.Kind: s.exports, export.KindWebhook: exportHooks})
-	wctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = w.Run(wctx) }()
-	t.Cleanup(func() { cancel(); <-done })
 	return s
 }
 
