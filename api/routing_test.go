@@ -6,6 +6,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/getkin/kin-openapi/openapi3"
+
+	"github.com/turnoutdev/turnout/api/openapi"
 	"github.com/turnoutdev/turnout/internal/testkit/apitest"
 	"github.com/turnoutdev/turnout/storage"
 )
@@ -188,5 +191,31 @@ func TestFieldErrorsComeInSalsasShape(t *testing.T) {
 	}
 	if id, _ := fe["id"].(string); len(id) != 36 {
 		t.Errorf("id = %q, want a UUID", id)
+	}
+}
+
+// The server owns exactly the prefixes the document's x-surfaces lists:
+// an unknown path below each is answered in the shape the document names
+// for it (apitest.Client checks the answer against that response).
+func TestEveryDocumentedSurfacePrefixAnswersUnknownPathsInItsShape(t *testing.T) {
+	c := newServer(t, nil)
+	doc, err := openapi3.NewLoader().LoadFromData(openapi.Spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	surfaces, _ := doc.Extensions["x-surfaces"].([]any)
+	if len(surfaces) < 2 {
+		t.Fatalf("x-surfaces = %v, want the surfaces' prefixes", doc.Extensions["x-surfaces"])
+	}
+	for _, s := range surfaces {
+		prefix, _ := s.(map[string]any)["prefix"].(string)
+		if prefix == "/monitoring" {
+			continue // the dashboard answers every path below it, behind admin credentials
+		}
+		path := strings.TrimSuffix(prefix, "/") + "/no/such/path/at/all"
+		resp, b := c.Do(apitest.NewRequest(t, http.MethodGet, path, ""))
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("GET %s: %d, want 404: %s", path, resp.StatusCode, b)
+		}
 	}
 }

@@ -28,6 +28,12 @@ func NewGroup(e *echo.Echo, prefix string, mw ...echo.MiddlewareFunc) *Group {
 	return &Group{e: e, prefix: prefix, mw: mw}
 }
 
+// Group returns a group below g at g's prefix followed by prefix, whose
+// routes run g's middleware and then mw.
+func (g *Group) Group(prefix string, mw ...echo.MiddlewareFunc) *Group {
+	return &Group{e: g.e, prefix: g.prefix + prefix, mw: append(slices.Clone(g.mw), mw...)}
+}
+
 // Add registers a route of the group; m runs after the group's middleware.
 // The handler settles the request's admission (Settle) first.
 func (g *Group) Add(method, path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {

@@ -28,20 +28,6 @@ type Reports struct {
 	PublicURL *url.URL
 }
 
-// Routes registers the report endpoints. mw (the request timeout) applies
-// to create and status; a download streams for as long as the file takes.
-func (h *Reports) Routes(e *echo.Echo, keys middleware.Keys, limit echo.MiddlewareFunc, mw ...echo.MiddlewareFunc) {
-	g := middleware.NewGroup(e, "/api/v4", middleware.Surface(RenderError))
-	partner := middleware.Authenticate(keys, storage.ScopeRocky, middleware.RockyPartner)
-	with := func(m ...echo.MiddlewareFunc) []echo.MiddlewareFunc { return append(slices.Clone(mw), m...) }
-	for _, p := range []string{"/registrant_reports.json", "/registrant_reports"} {
-		g.POST(p, h.Create, with(partner, limit, middleware.Resource("rockyReportCreate"))...)
-	}
-	// ":id" is "17" (the status_url) or "17.json".
-	g.GET("/registrant_reports/:id", h.Status, with(partner, limit, middleware.Resource("rockyReportRead"))...)
-	g.GET("/registrant_reports/:id/download", h.Download, partner, limit, middleware.Resource("rockyReportDownload"))
-}
-
 // reportParams are the fields POST registrant_reports.json defines.
 var reportParams = []string{"partner_id", "partner_API_key", "since", "before", "email", "report_type", "callback",
 	"callback_url"}

@@ -42,73 +42,13 @@ type Handler struct {
 	// OpenSignup serves POST partners.json without a key (Rocky's own
 	// behaviour); by default it needs an admin key.
 	OpenSignup bool
-	// PublicLimit, when set, limits the keyless endpoints per client address.
-	PublicLimit echo.MiddlewareFunc
 	// SignupsPerHour limits open partner sign-ups per client address; they
-	// count against PublicLimit too. The server sets SignupLimit from it.
+	// count against the limit of the public endpoints too.
 	SignupsPerHour int
-	SignupLimit    echo.MiddlewareFunc
 	// BatchSize is the batch size of the API keys partner creation issues;
 	// 0 means storage.DefaultRockyBatchSize.
 	BatchSize int
 	Now       func() time.Time
-}
-
-// Routes registers the surface on e. keys resolves partner keys; limit is
-// the shared rate limiter (applied where a key is required); mw (a request
-// timeout) applies to every route.
-func (h *Handler) Routes(e *echo.Echo, keys middleware.Keys, limit echo.MiddlewareFunc, mw ...echo.MiddlewareFunc) {
-	g := middleware.NewGroup(e, "/api/v4", append([]echo.MiddlewareFunc{middleware.Surface(RenderError)}, mw...)...)
-	partner := middleware.Authenticate(keys, storage.ScopeRocky, middleware.RockyPartner)
-	admin := middleware.Authenticate(keys, storage.ScopeAdmin, middleware.NativeKey)
-
-	// Rails serves every route with or without its format suffix; clients
-	// use both, so both are routed.
-	route := func(method, path string, hf echo.HandlerFunc, m ...echo.MiddlewareFunc) {
-		g.Add(method, path, hf, m...)
-		if alt, ok := strings.CutSuffix(path, ".json"); ok {
-			g.Add(method, alt, hf, m...)
-		} else if !strings.Contains(path, ":") {
-			g.Add(method, path+".json", hf, m...)
-		}
-	}
-	// Public endpoints (no key, as in Rocky) are limited per client address
-	// and answer browsers of any origin, preflight included.
-	public := []echo.MiddlewareFunc{cors}
-	if h.PublicLimit != nil {
-		public = append(public, h.PublicLimit)
-	}
-	browser := func(method, path string, hf echo.HandlerFunc, m ...echo.MiddlewareFunc) {
-		route(method, path, hf, append([]echo.MiddlewareFunc{cors}, m...)...)
-		route(http.MethodOptions, path, preflight)
-	}
-	if h.OpenSignup {
-		// Open sign-up mints a key per call: it spends the address's public
-		// budget and has a lower budget of its own.
-		signup := slices.Clone(public[1:])
-		if h.SignupLimit != nil {
-			signup = append(signup, h.SignupLimit)
-		}
-		route(http.MethodPost, "/partners.json", h.CreatePartner, signup...)
-	} else {
-		route(http.MethodPost, "/partners.json", h.CreatePartner, admin, limit, middleware.Resource("rockyPartnerCreate"))
-	}
-	route(http.MethodGet, "/partners/:id", h.GetPartner, middleware.Authenticate(keys, storage.ScopeRocky, partnerInPath), limit,
-		middleware.Resource("rockyPartnerRead"))
-	browser(http.MethodGet, "/partnerpublicprofiles/:id", h.PublicProfile, public[1:]...)
-	browser(http.MethodGet, "/state_requirements.json", h.StateRequirements, public[1:]...)
-	browser(http.MethodGet, "/gregistrationstates.json", h.GRegistrationStates, public[1:]...)
-	browser(http.MethodPost, "/registrations.json", h.Register, public[1:]...)
-	browser(http.MethodGet, "/registrations/pdf_ready", h.PDFReady, public[1:]...)
-	browser(http.MethodPost, "/registrations/stop_reminders", h.StopReminders, partner, limit, middleware.Resource("rockyStopReminders"))
-	browser(http.MethodPost, "/gregistrations.json", h.GRegister, public[1:]...)
-	route(http.MethodPost, "/registrations/bulk", h.Bulk, partner, limit, middleware.Resource("rockyBulk"))
-	route(http.MethodPost, "/bulk_gregistrations.json", h.BulkGRegistrations, partner, limit, middleware.Resource("rockyBulk"))
-
-	pub := middleware.NewGroup(e, "", append([]echo.MiddlewareFunc{middleware.Surface(RenderError)}, mw...)...)
-	pub.GET("/pdf/:file", h.PDF)
-	pub.GET("/stop_reminders/:uid", h.StopRemindersPage)
-	pub.POST("/stop_reminders/:uid", h.StopRemindersPage)
 }
 
 // partnerInPath reads GET partners/{id}.json's credential: the id from the

@@ -12,16 +12,6 @@ import (
 	"github.com/turnoutdev/turnout/storage"
 )
 
-// registerActions mounts the routes of the actions other than Score:
-// phone-load statistics, folders and saved lists.
-func (h *Handlers) registerActions(g *middleware.Group) {
-	g.GET("/fileLoadingJobs/:jobId/stats", h.GetPhoneStats, middleware.Resource("fileLoadingJobRead"))
-	g.GET("/folders", h.ListFolders, middleware.Resource("folderRead"))
-	g.GET("/folders/:folderId", h.GetFolder, middleware.Resource("folderRead"))
-	g.GET("/savedLists", h.ListSavedLists, middleware.Resource("savedListRead"))
-	g.GET("/savedLists/:savedListId", h.GetSavedList, middleware.Resource("savedListRead"))
-}
-
 // GetPhoneStats answers GET /v4/fileLoadingJobs/{jobId}/stats: status and
 // statistics of a phone-loading (phonesFile) job, VAN's only kind with
 // statistics.

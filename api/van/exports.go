@@ -22,16 +22,6 @@ import (
 // export to complete before answering (below the 30 s request timeout).
 const DefaultExportWait = 20 * time.Second
 
-// registerExports mounts export jobs, their types and the key's profile.
-// The download route is mounted by the server outside the authenticated
-// group (see DownloadExport).
-func (h *Handlers) registerExports(g *middleware.Group) {
-	g.POST("/exportJobs", h.CreateExportJob, middleware.Resource("exportJobCreate"))
-	g.GET("/exportJobs/:exportJobId", h.GetExportJob, middleware.Resource("exportJobRead"))
-	g.GET("/exportJobTypes", h.ListExportJobTypes, middleware.Resource("exportJobTypeRead"))
-	g.GET("/apiKeyProfiles", h.ListAPIKeyProfiles, middleware.Resource("apiKeyProfileRead"))
-}
-
 // exportBody is POST /v4/exportJobs's body. Parsons sends savedListId and
 // type as strings ("517612", "4"); VAN's reference shows numbers; both are
 // taken.

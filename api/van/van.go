@@ -39,21 +39,6 @@ type Handlers struct {
 	ExportWait time.Duration
 }
 
-// Register mounts the routes on g (a group at /v4 with authentication and
-// limits already applied).
-func (h *Handlers) Register(g *middleware.Group) {
-	g.POST("/fileLoadingJobs", h.CreateFileLoadingJob, middleware.Resource("fileLoadingJobCreate"))
-	g.GET("/fileLoadingJobs/:jobId", h.GetFileLoadingJob, middleware.Resource("fileLoadingJobRead"))
-	g.GET("/fileLoadingJobs/:jobId/errors", h.GetErrorFile, middleware.Resource("fileLoadingJobRead"))
-	h.registerActions(g)
-	h.registerExports(g)
-	g.GET("/scores", h.ListScores, middleware.Resource("scoreRead"))
-	g.GET("/scores/:scoreId", h.GetScore, middleware.Resource("scoreRead"))
-	g.GET("/scoreUpdates", h.ListScoreUpdates, middleware.Resource("scoreUpdateRead"))
-	g.GET("/scoreUpdates/:scoreUpdateId", h.GetScoreUpdate, middleware.Resource("scoreUpdateRead"))
-	g.PATCH("/scoreUpdates/:scoreUpdateId", h.PatchScoreUpdate, middleware.Resource("scoreUpdateWrite"))
-}
-
 // segments are the VAN path segments whose casing clients vary.
 var segments = map[string]string{
 	"v4": "v4", "fileloadingjobs": "fileLoadingJobs", "scores": "scores", "scoreupdates": "scoreUpdates", "errors": "errors",
