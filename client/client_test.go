@@ -6,22 +6,18 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/hibiken/asynq"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/turnoutdev/turnout/api"
 	"github.com/turnoutdev/turnout/api/native"
 	"github.com/turnoutdev/turnout/client"
 	"github.com/turnoutdev/turnout/internal/fault"
 	"github.com/turnoutdev/turnout/internal/testkit/testenv"
+	"github.com/turnoutdev/turnout/internal/testkit/teststack"
 	"github.com/turnoutdev/turnout/jobs"
 	"github.com/turnoutdev/turnout/storage"
-	"github.com/turnoutdev/turnout/worker"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -53,45 +49,34 @@ type stack struct {
 func newStack(t *testing.T, front func(http.Handler) http.Handler) *stack {
 	t.Helper()
 	env := testenv.Get(t)
-	env.FlushRedis(t)
-	ac := asynq.NewClient(env.AsynqConn)
-	t.Cleanup(func() { ac.Close() })
-	enq := jobs.NewEnqueuer(env.Store, ac, quiet)
-	watcher := native.NewWatcher(env.Store, quiet, native.WatchOptions{})
-	t.Cleanup(watcher.Close)
-	var h http.Handler = api.New(api.Deps{Store: env.Store, Redis: env.Redis, AsynqConn: env.AsynqConn, Enqueuer: enq,
-		Registry: prometheus.NewRegistry(), Log: quiet, Watcher: watcher, EventsHeartbeat: 200 * time.Millisecond})
-	if front != nil {
-		h = front(h)
-	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-
-	w := worker.New(worker.Options{Redis: env.AsynqConn, Log: quiet, Concurrency: 4}, env.Store, enq, map[string]jobs.Handler{
-		jobs.KindNoop: jobs.HandlerFunc(jobs.Noop),
-		kindFail: jobs.HandlerFunc(func(context.Context, *storage.Job) (any, error) {
-			return nil, fault.New(fault.Invalid, failMessage)
-		}),
-		kindProgress: jobs.HandlerFunc(func(ctx context.Context, j *storage.Job) (any, error) {
-			for done := int64(0); done <= progressRows; done += progressRows / 10 {
-				if err := env.Store.SetProgress(ctx, j.ID, progressRows, done, 0); err != nil {
-					return nil, err
+	st := teststack.Start(t, teststack.Options{
+		Log:   quiet,
+		Front: front,
+		API: func(d *api.Deps, st *teststack.Stack) {
+			watcher := native.NewWatcher(st.Env.Store, quiet, native.WatchOptions{})
+			t.Cleanup(watcher.Close)
+			d.Watcher, d.EventsHeartbeat = watcher, 200*time.Millisecond
+		},
+		Handlers: map[string]jobs.Handler{
+			kindFail: jobs.HandlerFunc(func(context.Context, *storage.Job) (any, error) {
+				return nil, fault.New(fault.Invalid, failMessage)
+			}),
+			kindProgress: jobs.HandlerFunc(func(ctx context.Context, j *storage.Job) (any, error) {
+				for done := int64(0); done <= progressRows; done += progressRows / 10 {
+					if err := env.Store.SetProgress(ctx, j.ID, progressRows, done, 0); err != nil {
+						return nil, err
+					}
+					select {
+					case <-time.After(100 * time.Millisecond):
+					case <-ctx.Done():
+						return nil, ctx.Err()
+					}
 				}
-				select {
-				case <-time.After(100 * time.Millisecond):
-				case <-ctx.Done():
-					return nil, ctx.Err()
-				}
-			}
-			return nil, nil
-		}),
+				return nil, nil
+			}),
+		},
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = w.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-
-	s := &stack{t: t, url: srv.URL, enq: enq}
+	s := &stack{t: t, url: st.URL, enq: st.Enqueuer}
 	s.admin = s.key(t.Name()+"-admin", storage.ScopeAdmin)
 	s.other = s.key(t.Name()+"-other", storage.ScopeVAN)
 	return s

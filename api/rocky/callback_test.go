@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -16,71 +15,22 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hibiken/asynq"
-	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/turnoutdev/turnout/api"
-	"github.com/turnoutdev/turnout/api/rocky"
-	"github.com/turnoutdev/turnout/internal/netguard"
-	"github.com/turnoutdev/turnout/internal/testkit/apitest"
-	"github.com/turnoutdev/turnout/internal/testkit/testenv"
 	"github.com/turnoutdev/turnout/jobs"
 	"github.com/turnoutdev/turnout/jobs/report"
 	"github.com/turnoutdev/turnout/storage"
 	"github.com/turnoutdev/turnout/webhook"
-	"github.com/turnoutdev/turnout/worker"
 )
 
 // startCallbacks is the report API plus a worker on queues reports and
 // notify, as deployed: the API's guard checks callback URLs at request
 // time, the worker's guarded client sends the webhooks. allow is the
-// operator's TURNOUT_ALLOW_NETWORKS; nil starts no worker.
+// operator's TURNOUT_ALLOW_NETWORKS; without withWorker no worker runs.
 func startCallbacks(t *testing.T, allow []netip.Prefix, withWorker bool) *reportStack {
 	t.Helper()
-	env := testenv.Get(t)
-	env.FlushRedis(t)
-	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	ctx, cancel := context.WithCancel(context.Background())
-	aq := asynq.NewClient(env.AsynqConn)
-	enq := jobs.NewEnqueuer(env.Store, aq, log)
-	blobs, err := storage.OpenBlobs(ctx, "file://"+t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	guard := netguard.New(allow)
-	var h http.Handler
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
-	pub, _ := url.Parse(srv.URL)
-	h = api.New(api.Deps{
-		Store: env.Store, Redis: env.Redis, AsynqConn: env.AsynqConn, Enqueuer: enq,
-		Registry: prometheus.NewRegistry(), Log: log, Guard: guard,
-		Reports: &rocky.Reports{Service: &report.Service{Store: env.Store, Blobs: blobs, Enqueuer: enq, Guard: guard}, PublicURL: pub},
-	})
-	s := &reportStack{t: t, client: &apitest.Client{T: t, BaseURL: srv.URL}, store: env.Store, blobs: blobs, enq: enq,
-		asynq: env.AsynqConn, log: log}
-	done := make(chan struct{})
+	s := newReportStack(t, allow, true, map[string]int{jobs.QueueReports: 1, jobs.QueueNotify: 1})
 	if withWorker {
-		b := &report.Builder{Store: env.Store, Blobs: blobs, Log: log, ProgressEvery: 500, PublicURL: pub, Enqueuer: enq}
-		cb := &report.Callbacks{Store: env.Store, Log: log, Client: guard.HTTPClient(netguard.ClientOptions{})}
-		handlers := b.Handlers()
-		for k, v := range cb.Handlers() {
-			handlers[k] = v
-		}
-		w := worker.New(worker.Options{Redis: env.AsynqConn, Queues: map[string]int{jobs.QueueReports: 1, jobs.QueueNotify: 1},
-			Concurrency: 2, ShutdownTimeout: time.Second,
-			RetryDelay: func(int, error, *asynq.Task) time.Duration { return 100 * time.Millisecond },
-			Log:        log}, env.Store, enq, handlers)
-		go func() { defer close(done); _ = w.Run(ctx) }()
-	} else {
-		close(done)
+		s.startWorker(time.Second)
 	}
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		srv.Close()
-		aq.Close()
-		blobs.Close()
-	})
 	return s
 }
 

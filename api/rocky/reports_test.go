@@ -8,7 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -16,79 +16,71 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/turnoutdev/turnout/api"
 	"github.com/turnoutdev/turnout/api/rocky"
+	"github.com/turnoutdev/turnout/internal/config"
 	"github.com/turnoutdev/turnout/internal/testkit/apitest"
 	"github.com/turnoutdev/turnout/internal/testkit/testenv"
+	"github.com/turnoutdev/turnout/internal/testkit/teststack"
 	"github.com/turnoutdev/turnout/jobs"
 	"github.com/turnoutdev/turnout/jobs/report"
 	"github.com/turnoutdev/turnout/storage"
 	"github.com/turnoutdev/turnout/worker"
+	"github.com/turnoutdev/turnout/worker/wiring"
 )
 
 // reportStack is the API (report endpoints) and, unless noWorker, a worker
-// serving queue reports, in-process over the package's PostgreSQL and Redis.
+// serving queue reports (and notify, for callbacks), in-process over the
+// package's PostgreSQL and Redis.
 type reportStack struct {
 	t      *testing.T
 	client *apitest.Client
 	store  *storage.Store
 	blobs  storage.Blobs
 	enq    *jobs.Enqueuer
-	asynq  asynq.RedisConnOpt
-	log    *slog.Logger
+	st     *teststack.Stack
+	queues map[string]int
 }
 
 type partnerCred struct{ id, key string }
 
 func startReports(t *testing.T, noWorker bool) *reportStack {
 	t.Helper()
-	env := testenv.Get(t)
-	env.FlushRedis(t)
-	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	ctx, cancel := context.WithCancel(context.Background())
-	aq := asynq.NewClient(env.AsynqConn)
-	enq := jobs.NewEnqueuer(env.Store, aq, log)
-	blobs, err := storage.OpenBlobs(ctx, "file://"+t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var h http.Handler
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
-	pub, _ := url.Parse(srv.URL)
-	h = api.New(api.Deps{
-		Store: env.Store, Redis: env.Redis, AsynqConn: env.AsynqConn, Enqueuer: enq,
-		Registry: prometheus.NewRegistry(), Log: log,
-		Reports: &rocky.Reports{Service: &report.Service{Store: env.Store, Blobs: blobs, Enqueuer: enq}, PublicURL: pub},
-	})
-	s := &reportStack{t: t, client: &apitest.Client{T: t, BaseURL: srv.URL}, store: env.Store, blobs: blobs, enq: enq,
-		asynq: env.AsynqConn, log: log}
-	stopWorker := func() {}
+	s := newReportStack(t, nil, false, map[string]int{jobs.QueueReports: 1})
 	if !noWorker {
-		stopWorker = s.startWorker(ctx, time.Second)
+		s.startWorker(time.Second)
 	}
-	t.Cleanup(func() {
-		cancel()
-		stopWorker()
-		srv.Close()
-		aq.Close()
-		blobs.Close()
-	})
 	return s
 }
 
-// startWorker runs a worker on queue reports; the returned func stops it
-// (cancel its context, wait for it).
-func (s *reportStack) startWorker(parent context.Context, shutdown time.Duration) func() {
-	ctx, cancel := context.WithCancel(parent)
-	b := &report.Builder{Store: s.store, Blobs: s.blobs, Log: s.log, ProgressEvery: 500}
-	w := worker.New(worker.Options{Redis: s.asynq, Queues: map[string]int{jobs.QueueReports: 1}, Concurrency: 2,
-		ShutdownTimeout: shutdown, RetryDelay: func(int, error, *asynq.Task) time.Duration { return 100 * time.Millisecond },
-		Log: s.log}, s.store, s.enq, b.Handlers())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = w.Run(ctx) }()
-	return func() { cancel(); <-done }
+// newReportStack starts the API with the report endpoints; guarded, the
+// API checks callback URLs against allow (the operator's
+// TURNOUT_ALLOW_NETWORKS), as the worker's webhook client does. Workers
+// started later serve queues.
+func newReportStack(t *testing.T, allow []netip.Prefix, guarded bool, queues map[string]int) *reportStack {
+	t.Helper()
+	st := teststack.Start(t, teststack.Options{
+		Log:      slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		Config:   func(c *config.Config) { c.AllowNetworks = allow },
+		Wiring:   func(d *wiring.Deps) { d.ProgressEvery = 500 },
+		NoWorker: true,
+		API: func(d *api.Deps, st *teststack.Stack) {
+			svc := &report.Service{Store: st.Env.Store, Blobs: st.Blobs, Enqueuer: st.Enqueuer}
+			if guarded {
+				svc.Guard = d.Guard
+			}
+			d.Reports = &rocky.Reports{Service: svc, PublicURL: st.Config.PublicURL}
+		},
+	})
+	return &reportStack{t: t, client: st.API, store: st.Env.Store, blobs: st.Blobs, enq: st.Enqueuer, st: st, queues: queues}
+}
+
+// startWorker runs a worker with two slots on the stack's queues; the
+// returned func stops it (cancel its context, wait for it).
+func (s *reportStack) startWorker(shutdown time.Duration) func() {
+	return s.st.StartWorker(worker.Options{Queues: s.queues, Concurrency: 2, ShutdownTimeout: shutdown,
+		RetryDelay: func(int, error, *asynq.Task) time.Duration { return 100 * time.Millisecond }})
 }
 
 func (s *reportStack) partner(name string) partnerCred {
@@ -341,7 +333,7 @@ func TestDownloadBeforeCompletionAndAfterExpiry(t *testing.T) {
 	}
 
 	// Build it, then let the retention pass.
-	stop := s.startWorker(context.Background(), time.Second)
+	stop := s.startWorker(time.Second)
 	s.waitComplete(p, m["status_url"].(string))
 	stop()
 	if _, err := s.store.Pool.Exec(context.Background(), `UPDATE registrant_reports SET expires_at = now() - interval '1 minute' WHERE id = $1`, id); err != nil {
@@ -367,7 +359,7 @@ func TestWorkerKilledMidBuildIsRetriedToACorrectFile(t *testing.T) {
 	s := startReports(t, true)
 	p := s.partner("Big Club")
 	s.seed(p, 40_000, time.Now().Add(-90*24*time.Hour), nil)
-	stop := s.startWorker(context.Background(), 10*time.Millisecond)
+	stop := s.startWorker(10 * time.Millisecond)
 	_, m := s.create(p, nil)
 	id := int64(m["report_id"].(float64))
 	deadline := time.Now().Add(30 * time.Second)
@@ -397,7 +389,7 @@ func TestWorkerKilledMidBuildIsRetriedToACorrectFile(t *testing.T) {
 	// job. Model that here without the wait: drop Redis's copy and enqueue
 	// the job again, as the reconciler does.
 	testenv.Get(t).FlushRedis(t)
-	stop = s.startWorker(context.Background(), time.Second)
+	stop = s.startWorker(time.Second)
 	defer stop()
 	job, _ := s.store.Job(context.Background(), *mid.JobID)
 	_ = s.enq.Enqueue(context.Background(), job)

@@ -8,10 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"net/http"
-	"net/http/httptest"
-	"net/url"
 	"os/exec"
 	"strings"
 	"sync"
@@ -19,16 +16,15 @@ import (
 	"time"
 
 	"github.com/getkin/kin-openapi/openapi3filter"
-	"github.com/hibiken/asynq"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/turnoutdev/turnout/api"
 	"github.com/turnoutdev/turnout/api/rocky"
+	"github.com/turnoutdev/turnout/internal/config"
 	"github.com/turnoutdev/turnout/internal/mailcatcher"
 	"github.com/turnoutdev/turnout/internal/testkit/apitest"
 	"github.com/turnoutdev/turnout/internal/testkit/testenv"
+	"github.com/turnoutdev/turnout/internal/testkit/teststack"
 	"github.com/turnoutdev/turnout/jobs"
-	"github.com/turnoutdev/turnout/jobs/notify"
 	"github.com/turnoutdev/turnout/jobs/registration"
 	"github.com/turnoutdev/turnout/jobs/report"
 	"github.com/turnoutdev/turnout/storage"
@@ -97,7 +93,6 @@ type options struct {
 func start(t testing.TB, o options) *stack {
 	t.Helper()
 	env := testenv.Get(t)
-	env.FlushRedis(t)
 	logs := &logBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	var keys [][]byte
@@ -112,53 +107,39 @@ func start(t testing.TB, o options) *stack {
 	if o.pdfWait == 0 {
 		o.pdfWait = 10 * time.Second
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	aq := asynq.NewClient(env.AsynqConn)
-	enq := jobs.NewEnqueuer(env.Store, aq, log)
-	svc, err := registration.NewService(registration.Options{EncryptionKeys: keys, Reminders: o.reminders,
-		PreRegistration: o.preRegistration}, env.Store, enq)
-	if err != nil {
-		t.Fatal(err)
-	}
-	blobs, err := storage.OpenBlobs(ctx, "mem://")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var h http.Handler
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
-	pub, _ := url.Parse(srv.URL)
-	h = api.New(api.Deps{
-		Store: env.Store, Redis: env.Redis, AsynqConn: env.AsynqConn, Enqueuer: enq,
-		Registry: prometheus.NewRegistry(), Log: log, PublicCallsPerMinute: o.publicPerMinute,
-		Rocky: &rocky.Handler{Service: svc, Blobs: blobs, PublicURL: pub, PDFWait: o.pdfWait, OpenSignup: o.openSignup,
-			SignupsPerHour: o.signupsPerHour},
-		Reports: &rocky.Reports{Service: &report.Service{Store: env.Store, Blobs: blobs, Enqueuer: enq}, PublicURL: pub},
+	st := teststack.Start(t, teststack.Options{
+		Log:     log,
+		BlobURL: "mem://",
+		Config: func(c *config.Config) {
+			c.EncryptionKeys, c.RockyReminders = keys, o.reminders
+			c.MailFrom = "Turnout <no-reply@localhost>"
+		},
+		NoWorker: true,
+		API: func(d *api.Deps, st *teststack.Stack) {
+			svc, err := registration.NewService(registration.Options{EncryptionKeys: keys, Reminders: o.reminders,
+				PreRegistration: o.preRegistration}, st.Env.Store, st.Enqueuer)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d.PublicCallsPerMinute = o.publicPerMinute
+			d.Rocky = &rocky.Handler{Service: svc, Blobs: st.Blobs, PublicURL: st.Config.PublicURL, PDFWait: o.pdfWait,
+				OpenSignup: o.openSignup, SignupsPerHour: o.signupsPerHour}
+			d.Reports = &rocky.Reports{Service: &report.Service{Store: st.Env.Store, Blobs: st.Blobs, Enqueuer: st.Enqueuer},
+				PublicURL: st.Config.PublicURL}
+		},
 	})
-	mailSrv := mailcatcher.Start(t)
-	handlers := svc.NewJobs(blobs, notify.NewMailer(mailSrv.URL(), "Turnout <no-reply@localhost>"), pub, log).Handlers()
-	maps.Copy(handlers, (&report.Builder{Store: env.Store, Blobs: blobs, Log: log}).Handlers())
-	var workers sync.WaitGroup
 	runWorker := func(concurrency int) {
-		w := worker.New(worker.Options{Redis: env.AsynqConn, Queues: map[string]int{jobs.QueuePDF: 6, jobs.QueueNotify: 4, jobs.QueueReports: 1},
-			Concurrency: concurrency, Log: log}, env.Store, enq, handlers)
-		workers.Add(1)
-		go func() { defer workers.Done(); _ = w.Run(ctx) }()
+		st.StartWorker(worker.Options{Queues: map[string]int{jobs.QueuePDF: 6, jobs.QueueNotify: 4, jobs.QueueReports: 1},
+			Concurrency: concurrency})
 	}
 	if !o.noWorker {
 		runWorker(max(o.workerConcurrency, 4))
 	}
-	t.Cleanup(func() {
-		cancel()
-		workers.Wait()
-		srv.Close()
-		aq.Close()
-		blobs.Close()
-	})
 	admin, err := env.Store.CreateKey(context.Background(), storage.NewKey{Name: "admin", Scopes: []string{storage.ScopeAdmin}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &stack{t: t, client: &apitest.Client{T: t, BaseURL: srv.URL}, url: srv.URL, smtp: mailSrv, store: env.Store,
+	s := &stack{t: t, client: st.API, url: st.URL, smtp: st.SMTP, store: env.Store,
 		logs: logs, adminKey: admin.Secret, runWorker: runWorker}
 	s.createPartner()
 	return s
