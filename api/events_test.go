@@ -190,7 +190,7 @@ func (s *sseStream) expect(name, status string) (sseEvent, storage.JobListing) {
 
 func newJob(t *testing.T, key *storage.CreatedKey) int64 {
 	t.Helper()
-	j, err := storage.InsertJob(context.Background(), testenv.Get(t).Store.Pool,
+	j, err := testenv.Get(t).Store.InsertJob(context.Background(),
 		storage.NewJob{Kind: jobs.KindNoop, Queue: jobs.QueueDefault, KeyID: &key.ID})
 	if err != nil {
 		t.Fatal(err)

@@ -157,7 +157,7 @@ func NewEnqueuer(store *storage.Store, client *asynq.Client, log *slog.Logger) *
 	e := &Enqueuer{store: store, client: client, log: log}
 	e.inserts = &batch.Group[storage.NewJob, inserted]{Max: 500, Write: func(ctx context.Context, ns []storage.NewJob) ([]inserted, error) {
 		out := make([]inserted, len(ns))
-		js, err := storage.InsertJobs(ctx, store.Pool, ns)
+		js, err := store.InsertJobs(ctx, ns)
 		if err == nil {
 			for i, j := range js {
 				out[i].job = j
@@ -169,7 +169,7 @@ func NewEnqueuer(store *storage.Store, client *asynq.Client, log *slog.Logger) *
 		}
 		// One bad job must not fail the others': each goes alone.
 		for i, n := range ns {
-			out[i].job, out[i].err = storage.InsertJob(ctx, store.Pool, n)
+			out[i].job, out[i].err = store.InsertJob(ctx, n)
 		}
 		return out, nil
 	}}
@@ -199,7 +199,7 @@ func (e *Enqueuer) Create(ctx context.Context, n storage.NewJob) (*storage.Job, 
 // CreateMany is Create for many jobs: one insert, then the tasks enqueued
 // side by side (Asynq has no batch enqueue; each is one Redis script).
 func (e *Enqueuer) CreateMany(ctx context.Context, ns []storage.NewJob) ([]*storage.Job, error) {
-	js, err := storage.InsertJobs(ctx, e.store.Pool, ns)
+	js, err := e.store.InsertJobs(ctx, ns)
 	if err != nil {
 		return nil, err
 	}

@@ -36,10 +36,10 @@ const exportColumns = `e.job_id, e.guid::text AS guid, e.key_id, e.saved_list_id
 	e.record_count, e.bytes, e.blob_key, e.completed_at, e.expires_at, e.error_code, e.webhook_job_id, e.created_at,
 	j.status AS job_status`
 
-// InsertExportJob inserts the export row of job e.JobID through q (the
+// InsertExportJob inserts the export row of job e.JobID (in the
 // transaction that inserts the job) and sets e.GUID and e.CreatedAt.
-func InsertExportJob(ctx context.Context, q Querier, e *ExportJob) error {
-	err := q.QueryRow(ctx, `INSERT INTO van_export_jobs (job_id, key_id, saved_list_id, db_mode, export_type, webhook_url)
+func (ex *executor) InsertExportJob(ctx context.Context, e *ExportJob) error {
+	err := ex.q.QueryRow(ctx, `INSERT INTO van_export_jobs (job_id, key_id, saved_list_id, db_mode, export_type, webhook_url)
 		VALUES ($1, $2, $3, $4, $5, $6) RETURNING guid::text, created_at`,
 		e.JobID, e.KeyID, e.SavedListID, e.DBMode, e.Type, e.WebhookURL).Scan(&e.GUID, &e.CreatedAt)
 	if err != nil {
@@ -48,14 +48,10 @@ func InsertExportJob(ctx context.Context, q Querier, e *ExportJob) error {
 	return nil
 }
 
-// ExportJob returns an export job with its job's status.
-func (s *Store) ExportJob(ctx context.Context, id int64) (*ExportJob, error) {
-	return ExportJobOf(ctx, s.Pool, id)
-}
-
-// ExportJobOf is ExportJob through q (a transaction sees its own changes).
-func ExportJobOf(ctx context.Context, q Querier, id int64) (*ExportJob, error) {
-	rows, _ := q.Query(ctx, `SELECT `+exportColumns+` FROM van_export_jobs e
+// ExportJob returns an export job with its job's status (in a
+// transaction, as that transaction sees it).
+func (ex *executor) ExportJob(ctx context.Context, id int64) (*ExportJob, error) {
+	rows, _ := ex.q.Query(ctx, `SELECT `+exportColumns+` FROM van_export_jobs e
 		JOIN jobs j ON j.id = e.job_id WHERE e.job_id = $1`, id)
 	e, err := pgx.CollectExactlyOneRow(rows, pgx.RowToAddrOfStructByName[ExportJob])
 	if err != nil {
@@ -68,8 +64,8 @@ func ExportJobOf(ctx context.Context, q Querier, id int64) (*ExportJob, error) {
 // failure (the job retried by hand) forgets the failure and its webhook
 // job, so the retry's outcome is notified too. False means the export is
 // complete already, or its job was canceled.
-func (s *Store) StartExport(ctx context.Context, id int64) (bool, error) {
-	tag, err := s.Pool.Exec(ctx, `UPDATE van_export_jobs e SET error_code = NULL,
+func (ex *executor) StartExport(ctx context.Context, id int64) (bool, error) {
+	tag, err := ex.q.Exec(ctx, `UPDATE van_export_jobs e SET error_code = NULL,
 		webhook_job_id = CASE WHEN e.error_code IS NULL THEN e.webhook_job_id END
 		FROM jobs j WHERE e.job_id = $1 AND j.id = e.job_id AND e.completed_at IS NULL AND j.status <> 'canceled'`, id)
 	if err != nil {
@@ -78,11 +74,11 @@ func (s *Store) StartExport(ctx context.Context, id int64) (bool, error) {
 	return tag.RowsAffected() == 1, nil
 }
 
-// CompleteExportTx records an export's stored file; the retention clock
+// CompleteExport records an export's stored file; the retention clock
 // starts now. False means nothing changed: the export was complete or
 // failed already, or its job was canceled meanwhile.
-func CompleteExportTx(ctx context.Context, q Querier, id, rows, bytes int64, key string, retention time.Duration) (bool, error) {
-	tag, err := q.Exec(ctx, `UPDATE van_export_jobs e SET record_count = $2, bytes = $3, blob_key = $4,
+func (ex *executor) CompleteExport(ctx context.Context, id, rows, bytes int64, key string, retention time.Duration) (bool, error) {
+	tag, err := ex.q.Exec(ctx, `UPDATE van_export_jobs e SET record_count = $2, bytes = $3, blob_key = $4,
 		completed_at = now(), expires_at = now() + $5::interval
 		FROM jobs j WHERE e.job_id = $1 AND j.id = e.job_id AND e.completed_at IS NULL AND e.error_code IS NULL
 		  AND j.status <> 'canceled'`, id, rows, bytes, key, retention)
@@ -92,10 +88,10 @@ func CompleteExportTx(ctx context.Context, q Querier, id, rows, bytes int64, key
 	return tag.RowsAffected() == 1, nil
 }
 
-// FailExportTx marks an export failed for good with code; false means it
+// FailExport marks an export failed for good with code; false means it
 // was complete or failed already.
-func FailExportTx(ctx context.Context, q Querier, id int64, code string) (bool, error) {
-	tag, err := q.Exec(ctx, `UPDATE van_export_jobs SET error_code = $2
+func (ex *executor) FailExport(ctx context.Context, id int64, code string) (bool, error) {
+	tag, err := ex.q.Exec(ctx, `UPDATE van_export_jobs SET error_code = $2
 		WHERE job_id = $1 AND completed_at IS NULL AND error_code IS NULL`, id, code)
 	if err != nil {
 		return false, fmt.Errorf("fail export %d: %w", id, err)
@@ -105,8 +101,8 @@ func FailExportTx(ctx context.Context, q Querier, id int64, code string) (bool, 
 
 // ClaimExportWebhook records jobID as the export's webhook delivery job
 // unless one is recorded already; it reports whether this call won.
-func ClaimExportWebhook(ctx context.Context, q Querier, id, jobID int64) (bool, error) {
-	tag, err := q.Exec(ctx, `UPDATE van_export_jobs SET webhook_job_id = $2
+func (ex *executor) ClaimExportWebhook(ctx context.Context, id, jobID int64) (bool, error) {
+	tag, err := ex.q.Exec(ctx, `UPDATE van_export_jobs SET webhook_job_id = $2
 		WHERE job_id = $1 AND webhook_job_id IS NULL AND webhook_url IS NOT NULL`, id, jobID)
 	if err != nil {
 		return false, fmt.Errorf("claim export %d webhook: %w", id, err)
@@ -123,8 +119,8 @@ type ExpiredExport struct {
 // ExpiredExports returns up to limit exports past their expiry whose file
 // is not yet known to be deleted. Downloads check the expiry themselves,
 // so none starts once an export is on this list.
-func (s *Store) ExpiredExports(ctx context.Context, limit int) ([]ExpiredExport, error) {
-	rows, _ := s.Pool.Query(ctx, `SELECT job_id, blob_key FROM van_export_jobs
+func (ex *executor) ExpiredExports(ctx context.Context, limit int) ([]ExpiredExport, error) {
+	rows, _ := ex.q.Query(ctx, `SELECT job_id, blob_key FROM van_export_jobs
 		WHERE blob_key IS NOT NULL AND expires_at <= now() ORDER BY expires_at LIMIT $1`, limit)
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (ExpiredExport, error) {
 		var e ExpiredExport
@@ -137,8 +133,8 @@ func (s *Store) ExpiredExports(ctx context.Context, limit int) ([]ExpiredExport,
 }
 
 // ForgetExportFile records that an expired export's file is deleted.
-func (s *Store) ForgetExportFile(ctx context.Context, id int64) error {
-	_, err := s.Pool.Exec(ctx, `UPDATE van_export_jobs SET blob_key = NULL WHERE job_id = $1 AND expires_at <= now()`, id)
+func (ex *executor) ForgetExportFile(ctx context.Context, id int64) error {
+	_, err := ex.q.Exec(ctx, `UPDATE van_export_jobs SET blob_key = NULL WHERE job_id = $1 AND expires_at <= now()`, id)
 	return err
 }
 

@@ -65,7 +65,7 @@ func qualified(alias string) string {
 // ListJobs returns jobs newest first. Paging is by keyset (id below the
 // last one seen), so a page costs the same however deep it is and jobs
 // created meanwhile do not shift it.
-func (s *Store) ListJobs(ctx context.Context, f JobFilter) ([]JobListing, error) {
+func (ex *executor) ListJobs(ctx context.Context, f JobFilter) ([]JobListing, error) {
 	if f.Limit <= 0 {
 		f.Limit = 50
 	}
@@ -101,7 +101,7 @@ func (s *Store) ListJobs(ctx context.Context, f JobFilter) ([]JobListing, error)
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
 	q += " ORDER BY j.id DESC LIMIT " + arg(f.Limit)
-	rows, _ := s.Pool.Query(ctx, q, args...)
+	rows, _ := ex.q.Query(ctx, q, args...)
 	out, err := pgx.CollectRows(rows, pgx.RowToStructByName[JobListing])
 	if err != nil {
 		return nil, fmt.Errorf("list jobs: %w", err)
@@ -111,8 +111,8 @@ func (s *Store) ListJobs(ctx context.Context, f JobFilter) ([]JobListing, error)
 
 // JobListingOf returns one job with its key's name; with owner set, only
 // if that key owns it (another key's job is reported as missing).
-func (s *Store) JobListingOf(ctx context.Context, id int64, owner *int64) (*JobListing, error) {
-	rows, _ := s.Pool.Query(ctx, `SELECT `+qualified("j")+`, k.name AS key_name FROM jobs j
+func (ex *executor) JobListingOf(ctx context.Context, id int64, owner *int64) (*JobListing, error) {
+	rows, _ := ex.q.Query(ctx, `SELECT `+qualified("j")+`, k.name AS key_name FROM jobs j
 		LEFT JOIN api_keys k ON k.id = j.key_id WHERE j.id = $1 AND ($2::bigint IS NULL OR j.key_id = $2)`, id, owner)
 	j, err := pgx.CollectExactlyOneRow(rows, pgx.RowToAddrOfStructByName[JobListing])
 	if err != nil {
@@ -122,8 +122,8 @@ func (s *Store) JobListingOf(ctx context.Context, id int64, owner *int64) (*JobL
 }
 
 // JobEvents returns a job's history, oldest first.
-func (s *Store) JobEvents(ctx context.Context, id int64) ([]JobEvent, error) {
-	rows, _ := s.Pool.Query(ctx, `SELECT at, action, actor, attempt, detail FROM job_events
+func (ex *executor) JobEvents(ctx context.Context, id int64) ([]JobEvent, error) {
+	rows, _ := ex.q.Query(ctx, `SELECT at, action, actor, attempt, detail FROM job_events
 		WHERE job_id = $1 ORDER BY id`, id)
 	out, err := pgx.CollectRows(rows, pgx.RowToStructByName[JobEvent])
 	if err != nil {
@@ -133,8 +133,8 @@ func (s *Store) JobEvents(ctx context.Context, id int64) ([]JobEvent, error) {
 }
 
 // AddJobEvent appends to a job's history.
-func (s *Store) AddJobEvent(ctx context.Context, id int64, action, actor string, attempt int, detail string) error {
-	_, err := s.Pool.Exec(ctx, `INSERT INTO job_events (job_id, action, actor, attempt, detail)
+func (ex *executor) AddJobEvent(ctx context.Context, id int64, action, actor string, attempt int, detail string) error {
+	_, err := ex.q.Exec(ctx, `INSERT INTO job_events (job_id, action, actor, attempt, detail)
 		VALUES ($1, $2, $3, $4, nullif($5, ''))`, id, action, actor, attempt, detail)
 	return err
 }
@@ -226,8 +226,8 @@ const EventSettled = "settled"
 
 // UnsettledCanceled returns jobs of the given kinds canceled in the last
 // day whose handlers have not been told (no EventSettled), oldest first.
-func (s *Store) UnsettledCanceled(ctx context.Context, kinds []string, limit int) ([]Job, error) {
-	rows, _ := s.Pool.Query(ctx, `SELECT `+jobColumns+` FROM jobs j WHERE status = 'canceled' AND kind = ANY($1::text[])
+func (ex *executor) UnsettledCanceled(ctx context.Context, kinds []string, limit int) ([]Job, error) {
+	rows, _ := ex.q.Query(ctx, `SELECT `+jobColumns+` FROM jobs j WHERE status = 'canceled' AND kind = ANY($1::text[])
 		AND canceled_at > now() - interval '1 day'
 		AND NOT EXISTS (SELECT 1 FROM job_events e WHERE e.job_id = j.id AND e.action = 'settled')
 		ORDER BY id LIMIT $2`, kinds, limit)

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Job statuses. A job moves queued → running → succeeded | failed, passing
@@ -55,14 +54,6 @@ func (j *Job) Finished() bool {
 	return j.Status == JobSucceeded || j.Status == JobFailed || j.Status == JobCanceled
 }
 
-// Querier is what both a pool and a transaction offer, so a job can be
-// inserted in the same transaction as the rows it works on.
-type Querier interface {
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
-
 // NewJob describes a job to insert.
 type NewJob struct {
 	Kind        string
@@ -76,8 +67,8 @@ const jobColumns = `id, kind, queue, status, key_id, params, result, progress_to
 	progress_failed, error, attempts, max_attempts, created_at, updated_at, started_at, finished_at, heartbeat_at,
 	canceled_by, canceled_at`
 
-// InsertJob inserts a queued job through q (a pool or a transaction).
-func InsertJob(ctx context.Context, q Querier, n NewJob) (*Job, error) {
+// InsertJob inserts a queued job.
+func (ex *executor) InsertJob(ctx context.Context, n NewJob) (*Job, error) {
 	params := []byte("{}")
 	if n.Params != nil {
 		var err error
@@ -89,7 +80,7 @@ func InsertJob(ctx context.Context, q Querier, n NewJob) (*Job, error) {
 	if n.MaxAttempts == 0 {
 		n.MaxAttempts = 5
 	}
-	rows, _ := q.Query(ctx, `INSERT INTO jobs (kind, queue, key_id, params, max_attempts)
+	rows, _ := ex.q.Query(ctx, `INSERT INTO jobs (kind, queue, key_id, params, max_attempts)
 		VALUES ($1, $2, $3, $4, $5) RETURNING `+jobColumns, n.Kind, n.Queue, n.KeyID, params, n.MaxAttempts)
 	j, err := pgx.CollectExactlyOneRow(rows, pgx.RowToAddrOfStructByName[Job])
 	if err != nil {
@@ -98,9 +89,9 @@ func InsertJob(ctx context.Context, q Querier, n NewJob) (*Job, error) {
 	return j, nil
 }
 
-// InsertJobs inserts queued jobs in one statement through q and returns
+// InsertJobs inserts queued jobs in one statement and returns
 // them in the order given.
-func InsertJobs(ctx context.Context, q Querier, ns []NewJob) ([]*Job, error) {
+func (ex *executor) InsertJobs(ctx context.Context, ns []NewJob) ([]*Job, error) {
 	kinds, queues := make([]string, len(ns)), make([]string, len(ns))
 	keys, params, attempts := make([]*int64, len(ns)), make([][]byte, len(ns)), make([]int32, len(ns))
 	for i, n := range ns {
@@ -118,7 +109,7 @@ func InsertJobs(ctx context.Context, q Querier, ns []NewJob) ([]*Job, error) {
 	}
 	// Identity values are drawn in the order the rows are inserted, which
 	// is unnest's; sorting by id restores the order given.
-	rows, _ := q.Query(ctx, `INSERT INTO jobs (kind, queue, key_id, params, max_attempts)
+	rows, _ := ex.q.Query(ctx, `INSERT INTO jobs (kind, queue, key_id, params, max_attempts)
 		SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::jsonb[], $5::int[]) RETURNING `+jobColumns,
 		kinds, queues, keys, params, attempts)
 	js, err := pgx.CollectRows(rows, pgx.RowToAddrOfStructByName[Job])
@@ -130,8 +121,8 @@ func InsertJobs(ctx context.Context, q Querier, ns []NewJob) ([]*Job, error) {
 }
 
 // Job returns a job by id.
-func (s *Store) Job(ctx context.Context, id int64) (*Job, error) {
-	rows, _ := s.Pool.Query(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = $1`, id)
+func (ex *executor) Job(ctx context.Context, id int64) (*Job, error) {
+	rows, _ := ex.q.Query(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = $1`, id)
 	j, err := pgx.CollectExactlyOneRow(rows, pgx.RowToAddrOfStructByName[Job])
 	if err != nil {
 		return nil, notFound(err, "job")
@@ -141,8 +132,8 @@ func (s *Store) Job(ctx context.Context, id int64) (*Job, error) {
 
 // JobOfKey returns a job only if keyID owns it; another key's job is
 // reported exactly like a missing one.
-func (s *Store) JobOfKey(ctx context.Context, id, keyID int64) (*Job, error) {
-	rows, _ := s.Pool.Query(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = $1 AND key_id = $2`, id, keyID)
+func (ex *executor) JobOfKey(ctx context.Context, id, keyID int64) (*Job, error) {
+	rows, _ := ex.q.Query(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = $1 AND key_id = $2`, id, keyID)
 	j, err := pgx.CollectExactlyOneRow(rows, pgx.RowToAddrOfStructByName[Job])
 	if err != nil {
 		return nil, notFound(err, "job")
@@ -193,8 +184,8 @@ const unfinished = `status NOT IN ('succeeded', 'failed', 'canceled')`
 // primary key whatever the statistics say: joined to unnest alone, a burst
 // of queued jobs the planner has not counted yet made it scan every
 // unfinished job per batch (twice the time per job at 4,000 queued).
-func (s *Store) PeekJobs(ctx context.Context, ids []int64) (map[int64]*Job, error) {
-	rows, _ := s.Pool.Query(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = ANY($1::bigint[])`, ids)
+func (ex *executor) PeekJobs(ctx context.Context, ids []int64) (map[int64]*Job, error) {
+	rows, _ := ex.q.Query(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = ANY($1::bigint[])`, ids)
 	found, err := pgx.CollectRows(rows, pgx.RowToAddrOfStructByName[Job])
 	if err != nil {
 		return nil, fmt.Errorf("read %d jobs: %w", len(ids), err)
@@ -209,12 +200,12 @@ func (s *Store) PeekJobs(ctx context.Context, ids []int64) (map[int64]*Job, erro
 // StartJobs records attempts as running, in one statement, and returns the
 // ids it recorded. An attempt it did not record lost the job: another run
 // wrote first, or the job finished.
-func (s *Store) StartJobs(ctx context.Context, as []Attempt) (map[int64]bool, error) {
+func (ex *executor) StartJobs(ctx context.Context, as []Attempt) (map[int64]bool, error) {
 	ids, nums, ats := make([]int64, len(as)), make([]int32, len(as)), make([]time.Time, len(as))
 	for i, a := range as {
 		ids[i], nums[i], ats[i] = a.JobID, int32(a.Number), a.At
 	}
-	rows, _ := s.Pool.Query(ctx, `UPDATE jobs SET status = 'running', attempts = u.att,
+	rows, _ := ex.q.Query(ctx, `UPDATE jobs SET status = 'running', attempts = u.att,
 		started_at = coalesce(started_at, u.at), heartbeat_at = now(), updated_at = now()
 		FROM unnest($1::bigint[], $2::int[], $3::timestamptz[]) AS u(job_id, att, at)
 		WHERE id = ANY($1::bigint[]) AND id = u.job_id AND attempts = u.att - 1
@@ -238,7 +229,7 @@ type Success struct {
 
 // SucceedJobs marks jobs succeeded with their results, in one statement;
 // an attempt that lost its job (see Attempt) changes nothing.
-func (s *Store) SucceedJobs(ctx context.Context, done []Success) error {
+func (ex *executor) SucceedJobs(ctx context.Context, done []Success) error {
 	ids, nums, expect := make([]int64, len(done)), make([]int32, len(done)), make([]int32, len(done))
 	ats, results := make([]time.Time, len(done)), make([][]byte, len(done))
 	for i, d := range done {
@@ -251,7 +242,7 @@ func (s *Store) SucceedJobs(ctx context.Context, done []Success) error {
 			results[i] = validJSON(b)
 		}
 	}
-	_, err := s.Pool.Exec(ctx, `UPDATE jobs SET status = 'succeeded', attempts = u.att,
+	_, err := ex.q.Exec(ctx, `UPDATE jobs SET status = 'succeeded', attempts = u.att,
 		started_at = coalesce(started_at, u.at), result = coalesce(u.res, result), error = NULL,
 		finished_at = now(), updated_at = now()
 		FROM unnest($1::bigint[], $2::int[], $3::int[], $4::timestamptz[], $5::jsonb[]) AS u(job_id, att, expect, at, res)
@@ -266,13 +257,13 @@ func (s *Store) SucceedJobs(ctx context.Context, done []Success) error {
 // FailAttempt records the failure of an attempt. With final, the job is
 // failed for good; otherwise it waits for a retry. msg is stored as
 // ErrorText: made valid and cut to MaxErrorText.
-func (s *Store) FailAttempt(ctx context.Context, a Attempt, msg string, final bool) error {
+func (ex *executor) FailAttempt(ctx context.Context, a Attempt, msg string, final bool) error {
 	status, finished := JobRetrying, "NULL"
 	if final {
 		status, finished = JobFailed, "now()"
 	}
 	// The error also goes to the job's history, where a retry leaves it.
-	_, err := s.Pool.Exec(ctx, `WITH u AS (UPDATE jobs SET status = $2, error = $3, attempts = $4,
+	_, err := ex.q.Exec(ctx, `WITH u AS (UPDATE jobs SET status = $2, error = $3, attempts = $4,
 		started_at = coalesce(started_at, $6), finished_at = `+finished+`, updated_at = now()
 		WHERE id = $1 AND attempts = $5 AND `+unfinished+` RETURNING id, attempts)
 		INSERT INTO job_events (job_id, action, attempt, detail) SELECT id, 'attempt_failed', attempts, $3 FROM u`,
@@ -282,8 +273,8 @@ func (s *Store) FailAttempt(ctx context.Context, a Attempt, msg string, final bo
 
 // GiveUpJob fails an unfinished job for good, whatever attempt it is at:
 // the reconciler's verdict on a job whose task Asynq gave up on.
-func (s *Store) GiveUpJob(ctx context.Context, id int64, msg string) error {
-	_, err := s.Pool.Exec(ctx, `WITH u AS (UPDATE jobs SET status = 'failed', error = $2, finished_at = now(),
+func (ex *executor) GiveUpJob(ctx context.Context, id int64, msg string) error {
+	_, err := ex.q.Exec(ctx, `WITH u AS (UPDATE jobs SET status = 'failed', error = $2, finished_at = now(),
 		updated_at = now() WHERE id = $1 AND `+unfinished+` RETURNING id, attempts)
 		INSERT INTO job_events (job_id, action, attempt, detail) SELECT id, 'gave_up', attempts, $2 FROM u`, id, ErrorText(msg))
 	return err
@@ -292,10 +283,10 @@ func (s *Store) GiveUpJob(ctx context.Context, id int64, msg string) error {
 // Heartbeats records that a worker is still running the jobs and returns
 // the ids it recorded; a job missing from them is no longer running (it
 // was canceled, or the reconciler settled it), and its run should stop.
-func (s *Store) Heartbeats(ctx context.Context, ids []int64) (map[int64]bool, error) {
+func (ex *executor) Heartbeats(ctx context.Context, ids []int64) (map[int64]bool, error) {
 	// "Not any other status" rather than = 'running', for the reason given
 	// at unfinished.
-	rows, _ := s.Pool.Query(ctx, `UPDATE jobs SET heartbeat_at = now() WHERE id = ANY($1::bigint[])
+	rows, _ := ex.q.Query(ctx, `UPDATE jobs SET heartbeat_at = now() WHERE id = ANY($1::bigint[])
 		AND status NOT IN ('queued', 'retrying', 'succeeded', 'failed', 'canceled') RETURNING id`, ids)
 	beat, err := pgx.CollectRows(rows, pgx.RowTo[int64])
 	if err != nil {
@@ -309,8 +300,8 @@ func (s *Store) Heartbeats(ctx context.Context, ids []int64) (map[int64]bool, er
 }
 
 // SetProgress records a running job's counters.
-func (s *Store) SetProgress(ctx context.Context, id, total, done, failed int64) error {
-	_, err := s.Pool.Exec(ctx, `UPDATE jobs SET progress_total = $2, progress_done = $3, progress_failed = $4,
+func (ex *executor) SetProgress(ctx context.Context, id, total, done, failed int64) error {
+	_, err := ex.q.Exec(ctx, `UPDATE jobs SET progress_total = $2, progress_done = $3, progress_failed = $4,
 		heartbeat_at = now(), updated_at = now() WHERE id = $1`, id, total, done, failed)
 	return err
 }
@@ -318,8 +309,8 @@ func (s *Store) SetProgress(ctx context.Context, id, total, done, failed int64) 
 // OrphanCandidates returns unfinished jobs that the reconciler should check
 // for a live task: queued or retrying for longer than grace, or running
 // with a heartbeat older than stale.
-func (s *Store) OrphanCandidates(ctx context.Context, grace, stale time.Duration, limit int) ([]Job, error) {
-	rows, _ := s.Pool.Query(ctx, `SELECT `+jobColumns+` FROM jobs
+func (ex *executor) OrphanCandidates(ctx context.Context, grace, stale time.Duration, limit int) ([]Job, error) {
+	rows, _ := ex.q.Query(ctx, `SELECT `+jobColumns+` FROM jobs
 		WHERE (status IN ('queued', 'retrying') AND updated_at < now() - $1::interval)
 		   OR (status = 'running' AND coalesce(heartbeat_at, updated_at) < now() - $2::interval)
 		ORDER BY id LIMIT $3`, grace, stale, limit)
@@ -336,8 +327,8 @@ type QueueStats struct {
 }
 
 // JobStatsSince counts jobs finished since t and unfinished now, per queue.
-func (s *Store) JobStatsSince(ctx context.Context, t time.Time) ([]QueueStats, error) {
-	rows, _ := s.Pool.Query(ctx, `SELECT queue,
+func (ex *executor) JobStatsSince(ctx context.Context, t time.Time) ([]QueueStats, error) {
+	rows, _ := ex.q.Query(ctx, `SELECT queue,
 		count(*) FILTER (WHERE status = 'succeeded' AND finished_at >= $1) AS succeeded,
 		count(*) FILTER (WHERE status = 'failed' AND finished_at >= $1) AS failed,
 		count(*) FILTER (WHERE status IN ('queued', 'retrying')) AS waiting,
@@ -359,9 +350,16 @@ type JobProgress struct {
 
 // RunningProgress returns the progress of up to limit running jobs that
 // report it, oldest first.
-func (s *Store) RunningProgress(ctx context.Context, limit int) ([]JobProgress, error) {
-	rows, _ := s.Pool.Query(ctx, `SELECT kind, queue, progress_total, progress_done, progress_failed,
+func (ex *executor) RunningProgress(ctx context.Context, limit int) ([]JobProgress, error) {
+	rows, _ := ex.q.Query(ctx, `SELECT kind, queue, progress_total, progress_done, progress_failed,
 		coalesce(started_at, updated_at) AS started_at FROM jobs
 		WHERE status = 'running' AND progress_total > 0 ORDER BY id LIMIT $1`, limit)
 	return pgx.CollectRows(rows, pgx.RowToStructByName[JobProgress])
+}
+
+// DeleteJob deletes a job row that nothing refers to yet (a delivery job
+// whose claim lost).
+func (ex *executor) DeleteJob(ctx context.Context, id int64) error {
+	_, err := ex.q.Exec(ctx, `DELETE FROM jobs WHERE id = $1`, id)
+	return err
 }

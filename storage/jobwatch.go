@@ -79,8 +79,8 @@ func (s *Store) ListenJobChanges(ctx context.Context, ping time.Duration, listen
 
 // JobListings returns the jobs among ids that exist, with their keys'
 // names, in one statement (by primary key: see PeekJobs).
-func (s *Store) JobListings(ctx context.Context, ids []int64) ([]JobListing, error) {
-	rows, _ := s.Pool.Query(ctx, `SELECT `+qualified("j")+`, k.name AS key_name FROM jobs j
+func (ex *executor) JobListings(ctx context.Context, ids []int64) ([]JobListing, error) {
+	rows, _ := ex.q.Query(ctx, `SELECT `+qualified("j")+`, k.name AS key_name FROM jobs j
 		LEFT JOIN api_keys k ON k.id = j.key_id WHERE j.id = ANY($1::bigint[])`, ids)
 	out, err := pgx.CollectRows(rows, pgx.RowToStructByName[JobListing])
 	if err != nil {

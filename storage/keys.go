@@ -164,7 +164,7 @@ func HashSecret(secret string) []byte {
 // KeyBySecret returns the live key whose secret is secret. Unknown and revoked
 // secrets get the same Unauthorized error, so a caller learns nothing from it.
 // The lookup is by the hash, so timing depends on the hash, not the secret.
-func (s *Store) KeyBySecret(ctx context.Context, secret string) (*APIKey, error) {
+func (ex *executor) KeyBySecret(ctx context.Context, secret string) (*APIKey, error) {
 	if !strings.HasPrefix(secret, secretPrefix) || len(secret) > 200 {
 		return nil, fault.New(fault.Unauthorized, "invalid API key")
 	}
@@ -174,7 +174,7 @@ func (s *Store) KeyBySecret(ctx context.Context, secret string) (*APIKey, error)
 	// client of an address while the database restarts.
 	var k APIKey
 	var scopes []string
-	err := s.Pool.QueryRow(ctx, `SELECT id, name, secret_hash, secret_hint, scopes, rate_limit, max_batch_size,
+	err := ex.q.QueryRow(ctx, `SELECT id, name, secret_hash, secret_hint, scopes, rate_limit, max_batch_size,
 		may_auto_approve, van_app, van_db_mode, rocky_partner_id, webhook_secret, created_at, revoked_at
 		FROM api_keys WHERE secret_hash = $1`, HashSecret(secret)).Scan(
 		&k.ID, &k.Name, &k.SecretHash, &k.SecretHint, &scopes, &k.RateLimit, &k.MaxBatchSize,
@@ -209,8 +209,8 @@ func (s *Store) ListKeys(ctx context.Context) ([]APIKey, error) {
 }
 
 // RevokeKey revokes a key at once; revoking twice is not an error.
-func (s *Store) RevokeKey(ctx context.Context, id int64) error {
-	tag, err := s.Pool.Exec(ctx, `UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1`, id)
+func (ex *executor) RevokeKey(ctx context.Context, id int64) error {
+	tag, err := ex.q.Exec(ctx, `UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1`, id)
 	if err != nil {
 		return fmt.Errorf("revoke key: %w", err)
 	}
@@ -222,9 +222,9 @@ func (s *Store) RevokeKey(ctx context.Context, id int64) error {
 
 // KeyFileLoadConcurrency returns the key's own limit of file loads at
 // once, or 0 when it has none (or no longer exists).
-func (s *Store) KeyFileLoadConcurrency(ctx context.Context, id int64) (int, error) {
+func (ex *executor) KeyFileLoadConcurrency(ctx context.Context, id int64) (int, error) {
 	var n *int
-	err := s.Pool.QueryRow(ctx, `SELECT fileload_concurrency FROM api_keys WHERE id = $1`, id).Scan(&n)
+	err := ex.q.QueryRow(ctx, `SELECT fileload_concurrency FROM api_keys WHERE id = $1`, id).Scan(&n)
 	if errors.Is(err, pgx.ErrNoRows) || (err == nil && n == nil) {
 		return 0, nil
 	}
@@ -236,11 +236,11 @@ func (s *Store) KeyFileLoadConcurrency(ctx context.Context, id int64) (int, erro
 
 // SetKeyFileLoadConcurrency sets the key's own limit of file loads at once;
 // 0 returns it to the deployment's default.
-func (s *Store) SetKeyFileLoadConcurrency(ctx context.Context, id int64, n int) error {
+func (ex *executor) SetKeyFileLoadConcurrency(ctx context.Context, id int64, n int) error {
 	if n < 0 {
 		return fault.Validation(fault.FieldError{Field: "fileload-concurrency", Code: fault.CodeOutOfRange, Message: "must be positive (0: the deployment's default)"})
 	}
-	tag, err := s.Pool.Exec(ctx, `UPDATE api_keys SET fileload_concurrency = nullif($2, 0) WHERE id = $1`, id, n)
+	tag, err := ex.q.Exec(ctx, `UPDATE api_keys SET fileload_concurrency = nullif($2, 0) WHERE id = $1`, id, n)
 	if err != nil {
 		return fmt.Errorf("set key %d's file-load limit: %w", id, err)
 	}
@@ -252,13 +252,13 @@ func (s *Store) SetKeyFileLoadConcurrency(ctx context.Context, id int64, n int) 
 
 // SetKeyLimits changes a key's call rate and batch size; a nil value is
 // left as it is.
-func (s *Store) SetKeyLimits(ctx context.Context, id int64, rateLimit, batchSize *int) error {
+func (ex *executor) SetKeyLimits(ctx context.Context, id int64, rateLimit, batchSize *int) error {
 	for _, v := range []*int{rateLimit, batchSize} {
 		if v != nil && *v <= 0 {
 			return fault.New(fault.Invalid, "limits must be positive")
 		}
 	}
-	tag, err := s.Pool.Exec(ctx, `UPDATE api_keys SET rate_limit = coalesce($2, rate_limit),
+	tag, err := ex.q.Exec(ctx, `UPDATE api_keys SET rate_limit = coalesce($2, rate_limit),
 		max_batch_size = coalesce($3, max_batch_size) WHERE id = $1`, id, rateLimit, batchSize)
 	if err != nil {
 		return fmt.Errorf("set key limits: %w", err)
@@ -270,10 +270,10 @@ func (s *Store) SetKeyLimits(ctx context.Context, id int64, rateLimit, batchSize
 }
 
 // RotateWebhookSecret replaces a key's webhook signing secret and returns it.
-func (s *Store) RotateWebhookSecret(ctx context.Context, id int64) (string, error) {
+func (ex *executor) RotateWebhookSecret(ctx context.Context, id int64) (string, error) {
 	secret := newWebhookSecret()
 	var got int64
-	err := s.Pool.QueryRow(ctx, `UPDATE api_keys SET webhook_secret = $2 WHERE id = $1 RETURNING id`, id, secret).Scan(&got)
+	err := ex.q.QueryRow(ctx, `UPDATE api_keys SET webhook_secret = $2 WHERE id = $1 RETURNING id`, id, secret).Scan(&got)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", fault.New(fault.NotFound, "key %d not found", id)
 	}

@@ -67,10 +67,10 @@ type ReportFilter struct {
 	Email     string     // email_address equal to this, ignoring case ("" = any)
 }
 
-// InsertRegistrantReport inserts r (queued) through q, so the report and
-// its build job commit together, and sets r.ID and the timestamps.
-func InsertRegistrantReport(ctx context.Context, q Querier, r *RegistrantReport) error {
-	err := q.QueryRow(ctx, `INSERT INTO registrant_reports
+// InsertRegistrantReport inserts r (queued; in a transaction, so the report
+// and its build job commit together) and sets r.ID and the timestamps.
+func (ex *executor) InsertRegistrantReport(ctx context.Context, r *RegistrantReport) error {
+	err := ex.q.QueryRow(ctx, `INSERT INTO registrant_reports
 		(partner_id, job_id, report_type, filter_since, filter_before, filter_email, record_count, key_id, callback_url)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id, status, created_at, updated_at`,
 		r.PartnerID, r.JobID, r.ReportType, r.Since, r.Before, r.Email, r.RecordCount, r.KeyID, r.CallbackURL).
@@ -82,14 +82,14 @@ func InsertRegistrantReport(ctx context.Context, q Querier, r *RegistrantReport)
 }
 
 // SetReportJob links a report to its build job.
-func SetReportJob(ctx context.Context, q Querier, reportID, jobID int64) error {
-	_, err := q.Exec(ctx, `UPDATE registrant_reports SET job_id = $2 WHERE id = $1`, reportID, jobID)
+func (ex *executor) SetReportJob(ctx context.Context, reportID, jobID int64) error {
+	_, err := ex.q.Exec(ctx, `UPDATE registrant_reports SET job_id = $2 WHERE id = $1`, reportID, jobID)
 	return err
 }
 
 // RegistrantReport returns a report by id with its job's status.
-func (s *Store) RegistrantReport(ctx context.Context, id int64) (*RegistrantReport, error) {
-	rows, _ := s.Pool.Query(ctx, `SELECT `+reportColumns+` FROM registrant_reports r
+func (ex *executor) RegistrantReport(ctx context.Context, id int64) (*RegistrantReport, error) {
+	rows, _ := ex.q.Query(ctx, `SELECT `+reportColumns+` FROM registrant_reports r
 		LEFT JOIN jobs j ON j.id = r.job_id WHERE r.id = $1`, id)
 	r, err := pgx.CollectExactlyOneRow(rows, pgx.RowToAddrOfStructByName[RegistrantReport])
 	if err != nil {
@@ -99,9 +99,9 @@ func (s *Store) RegistrantReport(ctx context.Context, id int64) (*RegistrantRepo
 }
 
 // CountRegistrants counts the registrants f selects.
-func (s *Store) CountRegistrants(ctx context.Context, f ReportFilter) (int64, error) {
+func (ex *executor) CountRegistrants(ctx context.Context, f ReportFilter) (int64, error) {
 	var n int64
-	err := s.Pool.QueryRow(ctx, `SELECT count(*) FROM rocky_registrants WHERE `+reportWhere,
+	err := ex.q.QueryRow(ctx, `SELECT count(*) FROM rocky_registrants WHERE `+reportWhere,
 		f.PartnerID, f.Since, f.Before, f.Email).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("count registrants: %w", err)
@@ -117,8 +117,8 @@ const reportWhere = `partner_id = $1 AND ($2::timestamptz IS NULL OR created_at 
 // crash) to building with a fresh count; current_index restarts at 0
 // because the file is always rebuilt whole. False means the report is no
 // longer buildable (complete, failed or expired).
-func (s *Store) StartReportBuild(ctx context.Context, id, count int64) (bool, error) {
-	tag, err := s.Pool.Exec(ctx, `UPDATE registrant_reports SET status = 'building', record_count = $2,
+func (ex *executor) StartReportBuild(ctx context.Context, id, count int64) (bool, error) {
+	tag, err := ex.q.Exec(ctx, `UPDATE registrant_reports SET status = 'building', record_count = $2,
 		current_index = 0, error = NULL, updated_at = now() WHERE id = $1 AND status IN ('queued', 'building')`, id, count)
 	if err != nil {
 		return false, fmt.Errorf("start report %d: %w", id, err)
@@ -127,22 +127,17 @@ func (s *Store) StartReportBuild(ctx context.Context, id, count int64) (bool, er
 }
 
 // SetReportProgress records how many rows a build has streamed.
-func (s *Store) SetReportProgress(ctx context.Context, id, index int64) error {
-	_, err := s.Pool.Exec(ctx, `UPDATE registrant_reports SET current_index = $2, updated_at = now()
+func (ex *executor) SetReportProgress(ctx context.Context, id, index int64) error {
+	_, err := ex.q.Exec(ctx, `UPDATE registrant_reports SET current_index = $2, updated_at = now()
 		WHERE id = $1 AND status = 'building'`, id, index)
 	return err
 }
 
-// CompleteReport records a stored file. The retention clock starts now.
-func (s *Store) CompleteReport(ctx context.Context, id, rows, bytes int64, key string, retention time.Duration) error {
-	_, err := CompleteReportTx(ctx, s.Pool, id, rows, bytes, key, retention)
-	return err
-}
-
-// CompleteReportTx is CompleteReport through q; false means the report was
-// not building (already complete, failed or expired), so nothing changed.
-func CompleteReportTx(ctx context.Context, q Querier, id, rows, bytes int64, key string, retention time.Duration) (bool, error) {
-	tag, err := q.Exec(ctx, `UPDATE registrant_reports SET status = 'complete', record_count = $2, current_index = $2,
+// CompleteReport records a stored file; the retention clock starts now.
+// False means the report was not building (already complete, failed or
+// expired), so nothing changed.
+func (ex *executor) CompleteReport(ctx context.Context, id, rows, bytes int64, key string, retention time.Duration) (bool, error) {
+	tag, err := ex.q.Exec(ctx, `UPDATE registrant_reports SET status = 'complete', record_count = $2, current_index = $2,
 		bytes = $3, blob_key = $4, completed_at = now(), expires_at = now() + $5::interval, updated_at = now()
 		WHERE id = $1 AND status = 'building'`, id, rows, bytes, key, retention)
 	if err != nil {
@@ -151,16 +146,11 @@ func CompleteReportTx(ctx context.Context, q Querier, id, rows, bytes int64, key
 	return tag.RowsAffected() == 1, nil
 }
 
-// FailReport marks a report failed for good with a caller-safe message.
-func (s *Store) FailReport(ctx context.Context, id int64, msg string) error {
-	_, err := FailReportTx(ctx, s.Pool, id, msg)
-	return err
-}
-
-// FailReportTx is FailReport through q; false means the report was no
-// longer queued or building, so nothing changed.
-func FailReportTx(ctx context.Context, q Querier, id int64, msg string) (bool, error) {
-	tag, err := q.Exec(ctx, `UPDATE registrant_reports SET status = 'failed', error = $2, updated_at = now()
+// FailReport marks a report failed for good with a caller-safe message;
+// false means the report was no longer queued or building, so nothing
+// changed.
+func (ex *executor) FailReport(ctx context.Context, id int64, msg string) (bool, error) {
+	tag, err := ex.q.Exec(ctx, `UPDATE registrant_reports SET status = 'failed', error = $2, updated_at = now()
 		WHERE id = $1 AND status IN ('queued', 'building')`, id, msg)
 	if err != nil {
 		return false, fmt.Errorf("fail report %d: %w", id, err)
@@ -170,8 +160,8 @@ func FailReportTx(ctx context.Context, q Querier, id int64, msg string) (bool, e
 
 // ClaimReportCallback records jobID as the report's callback delivery job
 // unless one is recorded already; it reports whether this call won.
-func ClaimReportCallback(ctx context.Context, q Querier, reportID, jobID int64) (bool, error) {
-	tag, err := q.Exec(ctx, `UPDATE registrant_reports SET callback_job_id = $2
+func (ex *executor) ClaimReportCallback(ctx context.Context, reportID, jobID int64) (bool, error) {
+	tag, err := ex.q.Exec(ctx, `UPDATE registrant_reports SET callback_job_id = $2
 		WHERE id = $1 AND callback_job_id IS NULL AND callback_url IS NOT NULL`, reportID, jobID)
 	if err != nil {
 		return false, fmt.Errorf("claim report %d callback: %w", reportID, err)
@@ -192,8 +182,8 @@ type ReportDelivery struct {
 }
 
 // RecordReportDelivery stores one callback delivery attempt.
-func (s *Store) RecordReportDelivery(ctx context.Context, d ReportDelivery) error {
-	_, err := s.Pool.Exec(ctx, `INSERT INTO report_callback_deliveries (report_id, job_id, webhook_id, attempt, status_code, ok, error)
+func (ex *executor) RecordReportDelivery(ctx context.Context, d ReportDelivery) error {
+	_, err := ex.q.Exec(ctx, `INSERT INTO report_callback_deliveries (report_id, job_id, webhook_id, attempt, status_code, ok, error)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)`, d.ReportID, d.JobID, d.WebhookID, d.Attempt, d.StatusCode, d.OK, d.Error)
 	if err != nil {
 		return fmt.Errorf("record report %d callback delivery: %w", d.ReportID, err)
@@ -203,8 +193,8 @@ func (s *Store) RecordReportDelivery(ctx context.Context, d ReportDelivery) erro
 
 // ReportDeliveries returns every callback delivery attempt of a report,
 // oldest first.
-func (s *Store) ReportDeliveries(ctx context.Context, reportID int64) ([]ReportDelivery, error) {
-	rows, _ := s.Pool.Query(ctx, `SELECT report_id, job_id, webhook_id, attempt, status_code, ok, error, attempted_at
+func (ex *executor) ReportDeliveries(ctx context.Context, reportID int64) ([]ReportDelivery, error) {
+	rows, _ := ex.q.Query(ctx, `SELECT report_id, job_id, webhook_id, attempt, status_code, ok, error, attempted_at
 		FROM report_callback_deliveries WHERE report_id = $1 ORDER BY id`, reportID)
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (ReportDelivery, error) {
 		var d ReportDelivery
@@ -226,13 +216,13 @@ type ExpiredReport struct {
 // expired (clearing the e-mail filter, which is personal data) and returns
 // every expired report whose file is not yet known to be deleted. Marking
 // comes first, so a download never serves a file the sweep is deleting.
-func (s *Store) ExpireReports(ctx context.Context, limit int) ([]ExpiredReport, error) {
-	if _, err := s.Pool.Exec(ctx, `UPDATE registrant_reports SET status = 'expired', filter_email = NULL, updated_at = now()
+func (ex *executor) ExpireReports(ctx context.Context, limit int) ([]ExpiredReport, error) {
+	if _, err := ex.q.Exec(ctx, `UPDATE registrant_reports SET status = 'expired', filter_email = NULL, updated_at = now()
 		WHERE id IN (SELECT id FROM registrant_reports WHERE status = 'complete' AND expires_at <= now()
 			ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED)`, limit); err != nil {
 		return nil, fmt.Errorf("expire reports: %w", err)
 	}
-	rows, _ := s.Pool.Query(ctx, `SELECT id, blob_key FROM registrant_reports
+	rows, _ := ex.q.Query(ctx, `SELECT id, blob_key FROM registrant_reports
 		WHERE status = 'expired' AND blob_key IS NOT NULL ORDER BY id LIMIT $1`, limit)
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (ExpiredReport, error) {
 		var e ExpiredReport
@@ -245,8 +235,8 @@ func (s *Store) ExpireReports(ctx context.Context, limit int) ([]ExpiredReport, 
 }
 
 // ForgetReportFile records that an expired report's file is deleted.
-func (s *Store) ForgetReportFile(ctx context.Context, id int64) error {
-	_, err := s.Pool.Exec(ctx, `UPDATE registrant_reports SET blob_key = NULL, updated_at = now()
+func (ex *executor) ForgetReportFile(ctx context.Context, id int64) error {
+	_, err := ex.q.Exec(ctx, `UPDATE registrant_reports SET blob_key = NULL, updated_at = now()
 		WHERE id = $1 AND status = 'expired'`, id)
 	return err
 }

@@ -261,9 +261,9 @@ func registrantValues(r *Registrant) []any {
 	return out
 }
 
-// InsertRegistrant inserts r through q (a pool or a transaction, so the
-// registrant and its PDF job commit together) and sets r.ID.
-func InsertRegistrant(ctx context.Context, q Querier, r *Registrant) error {
+// InsertRegistrant inserts r (in a transaction, so the registrant and its
+// PDF job commit together) and sets r.ID.
+func (ex *executor) InsertRegistrant(ctx context.Context, r *Registrant) error {
 	cols := registrantColumns()
 	ph := make([]string, len(cols))
 	for i := range cols {
@@ -271,7 +271,7 @@ func InsertRegistrant(ctx context.Context, q Querier, r *Registrant) error {
 	}
 	sql := `INSERT INTO rocky_registrants (` + strings.Join(cols, ", ") + `) VALUES (` + strings.Join(ph, ", ") +
 		`) RETURNING id, created_at, updated_at`
-	if err := q.QueryRow(ctx, sql, registrantValues(r)...).Scan(&r.ID, &r.CreatedAt, &r.UpdatedAt); err != nil {
+	if err := ex.q.QueryRow(ctx, sql, registrantValues(r)...).Scan(&r.ID, &r.CreatedAt, &r.UpdatedAt); err != nil {
 		return fmt.Errorf("insert registrant: %w", err)
 	}
 	return nil
@@ -279,8 +279,8 @@ func InsertRegistrant(ctx context.Context, q Querier, r *Registrant) error {
 
 // CopyRegistrants writes rows with COPY in one statement (bulk endpoints);
 // either all rows are written or none.
-func (s *Store) CopyRegistrants(ctx context.Context, rows []*Registrant) (int64, error) {
-	n, err := s.Pool.CopyFrom(ctx, pgx.Identifier{"rocky_registrants"}, registrantColumns(),
+func (ex *executor) CopyRegistrants(ctx context.Context, rows []*Registrant) (int64, error) {
+	n, err := ex.q.CopyFrom(ctx, pgx.Identifier{"rocky_registrants"}, registrantColumns(),
 		pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) { return registrantValues(rows[i]), nil }))
 	if err != nil {
 		return 0, fmt.Errorf("copy registrants: %w", err)
@@ -290,8 +290,8 @@ func (s *Store) CopyRegistrants(ctx context.Context, rows []*Registrant) (int64,
 
 var errNoRegistrant = fault.New(fault.NotFound, "Registrant not found")
 
-func (s *Store) registrantWhere(ctx context.Context, where string, arg any) (*Registrant, error) {
-	rows, _ := s.Pool.Query(ctx, `SELECT * FROM rocky_registrants WHERE `+where, arg)
+func (ex *executor) registrantWhere(ctx context.Context, where string, arg any) (*Registrant, error) {
+	rows, _ := ex.q.Query(ctx, `SELECT * FROM rocky_registrants WHERE `+where, arg)
 	r, err := pgx.CollectExactlyOneRow(rows, pgx.RowToAddrOfStructByName[Registrant])
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, errNoRegistrant
@@ -303,20 +303,20 @@ func (s *Store) registrantWhere(ctx context.Context, where string, arg any) (*Re
 }
 
 // Registrant returns a registrant by id.
-func (s *Store) Registrant(ctx context.Context, id int64) (*Registrant, error) {
-	return s.registrantWhere(ctx, "id = $1", id)
+func (ex *executor) Registrant(ctx context.Context, id int64) (*Registrant, error) {
+	return ex.registrantWhere(ctx, "id = $1", id)
 }
 
 // RegistrantByUID returns a registrant by its public uid.
-func (s *Store) RegistrantByUID(ctx context.Context, uid string) (*Registrant, error) {
-	return s.registrantWhere(ctx, "uid = $1", uid)
+func (ex *executor) RegistrantByUID(ctx context.Context, uid string) (*Registrant, error) {
+	return ex.registrantWhere(ctx, "uid = $1", uid)
 }
 
 // RegistrantPDFStatus returns a registrant's PDF status by uid, reading
 // one small column (pdf_ready is polled).
-func (s *Store) RegistrantPDFStatus(ctx context.Context, uid string) (string, error) {
+func (ex *executor) RegistrantPDFStatus(ctx context.Context, uid string) (string, error) {
 	var st string
-	err := s.Pool.QueryRow(ctx, `SELECT pdf_status FROM rocky_registrants WHERE uid = $1`, uid).Scan(&st)
+	err := ex.q.QueryRow(ctx, `SELECT pdf_status FROM rocky_registrants WHERE uid = $1`, uid).Scan(&st)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", errNoRegistrant
 	}
@@ -325,9 +325,10 @@ func (s *Store) RegistrantPDFStatus(ctx context.Context, uid string) (string, er
 
 // MarkPDFReady records that the PDF is stored. It returns true only for
 // the call that made the change, so work that must follow the PDF once
-// (the confirmation e-mail) is started exactly once, in tx.
-func MarkPDFReady(ctx context.Context, q Querier, id int64) (bool, error) {
-	tag, err := q.Exec(ctx, `UPDATE rocky_registrants SET pdf_status = 'ready', pdf_ready_at = now(), updated_at = now()
+// (the confirmation e-mail) is started exactly once, in the same
+// transaction.
+func (ex *executor) MarkPDFReady(ctx context.Context, id int64) (bool, error) {
+	tag, err := ex.q.Exec(ctx, `UPDATE rocky_registrants SET pdf_status = 'ready', pdf_ready_at = now(), updated_at = now()
 		WHERE id = $1 AND pdf_status = 'pending'`, id)
 	if err != nil {
 		return false, fmt.Errorf("mark pdf ready: %w", err)
@@ -337,12 +338,12 @@ func MarkPDFReady(ctx context.Context, q Querier, id int64) (bool, error) {
 
 // StopReminders sets reminders_left to 0 for the partner's registrant uid.
 // A registrant of another partner is reported as not found.
-func (s *Store) StopReminders(ctx context.Context, partnerID int64, uid string) (*Registrant, error) {
-	if _, err := s.Pool.Exec(ctx, `UPDATE rocky_registrants SET reminders_left = 0, updated_at = now()
+func (ex *executor) StopReminders(ctx context.Context, partnerID int64, uid string) (*Registrant, error) {
+	if _, err := ex.q.Exec(ctx, `UPDATE rocky_registrants SET reminders_left = 0, updated_at = now()
 		WHERE uid = $1 AND partner_id = $2`, uid, partnerID); err != nil {
 		return nil, fmt.Errorf("stop reminders: %w", err)
 	}
-	r, err := s.RegistrantByUID(ctx, uid)
+	r, err := ex.RegistrantByUID(ctx, uid)
 	if err != nil {
 		return nil, err
 	}
@@ -355,8 +356,8 @@ func (s *Store) StopReminders(ctx context.Context, partnerID int64, uid string) 
 // TakeReminder consumes one reminder if the registrant still has exactly
 // left reminders to go; false means reminders were stopped or this
 // reminder was already taken (a duplicate delivery).
-func TakeReminder(ctx context.Context, q Querier, id int64, left int32) (bool, error) {
-	tag, err := q.Exec(ctx, `UPDATE rocky_registrants SET reminders_left = reminders_left - 1, updated_at = now()
+func (ex *executor) TakeReminder(ctx context.Context, id int64, left int32) (bool, error) {
+	tag, err := ex.q.Exec(ctx, `UPDATE rocky_registrants SET reminders_left = reminders_left - 1, updated_at = now()
 		WHERE id = $1 AND reminders_left = $2 AND reminders_left > 0`, id, left)
 	if err != nil {
 		return false, fmt.Errorf("take reminder: %w", err)
@@ -366,8 +367,8 @@ func TakeReminder(ctx context.Context, q Querier, id int64, left int32) (bool, e
 
 // MarkConfirmationSent records the confirmation e-mail; true for the first
 // call only.
-func MarkConfirmationSent(ctx context.Context, q Querier, id int64) (bool, error) {
-	tag, err := q.Exec(ctx, `UPDATE rocky_registrants SET confirmation_sent_at = now(), updated_at = now()
+func (ex *executor) MarkConfirmationSent(ctx context.Context, id int64) (bool, error) {
+	tag, err := ex.q.Exec(ctx, `UPDATE rocky_registrants SET confirmation_sent_at = now(), updated_at = now()
 		WHERE id = $1 AND confirmation_sent_at IS NULL`, id)
 	if err != nil {
 		return false, fmt.Errorf("mark confirmation sent: %w", err)
@@ -384,16 +385,16 @@ type EncryptedIDNumber struct {
 
 // EncryptedIDNumbers returns up to limit encrypted ID numbers with id >
 // after, in id order (for key rotation).
-func (s *Store) EncryptedIDNumbers(ctx context.Context, after int64, limit int) ([]EncryptedIDNumber, error) {
-	rows, _ := s.Pool.Query(ctx, `SELECT id, uid, id_number_enc FROM rocky_registrants
+func (ex *executor) EncryptedIDNumbers(ctx context.Context, after int64, limit int) ([]EncryptedIDNumber, error) {
+	rows, _ := ex.q.Query(ctx, `SELECT id, uid, id_number_enc FROM rocky_registrants
 		WHERE id > $1 AND id_number_enc IS NOT NULL ORDER BY id LIMIT $2`, after, limit)
 	return pgx.CollectRows(rows, pgx.RowToStructByName[EncryptedIDNumber])
 }
 
 // ReplaceIDNumber swaps a ciphertext for a new one, only if it is still
 // old (a concurrent rotation wins cleanly).
-func (s *Store) ReplaceIDNumber(ctx context.Context, id int64, old, replacement []byte) error {
-	_, err := s.Pool.Exec(ctx, `UPDATE rocky_registrants SET id_number_enc = $3 WHERE id = $1 AND id_number_enc = $2`,
+func (ex *executor) ReplaceIDNumber(ctx context.Context, id int64, old, replacement []byte) error {
+	_, err := ex.q.Exec(ctx, `UPDATE rocky_registrants SET id_number_enc = $3 WHERE id = $1 AND id_number_enc = $2`,
 		id, old, replacement)
 	return err
 }

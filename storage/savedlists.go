@@ -46,8 +46,8 @@ func (s *Store) CreateFolder(ctx context.Context, name string, apiWritable bool,
 
 // FolderOfKey returns folder id if it is shared with keyID; otherwise
 // (also when it does not exist) ok is false.
-func FolderOfKey(ctx context.Context, q Querier, id, keyID int64) (f Folder, ok bool, err error) {
-	err = q.QueryRow(ctx, `SELECT f.id, f.name, f.api_writable FROM van_folders f
+func (ex *executor) FolderOfKey(ctx context.Context, id, keyID int64) (f Folder, ok bool, err error) {
+	err = ex.q.QueryRow(ctx, `SELECT f.id, f.name, f.api_writable FROM van_folders f
 		JOIN van_folder_keys k ON k.folder_id = f.id AND k.key_id = $2 WHERE f.id = $1`, id, keyID).Scan(&f.ID, &f.Name, &f.APIWritable)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return f, false, nil
@@ -57,12 +57,12 @@ func FolderOfKey(ctx context.Context, q Querier, id, keyID int64) (f Folder, ok 
 
 // FoldersOfKey returns a page of the folders shared with keyID and their
 // total.
-func (s *Store) FoldersOfKey(ctx context.Context, keyID int64, skip, top int) ([]Folder, int64, error) {
+func (ex *executor) FoldersOfKey(ctx context.Context, keyID int64, skip, top int) ([]Folder, int64, error) {
 	var total int64
-	if err := s.Pool.QueryRow(ctx, `SELECT count(*) FROM van_folder_keys WHERE key_id = $1`, keyID).Scan(&total); err != nil {
+	if err := ex.q.QueryRow(ctx, `SELECT count(*) FROM van_folder_keys WHERE key_id = $1`, keyID).Scan(&total); err != nil {
 		return nil, 0, err
 	}
-	rows, err := s.Pool.Query(ctx, `SELECT f.id, f.name, f.api_writable FROM van_folders f
+	rows, err := ex.q.Query(ctx, `SELECT f.id, f.name, f.api_writable FROM van_folders f
 		JOIN van_folder_keys k ON k.folder_id = f.id AND k.key_id = $1 ORDER BY f.id OFFSET $2 LIMIT $3`, keyID, skip, top)
 	if err != nil {
 		return nil, 0, err
@@ -86,8 +86,8 @@ func scanSavedList(r pgx.Row) (SavedList, error) {
 
 // SavedListOfKey returns list id when it is in a folder shared with keyID
 // and of the key's database mode; otherwise ok is false.
-func SavedListOfKey(ctx context.Context, q Querier, id, keyID int64, dbMode int16) (l SavedList, ok bool, err error) {
-	l, err = scanSavedList(q.QueryRow(ctx, `SELECT `+savedListCols+` FROM van_saved_lists l
+func (ex *executor) SavedListOfKey(ctx context.Context, id, keyID int64, dbMode int16) (l SavedList, ok bool, err error) {
+	l, err = scanSavedList(ex.q.QueryRow(ctx, `SELECT `+savedListCols+` FROM van_saved_lists l
 		JOIN van_folder_keys k ON k.folder_id = l.folder_id AND k.key_id = $2
 		WHERE l.id = $1 AND l.db_mode = $3`, id, keyID, dbMode))
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -98,14 +98,14 @@ func SavedListOfKey(ctx context.Context, q Querier, id, keyID int64, dbMode int1
 
 // SavedListsOfKey returns a page of the lists keyID may see (in folders
 // shared with it, of its database mode), optionally of one folder.
-func (s *Store) SavedListsOfKey(ctx context.Context, keyID int64, dbMode int16, folderID *int64, skip, top int) ([]SavedList, int64, error) {
+func (ex *executor) SavedListsOfKey(ctx context.Context, keyID int64, dbMode int16, folderID *int64, skip, top int) ([]SavedList, int64, error) {
 	const where = ` FROM van_saved_lists l JOIN van_folder_keys k ON k.folder_id = l.folder_id AND k.key_id = $1
 		WHERE l.db_mode = $2 AND ($3::bigint IS NULL OR l.folder_id = $3)`
 	var total int64
-	if err := s.Pool.QueryRow(ctx, `SELECT count(*)`+where, keyID, dbMode, folderID).Scan(&total); err != nil {
+	if err := ex.q.QueryRow(ctx, `SELECT count(*)`+where, keyID, dbMode, folderID).Scan(&total); err != nil {
 		return nil, 0, err
 	}
-	rows, err := s.Pool.Query(ctx, `SELECT `+savedListCols+where+` ORDER BY l.id OFFSET $4 LIMIT $5`, keyID, dbMode, folderID, skip, top)
+	rows, err := ex.q.Query(ctx, `SELECT `+savedListCols+where+` ORDER BY l.id OFFSET $4 LIMIT $5`, keyID, dbMode, folderID, skip, top)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -115,9 +115,9 @@ func (s *Store) SavedListsOfKey(ctx context.Context, keyID int64, dbMode int16, 
 
 // SavedListNamed returns the id of the list named name (case-insensitive)
 // in folderID, or 0.
-func SavedListNamed(ctx context.Context, q Querier, folderID int64, name string) (int64, error) {
+func (ex *executor) SavedListNamed(ctx context.Context, folderID int64, name string) (int64, error) {
 	var id int64
-	err := q.QueryRow(ctx, `SELECT id FROM van_saved_lists WHERE folder_id = $1 AND lower(name) = lower($2)`, folderID, name).Scan(&id)
+	err := ex.q.QueryRow(ctx, `SELECT id FROM van_saved_lists WHERE folder_id = $1 AND lower(name) = lower($2)`, folderID, name).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, nil
 	}

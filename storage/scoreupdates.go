@@ -43,8 +43,8 @@ func scanScoreUpdate(r pgx.Row) (*ScoreUpdate, error) {
 }
 
 // ScoreUpdateOfKey returns a score update only if keyID created it.
-func (s *Store) ScoreUpdateOfKey(ctx context.Context, id, keyID int64) (*ScoreUpdate, error) {
-	u, err := scanScoreUpdate(s.Pool.QueryRow(ctx, `SELECT `+scoreUpdateColumns+` FROM van_score_updates WHERE id = $1 AND key_id = $2`, id, keyID))
+func (ex *executor) ScoreUpdateOfKey(ctx context.Context, id, keyID int64) (*ScoreUpdate, error) {
+	u, err := scanScoreUpdate(ex.q.QueryRow(ctx, `SELECT `+scoreUpdateColumns+` FROM van_score_updates WHERE id = $1 AND key_id = $2`, id, keyID))
 	if err != nil {
 		return nil, notFound(err, "score update")
 	}
@@ -52,8 +52,8 @@ func (s *Store) ScoreUpdateOfKey(ctx context.Context, id, keyID int64) (*ScoreUp
 }
 
 // ScoreUpdatesOfJob returns the score updates a file load created.
-func (s *Store) ScoreUpdatesOfJob(ctx context.Context, jobID int64) ([]ScoreUpdate, error) {
-	rows, err := s.Pool.Query(ctx, `SELECT `+scoreUpdateColumns+` FROM van_score_updates WHERE job_id = $1 ORDER BY action_index`, jobID)
+func (ex *executor) ScoreUpdatesOfJob(ctx context.Context, jobID int64) ([]ScoreUpdate, error) {
+	rows, err := ex.q.Query(ctx, `SELECT `+scoreUpdateColumns+` FROM van_score_updates WHERE job_id = $1 ORDER BY action_index`, jobID)
 	if err != nil {
 		return nil, err
 	}
@@ -81,15 +81,15 @@ type ScoreUpdateFilter struct {
 }
 
 // ScoreUpdatesOfKey returns a page of keyID's score updates and the total.
-func (s *Store) ScoreUpdatesOfKey(ctx context.Context, keyID int64, f ScoreUpdateFilter, skip, top int) ([]ScoreUpdate, int64, error) {
+func (ex *executor) ScoreUpdatesOfKey(ctx context.Context, keyID int64, f ScoreUpdateFilter, skip, top int) ([]ScoreUpdate, int64, error) {
 	where := `key_id = $1 AND ($2::timestamptz IS NULL OR created_at >= $2) AND ($3::timestamptz IS NULL OR created_at < $3)
 		AND ($4::bigint IS NULL OR score_id = $4) AND ($5::text IS NULL OR load_status = $5)`
 	args := []any{keyID, f.CreatedAfter, f.CreatedBefore, f.ScoreID, f.LoadStatus}
 	var total int64
-	if err := s.Pool.QueryRow(ctx, `SELECT count(*) FROM van_score_updates WHERE `+where, args...).Scan(&total); err != nil {
+	if err := ex.q.QueryRow(ctx, `SELECT count(*) FROM van_score_updates WHERE `+where, args...).Scan(&total); err != nil {
 		return nil, 0, err
 	}
-	rows, err := s.Pool.Query(ctx, `SELECT `+scoreUpdateColumns+` FROM van_score_updates WHERE `+where+
+	rows, err := ex.q.Query(ctx, `SELECT `+scoreUpdateColumns+` FROM van_score_updates WHERE `+where+
 		` ORDER BY id OFFSET $6 LIMIT $7`, append(args, skip, top)...)
 	if err != nil {
 		return nil, 0, err
@@ -103,9 +103,9 @@ func (s *Store) ScoreUpdatesOfKey(ctx context.Context, keyID int64, f ScoreUpdat
 // the update is applied in the same transaction and ends Completed. It
 // returns a Conflict fault when the update is in another status.
 func (s *Store) TransitionScoreUpdate(ctx context.Context, id, keyID int64, from []string, to string) error {
-	return s.InTx(ctx, func(tx pgx.Tx) error {
+	return s.WithTx(ctx, func(tx *Tx) error {
 		var status string
-		err := tx.QueryRow(ctx, `SELECT load_status FROM van_score_updates WHERE id = $1 AND key_id = $2 FOR UPDATE`, id, keyID).Scan(&status)
+		err := tx.q.QueryRow(ctx, `SELECT load_status FROM van_score_updates WHERE id = $1 AND key_id = $2 FOR UPDATE`, id, keyID).Scan(&status)
 		if err != nil {
 			return notFound(err, "score update")
 		}
@@ -122,34 +122,35 @@ func (s *Store) TransitionScoreUpdate(ctx context.Context, id, keyID int64, from
 			return fault.New(fault.Conflict, "score update %d is %s and cannot become %s", id, status, to)
 		}
 		if to == LoadApproved {
-			return ApplyScoreUpdate(ctx, tx, id)
+			return tx.ApplyScoreUpdate(ctx, id)
 		}
-		_, err = tx.Exec(ctx, `UPDATE van_score_updates SET load_status = $2, updated_at = now() WHERE id = $1`, id, to)
+		_, err = tx.q.Exec(ctx, `UPDATE van_score_updates SET load_status = $2, updated_at = now() WHERE id = $1`, id, to)
 		return err
 	})
 }
 
 // ApplyScoreUpdate makes an update's values the people's current scores
-// and marks it Completed, inside tx. Blank values clear the score.
-func ApplyScoreUpdate(ctx context.Context, tx pgx.Tx, id int64) error {
+// and marks it Completed; run it in a transaction. Blank values clear the
+// score.
+func (ex *executor) ApplyScoreUpdate(ctx context.Context, id int64) error {
 	var dbMode int16
 	var scoreID int64
-	if err := tx.QueryRow(ctx, `SELECT db_mode, score_id FROM van_score_updates WHERE id = $1`, id).Scan(&dbMode, &scoreID); err != nil {
+	if err := ex.q.QueryRow(ctx, `SELECT db_mode, score_id FROM van_score_updates WHERE id = $1`, id).Scan(&dbMode, &scoreID); err != nil {
 		return notFound(err, "score update")
 	}
-	if _, err := tx.Exec(ctx, `DELETE FROM van_person_scores ps USING van_score_update_values v
+	if _, err := ex.q.Exec(ctx, `DELETE FROM van_person_scores ps USING van_score_update_values v
 		WHERE v.score_update_id = $1 AND v.value IS NULL AND ps.db_mode = $2 AND ps.vanid = v.vanid AND ps.score_id = $3`,
 		id, dbMode, scoreID); err != nil {
 		return fmt.Errorf("apply score update %d: %w", id, err)
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO van_person_scores (db_mode, vanid, score_id, value, score_update_id)
+	if _, err := ex.q.Exec(ctx, `INSERT INTO van_person_scores (db_mode, vanid, score_id, value, score_update_id)
 		SELECT $2, vanid, $3, value, $1 FROM van_score_update_values WHERE score_update_id = $1 AND value IS NOT NULL
 		ON CONFLICT (db_mode, vanid, score_id) DO UPDATE
 		SET value = excluded.value, score_update_id = excluded.score_update_id, updated_at = now()`,
 		id, dbMode, scoreID); err != nil {
 		return fmt.Errorf("apply score update %d: %w", id, err)
 	}
-	_, err := tx.Exec(ctx, `UPDATE van_score_updates SET load_status = 'Completed', date_processed = now(), updated_at = now()
+	_, err := ex.q.Exec(ctx, `UPDATE van_score_updates SET load_status = 'Completed', date_processed = now(), updated_at = now()
 		WHERE id = $1`, id)
 	return err
 }

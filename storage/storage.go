@@ -1,6 +1,14 @@
 // Package storage is Turnout's persistence: PostgreSQL through one pgx pool
 // (shared by GORM for ordinary CRUD and by raw pgx for COPY and set-based
 // SQL), schema migrations, and the blob store. It holds no business rules.
+//
+// Every statement is a method. A method that reads or writes through pgx is
+// defined once on executor, which Store (the pool) and Tx (one transaction)
+// both embed, so the same call works on either: store.InsertJob(ctx, n)
+// commits at once, tx.InsertJob(ctx, n) commits with the rest of the
+// transaction that Store.WithTx runs. Methods that open a transaction of
+// their own, or go through GORM (which does not share a pgx transaction),
+// are on Store only.
 package storage
 
 import (
@@ -11,6 +19,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"gorm.io/driver/postgres"
@@ -24,6 +33,7 @@ import (
 // Store is the handle to PostgreSQL. Pool and Gorm share one set of
 // connections, so a process never holds more than the pool's maximum.
 type Store struct {
+	executor
 	Pool *pgxpool.Pool
 	Gorm *gorm.DB
 	sql  *sql.DB
@@ -70,7 +80,13 @@ func Open(ctx context.Context, databaseURL string) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("open gorm: %w", err)
 	}
-	return &Store{Pool: pool, Gorm: gdb, sql: sqlDB}, nil
+	return newStore(&Store{Pool: pool, Gorm: gdb, sql: sqlDB}), nil
+}
+
+// newStore points s's executor at its pool.
+func newStore(s *Store) *Store {
+	s.executor = executor{q: s.Pool, store: s}
+	return s
 }
 
 // Side returns a Store on the same database over a pool of its own of at
@@ -85,7 +101,7 @@ func (s *Store) Side(conns int32) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open side pool: %w", err)
 	}
-	return &Store{Pool: pool, Secrets: s.Secrets}, nil
+	return newStore(&Store{Pool: pool, Secrets: s.Secrets}), nil
 }
 
 // Close releases every connection.
@@ -99,9 +115,40 @@ func (s *Store) Close() {
 // Ping checks PostgreSQL answers.
 func (s *Store) Ping(ctx context.Context) error { return s.Pool.Ping(ctx) }
 
-// InTx runs fn in one transaction, committing only if fn returns nil.
+// WithTx runs fn in one transaction, committing only if fn returns nil.
+func (s *Store) WithTx(ctx context.Context, fn func(*Tx) error) error {
+	return pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
+		return fn(&Tx{executor: executor{q: tx, store: s}})
+	})
+}
+
+// InTx runs fn in one raw pgx transaction, committing only if fn returns
+// nil. It serves code whose SQL has not moved into storage yet; everything
+// else uses WithTx.
 func (s *Store) InTx(ctx context.Context, fn func(pgx.Tx) error) error {
 	return pgx.BeginFunc(ctx, s.Pool, fn)
+}
+
+// Tx is one transaction, open while the function given to Store.WithTx
+// runs; it has every method of executor, under the names Store has.
+type Tx struct {
+	executor
+}
+
+// Querier is what both a pool and a transaction offer.
+type Querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	CopyFrom(ctx context.Context, table pgx.Identifier, columns []string, src pgx.CopyFromSource) (int64, error)
+}
+
+// executor holds the statements that run the same through the pool and
+// through a transaction: q is one or the other. store gives the settings
+// both share (the key ring).
+type executor struct {
+	q     Querier
+	store *Store
 }
 
 // notFound maps "no rows" to a NotFound fault with a caller-safe message.

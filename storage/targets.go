@@ -102,8 +102,8 @@ func scanTargetValue(row pgx.Row) (*TargetValue, error) {
 }
 
 // TargetTypes returns every type, by id.
-func (s *Store) TargetTypes(ctx context.Context) ([]TargetType, error) {
-	rows, err := s.Pool.Query(ctx, `SELECT id, name, editable FROM target_types ORDER BY id`)
+func (ex *executor) TargetTypes(ctx context.Context) ([]TargetType, error) {
+	rows, err := ex.q.Query(ctx, `SELECT id, name, editable FROM target_types ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("list target types: %w", err)
 	}
@@ -119,9 +119,9 @@ func (s *Store) TargetTypes(ctx context.Context) ([]TargetType, error) {
 }
 
 // TargetType returns a type by id.
-func (s *Store) TargetType(ctx context.Context, id int64) (*TargetType, error) {
+func (ex *executor) TargetType(ctx context.Context, id int64) (*TargetType, error) {
 	var t TargetType
-	err := s.Pool.QueryRow(ctx, `SELECT id, name, editable FROM target_types WHERE id = $1`, id).Scan(&t.ID, &t.Name, &t.Editable)
+	err := ex.q.QueryRow(ctx, `SELECT id, name, editable FROM target_types WHERE id = $1`, id).Scan(&t.ID, &t.Name, &t.Editable)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fault.New(fault.NotFound, "target type %d not found", id)
 	}
@@ -132,9 +132,9 @@ func (s *Store) TargetType(ctx context.Context, id int64) (*TargetType, error) {
 }
 
 // TargetTypeByName returns a type by its name.
-func (s *Store) TargetTypeByName(ctx context.Context, name string) (*TargetType, error) {
+func (ex *executor) TargetTypeByName(ctx context.Context, name string) (*TargetType, error) {
 	var t TargetType
-	err := s.Pool.QueryRow(ctx, `SELECT id, name, editable FROM target_types WHERE name = $1`, name).Scan(&t.ID, &t.Name, &t.Editable)
+	err := ex.q.QueryRow(ctx, `SELECT id, name, editable FROM target_types WHERE name = $1`, name).Scan(&t.ID, &t.Name, &t.Editable)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fault.New(fault.NotFound, "target type %q not found", name)
 	}
@@ -146,11 +146,11 @@ func (s *Store) TargetTypeByName(ctx context.Context, name string) (*TargetType,
 
 // TargetValues returns a type's values by id; inactive ones only when
 // withInactive. An unknown type is NotFound (not an empty list).
-func (s *Store) TargetValues(ctx context.Context, typeID int64, withInactive bool) ([]TargetValue, error) {
-	if _, err := s.TargetType(ctx, typeID); err != nil {
+func (ex *executor) TargetValues(ctx context.Context, typeID int64, withInactive bool) ([]TargetValue, error) {
+	if _, err := ex.TargetType(ctx, typeID); err != nil {
 		return nil, err
 	}
-	rows, err := s.Pool.Query(ctx, `SELECT `+targetValueCols+` FROM target_values
+	rows, err := ex.q.Query(ctx, `SELECT `+targetValueCols+` FROM target_values
 		WHERE type_id = $1 AND (active OR $2) ORDER BY id`, typeID, withInactive)
 	if err != nil {
 		return nil, fmt.Errorf("list target values: %w", err)
@@ -167,8 +167,8 @@ func (s *Store) TargetValues(ctx context.Context, typeID int64, withInactive boo
 
 // TargetValue returns one value of a type. A value of another type is
 // NotFound, as if it did not exist.
-func (s *Store) TargetValue(ctx context.Context, typeID, id int64) (*TargetValue, error) {
-	v, err := scanTargetValue(s.Pool.QueryRow(ctx, `SELECT `+targetValueCols+` FROM target_values WHERE type_id = $1 AND id = $2`, typeID, id))
+func (ex *executor) TargetValue(ctx context.Context, typeID, id int64) (*TargetValue, error) {
+	v, err := scanTargetValue(ex.q.QueryRow(ctx, `SELECT `+targetValueCols+` FROM target_values WHERE type_id = $1 AND id = $2`, typeID, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fault.New(fault.NotFound, "target value %d of target type %d not found", id, typeID)
 	}
@@ -182,8 +182,8 @@ func (s *Store) TargetValue(ctx context.Context, typeID, id int64) (*TargetValue
 // code → value id. Loaders validate file columns against it, so
 // deactivating a value makes rows that carry its code invalid from the next
 // load on.
-func (s *Store) ActiveCodes(ctx context.Context, typeName string) (map[string]int64, error) {
-	vals, err := s.ActiveTargetValues(ctx, typeName)
+func (ex *executor) ActiveCodes(ctx context.Context, typeName string) (map[string]int64, error) {
+	vals, err := ex.ActiveTargetValues(ctx, typeName)
 	if err != nil {
 		return nil, err
 	}
@@ -196,12 +196,12 @@ func (s *Store) ActiveCodes(ctx context.Context, typeName string) (map[string]in
 
 // ActiveTargetValues returns the active values of the type named typeName,
 // for loaders that match by name (the phone lists carry names in files).
-func (s *Store) ActiveTargetValues(ctx context.Context, typeName string) ([]TargetValue, error) {
-	t, err := s.TargetTypeByName(ctx, typeName)
+func (ex *executor) ActiveTargetValues(ctx context.Context, typeName string) ([]TargetValue, error) {
+	t, err := ex.TargetTypeByName(ctx, typeName)
 	if err != nil {
 		return nil, err
 	}
-	return s.TargetValues(ctx, t.ID, false)
+	return ex.TargetValues(ctx, t.ID, false)
 }
 
 // InsertTargetValue adds a value and its INSERT_TARGET_VALUE log row in one
@@ -293,8 +293,8 @@ func insertTargetLog(ctx context.Context, tx pgx.Tx, action string, typeID int64
 
 // TargetLog returns the log rows [start, start+size[ counted from the
 // newest.
-func (s *Store) TargetLog(ctx context.Context, start, size int) ([]TargetLogEntry, error) {
-	rows, err := s.Pool.Query(ctx, `SELECT id, log_action, source, parameters, user_id, user_name, created_at
+func (ex *executor) TargetLog(ctx context.Context, start, size int) ([]TargetLogEntry, error) {
+	rows, err := ex.q.Query(ctx, `SELECT id, log_action, source, parameters, user_id, user_name, created_at
 		FROM target_log ORDER BY id DESC OFFSET $1 LIMIT $2`, start, size)
 	if err != nil {
 		return nil, fmt.Errorf("read target log: %w", err)

@@ -111,8 +111,8 @@ func scanScore(r pgx.Row) (*Score, error) {
 }
 
 // Score returns a score definition by id.
-func (s *Store) Score(ctx context.Context, id int64) (*Score, error) {
-	sc, err := scanScore(s.Pool.QueryRow(ctx, scoreSelect+` WHERE s.id = $1`, id))
+func (ex *executor) Score(ctx context.Context, id int64) (*Score, error) {
+	sc, err := scanScore(ex.q.QueryRow(ctx, scoreSelect+` WHERE s.id = $1`, id))
 	if err != nil {
 		return nil, notFound(err, "score")
 	}
@@ -120,12 +120,12 @@ func (s *Store) Score(ctx context.Context, id int64) (*Score, error) {
 }
 
 // Scores returns a page of score definitions and the total count.
-func (s *Store) Scores(ctx context.Context, skip, top int) ([]Score, int64, error) {
+func (ex *executor) Scores(ctx context.Context, skip, top int) ([]Score, int64, error) {
 	var total int64
-	if err := s.Pool.QueryRow(ctx, `SELECT count(*) FROM van_scores`).Scan(&total); err != nil {
+	if err := ex.q.QueryRow(ctx, `SELECT count(*) FROM van_scores`).Scan(&total); err != nil {
 		return nil, 0, err
 	}
-	rows, err := s.Pool.Query(ctx, scoreSelect+` ORDER BY s.id OFFSET $1 LIMIT $2`, skip, top)
+	rows, err := ex.q.Query(ctx, scoreSelect+` ORDER BY s.id OFFSET $1 LIMIT $2`, skip, top)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -162,20 +162,20 @@ type FileLoad struct {
 // ciphertext, bound to the job id).
 const sealedPrefix = "sealed:"
 
-// InsertFileLoad records a file load beside its job, inside tx. A source
+// InsertFileLoad records a file load beside its job. A source
 // URL with credentials (sftp://user:password@...) is stored encrypted when
 // the store has a key ring, so a dump or a replica of the database does
 // not hold the password.
-func (s *Store) InsertFileLoad(ctx context.Context, q Querier, f FileLoad) error {
+func (ex *executor) InsertFileLoad(ctx context.Context, f FileLoad) error {
 	src := f.SourceURL
-	if u, err := url.Parse(src); err == nil && u.User != nil && s.Secrets.Enabled() {
-		enc, err := s.Secrets.Encrypt([]byte(src), fileLoadAD(f.JobID))
+	if u, err := url.Parse(src); err == nil && u.User != nil && ex.store.Secrets.Enabled() {
+		enc, err := ex.store.Secrets.Encrypt([]byte(src), fileLoadAD(f.JobID))
 		if err != nil {
 			return fmt.Errorf("seal source URL: %w", err)
 		}
 		src = sealedPrefix + base64.RawStdEncoding.EncodeToString(enc)
 	}
-	_, err := q.Exec(ctx, `INSERT INTO van_file_loads (job_id, key_id, db_mode, description, request, source_url, listeners)
+	_, err := ex.q.Exec(ctx, `INSERT INTO van_file_loads (job_id, key_id, db_mode, description, request, source_url, listeners)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)`, f.JobID, f.KeyID, f.DBMode, ValidText(f.Description), validJSON(f.Request), src, validJSON(f.Listeners))
 	if err != nil {
 		return fmt.Errorf("insert file load: %w", err)
@@ -184,9 +184,9 @@ func (s *Store) InsertFileLoad(ctx context.Context, q Querier, f FileLoad) error
 }
 
 // FileLoad returns the file load of a job.
-func (s *Store) FileLoad(ctx context.Context, jobID int64) (*FileLoad, error) {
+func (ex *executor) FileLoad(ctx context.Context, jobID int64) (*FileLoad, error) {
 	var f FileLoad
-	err := s.Pool.QueryRow(ctx, `SELECT job_id, key_id, db_mode, description, request, source_url, listeners, rows_read, error_count,
+	err := ex.q.QueryRow(ctx, `SELECT job_id, key_id, db_mode, description, request, source_url, listeners, rows_read, error_count,
 		warning_count, error_file_key, message, created_at FROM van_file_loads WHERE job_id = $1`, jobID).Scan(
 		&f.JobID, &f.KeyID, &f.DBMode, &f.Description, &f.Request, &f.SourceURL, &f.Listeners, &f.RowsRead, &f.ErrorCount,
 		&f.WarningCount, &f.ErrorFileKey, &f.Message, &f.CreatedAt)
@@ -198,10 +198,10 @@ func (s *Store) FileLoad(ctx context.Context, jobID int64) (*FileLoad, error) {
 		if err != nil {
 			return nil, fmt.Errorf("file load %d: sealed source URL: %w", jobID, err)
 		}
-		if !s.Secrets.Enabled() {
+		if !ex.store.Secrets.Enabled() {
 			return nil, fmt.Errorf("file load %d: its source URL is encrypted and TURNOUT_ENCRYPTION_KEY is not set", jobID)
 		}
-		plain, err := s.Secrets.Decrypt(enc, fileLoadAD(jobID))
+		plain, err := ex.store.Secrets.Decrypt(enc, fileLoadAD(jobID))
 		if err != nil {
 			return nil, fmt.Errorf("file load %d: open source URL: %w", jobID, err)
 		}
@@ -212,10 +212,10 @@ func (s *Store) FileLoad(ctx context.Context, jobID int64) (*FileLoad, error) {
 
 func fileLoadAD(jobID int64) []byte { return []byte("van_file_loads:" + strconv.FormatInt(jobID, 10)) }
 
-// FinishFileLoad records the outcome of a load's pass over its file, through
-// q (a transaction, so the counts commit with the data, or the pool).
-func FinishFileLoad(ctx context.Context, q Querier, jobID, rowsRead, errorCount, warningCount int64, errorFileKey *string) error {
-	_, err := q.Exec(ctx, `UPDATE van_file_loads SET rows_read = $2, error_count = $3, warning_count = $4, error_file_key = $5
+// FinishFileLoad records the outcome of a load's pass over its file (in the
+// transaction that writes the data, so the counts commit with it).
+func (ex *executor) FinishFileLoad(ctx context.Context, jobID, rowsRead, errorCount, warningCount int64, errorFileKey *string) error {
+	_, err := ex.q.Exec(ctx, `UPDATE van_file_loads SET rows_read = $2, error_count = $3, warning_count = $4, error_file_key = $5
 		WHERE job_id = $1`, jobID, rowsRead, errorCount, warningCount, errorFileKey)
 	return err
 }
@@ -231,20 +231,14 @@ type RowError struct {
 	Warning     bool   `json:"-"`
 }
 
-// Copier is a transaction or a pool: what COPY needs.
-type Copier interface {
-	Querier
-	CopyFrom(ctx context.Context, table pgx.Identifier, columns []string, src pgx.CopyFromSource) (int64, error)
-}
-
-// ReplaceRowErrors stores the first row errors of a job through q,
+// ReplaceRowErrors stores the first row errors of a job,
 // replacing those of an earlier attempt. Their text is made valid
 // (ValidText): it is derived from the file.
-func ReplaceRowErrors(ctx context.Context, q Copier, jobID int64, errs []RowError) error {
-	if _, err := q.Exec(ctx, `DELETE FROM van_file_load_errors WHERE job_id = $1`, jobID); err != nil {
+func (ex *executor) ReplaceRowErrors(ctx context.Context, jobID int64, errs []RowError) error {
+	if _, err := ex.q.Exec(ctx, `DELETE FROM van_file_load_errors WHERE job_id = $1`, jobID); err != nil {
 		return err
 	}
-	_, err := q.CopyFrom(ctx, pgx.Identifier{"van_file_load_errors"},
+	_, err := ex.q.CopyFrom(ctx, pgx.Identifier{"van_file_load_errors"},
 		[]string{"job_id", "seq", "line", "action_index", "column_name", "message", "warning"},
 		pgx.CopyFromSlice(len(errs), func(i int) ([]any, error) {
 			e := errs[i]
@@ -260,8 +254,8 @@ func ReplaceRowErrors(ctx context.Context, q Copier, jobID int64, errs []RowErro
 
 // RowErrors returns the first stored row errors of a job, in file order,
 // or its first warnings when warnings is set.
-func (s *Store) RowErrors(ctx context.Context, jobID int64, warnings bool, limit int) ([]RowError, error) {
-	rows, err := s.Pool.Query(ctx, `SELECT line, action_index, coalesce(column_name, ''), message, warning FROM van_file_load_errors
+func (ex *executor) RowErrors(ctx context.Context, jobID int64, warnings bool, limit int) ([]RowError, error) {
+	rows, err := ex.q.Query(ctx, `SELECT line, action_index, coalesce(column_name, ''), message, warning FROM van_file_load_errors
 		WHERE job_id = $1 AND warning = $2 ORDER BY seq LIMIT $3`, jobID, warnings, limit)
 	if err != nil {
 		return nil, err
@@ -291,8 +285,8 @@ type ActionResult struct {
 }
 
 // ActionResults returns a load's applied actions in order.
-func (s *Store) ActionResults(ctx context.Context, jobID int64) ([]ActionResult, error) {
-	rows, err := s.Pool.Query(ctx, `SELECT action_index, action_type, rows_read, rows_valid, rows_invalid, matched, unmatched, result
+func (ex *executor) ActionResults(ctx context.Context, jobID int64) ([]ActionResult, error) {
+	rows, err := ex.q.Query(ctx, `SELECT action_index, action_type, rows_read, rows_valid, rows_invalid, matched, unmatched, result
 		FROM van_file_load_actions WHERE job_id = $1 ORDER BY action_index`, jobID)
 	if err != nil {
 		return nil, err
@@ -326,16 +320,16 @@ type Delivery struct {
 }
 
 // RecordDelivery stores one delivery attempt.
-func (s *Store) RecordDelivery(ctx context.Context, d Delivery) error {
-	_, err := s.Pool.Exec(ctx, `INSERT INTO van_deliveries (job_id, load_job_id, listener, kind, target, webhook_id, attempt, status_code, ok, error)
+func (ex *executor) RecordDelivery(ctx context.Context, d Delivery) error {
+	_, err := ex.q.Exec(ctx, `INSERT INTO van_deliveries (job_id, load_job_id, listener, kind, target, webhook_id, attempt, status_code, ok, error)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, d.JobID, d.LoadJobID, d.Listener, d.Kind, d.Target, d.WebhookID,
 		d.Attempt, d.StatusCode, d.OK, d.Error)
 	return err
 }
 
 // Deliveries returns every delivery attempt for a file load.
-func (s *Store) Deliveries(ctx context.Context, loadJobID int64) ([]Delivery, error) {
-	rows, err := s.Pool.Query(ctx, `SELECT id, job_id, load_job_id, listener, kind, target, webhook_id, attempt, status_code, ok, error, attempted_at
+func (ex *executor) Deliveries(ctx context.Context, loadJobID int64) ([]Delivery, error) {
+	rows, err := ex.q.Query(ctx, `SELECT id, job_id, load_job_id, listener, kind, target, webhook_id, attempt, status_code, ok, error, attempted_at
 		FROM van_deliveries WHERE load_job_id = $1 ORDER BY id`, loadJobID)
 	if err != nil {
 		return nil, err
@@ -354,17 +348,17 @@ func (s *Store) Deliveries(ctx context.Context, loadJobID int64) ([]Delivery, er
 
 // DeliveredOK reports whether a listener of a load was already notified
 // (a retried notify job must not send twice).
-func (s *Store) DeliveredOK(ctx context.Context, loadJobID int64, listener int) (bool, error) {
+func (ex *executor) DeliveredOK(ctx context.Context, loadJobID int64, listener int) (bool, error) {
 	var ok bool
-	err := s.Pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM van_deliveries WHERE load_job_id = $1 AND listener = $2 AND ok)`,
+	err := ex.q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM van_deliveries WHERE load_job_id = $1 AND listener = $2 AND ok)`,
 		loadJobID, listener).Scan(&ok)
 	return ok, err
 }
 
 // ClaimNotify records notifyJobID as the load's notification job unless one
 // is recorded already; it reports whether this call won.
-func ClaimNotify(ctx context.Context, q Querier, loadJobID, notifyJobID int64) (bool, error) {
-	tag, err := q.Exec(ctx, `UPDATE van_file_loads SET notify_job_id = $2 WHERE job_id = $1 AND notify_job_id IS NULL`, loadJobID, notifyJobID)
+func (ex *executor) ClaimNotify(ctx context.Context, loadJobID, notifyJobID int64) (bool, error) {
+	tag, err := ex.q.Exec(ctx, `UPDATE van_file_loads SET notify_job_id = $2 WHERE job_id = $1 AND notify_job_id IS NULL`, loadJobID, notifyJobID)
 	if err != nil {
 		return false, err
 	}
@@ -372,8 +366,8 @@ func ClaimNotify(ctx context.Context, q Querier, loadJobID, notifyJobID int64) (
 }
 
 // SetFileLoadMessage records the final message of a load (as ErrorText).
-func (s *Store) SetFileLoadMessage(ctx context.Context, jobID int64, message string) error {
-	_, err := s.Pool.Exec(ctx, `UPDATE van_file_loads SET message = $2 WHERE job_id = $1`, jobID, ErrorText(message))
+func (ex *executor) SetFileLoadMessage(ctx context.Context, jobID int64, message string) error {
+	_, err := ex.q.Exec(ctx, `UPDATE van_file_loads SET message = $2 WHERE job_id = $1`, jobID, ErrorText(message))
 	return err
 }
 

@@ -17,8 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/turnoutdev/turnout/internal/testkit/testenv"
 	"github.com/turnoutdev/turnout/jobs"
 	"github.com/turnoutdev/turnout/storage"
@@ -168,12 +166,12 @@ func benchJob(b *testing.B, store *storage.Store, keyID, list int64) *storage.Jo
 	b.Helper()
 	ctx := context.Background()
 	var job *storage.Job
-	err := store.InTx(ctx, func(tx pgx.Tx) error {
+	err := store.WithTx(ctx, func(tx *storage.Tx) error {
 		var err error
-		if job, err = storage.InsertJob(ctx, tx, storage.NewJob{Kind: Kind, Queue: jobs.QueueReports, KeyID: &keyID}); err != nil {
+		if job, err = tx.InsertJob(ctx, storage.NewJob{Kind: Kind, Queue: jobs.QueueReports, KeyID: &keyID}); err != nil {
 			return err
 		}
-		return storage.InsertExportJob(ctx, tx, &storage.ExportJob{JobID: job.ID, KeyID: keyID, SavedListID: list, Type: TypeSavedList})
+		return tx.InsertExportJob(ctx, &storage.ExportJob{JobID: job.ID, KeyID: keyID, SavedListID: list, Type: TypeSavedList})
 	})
 	if err != nil {
 		b.Fatal(err)

@@ -9,8 +9,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/turnoutdev/turnout/internal/fault"
 	"github.com/turnoutdev/turnout/jobs"
 	"github.com/turnoutdev/turnout/jobs/report"
@@ -95,8 +93,8 @@ func (b *Builder) fail(ctx context.Context, e *storage.ExportJob) error {
 	if cur, err := b.Store.ExportJob(ctx, e.JobID); err == nil && cur.JobStatus == storage.JobCanceled {
 		code = ErrorCanceled
 	}
-	_, err := b.settle(ctx, e.JobID, StatusError, func(tx pgx.Tx) (bool, error) {
-		return storage.FailExportTx(ctx, tx, e.JobID, code)
+	_, err := b.settle(ctx, e.JobID, StatusError, func(tx *storage.Tx) (bool, error) {
+		return tx.FailExport(ctx, e.JobID, code)
 	})
 	return err
 }
@@ -132,8 +130,8 @@ func (b *Builder) build(ctx context.Context, e *storage.ExportJob) (rows, size i
 	if err != nil {
 		return 0, 0, fmt.Errorf("build export %d: %w", e.JobID, err)
 	}
-	changed, err := b.settle(ctx, e.JobID, StatusCompleted, func(tx pgx.Tx) (bool, error) {
-		return storage.CompleteExportTx(ctx, tx, e.JobID, n, size, key, b.retention())
+	changed, err := b.settle(ctx, e.JobID, StatusCompleted, func(tx *storage.Tx) (bool, error) {
+		return tx.CompleteExport(ctx, e.JobID, n, size, key, b.retention())
 	})
 	if err != nil {
 		return 0, 0, fmt.Errorf("complete export %d: %w", e.JobID, err)
@@ -173,16 +171,16 @@ func (b *Builder) unwanted(ctx context.Context, id int64, key string) error {
 // enqueued after commit. The message states status itself: the job row
 // may not say yet that the attempt ran (the worker writes it afterwards,
 // and records the start of short attempts only with their outcome).
-func (b *Builder) settle(ctx context.Context, id int64, status string, change func(tx pgx.Tx) (bool, error)) (bool, error) {
+func (b *Builder) settle(ctx context.Context, id int64, status string, change func(tx *storage.Tx) (bool, error)) (bool, error) {
 	var job *storage.Job
 	var changed bool
-	err := b.Store.InTx(ctx, func(tx pgx.Tx) error {
+	err := b.Store.WithTx(ctx, func(tx *storage.Tx) error {
 		job = nil
 		var err error
 		if changed, err = change(tx); err != nil || !changed {
 			return err
 		}
-		e, err := storage.ExportJobOf(ctx, tx, id)
+		e, err := tx.ExportJob(ctx, id)
 		if err != nil || e.WebhookURL == nil {
 			return err
 		}
@@ -195,18 +193,18 @@ func (b *Builder) settle(ctx context.Context, id int64, status string, change fu
 		if err != nil {
 			return err
 		}
-		j, err := storage.InsertJob(ctx, tx, storage.NewJob{Kind: KindWebhook, Queue: jobs.QueueNotify, KeyID: &e.KeyID,
+		j, err := tx.InsertJob(ctx, storage.NewJob{Kind: KindWebhook, Queue: jobs.QueueNotify, KeyID: &e.KeyID,
 			Params: webhookParams{ExportJobID: id, Body: string(raw)}, MaxAttempts: webhookMaxAttempts})
 		if err != nil {
 			return err
 		}
-		won, err := storage.ClaimExportWebhook(ctx, tx, id, j.ID)
+		won, err := tx.ClaimExportWebhook(ctx, id, j.ID)
 		if err != nil {
 			return err
 		}
 		if !won {
 			// Cannot happen while an export settles once; keep no stray job.
-			_, err = tx.Exec(ctx, `DELETE FROM jobs WHERE id = $1`, j.ID)
+			err = tx.DeleteJob(ctx, j.ID)
 			return err
 		}
 		job = j

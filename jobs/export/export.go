@@ -33,8 +33,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/turnoutdev/turnout/internal/fault"
 	"github.com/turnoutdev/turnout/internal/netguard"
 	"github.com/turnoutdev/turnout/jobs"
@@ -105,7 +103,7 @@ func (s *Service) Create(ctx context.Context, in Request) (*storage.ExportJob, e
 		}
 	}
 	// VAN: the saved list must be one the key can see with GET /savedLists.
-	if _, ok, err := storage.SavedListOfKey(ctx, s.Store.Pool, in.SavedListID, in.KeyID, in.DBMode); err != nil {
+	if _, ok, err := s.Store.SavedListOfKey(ctx, in.SavedListID, in.KeyID, in.DBMode); err != nil {
 		return nil, err
 	} else if !ok {
 		return nil, fault.Validation(fault.FieldError{Field: "savedListId", Code: fault.CodeInvalidValue,
@@ -116,17 +114,17 @@ func (s *Service) Create(ctx context.Context, in Request) (*storage.ExportJob, e
 		e.WebhookURL = &webhook
 	}
 	var job *storage.Job
-	err := s.Store.InTx(ctx, func(tx pgx.Tx) error {
+	err := s.Store.WithTx(ctx, func(tx *storage.Tx) error {
 		var err error
 		// A build is cheap to redo and bad input never reaches it, so a few
 		// attempts cover a worker dying or PostgreSQL blinking.
-		job, err = storage.InsertJob(ctx, tx, storage.NewJob{Kind: Kind, Queue: jobs.QueueReports, KeyID: &in.KeyID,
+		job, err = tx.InsertJob(ctx, storage.NewJob{Kind: Kind, Queue: jobs.QueueReports, KeyID: &in.KeyID,
 			Params: jobParams{SavedListID: in.SavedListID, Type: in.Type}, MaxAttempts: 5})
 		if err != nil {
 			return err
 		}
 		e.JobID = job.ID
-		return storage.InsertExportJob(ctx, tx, e)
+		return tx.InsertExportJob(ctx, e)
 	})
 	if err != nil {
 		return nil, err

@@ -12,8 +12,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/turnoutdev/turnout/internal/fault"
 	"github.com/turnoutdev/turnout/internal/netguard"
 	"github.com/turnoutdev/turnout/internal/testkit/testenv"
@@ -76,12 +74,12 @@ func TestRetriedExportNotifiesAgain(t *testing.T) {
 	// An export whose type no longer exists fails for good at once.
 	url := hooks.URL + "/exports"
 	var job *storage.Job
-	if err := env.Store.InTx(ctx, func(tx pgx.Tx) error {
+	if err := env.Store.WithTx(ctx, func(tx *storage.Tx) error {
 		var err error
-		if job, err = storage.InsertJob(ctx, tx, storage.NewJob{Kind: Kind, Queue: jobs.QueueReports, KeyID: &k.ID}); err != nil {
+		if job, err = tx.InsertJob(ctx, storage.NewJob{Kind: Kind, Queue: jobs.QueueReports, KeyID: &k.ID}); err != nil {
 			return err
 		}
-		return storage.InsertExportJob(ctx, tx, &storage.ExportJob{JobID: job.ID, KeyID: k.ID, SavedListID: list, Type: 999, WebhookURL: &url})
+		return tx.InsertExportJob(ctx, &storage.ExportJob{JobID: job.ID, KeyID: k.ID, SavedListID: list, Type: 999, WebhookURL: &url})
 	}); err != nil {
 		t.Fatal(err)
 	}

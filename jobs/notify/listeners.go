@@ -10,8 +10,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/turnoutdev/turnout/internal/fault"
 	"github.com/turnoutdev/turnout/internal/netguard"
 	"github.com/turnoutdev/turnout/jobs"
@@ -59,14 +57,14 @@ func (s *Scheduler) Notify(ctx context.Context, loadJobID int64, body any) error
 	}
 	var job *storage.Job
 	errClaimed := errors.New("claimed")
-	err = s.Store.InTx(ctx, func(tx pgx.Tx) error {
+	err = s.Store.WithTx(ctx, func(tx *storage.Tx) error {
 		keyID := fl.KeyID
-		job, err = storage.InsertJob(ctx, tx, storage.NewJob{Kind: KindListeners, Queue: jobs.QueueNotify, KeyID: &keyID,
+		job, err = tx.InsertJob(ctx, storage.NewJob{Kind: KindListeners, Queue: jobs.QueueNotify, KeyID: &keyID,
 			Params: params{LoadJobID: loadJobID, Body: raw}, MaxAttempts: 8})
 		if err != nil {
 			return err
 		}
-		won, err := storage.ClaimNotify(ctx, tx, loadJobID, job.ID)
+		won, err := tx.ClaimNotify(ctx, loadJobID, job.ID)
 		if err == nil && !won {
 			return errClaimed
 		}

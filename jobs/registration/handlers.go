@@ -9,8 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/turnoutdev/turnout/internal/crypt"
 	"github.com/turnoutdev/turnout/internal/fault"
 	"github.com/turnoutdev/turnout/jobs"
@@ -98,12 +96,12 @@ func (j *Jobs) RunPDF(ctx context.Context, job *storage.Job) (any, error) {
 		return nil, err
 	}
 	var next *storage.Job
-	err = j.Store.InTx(ctx, func(tx pgx.Tx) error {
-		first, err := storage.MarkPDFReady(ctx, tx, r.ID)
+	err = j.Store.WithTx(ctx, func(tx *storage.Tx) error {
+		first, err := tx.MarkPDFReady(ctx, r.ID)
 		if err != nil || !first || !r.SendConfirmationReminderEmails || r.EmailAddress == "" {
 			return err
 		}
-		next, err = storage.InsertJob(ctx, tx, storage.NewJob{Kind: KindConfirmation, Queue: jobs.QueueNotify,
+		next, err = tx.InsertJob(ctx, storage.NewJob{Kind: KindConfirmation, Queue: jobs.QueueNotify,
 			Params: jobParams{RegistrantID: p.RegistrantID}})
 		return err
 	})
@@ -141,12 +139,12 @@ func (j *Jobs) RunConfirmation(ctx context.Context, job *storage.Job) (any, erro
 		return nil, err
 	}
 	var next *storage.Job
-	err = j.Store.InTx(ctx, func(tx pgx.Tx) error {
-		first, err := storage.MarkConfirmationSent(ctx, tx, r.ID)
+	err = j.Store.WithTx(ctx, func(tx *storage.Tx) error {
+		first, err := tx.MarkConfirmationSent(ctx, r.ID)
 		if err != nil || !first || r.RemindersLeft == 0 {
 			return err
 		}
-		next, err = storage.InsertJob(ctx, tx, storage.NewJob{Kind: KindReminder, Queue: jobs.QueueNotify,
+		next, err = tx.InsertJob(ctx, storage.NewJob{Kind: KindReminder, Queue: jobs.QueueNotify,
 			Params: jobParams{RegistrantID: r.ID, Left: r.RemindersLeft, Due: j.dueAt(r.RemindersLeft)}})
 		return err
 	})
@@ -193,7 +191,7 @@ func (j *Jobs) RunReminder(ctx context.Context, job *storage.Job) (any, error) {
 	// (Redis flushed) without its delay. Schedule a fresh job for the rest
 	// of the wait; the reminders_left guard keeps a duplicate harmless.
 	if wait := time.Until(time.Unix(p.Due, 0)); p.Due > 0 && wait > time.Second {
-		again, err := storage.InsertJob(ctx, j.Store.Pool, storage.NewJob{Kind: KindReminder, Queue: jobs.QueueNotify, Params: p})
+		again, err := j.Store.InsertJob(ctx, storage.NewJob{Kind: KindReminder, Queue: jobs.QueueNotify, Params: p})
 		if err != nil {
 			return nil, err
 		}
@@ -205,12 +203,12 @@ func (j *Jobs) RunReminder(ctx context.Context, job *storage.Job) (any, error) {
 		return nil, err
 	}
 	var next *storage.Job
-	err = j.Store.InTx(ctx, func(tx pgx.Tx) error {
-		taken, err := storage.TakeReminder(ctx, tx, r.ID, p.Left)
+	err = j.Store.WithTx(ctx, func(tx *storage.Tx) error {
+		taken, err := tx.TakeReminder(ctx, r.ID, p.Left)
 		if err != nil || !taken || p.Left-1 == 0 {
 			return err
 		}
-		next, err = storage.InsertJob(ctx, tx, storage.NewJob{Kind: KindReminder, Queue: jobs.QueueNotify,
+		next, err = tx.InsertJob(ctx, storage.NewJob{Kind: KindReminder, Queue: jobs.QueueNotify,
 			Params: jobParams{RegistrantID: r.ID, Left: p.Left - 1, Due: j.dueAt(p.Left - 1)}})
 		return err
 	})
@@ -235,7 +233,7 @@ func (j *Jobs) RunGRegistration(ctx context.Context, job *storage.Job) (any, err
 	if err := j.Mail.Send(ctx, buildEmail(emailGRegistration, r, st, "", "")); err != nil {
 		return nil, err
 	}
-	if _, err := storage.MarkConfirmationSent(ctx, j.Store.Pool, r.ID); err != nil {
+	if _, err := j.Store.MarkConfirmationSent(ctx, r.ID); err != nil {
 		return nil, err
 	}
 	return map[string]any{"sent": true}, nil

@@ -10,8 +10,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/turnoutdev/turnout/internal/crypt"
 	"github.com/turnoutdev/turnout/internal/fault"
 	"github.com/turnoutdev/turnout/jobs"
@@ -84,11 +82,11 @@ func (s *Service) Register(ctx context.Context, in Input) (*storage.Registrant, 
 		r.RemindersLeft = int32(len(s.Reminders))
 	}
 	var job *storage.Job
-	err = s.Store.InTx(ctx, func(tx pgx.Tx) error {
-		if err := storage.InsertRegistrant(ctx, tx, r); err != nil {
+	err = s.Store.WithTx(ctx, func(tx *storage.Tx) error {
+		if err := tx.InsertRegistrant(ctx, r); err != nil {
 			return err
 		}
-		job, err = storage.InsertJob(ctx, tx, storage.NewJob{Kind: KindPDF, Queue: jobs.QueuePDF,
+		job, err = tx.InsertJob(ctx, storage.NewJob{Kind: KindPDF, Queue: jobs.QueuePDF,
 			Params: jobParams{RegistrantID: r.ID}})
 		return err
 	})
@@ -130,12 +128,12 @@ func (s *Service) GRegister(ctx context.Context, in Input) (*storage.Registrant,
 		}
 	}
 	var job *storage.Job
-	err = s.Store.InTx(ctx, func(tx pgx.Tx) error {
-		if err := storage.InsertRegistrant(ctx, tx, r); err != nil {
+	err = s.Store.WithTx(ctx, func(tx *storage.Tx) error {
+		if err := tx.InsertRegistrant(ctx, r); err != nil {
 			return err
 		}
 		if r.SendConfirmationReminderEmails && r.EmailAddress != "" {
-			job, err = storage.InsertJob(ctx, tx, storage.NewJob{Kind: KindGRegistration, Queue: jobs.QueueNotify,
+			job, err = tx.InsertJob(ctx, storage.NewJob{Kind: KindGRegistration, Queue: jobs.QueueNotify,
 				Params: jobParams{RegistrantID: r.ID}})
 		}
 		return err

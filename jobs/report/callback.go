@@ -11,8 +11,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/turnoutdev/turnout/internal/fault"
 	"github.com/turnoutdev/turnout/internal/netguard"
 	"github.com/turnoutdev/turnout/jobs"
@@ -129,9 +127,9 @@ func CheckWebhookURL(field, raw string, guard *netguard.Guard) error {
 // claims the callback job in the same transaction; the job is enqueued
 // after commit.
 func (b *Builder) settle(ctx context.Context, r *storage.RegistrantReport, status string, count int64,
-	change func(tx pgx.Tx) (bool, error)) error {
+	change func(tx *storage.Tx) (bool, error)) error {
 	var job *storage.Job
-	err := b.Store.InTx(ctx, func(tx pgx.Tx) error {
+	err := b.Store.WithTx(ctx, func(tx *storage.Tx) error {
 		job = nil
 		changed, err := change(tx)
 		if err != nil || !changed || r.CallbackURL == nil {
@@ -145,18 +143,18 @@ func (b *Builder) settle(ctx context.Context, r *storage.RegistrantReport, statu
 		if err != nil {
 			return err
 		}
-		j, err := storage.InsertJob(ctx, tx, storage.NewJob{Kind: KindCallback, Queue: jobs.QueueNotify, KeyID: r.KeyID,
+		j, err := tx.InsertJob(ctx, storage.NewJob{Kind: KindCallback, Queue: jobs.QueueNotify, KeyID: r.KeyID,
 			Params: callbackParams{ReportID: r.ID, Body: string(raw)}, MaxAttempts: callbackMaxAttempts})
 		if err != nil {
 			return err
 		}
-		won, err := storage.ClaimReportCallback(ctx, tx, r.ID, j.ID)
+		won, err := tx.ClaimReportCallback(ctx, r.ID, j.ID)
 		if err != nil {
 			return err
 		}
 		if !won {
 			// Cannot happen while a report settles once; keep no stray job.
-			_, err = tx.Exec(ctx, `DELETE FROM jobs WHERE id = $1`, j.ID)
+			err = tx.DeleteJob(ctx, j.ID)
 			return err
 		}
 		job = j

@@ -33,8 +33,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/turnoutdev/turnout/internal/fault"
 	"github.com/turnoutdev/turnout/internal/netguard"
 	"github.com/turnoutdev/turnout/jobs"
@@ -182,20 +180,20 @@ func (s *Service) Create(ctx context.Context, in Request) (*storage.RegistrantRe
 		r.CallbackURL = &callback
 	}
 	var job *storage.Job
-	err = s.Store.InTx(ctx, func(tx pgx.Tx) error {
-		if err := storage.InsertRegistrantReport(ctx, tx, r); err != nil {
+	err = s.Store.WithTx(ctx, func(tx *storage.Tx) error {
+		if err := tx.InsertRegistrantReport(ctx, r); err != nil {
 			return err
 		}
 		var err error
 		// A build is cheap to redo and bad input never reaches it, so a few
 		// attempts cover a worker dying or PostgreSQL blinking.
-		job, err = storage.InsertJob(ctx, tx, storage.NewJob{Kind: Kind, Queue: jobs.QueueReports,
+		job, err = tx.InsertJob(ctx, storage.NewJob{Kind: Kind, Queue: jobs.QueueReports,
 			Params: jobParams{ReportID: r.ID}, MaxAttempts: 5})
 		if err != nil {
 			return err
 		}
 		r.JobID = &job.ID
-		return storage.SetReportJob(ctx, tx, r.ID, job.ID)
+		return tx.SetReportJob(ctx, r.ID, job.ID)
 	})
 	if err != nil {
 		return nil, err
@@ -351,8 +349,8 @@ func (b *Builder) Run(ctx context.Context, job *storage.Job) (any, error) {
 				msg = fault.As(err).Message
 			}
 			wctx := context.WithoutCancel(ctx)
-			if ferr := b.settle(wctx, r, storage.ReportFailed, r.RecordCount, func(tx pgx.Tx) (bool, error) {
-				return storage.FailReportTx(wctx, tx, r.ID, msg)
+			if ferr := b.settle(wctx, r, storage.ReportFailed, r.RecordCount, func(tx *storage.Tx) (bool, error) {
+				return tx.FailReport(wctx, r.ID, msg)
 			}); ferr != nil {
 				b.Log.Error("mark report failed", "job_id", job.ID, "report_id", r.ID, "err", ferr)
 			}
@@ -382,8 +380,8 @@ func (b *Builder) Abandon(ctx context.Context, job *storage.Job, _ string) error
 	if r.Status != storage.ReportQueued && r.Status != storage.ReportBuilding {
 		return nil
 	}
-	return b.settle(ctx, r, storage.ReportFailed, r.RecordCount, func(tx pgx.Tx) (bool, error) {
-		return storage.FailReportTx(ctx, tx, r.ID, buildFailed)
+	return b.settle(ctx, r, storage.ReportFailed, r.RecordCount, func(tx *storage.Tx) (bool, error) {
+		return tx.FailReport(ctx, r.ID, buildFailed)
 	})
 }
 
@@ -431,8 +429,8 @@ func (b *Builder) build(ctx context.Context, jobID int64, r *storage.RegistrantR
 	if err != nil {
 		return 0, 0, fmt.Errorf("build report %d: %w", r.ID, err)
 	}
-	if err := b.settle(ctx, r, storage.ReportComplete, n, func(tx pgx.Tx) (bool, error) {
-		return storage.CompleteReportTx(ctx, tx, r.ID, n, size, key, b.retention())
+	if err := b.settle(ctx, r, storage.ReportComplete, n, func(tx *storage.Tx) (bool, error) {
+		return tx.CompleteReport(ctx, r.ID, n, size, key, b.retention())
 	}); err != nil {
 		return 0, 0, fmt.Errorf("complete report %d: %w", r.ID, err)
 	}

@@ -1,0 +1,53 @@
+package storage
+
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// The functions below run the executor method of the same name through q (a
+// pool or a transaction). They serve callers whose SQL has not moved into
+// storage yet; new code calls the methods on Store or Tx.
+
+// InsertJob is executor.InsertJob through q.
+func InsertJob(ctx context.Context, q Querier, n NewJob) (*Job, error) {
+	return through(q).InsertJob(ctx, n)
+}
+
+// ApplyScoreUpdate is executor.ApplyScoreUpdate through tx.
+func ApplyScoreUpdate(ctx context.Context, tx pgx.Tx, id int64) error {
+	return through(tx).ApplyScoreUpdate(ctx, id)
+}
+
+// ReplaceRowErrors is executor.ReplaceRowErrors through q.
+func ReplaceRowErrors(ctx context.Context, q Querier, jobID int64, errs []RowError) error {
+	return through(q).ReplaceRowErrors(ctx, jobID, errs)
+}
+
+// FinishFileLoad is executor.FinishFileLoad through q.
+func FinishFileLoad(ctx context.Context, q Querier, jobID, rowsRead, errorCount, warningCount int64, errorFileKey *string) error {
+	return through(q).FinishFileLoad(ctx, jobID, rowsRead, errorCount, warningCount, errorFileKey)
+}
+
+// FolderOfKey is executor.FolderOfKey through q.
+func FolderOfKey(ctx context.Context, q Querier, id, keyID int64) (Folder, bool, error) {
+	return through(q).FolderOfKey(ctx, id, keyID)
+}
+
+// SavedListOfKey is executor.SavedListOfKey through q.
+func SavedListOfKey(ctx context.Context, q Querier, id, keyID int64, dbMode int16) (SavedList, bool, error) {
+	return through(q).SavedListOfKey(ctx, id, keyID, dbMode)
+}
+
+// SavedListNamed is executor.SavedListNamed through q.
+func SavedListNamed(ctx context.Context, q Querier, folderID int64, name string) (int64, error) {
+	return through(q).SavedListNamed(ctx, folderID, name)
+}
+
+// InsertFileLoad is executor.InsertFileLoad through q, with s's key ring.
+func (s *Store) InsertFileLoad(ctx context.Context, q Querier, f FileLoad) error {
+	return (&executor{q: q, store: s}).InsertFileLoad(ctx, f)
+}
+
+func through(q Querier) *executor { return &executor{q: q} }
