@@ -47,3 +47,34 @@ func TestRockyRoutesAnswerWrongMethodsAndUnknownPaths(t *testing.T) {
 		}
 	}
 }
+
+// Rails routes answer with and without the .json suffix; so do these.
+func TestFormatSuffixIsOptional(t *testing.T) {
+	s := start(t, options{noWorker: true})
+	for _, path := range []string{"/api/v4/state_requirements?lang=en&home_state_id=CA", "/api/v4/gregistrationstates",
+		"/api/v4/registrations/pdf_ready.json?UID=x", "/api/v4/partnerpublicprofiles/" + s.partnerID} {
+		resp, err := http.Get(s.url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == 404 || resp.StatusCode == 405 {
+			t.Errorf("%s: %d", path, resp.StatusCode)
+		}
+	}
+}
+
+// The keyless endpoints are limited per client address (TURNOUT_PUBLIC_RATE_LIMIT),
+// and the refusal comes in Rocky's error shape.
+func TestPublicEndpointsAreLimitedPerAddress(t *testing.T) {
+	s := start(t, options{noWorker: true, publicPerMinute: 3})
+	for i := 0; i < 3; i++ {
+		if status, _, raw := s.do("GET", "/api/v4/state_requirements.json?lang=en&home_state_id=CA", ""); status != 200 {
+			t.Fatalf("call %d: %d %s", i+1, status, raw)
+		}
+	}
+	status, m, raw := s.do("POST", "/api/v4/registrations.json", `{"registration":{"lang":"en"}}`)
+	if status != http.StatusTooManyRequests || m["message"] != "Call rate has been exceeded" {
+		t.Fatalf("4th public call: %d %s, want 429 with Rocky's {message}", status, raw)
+	}
+}
