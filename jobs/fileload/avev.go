@@ -236,6 +236,7 @@ func (r *avevRule) stage(rec []string) (stagedRow, string, string) {
 func (r *avevRule) check(rec []string) (stagedRow, string, string) {
 	id := cell(rec, r.idCol)
 	var person string
+	var vanid int64
 	switch {
 	case id == "":
 		return stagedRow{}, r.idName, r.idName + " is blank"
@@ -249,7 +250,7 @@ func (r *avevRule) check(rec []string) (stagedRow, string, string) {
 		if err != nil || n <= 0 {
 			return stagedRow{}, r.idName, fmt.Sprintf("%s %q is not a positive integer", r.idName, clip(id))
 		}
-		person = strconv.FormatInt(n, 10)
+		person, vanid = strconv.FormatInt(n, 10), n
 	}
 	fields := make([]string, len(avevColumns))
 	for k, c := range avevColumns {
@@ -302,7 +303,7 @@ func (r *avevRule) check(rec []string) (stagedRow, string, string) {
 		}
 		fields[k] = v
 	}
-	return stagedRow{person: person, fields: fields}, "", ""
+	return stagedRow{person: person, id: vanid, fields: fields}, "", ""
 }
 
 // parseAVEVDate returns s as YYYY-MM-DD.
@@ -343,6 +344,9 @@ func (r *avevRule) apply(ctx context.Context, tx pgx.Tx, jobID int64, fl *storag
 		sel = append(sel, expr)
 		set = append(set, c.db+" = excluded."+c.db)
 	}
+	if err := lockAVEV(ctx, tx, fl.DBMode); err != nil {
+		return err
+	}
 	st := AVEVStatistics{TotalRows: rowsRead, ValidRows: r.valid, InvalidRows: r.invalid}
 	var distinct int64
 	if err := tx.QueryRow(ctx, `SELECT count(DISTINCT person_id) FROM fileload_stage WHERE action_index = $1`, r.index).Scan(&distinct); err != nil {
@@ -364,6 +368,11 @@ func (r *avevRule) apply(ctx context.Context, tx pgx.Tx, jobID int64, fl *storag
 	}
 	st.Updated = st.MatchedRows - st.Added
 	st.UnmatchedRows = distinct - st.MatchedRows
+	return r.finish(ctx, tx, jobID, rowsRead, st, log)
+}
+
+// finish records the action's result with its statistics.
+func (r *avevRule) finish(ctx context.Context, tx pgx.Tx, jobID, rowsRead int64, st AVEVStatistics, log *slog.Logger) error {
 	detail, _ := json.Marshal(map[string]any{"avevStatistics": st})
 	if _, err := tx.Exec(ctx, `INSERT INTO van_file_load_actions (job_id, action_index, action_type, rows_read, rows_valid, rows_invalid, matched, unmatched, result)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, jobID, r.index, ActionAVEV, rowsRead, r.valid, r.invalid,
@@ -373,6 +382,19 @@ func (r *avevRule) apply(ctx context.Context, tx pgx.Tx, jobID int64, fl *storag
 	log.Info("action applied", "action", r.index, "rows", r.valid, "matched", st.MatchedRows, "added", st.Added)
 	return nil
 }
+
+// lockAVEV serializes the AV/EV loads of dbMode until the end of tx: the
+// direct path relies on the records it finds missing staying missing
+// until it commits.
+func lockAVEV(ctx context.Context, tx pgx.Tx, dbMode int16) error {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, $2)`, avevLockKey, int32(dbMode)); err != nil {
+		return fmt.Errorf("lock AV/EV loads: %w", err)
+	}
+	return nil
+}
+
+// avevLockKey is the first key of lockAVEV's advisory lock ("avev").
+const avevLockKey int32 = 0x61766576
 
 // codeProblem checks a cell against a code list. A deactivated value
 // behaves as an unknown one does: VAN gives the AV/EV code columns no

@@ -18,12 +18,16 @@
 //   - a single phonesFile action: the direct phones path (phonesdirect.go)
 //     COPYs the rows of people without phones straight into van_phones
 //     and sends the rest through the phone rules over a staged table;
+//   - a single AVEVDataFile action by VANID: the direct AV/EV path
+//     (avevdirect.go, directrows.go) matches the file chunk by chunk as
+//     the score path does and COPYs each chunk's records straight into
+//     van_avev, in place of the records they replace;
 //   - anything else: every valid row is COPY'd into a temporary staging
 //     table and each action applies set-based SQL to it.
 //
 // Guarantees: a job may run again after a crash at any point. Staging
 // lives only inside the transaction; the actions' effects (score updates,
-// their values, phones, the per-action result rows) commit with it or not
+// their values, phones, AV/EV records, the per-action result rows) commit with it or not
 // at all, the result rows make a later attempt skip the load, and score
 // updates are unique per (job, action), so a re-run never duplicates or
 // half-applies data. Memory stays flat: the file is streamed from disk and

@@ -21,6 +21,9 @@ import (
 //   - directPhonesLoader (phonesdirect.go): the only action is phonesFile;
 //     rows of people without phones go straight into van_phones, the
 //     rest through the staged rules;
+//   - directAVEVLoader (avevdirect.go): the only action is an
+//     AVEVDataFile by VANID; matched like the score path, COPY'd straight
+//     into van_avev;
 //   - stagedLoader (below): anything else; every row is COPY'd into
 //     fileload_stage and each action applies set-based SQL to it.
 //
@@ -55,6 +58,9 @@ type loadJob struct {
 func chooseLoader(ctx context.Context, j loadJob) (loader, error) {
 	if scores := directScores(j.rules); scores != nil {
 		return &directScoreLoader{job: j, rules: scores}, nil
+	}
+	if avev := directAVEV(j.rules); avev != nil {
+		return newDirectAVEVLoader(j, avev), nil
 	}
 	if phones := directPhones(j.rules); phones != nil {
 		// The phones direct path holds the database's VANIDs in memory.

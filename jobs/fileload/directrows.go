@@ -1,0 +1,175 @@
+package fileload
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/jackc/pgx/v5"
+	"golang.org/x/sync/errgroup"
+)
+
+// The direct paths of the AVEVDataFile and LoadSavedListFile actions
+// (avevdirect.go, savedlistdirect.go) read the file in chunks of valid
+// rows, as the direct score path does: each chunk's person ids are sorted
+// and matched against van_people with the score path's matcher
+// (directLoad.match: a read of the people in the chunk's id range, or an
+// index lookup of each id), and the chunk is handed to the action, which
+// writes its rows straight into the final table. The next chunk is read
+// and validated while one is matched and written. Memory is a few chunks
+// of Options.ChunkRows rows, whatever the size of the file or the
+// database.
+
+// personRow is a valid row of a chunk: the person id the file gives, the
+// row's place among the action's valid rows, and its validated fields.
+type personRow struct {
+	id     int64
+	pos    int64
+	fields []string
+}
+
+// personChunk is a piece of the file: its rows sorted by id (rows of one
+// id in file order), the distinct ids ascending and, beside each, the
+// VANID of its person (0 for nobody).
+type personChunk struct {
+	rows   []personRow
+	keys   []int64
+	vanids []int64
+}
+
+// last calls f with each distinct id of c, the VANID it matched (0 for
+// nobody) and the file's last row of that id in the chunk.
+func (c *personChunk) last(f func(id, vanid int64, row *personRow) error) error {
+	k := 0
+	for i := range c.rows {
+		if i+1 < len(c.rows) && c.rows[i+1].id == c.rows[i].id {
+			continue
+		}
+		if err := f(c.rows[i].id, c.vanids[k], &c.rows[i]); err != nil {
+			return err
+		}
+		k++
+	}
+	return nil
+}
+
+func byPersonRow(a, b personRow) int {
+	if c := cmp.Compare(a.id, b.id); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.pos, b.pos)
+}
+
+// matchInChunks makes the single pass over the file through st, whose
+// rules are one action naming people by idType, and hands each chunk of
+// its valid rows, matched, to store, in file order, in tx. It returns the
+// matcher's state (its counts of range reads and index lookups).
+func matchInChunks(ctx context.Context, tx pgx.Tx, j loadJob, idType string, st *stager, store func(context.Context, *personChunk) error) (*directScore, error) {
+	l := &directLoad{dbMode: j.fl.DBMode, ranges: map[string]idRange{}}
+	r, err := peopleRange(ctx, tx, j.fl.DBMode, idType)
+	if err != nil {
+		return nil, err
+	}
+	l.ranges[idType] = r
+	m := &directScore{idType: idType}
+	chunkRows := j.opts.ChunkRows
+	if chunkRows <= 0 {
+		chunkRows = DefaultChunkRows
+	}
+
+	// Three chunks at most: one being read, one matched and written, one
+	// waiting between them.
+	free := make(chan *personChunk, 3)
+	for range cap(free) {
+		free <- &personChunk{}
+	}
+	full := make(chan *personChunk)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		defer close(full)
+		var cur *personChunk
+		var chunks, pos int64
+		limit := 0
+		send := func() error {
+			select {
+			case full <- cur:
+				cur = nil
+				return nil
+			case <-gctx.Done():
+				return errStopped
+			}
+		}
+		st.route = func(_ rule, _ int64, row stagedRow) ([]any, error) {
+			if cur == nil {
+				select {
+				case cur = <-free:
+				case <-gctx.Done():
+					return nil, errStopped
+				}
+				cur.rows = cur.rows[:0]
+				// The first chunks are small, so writing starts early.
+				limit = min(chunkRows, firstChunkRows<<min(chunks, 16))
+				chunks++
+			}
+			cur.rows = append(cur.rows, personRow{id: row.id, pos: pos, fields: row.fields})
+			pos++
+			if len(cur.rows) >= limit {
+				return nil, send()
+			}
+			return nil, nil
+		}
+		// route keeps every row, so Next reads the whole file.
+		for st.Next() {
+		}
+		if st.err != nil {
+			return st.err
+		}
+		if cur != nil {
+			return send()
+		}
+		return nil
+	})
+	g.Go(func() error {
+		conn := tx.Conn().PgConn()
+		for c := range full {
+			c.sortKeys()
+			if err := l.match(gctx, conn, m, c.keys, c.vanids); err != nil {
+				return fmt.Errorf("match person ids: %w", err)
+			}
+			if err := store(gctx, c); err != nil {
+				return err
+			}
+			free <- c
+		}
+		return nil
+	})
+	err = g.Wait()
+	if errors.Is(st.err, errStopped) {
+		st.err = nil // the failing stage's error is err
+	}
+	if err != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			return nil, cerr
+		}
+		return nil, err
+	}
+	return m, nil
+}
+
+// sortKeys sorts c's rows by id, keeping the file's order among rows of
+// one id, and lists the distinct ids.
+func (c *personChunk) sortKeys() {
+	if !slices.IsSortedFunc(c.rows, byPersonRow) {
+		slices.SortFunc(c.rows, byPersonRow)
+	}
+	c.keys = c.keys[:0]
+	for i, r := range c.rows {
+		if i == 0 || r.id != c.rows[i-1].id {
+			c.keys = append(c.keys, r.id)
+		}
+	}
+	c.vanids = slices.Grow(c.vanids[:0], len(c.keys))[:len(c.keys)]
+	clear(c.vanids)
+}
