@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/lib/pq"
 
 	"github.com/turnoutdev/turnout/internal/fault"
 )
@@ -32,17 +31,17 @@ var AllScopes = []string{ScopeVAN, ScopeRocky, ScopeTargets, ScopeMetrics, Scope
 // APIKey is one provisioned credential. Every API surface resolves its own
 // credential form to a row of this table.
 type APIKey struct {
-	ID             int64          `gorm:"primaryKey" json:"id"`
-	Name           string         `json:"name"`
-	SecretHash     []byte         `json:"-"`
-	SecretHint     string         `json:"secretHint"`
-	Scopes         pq.StringArray `gorm:"type:text[]" json:"scopes"`
-	RateLimit      int            `json:"rateLimit"`
-	MaxBatchSize   int            `json:"maxBatchSize"`
-	MayAutoApprove bool           `json:"mayAutoApprove"`
-	VANApp         *string        `gorm:"column:van_app" json:"vanApp,omitempty"`
-	VANDBMode      *int16         `gorm:"column:van_db_mode" json:"vanDbMode,omitempty"`
-	RockyPartnerID *int64         `json:"rockyPartnerId,omitempty"`
+	ID             int64    `gorm:"primaryKey" json:"id"`
+	Name           string   `json:"name"`
+	SecretHash     []byte   `json:"-"`
+	SecretHint     string   `json:"secretHint"`
+	Scopes         []string `gorm:"type:text[];serializer:textarray" json:"scopes"`
+	RateLimit      int      `json:"rateLimit"`
+	MaxBatchSize   int      `json:"maxBatchSize"`
+	MayAutoApprove bool     `json:"mayAutoApprove"`
+	VANApp         *string  `gorm:"column:van_app" json:"vanApp,omitempty"`
+	VANDBMode      *int16   `gorm:"column:van_db_mode" json:"vanDbMode,omitempty"`
+	RockyPartnerID *int64   `json:"rockyPartnerId,omitempty"`
 	// FileLoadConcurrency caps the key's file loads running at once; nil
 	// takes the deployment's default.
 	FileLoadConcurrency *int       `gorm:"column:fileload_concurrency" json:"fileLoadConcurrency,omitempty"`
@@ -135,7 +134,7 @@ func (s *Store) CreateKey(ctx context.Context, n NewKey) (*CreatedKey, error) {
 		Name:           n.Name,
 		SecretHash:     HashSecret(secret),
 		SecretHint:     secret[len(secret)-4:],
-		Scopes:         pq.StringArray(n.Scopes),
+		Scopes:         n.Scopes,
 		RateLimit:      n.RateLimit,
 		MaxBatchSize:   n.MaxBatchSize,
 		MayAutoApprove: n.MayAutoApprove,

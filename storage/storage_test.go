@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -39,6 +40,32 @@ func TestKeySecretIsStoredOnlyAsAHash(t *testing.T) {
 	}
 	if !strings.HasPrefix(k.WebhookSecret, "whsec_") {
 		t.Errorf("webhook secret %q lacks the Standard Webhooks whsec_ prefix", k.WebhookSecret)
+	}
+}
+
+func TestKeyScopesRoundTripThroughGORMAndPgx(t *testing.T) {
+	env := testenv.Get(t)
+	ctx := context.Background()
+	want := []string{"van", "rocky", "admin"}
+	k, err := env.Store.CreateKey(ctx, storage.NewKey{Name: "scopes", Scopes: want})
+	if err != nil {
+		t.Fatal(err)
+	}
+	byID, err := env.Store.Key(ctx, k.ID)
+	if err != nil || !slices.Equal(byID.Scopes, want) {
+		t.Fatalf("Key (GORM) scopes = %q, %v; want %q", byID.Scopes, err, want)
+	}
+	bySecret, err := env.Store.KeyBySecret(ctx, k.Secret)
+	if err != nil || !slices.Equal(bySecret.Scopes, want) {
+		t.Fatalf("KeyBySecret (pgx) scopes = %q, %v; want %q", bySecret.Scopes, err, want)
+	}
+	all, err := env.Store.ListKeys(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(all, func(l storage.APIKey) bool { return l.ID == k.ID })
+	if i < 0 || !slices.Equal(all[i].Scopes, want) || !all[i].HasScope("rocky") {
+		t.Fatalf("ListKeys lacks key %d with scopes %q", k.ID, want)
 	}
 }
 
