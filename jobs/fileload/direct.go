@@ -98,7 +98,7 @@ type directScore struct {
 	nonNull   int64 // of those, with a value
 	hist      map[string]int64
 	// What the load did, for its log line.
-	rangeReads, lookups int
+	rangeReads, lookups, fullRanges int
 }
 
 // idSet is a set of ids in a roaring bitmap (compact for runs and
@@ -208,6 +208,12 @@ type idRange struct {
 	people float64
 }
 
+// dense tells whether about every id of the range is someone's, as when a
+// database numbers its people one after the other.
+func (r idRange) dense() bool {
+	return r.people >= 0.95*(float64(r.hi-r.lo)+1)
+}
+
 // within estimates the people whose ids are in [lo, hi], taking them as
 // spread evenly over the range.
 func (r idRange) within(lo, hi int64) float64 {
@@ -257,6 +263,9 @@ type directLoad struct {
 	found             [][2]int64
 	copyBuf, laterBuf []byte
 	laterTable        bool
+	// holes: a range of VANIDs the database called dense proved not to
+	// be full, so chunks are no longer counted first (fullRange).
+	holes bool
 }
 
 // errStopped ends the reading of the file when another stage failed; the
@@ -414,7 +423,7 @@ func copyDirect(ctx context.Context, tx pgx.Tx, pool *pgxpool.Pool, jobID int64,
 		return nil, err
 	}
 	for _, d := range l.actions {
-		log.Info("rows matched", "action", d.slot, "id_type", d.idType, "chunks", ch.chunks, "range_reads", d.rangeReads, "index_lookups", d.lookups,
+		log.Info("rows matched", "action", d.slot, "id_type", d.idType, "chunks", ch.chunks, "full_ranges", d.fullRanges, "range_reads", d.rangeReads, "index_lookups", d.lookups,
 			"later_rows", d.later, "sorted_runs", ch.sort.runs(), "seen_bytes", d.seen.heapBytes(), "unmatched_spilled", d.spilled, "concurrent", parallel,
 			"duration_ms", time.Since(t0).Milliseconds())
 	}
@@ -476,6 +485,18 @@ func (l *directLoad) match(ctx context.Context, conn *pgconn.PgConn, d *directSc
 	mode := binary.BigEndian.AppendUint16(nil, uint16(l.dbMode))
 	var rr *pgconn.ResultReader
 	ranged := l.ranged(d, keys)
+	if ranged && d.idType == IDVANID && !l.holes && l.ranges[IDVANID].dense() {
+		full, err := l.fullRange(ctx, conn, mode, lo, hi)
+		if err != nil {
+			return err
+		}
+		if full {
+			d.fullRanges++
+			copy(vanids, keys)
+			return nil
+		}
+		l.holes = true
+	}
 	if ranged {
 		d.rangeReads++
 		rr = conn.ExecParams(ctx, `SELECT `+col+pair+` FROM van_people WHERE db_mode = $1 AND `+col+` BETWEEN $2 AND $3 ORDER BY `+col,
@@ -530,6 +551,23 @@ func (l *directLoad) match(ctx context.Context, conn *pgconn.PgConn, d *directSc
 	return nil
 }
 
+// fullRange tells whether every VANID from lo to hi is a person's: then
+// every id of a chunk in that range matches itself, and one count, about
+// a quarter of the cost of reading the ids, says so.
+func (l *directLoad) fullRange(ctx context.Context, conn *pgconn.PgConn, mode []byte, lo, hi int64) (bool, error) {
+	rr := conn.ExecParams(ctx, `SELECT count(*) FROM van_people WHERE db_mode = $1 AND vanid BETWEEN $2 AND $3`,
+		[][]byte{mode, binary.BigEndian.AppendUint64(nil, uint64(lo)), binary.BigEndian.AppendUint64(nil, uint64(hi))},
+		[]uint32{pgInt2, pgInt8, pgInt8}, []int16{1, 1, 1}, []int16{1})
+	var n int64
+	for rr.NextRow() {
+		n = int64(binary.BigEndian.Uint64(rr.Values()[0]))
+	}
+	if _, err := rr.Close(); err != nil {
+		return false, err
+	}
+	return n == hi-lo+1, nil
+}
+
 // PostgreSQL type OIDs of the lookup's binary parameters.
 const (
 	pgInt2      = 21
@@ -555,41 +593,49 @@ func int8Array(ids []int64) []byte {
 // store keeps, of each id of c, the row the file lists last: a person
 // not stored yet is COPY'd into van_score_update_values, one already
 // stored (or any, once seen is full) goes to fileload_later, an id of
-// nobody to the unmatched set. Then the sets are held to their bound.
+// nobody to the unmatched set. Then the sets are held to their bound. The
+// rows are encoded as the COPY sends them, so PostgreSQL stores the first
+// while the last are still being encoded.
 func (l *directLoad) store(ctx context.Context, tx pgx.Tx, c *scoreChunk) error {
-	buf, later := append(l.copyBuf[:0], copyHeader...), append(l.laterBuf[:0], copyHeader...)
-	var rows, laters int
-	for s, d := range l.actions {
-		all, vanids := c.rows[s], c.vanids[s]
-		k := 0
-		for i, r := range all {
-			if i+1 < len(all) && all[i+1].id == r.id {
-				continue // a later row of this id follows in the chunk
-			}
-			vanid := vanids[k]
-			k++
-			switch {
-			case vanid == 0:
-				d.unmatched.add(r.id)
-			case !d.full && d.seen.add(vanid):
-				buf = appendValue(appendInt8(appendInt8(append(buf, 0, 3), d.updateID), vanid), r.value)
-				rows++
-				d.count(r.value)
-			default:
-				later = appendValue(appendInt8(appendInt8(appendInt8(append(later, 0, 4), d.updateID), c.seq), vanid), r.value)
-				laters++
-				d.later++
+	later := append(l.laterBuf[:0], copyHeader...)
+	var laters int
+	s, i, k := 0, 0, 0 // the action slot, its row and its key next
+	next := func(e []byte) ([]byte, bool, error) {
+		n := 0
+		for ; s < len(l.actions); s, i, k = s+1, 0, 0 {
+			d, all, vanids := l.actions[s], c.rows[s], c.vanids[s]
+			for ; i < len(all); i++ {
+				r := all[i]
+				if i+1 < len(all) && all[i+1].id == r.id {
+					continue // a later row of this id follows in the chunk
+				}
+				vanid := vanids[k]
+				k++
+				switch {
+				case vanid == 0:
+					d.unmatched.add(r.id)
+				case !d.full && d.seen.add(vanid):
+					e = appendValue(appendInt8(appendInt8(append(e, 0, 3), d.updateID), vanid), r.value)
+					d.count(r.value)
+					if n++; n == copyBatchRows {
+						i++
+						return e, true, nil
+					}
+				default:
+					later = appendValue(appendInt8(appendInt8(appendInt8(append(later, 0, 4), d.updateID), c.seq), vanid), r.value)
+					laters++
+					d.later++
+				}
 			}
 		}
+		return e, false, nil
 	}
-	l.copyBuf, l.laterBuf = buf, later
 	conn := tx.Conn().PgConn()
-	if rows > 0 {
-		if _, err := conn.CopyFrom(ctx, bytes.NewReader(append(buf, copyTrailer...)),
-			`COPY van_score_update_values (score_update_id, vanid, value) FROM STDIN (FORMAT binary)`); err != nil {
-			return fmt.Errorf("copy score values: %w", err)
-		}
+	src := &binaryCopy{next: next, buf: l.copyBuf[:0]}
+	if _, err := conn.CopyFrom(ctx, src, `COPY van_score_update_values (score_update_id, vanid, value) FROM STDIN (FORMAT binary)`); err != nil {
+		return fmt.Errorf("copy score values: %w", err)
 	}
+	l.copyBuf, l.laterBuf = src.buf, later
 	if laters > 0 {
 		if !l.laterTable {
 			if _, err := tx.Exec(ctx, `CREATE TEMP TABLE fileload_later (score_update_id bigint NOT NULL, seq bigint NOT NULL,
@@ -615,6 +661,9 @@ func (l *directLoad) store(ctx context.Context, tx pgx.Tx, c *scoreChunk) error 
 	}
 	return nil
 }
+
+// copyBatchRows is how many rows store encodes at a time for its COPY.
+const copyBatchRows = 1024
 
 func appendValue(e []byte, v *string) []byte {
 	if v == nil {

@@ -290,3 +290,40 @@ func TestDirectScoreLoadReportsTheReadersError(t *testing.T) {
 		t.Errorf("load: %v (reader: %v), want the header error", err, st.err)
 	}
 }
+
+// In a database whose VANIDs run one after the other, a chunk whose id
+// range holds nobody but people is matched by counting them instead of
+// reading their ids; the first range with a gap turns the counting off.
+// Either way the load stores and counts what the staged path does.
+func TestDirectScoreCountsFullRanges(t *testing.T) {
+	f := newDirectFixture(t)
+	ctx := context.Background()
+	if _, err := f.env.Store.Pool.Exec(ctx, `TRUNCATE van_people CASCADE;
+		INSERT INTO van_people (db_mode, vanid, dwid, first_name)
+		SELECT 0, g, CASE WHEN g % 2 = 0 THEN 7000000 + 3 * g END, 'Person' FROM generate_series(1, 400) g;
+		ANALYZE van_people`); err != nil {
+		t.Fatal(err)
+	}
+	var rows [][4]string
+	for i := 1; i <= 420; i++ {
+		v := fmt.Sprint(i)
+		rows = append(rows, [4]string{v, fmt.Sprint(7000000 + 3*i), fmt.Sprint(i % 101), []string{"A", "B", ""}[i%3]})
+		if i%50 == 0 {
+			rows = append(rows, [4]string{v, "", "7", "C"}) // the same person again
+		}
+	}
+	data := csvOf(rows)
+	want, _ := f.load(t, data, false, false, Options{}, f.env.Store)
+	got, states := f.load(t, data, true, false, Options{ChunkRows: 16}, f.env.Store)
+	for i := range want.values {
+		if got.values[i] != want.values[i] || got.stats[i] != want.stats[i] || got.result[i] != want.result[i] {
+			t.Errorf("action %d: direct %v, staged %v", i, got, want)
+		}
+	}
+	if d := states[0]; d.fullRanges == 0 || d.rangeReads == 0 {
+		t.Errorf("VANIDs: %d ranges counted, %d read; want both, the reads after the range with a gap", d.fullRanges, d.rangeReads)
+	}
+	if d := states[1]; d.fullRanges != 0 {
+		t.Errorf("DWIDs: %d ranges counted; a DWID's person must be read", d.fullRanges)
+	}
+}
