@@ -31,6 +31,7 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/turnoutdev/turnout/internal/redisconn"
@@ -44,8 +45,12 @@ type Env struct {
 	RedisURL    string
 	RedisDB     int
 	Store       *storage.Store
-	Redis       redis.UniversalClient
-	AsynqConn   asynq.RedisConnOpt
+	// Pool is a pgx pool of the tests' own on the package's database, for
+	// a test that sets rows up or checks them directly with SQL; the code
+	// under test goes through Store.
+	Pool      *pgxpool.Pool
+	Redis     redis.UniversalClient
+	AsynqConn asynq.RedisConnOpt
 	// Topology is the Redis the package's clients are built from.
 	Topology *redisconn.Topology
 }
@@ -114,6 +119,18 @@ func NewDatabase(t testing.TB) string {
 	return u
 }
 
+// OpenPool returns a pgx pool on databaseURL, closed when the test ends,
+// for a test that reads or writes another database's rows directly.
+func OpenPool(t testing.TB, databaseURL string) *pgxpool.Pool {
+	t.Helper()
+	pool, err := pgxpool.New(context.Background(), databaseURL)
+	if err != nil {
+		t.Fatalf("testenv: open pool: %v", err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
+}
+
 func setup(ctx context.Context) (*Env, func(), error) {
 	dbURL, dropDB, err := cloneDatabase(ctx, "p")
 	if err != nil {
@@ -138,11 +155,17 @@ func setup(ctx context.Context) (*Env, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	pool, err := pgxpool.New(ctx, dbURL)
+	if err != nil {
+		store.Close()
+		return nil, nil, fmt.Errorf("open test pool: %w", err)
+	}
 	env := &Env{
-		DatabaseURL: dbURL, RedisURL: ru.String(), RedisDB: n, Store: store, Redis: rdb,
+		DatabaseURL: dbURL, RedisURL: ru.String(), RedisDB: n, Store: store, Pool: pool, Redis: rdb,
 		AsynqConn: top.AsynqConn(), Topology: top,
 	}
 	return env, func() {
+		pool.Close()
 		store.Close()
 		_ = rdb.FlushDB(context.Background()).Err()
 		_ = rdb.Close()
