@@ -506,7 +506,7 @@ func TestNoopJobBatch(t *testing.T) {
 	env := testenv.Get(t)
 	k := createKey(t, storage.NewKey{Scopes: []string{"admin"}, MaxBatchSize: 3})
 	count := func() (n int) {
-		_ = env.Store.Pool.QueryRow(context.Background(), `SELECT count(*) FROM jobs WHERE key_id = $1`, k.ID).Scan(&n)
+		_ = env.Pool.QueryRow(context.Background(), `SELECT count(*) FROM jobs WHERE key_id = $1`, k.ID).Scan(&n)
 		return n
 	}
 	resp, b := c.Do(apitest.NewRequest(t, http.MethodPost, "/service/jobs/batch", `{"jobs": [{"sleepMs": 1}, {}, {"sleepMs": 3}]}`, "X-API-Key", k.Secret))

@@ -430,7 +430,7 @@ func TestJobEventsSurviveTheLossOfTheListener(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	for killed == 0 {
 		// The listener connects on the first watch; wait until it is there.
-		err := env.Store.Pool.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		err := env.Pool.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
 			WHERE application_name = 'turnout-job-changes' AND datname = current_database()`).Scan(&killed)
 		if err != nil {
 			t.Fatal(err)
@@ -458,7 +458,7 @@ func TestJobEventsRecheckCatchesAChangeNobodyAnnounced(t *testing.T) {
 	id := newJob(t, key)
 	s := openEvents(t, srv.BaseURL, id, "X-API-Key", key.Secret)
 	s.expect("status", "queued")
-	err := env.Store.InTx(ctx, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, env.Pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SET LOCAL session_replication_role = replica`); err != nil {
 			return err
 		}
@@ -493,7 +493,7 @@ func TestJobEventsClientGoingAwayFreesItsWatch(t *testing.T) {
 	}
 	listeners := func() int {
 		var n int
-		_ = env.Store.Pool.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity
+		_ = env.Pool.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity
 			WHERE application_name = 'turnout-job-changes' AND datname = current_database()`).Scan(&n)
 		return n
 	}

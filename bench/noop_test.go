@@ -108,7 +108,7 @@ func turnoutNoop(b *testing.B, env *testenv.Env, batch int) time.Duration {
 		}
 		for {
 			var n int64
-			_ = env.Store.Pool.QueryRow(context.Background(), `SELECT count(*) FROM jobs WHERE key_id = $1 AND status = 'succeeded'`, k.ID).Scan(&n)
+			_ = env.Pool.QueryRow(context.Background(), `SELECT count(*) FROM jobs WHERE key_id = $1 AND status = 'succeeded'`, k.ID).Scan(&n)
 			done.Store(n)
 			if n >= noopJobs {
 				close(finished)

@@ -131,10 +131,10 @@ func (p *droppingProxy) front(next http.Handler) http.Handler {
 // waitFinished blocks until the job of the stream r asks for is finished.
 func (p *droppingProxy) waitFinished(r *http.Request) {
 	id := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/service/jobs/"), "/events")
-	store := testenv.Get(p.t).Store
+	db := testenv.Get(p.t).Pool
 	for r.Context().Err() == nil {
 		var status string
-		err := store.Pool.QueryRow(context.Background(), `SELECT status FROM jobs WHERE id = $1`, id).Scan(&status)
+		err := db.QueryRow(context.Background(), `SELECT status FROM jobs WHERE id = $1`, id).Scan(&status)
 		if err == nil && (status == "succeeded" || status == "failed" || status == "canceled") {
 			return
 		}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/turnoutdev/turnout/internal/testkit/testenv"
 	"github.com/turnoutdev/turnout/storage"
 )
 
@@ -31,16 +32,17 @@ func TestSavedListExportThroughTheBinaries(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
+	db := testenv.OpenPool(t, s.env("TURNOUT_DATABASE_URL"))
 	folder, err := store.CreateFolder(ctx, "Exports", false, []int64{int64(key["id"].(float64))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var list int64
-	if err := store.Pool.QueryRow(ctx, `INSERT INTO van_saved_lists (folder_id, db_mode, key_id, name) VALUES ($1, 0, $2, 'Everyone')
+	if err := db.QueryRow(ctx, `INSERT INTO van_saved_lists (folder_id, db_mode, key_id, name) VALUES ($1, 0, $2, 'Everyone')
 		RETURNING id`, folder.ID, int64(key["id"].(float64))).Scan(&list); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := store.Pool.Exec(ctx, `INSERT INTO van_saved_list_members (list_id, vanid)
+	if _, err := db.Exec(ctx, `INSERT INTO van_saved_list_members (list_id, vanid)
 		SELECT $1, i * 7 FROM generate_series(1, $2) AS i`, list, n); err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +67,7 @@ func TestSavedListExportThroughTheBinaries(t *testing.T) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		var key *string
-		if err := store.Pool.QueryRow(ctx, `SELECT blob_key FROM van_export_jobs`).Scan(&key); err != nil {
+		if err := db.QueryRow(ctx, `SELECT blob_key FROM van_export_jobs`).Scan(&key); err != nil {
 			t.Fatal(err)
 		}
 		if key == nil {

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/turnoutdev/turnout/internal/testkit/testenv"
 	"github.com/turnoutdev/turnout/storage"
 )
 
@@ -30,6 +31,7 @@ func TestReportSurvivesAWorkerStoppedMidBuildAndExpires(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
+	db := testenv.OpenPool(t, s.env("TURNOUT_DATABASE_URL"))
 	p, err := store.CreateRockyPartner(ctx, &storage.RockyPartner{OrgName: "E2E Club"}, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -40,7 +42,7 @@ func TestReportSurvivesAWorkerStoppedMidBuildAndExpires(t *testing.T) {
 	if err := store.SetKeyLimits(ctx, p.Key.ID, &budget, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := store.Pool.Exec(ctx, `INSERT INTO rocky_registrants (uid, partner_id, kind, status, locale, email_address,
+	if _, err := db.Exec(ctx, `INSERT INTO rocky_registrants (uid, partner_id, kind, status, locale, email_address,
 		first_name, last_name, created_at)
 		SELECT md5(i::text) || lpad(i::text, 8, '0'), $1, 'registration', 'complete', 'en', 'v' || i || '@example.org',
 			'First' || i, 'Last', timestamptz '2026-01-01' + i * interval '1 second'

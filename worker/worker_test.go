@@ -113,7 +113,7 @@ func queued(t *testing.T, kind, queue string) (*testenv.Env, *asynq.Client, *job
 // age makes jobs look queued for an hour, past the reconciler's grace.
 func age(t *testing.T, env *testenv.Env, ids ...int64) {
 	t.Helper()
-	if _, err := env.Store.Pool.Exec(context.Background(), `UPDATE jobs SET updated_at = now() - interval '1 hour' WHERE id = ANY($1)`, ids); err != nil {
+	if _, err := env.Pool.Exec(context.Background(), `UPDATE jobs SET updated_at = now() - interval '1 hour' WHERE id = ANY($1)`, ids); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -438,14 +438,14 @@ func TestReconcilerGoesOnPastAJobItCannotSettle(t *testing.T) {
 		lost = append(lost, j.ID)
 	}
 	age(t, env, append(lost, bad.ID)...)
-	_, err := env.Store.Pool.Exec(ctx, fmt.Sprintf(`CREATE FUNCTION refuse_job() RETURNS trigger LANGUAGE plpgsql AS $$
+	_, err := env.Pool.Exec(ctx, fmt.Sprintf(`CREATE FUNCTION refuse_job() RETURNS trigger LANGUAGE plpgsql AS $$
 		BEGIN RAISE EXCEPTION 'invalid byte sequence' USING ERRCODE = '22021'; END $$;
 		CREATE TRIGGER refuse_job BEFORE UPDATE ON jobs FOR EACH ROW WHEN (OLD.id = %d) EXECUTE FUNCTION refuse_job()`, bad.ID))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		_, _ = env.Store.Pool.Exec(ctx, `DROP TRIGGER refuse_job ON jobs; DROP FUNCTION refuse_job()`)
+		_, _ = env.Pool.Exec(ctx, `DROP TRIGGER refuse_job ON jobs; DROP FUNCTION refuse_job()`)
 	})
 	var logs bytes.Buffer
 	r := worker.NewReconciler(worker.ReconcileOptions{Grace: time.Second, Settle: 100 * time.Millisecond}, env.Store, enq, insp, env.AsynqConn,

@@ -50,7 +50,7 @@ func (s *stack) benchBody() string {
 
 func (s *stack) readyCount() int {
 	var n int
-	_ = s.store.Pool.QueryRow(context.Background(), `SELECT count(*) FROM rocky_registrants WHERE pdf_status = 'ready'`).Scan(&n)
+	_ = s.db.QueryRow(context.Background(), `SELECT count(*) FROM rocky_registrants WHERE pdf_status = 'ready'`).Scan(&n)
 	return n
 }
 

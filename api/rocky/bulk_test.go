@@ -28,7 +28,7 @@ func TestBulk(t *testing.T) {
 		t.Fatalf("bulk_gregistrations: %d %s", status, raw)
 	}
 	var n int
-	_ = s.store.Pool.QueryRow(context.Background(), `SELECT count(*) FROM rocky_registrants WHERE partner_id = $1::bigint AND kind IN ('bulk', 'bulk_gregistration')`, s.partnerID).Scan(&n)
+	_ = s.db.QueryRow(context.Background(), `SELECT count(*) FROM rocky_registrants WHERE partner_id = $1::bigint AND kind IN ('bulk', 'bulk_gregistration')`, s.partnerID).Scan(&n)
 	if n != 3 {
 		t.Fatalf("%d bulk rows stored, want 3 (the rejected batch writes nothing)", n)
 	}
@@ -43,7 +43,7 @@ func TestBulk(t *testing.T) {
 		t.Fatalf("batch of 1,001: %d %v", status, m)
 	}
 	var keyID int64
-	_ = s.store.Pool.QueryRow(context.Background(), `SELECT id FROM api_keys WHERE rocky_partner_id = $1::bigint`, s.partnerID).Scan(&keyID)
+	_ = s.db.QueryRow(context.Background(), `SELECT id FROM api_keys WHERE rocky_partner_id = $1::bigint`, s.partnerID).Scan(&keyID)
 	five := 5
 	if err := s.store.SetKeyLimits(context.Background(), keyID, nil, &five); err != nil {
 		t.Fatal(err)

@@ -123,7 +123,7 @@ func delivered(m map[string]any) bool {
 func (s *reportStack) callbackJobs(reportID int64) int {
 	s.t.Helper()
 	var n int
-	if err := s.store.Pool.QueryRow(context.Background(), `SELECT count(*) FROM jobs WHERE kind = $1 AND params->>'report_id' = $2`,
+	if err := s.db.QueryRow(context.Background(), `SELECT count(*) FROM jobs WHERE kind = $1 AND params->>'report_id' = $2`,
 		report.KindCallback, strconv.FormatInt(reportID, 10)).Scan(&n); err != nil {
 		s.t.Fatal(err)
 	}
@@ -303,7 +303,7 @@ func TestReportCallbackURLIsCheckedAtRequestTime(t *testing.T) {
 	}
 	var n int
 	pid, _ := strconv.ParseInt(p.id, 10, 64)
-	if err := s.store.Pool.QueryRow(context.Background(), `SELECT count(*) FROM registrant_reports WHERE partner_id = $1`, pid).Scan(&n); err != nil || n != 0 {
+	if err := s.db.QueryRow(context.Background(), `SELECT count(*) FROM registrant_reports WHERE partner_id = $1`, pid).Scan(&n); err != nil || n != 0 {
 		t.Errorf("%d reports stored for refused requests (%v)", n, err)
 	}
 	// A public host name passes (it is checked again, resolved, on delivery).

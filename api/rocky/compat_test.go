@@ -36,7 +36,7 @@ func TestPartyIsFreeText(t *testing.T) {
 			t.Fatalf("%s: %d %s", c.name, status, raw)
 		}
 		var party string
-		_ = s.store.Pool.QueryRow(context.Background(), `SELECT party FROM rocky_registrants WHERE uid = $1`, m["uid"]).Scan(&party)
+		_ = s.db.QueryRow(context.Background(), `SELECT party FROM rocky_registrants WHERE uid = $1`, m["uid"]).Scan(&party)
 		if party != c.want {
 			t.Errorf("%s: stored party %q, want %q", c.name, party, c.want)
 		}
@@ -88,7 +88,7 @@ func TestAgeIs18UnlessPreRegistrationIsOn(t *testing.T) {
 		t.Fatalf("pre-registration on, 17 in CA: %d %s", status, raw)
 	}
 	var ineligible, under18 bool
-	_ = p.store.Pool.QueryRow(context.Background(), `SELECT ineligible_age, under_18_ok FROM rocky_registrants WHERE uid = $1`,
+	_ = p.db.QueryRow(context.Background(), `SELECT ineligible_age, under_18_ok FROM rocky_registrants WHERE uid = $1`,
 		m["uid"]).Scan(&ineligible, &under18)
 	if !ineligible || !under18 {
 		t.Fatalf("pre-registrant stored with ineligible_age %v, under_18_ok %v", ineligible, under18)
@@ -168,7 +168,7 @@ func TestPublicEndpointsAnswerBrowsers(t *testing.T) {
 		t.Fatalf("form-encoded registration: %d %s", status, raw)
 	}
 	var first string
-	_ = s.store.Pool.QueryRow(context.Background(), `SELECT first_name FROM rocky_registrants WHERE uid = $1`, m["uid"]).Scan(&first)
+	_ = s.db.QueryRow(context.Background(), `SELECT first_name FROM rocky_registrants WHERE uid = $1`, m["uid"]).Scan(&first)
 	if first != "Ada" {
 		t.Fatalf("form-encoded first_name stored as %q", first)
 	}
@@ -266,7 +266,7 @@ func TestDatesTimestampsAndLanguageTags(t *testing.T) {
 		if strings.HasSuffix(c.name, "timestamps") {
 			// Absent or unparsable: the time of arrival; ISO: the partner's.
 			var created time.Time
-			_ = s.store.Pool.QueryRow(context.Background(), `SELECT created_at FROM rocky_registrants WHERE uid = $1`, m["uid"]).Scan(&created)
+			_ = s.db.QueryRow(context.Background(), `SELECT created_at FROM rocky_registrants WHERE uid = $1`, m["uid"]).Scan(&created)
 			want := created.After(before) && created.Before(time.Now().Add(time.Second))
 			if c.name == "ISO timestamps" {
 				want = created.Equal(time.Date(2026, 1, 10, 10, 0, 0, 0, time.UTC))
@@ -289,7 +289,7 @@ func TestDatesTimestampsAndLanguageTags(t *testing.T) {
 	}
 	var started time.Time
 	_, m, _ = s.register(func(m map[string]any) { m["created_at"] = "11012026 09:30:00" })
-	_ = s.store.Pool.QueryRow(context.Background(), `SELECT created_at FROM rocky_registrants WHERE uid = $1`, m["uid"]).Scan(&started)
+	_ = s.db.QueryRow(context.Background(), `SELECT created_at FROM rocky_registrants WHERE uid = $1`, m["uid"]).Scan(&started)
 	if !started.Equal(time.Date(2026, 11, 1, 9, 30, 0, 0, time.UTC)) {
 		t.Errorf("created_at stored as %v, want the partner's 2026-11-01 09:30 UTC", started)
 	}
@@ -366,7 +366,7 @@ func TestBulkTakesFormBodiesAsRailsReadsThem(t *testing.T) {
 		return s.do("POST", path, body, "Content-Type", "application/x-www-form-urlencoded; charset=UTF-8")
 	}
 	stored := func(email string) (locale, status, createdAt string) {
-		_ = s.store.Pool.QueryRow(context.Background(), `SELECT locale, status, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')
+		_ = s.db.QueryRow(context.Background(), `SELECT locale, status, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')
 			FROM rocky_registrants WHERE email_address = $1 AND partner_id = $2::bigint`, email, s.partnerID).Scan(&locale, &status, &createdAt)
 		return
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/turnoutdev/turnout/api"
 	"github.com/turnoutdev/turnout/api/rocky"
@@ -60,6 +61,7 @@ type stack struct {
 	url        string
 	smtp       *mailcatcher.Server
 	store      *storage.Store
+	db         *pgxpool.Pool // the test's own pool, for direct SQL
 	logs       *logBuffer
 	adminKey   string
 	partnerID  string
@@ -136,7 +138,7 @@ func start(t testing.TB, o options) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &stack{t: t, client: st.API, url: st.URL, smtp: st.SMTP, store: env.Store,
+	s := &stack{t: t, client: st.API, url: st.URL, smtp: st.SMTP, store: env.Store, db: env.Pool,
 		logs: logs, adminKey: admin.Secret, runWorker: runWorker}
 	s.createPartner()
 	return s
@@ -257,10 +259,10 @@ func assertNoIDNumber(t *testing.T, s *stack, id string) {
 	}
 	s.mu.Unlock()
 	var n int
-	if err := s.store.Pool.QueryRow(context.Background(), `SELECT count(*) FROM jobs WHERE params::text LIKE '%'||$1||'%' OR result::text LIKE '%'||$1||'%'`, id).Scan(&n); err != nil || n != 0 {
+	if err := s.db.QueryRow(context.Background(), `SELECT count(*) FROM jobs WHERE params::text LIKE '%'||$1||'%' OR result::text LIKE '%'||$1||'%'`, id).Scan(&n); err != nil || n != 0 {
 		t.Errorf("jobs rows mention the ID number: %d %v", n, err)
 	}
-	if err := s.store.Pool.QueryRow(context.Background(), `SELECT count(*) FROM rocky_registrants WHERE position($1::bytea in id_number_enc) > 0`, []byte(id)).Scan(&n); err != nil || n != 0 {
+	if err := s.db.QueryRow(context.Background(), `SELECT count(*) FROM rocky_registrants WHERE position($1::bytea in id_number_enc) > 0`, []byte(id)).Scan(&n); err != nil || n != 0 {
 		t.Errorf("id_number_enc holds the ID number in clear: %d %v", n, err)
 	}
 	env := testenv.Get(t)

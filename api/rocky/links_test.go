@@ -14,7 +14,7 @@ func TestStopRemindersLink(t *testing.T) {
 	uid := reg["uid"].(string)
 	left := func() int {
 		var n int
-		_ = s.store.Pool.QueryRow(context.Background(), `SELECT reminders_left FROM rocky_registrants WHERE uid = $1`, uid).Scan(&n)
+		_ = s.db.QueryRow(context.Background(), `SELECT reminders_left FROM rocky_registrants WHERE uid = $1`, uid).Scan(&n)
 		return n
 	}
 	before := left()

@@ -95,7 +95,7 @@ func TestAsyncFalseTimesOutWithTheRegistrant(t *testing.T) {
 	s.runWorker(2)
 	s.waitReady(uid)
 	var n int
-	_ = s.store.Pool.QueryRow(context.Background(), `SELECT count(*) FROM rocky_registrants WHERE uid = $1`, uid).Scan(&n)
+	_ = s.db.QueryRow(context.Background(), `SELECT count(*) FROM rocky_registrants WHERE uid = $1`, uid).Scan(&n)
 	if n != 1 {
 		t.Fatalf("%d registrants with the uid, want 1", n)
 	}
@@ -108,7 +108,7 @@ func TestRegistrationsRefusedWithoutEncryptionKey(t *testing.T) {
 		t.Fatalf("no key: %d %s, want 503 naming TURNOUT_ENCRYPTION_KEY", status, raw)
 	}
 	var n int
-	_ = s.store.Pool.QueryRow(context.Background(), `SELECT count(*) FROM rocky_registrants`).Scan(&n)
+	_ = s.db.QueryRow(context.Background(), `SELECT count(*) FROM rocky_registrants`).Scan(&n)
 	// Earlier tests may have stored rows; none may have been added here.
 	status, _, _ = s.do("GET", "/api/v4/state_requirements.json?lang=en&home_state_id=CA", "")
 	if status != 200 {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/turnoutdev/turnout/api"
 	"github.com/turnoutdev/turnout/api/rocky"
@@ -37,6 +38,7 @@ type reportStack struct {
 	t      *testing.T
 	client *apitest.Client
 	store  *storage.Store
+	db     *pgxpool.Pool // the test's own pool, for direct SQL
 	blobs  storage.Blobs
 	enq    *jobs.Enqueuer
 	st     *teststack.Stack
@@ -73,7 +75,7 @@ func newReportStack(t *testing.T, allow []netip.Prefix, guarded bool, queues map
 			d.Reports = &rocky.Reports{Service: svc, PublicURL: st.Config.PublicURL}
 		},
 	})
-	return &reportStack{t: t, client: st.API, store: st.Env.Store, blobs: st.Blobs, enq: st.Enqueuer, st: st, queues: queues}
+	return &reportStack{t: t, client: st.API, store: st.Env.Store, db: st.Env.Pool, blobs: st.Blobs, enq: st.Enqueuer, st: st, queues: queues}
 }
 
 // startWorker runs a worker with two slots on the stack's queues; the
@@ -112,10 +114,10 @@ func (s *reportStack) seed(p partnerCred, n int, start time.Time, edit func(i in
 	// that has not yet seen the new rows could run it once per row (40,000²
 	// row visits, minutes, whenever autovacuum is late).
 	var first int64
-	if err := s.store.Pool.QueryRow(context.Background(), `SELECT min(id) FROM rocky_registrants WHERE partner_id = $1`, pid).Scan(&first); err != nil {
+	if err := s.db.QueryRow(context.Background(), `SELECT min(id) FROM rocky_registrants WHERE partner_id = $1`, pid).Scan(&first); err != nil {
 		s.t.Fatal(err)
 	}
-	if _, err := s.store.Pool.Exec(context.Background(), `UPDATE rocky_registrants SET created_at = $2::timestamptz +
+	if _, err := s.db.Exec(context.Background(), `UPDATE rocky_registrants SET created_at = $2::timestamptz +
 		(id - $3) * interval '1 hour' WHERE partner_id = $1`, pid, start, first); err != nil {
 		s.t.Fatal(err)
 	}
@@ -336,7 +338,7 @@ func TestDownloadBeforeCompletionAndAfterExpiry(t *testing.T) {
 	stop := s.startWorker(time.Second)
 	s.waitComplete(p, m["status_url"].(string))
 	stop()
-	if _, err := s.store.Pool.Exec(context.Background(), `UPDATE registrant_reports SET expires_at = now() - interval '1 minute' WHERE id = $1`, id); err != nil {
+	if _, err := s.db.Exec(context.Background(), `UPDATE registrant_reports SET expires_at = now() - interval '1 minute' WHERE id = $1`, id); err != nil {
 		t.Fatal(err)
 	}
 	resp, body, raw = s.do("GET", fmt.Sprintf("/api/v4/registrant_reports/%d/download?%s", id, creds(p)), "")

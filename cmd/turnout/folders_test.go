@@ -29,7 +29,7 @@ func TestFoldersCreateSharesWithKeys(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &f); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
-	got, ok, err := storage.FolderOfKey(context.Background(), env.Store.Pool, f.FolderID, k.ID)
+	got, ok, err := env.Store.FolderOfKey(context.Background(), f.FolderID, k.ID)
 	if err != nil || !ok || !got.APIWritable || got.Name != "Field lists" || len(f.KeyIDs) != 1 || f.KeyIDs[0] != k.ID {
 		t.Errorf("folder %+v (ok %v, err %v) from %s", got, ok, err, out)
 	}

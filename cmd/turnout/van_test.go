@@ -45,7 +45,7 @@ func TestGenPeopleIsDeterministicAndImports(t *testing.T) {
 		}
 	}
 	var n int
-	_ = testenv.Get(t).Store.Pool.QueryRow(context.Background(), `SELECT count(*) FROM van_people WHERE db_mode = 1`).Scan(&n)
+	_ = testenv.Get(t).Pool.QueryRow(context.Background(), `SELECT count(*) FROM van_people WHERE db_mode = 1`).Scan(&n)
 	if n != 50 {
 		t.Errorf("%d people in db mode 1, want 50", n)
 	}

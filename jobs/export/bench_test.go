@@ -59,7 +59,7 @@ func BenchmarkSavedListExport1M(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer blobs.Close()
-	list, keyID := benchList(b, env.Store, n)
+	list, keyID := benchList(b, env, n)
 	builder := &Builder{Store: env.Store, Blobs: blobs, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	// The baseline is the query a data engineer would write for the column.
 	out := filepath.Join(b.TempDir(), "psql.csv")
@@ -132,28 +132,28 @@ func BenchmarkSavedListExport1M(b *testing.B) {
 
 // benchList seeds a key, a folder and a list of n members (VANIDs 7, 14,
 // ...) server-side, so the Go process stays out of the seeding.
-func benchList(b *testing.B, store *storage.Store, n int) (list, keyID int64) {
+func benchList(b *testing.B, env *testenv.Env, n int) (list, keyID int64) {
 	b.Helper()
 	ctx := context.Background()
 	mode := int16(0)
-	k, err := store.CreateKey(ctx, storage.NewKey{Name: "bench", Scopes: []string{storage.ScopeVAN}, VANApp: "bench-" + b.Name(), VANDBMode: &mode})
+	k, err := env.Store.CreateKey(ctx, storage.NewKey{Name: "bench", Scopes: []string{storage.ScopeVAN}, VANApp: "bench-" + b.Name(), VANDBMode: &mode})
 	if err != nil {
 		b.Fatal(err)
 	}
-	f, err := store.CreateFolder(ctx, "Bench", false, []int64{k.ID})
+	f, err := env.Store.CreateFolder(ctx, "Bench", false, []int64{k.ID})
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := store.Pool.QueryRow(ctx, `INSERT INTO van_saved_lists (folder_id, db_mode, key_id, name) VALUES ($1, 0, $2, 'Bench')
+	if err := env.Pool.QueryRow(ctx, `INSERT INTO van_saved_lists (folder_id, db_mode, key_id, name) VALUES ($1, 0, $2, 'Bench')
 		RETURNING id`, f.ID, k.ID).Scan(&list); err != nil {
 		b.Fatal(err)
 	}
 	seed := time.Now()
-	if _, err := store.Pool.Exec(ctx, `INSERT INTO van_saved_list_members (list_id, vanid)
+	if _, err := env.Pool.Exec(ctx, `INSERT INTO van_saved_list_members (list_id, vanid)
 		SELECT $1, i * 7 FROM generate_series(1, $2) AS i`, list, n); err != nil {
 		b.Fatal(err)
 	}
-	if _, err := store.Pool.Exec(ctx, `ANALYZE van_saved_list_members`); err != nil {
+	if _, err := env.Pool.Exec(ctx, `ANALYZE van_saved_list_members`); err != nil {
 		b.Fatal(err)
 	}
 	b.Logf("seeded a list of %d members in %s", n, time.Since(seed).Round(time.Millisecond))

@@ -47,11 +47,11 @@ func TestRetriedExportNotifiesAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 	var list int64
-	if err := env.Store.Pool.QueryRow(ctx, `INSERT INTO van_saved_lists (folder_id, db_mode, key_id, name) VALUES ($1, 0, $2, 'Retry')
+	if err := env.Pool.QueryRow(ctx, `INSERT INTO van_saved_lists (folder_id, db_mode, key_id, name) VALUES ($1, 0, $2, 'Retry')
 		RETURNING id`, f.ID, k.ID).Scan(&list); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := env.Store.Pool.Exec(ctx, `INSERT INTO van_saved_list_members (list_id, vanid) VALUES ($1, 11), ($1, 12)`, list); err != nil {
+	if _, err := env.Pool.Exec(ctx, `INSERT INTO van_saved_list_members (list_id, vanid) VALUES ($1, 11), ($1, 12)`, list); err != nil {
 		t.Fatal(err)
 	}
 	verifier, _ := webhook.NewVerifier(k.WebhookSecret)
@@ -93,10 +93,10 @@ func TestRetriedExportNotifiesAgain(t *testing.T) {
 	}
 
 	// Retried by hand: the job row is queued again (and the type fixed).
-	if _, err := env.Store.Pool.Exec(ctx, `UPDATE van_export_jobs SET export_type = 4 WHERE job_id = $1;`, job.ID); err != nil {
+	if _, err := env.Pool.Exec(ctx, `UPDATE van_export_jobs SET export_type = 4 WHERE job_id = $1;`, job.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := env.Store.Pool.Exec(ctx, `UPDATE jobs SET status = 'queued', error = NULL, finished_at = NULL WHERE id = $1`, job.ID); err != nil {
+	if _, err := env.Pool.Exec(ctx, `UPDATE jobs SET status = 'queued', error = NULL, finished_at = NULL WHERE id = $1`, job.ID); err != nil {
 		t.Fatal(err)
 	}
 	if e, _ := env.Store.ExportJob(ctx, job.ID); Status(e) != StatusRequested {

@@ -82,7 +82,7 @@ func (f *fixture) register(t *testing.T) *storage.Registrant {
 // jobsOf returns the registrant's jobs of kind, oldest first.
 func (f *fixture) jobsOf(t *testing.T, r *storage.Registrant, kind string) []*storage.Job {
 	t.Helper()
-	rows, err := f.env.Store.Pool.Query(context.Background(), `SELECT id FROM jobs WHERE kind = $1 AND (params->>'registrant_id')::bigint = $2 ORDER BY id`, kind, r.ID)
+	rows, err := f.env.Pool.Query(context.Background(), `SELECT id FROM jobs WHERE kind = $1 AND (params->>'registrant_id')::bigint = $2 ORDER BY id`, kind, r.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +145,7 @@ func TestJobsAreIdempotent(t *testing.T) {
 		t.Fatalf("%d reminder jobs after an early run, want 2", len(rem))
 	}
 	// Now due.
-	if _, err := f.env.Store.Pool.Exec(ctx, `UPDATE jobs SET params = jsonb_set(params, '{due}', '0') WHERE id = $1`, rem[1].ID); err != nil {
+	if _, err := f.env.Pool.Exec(ctx, `UPDATE jobs SET params = jsonb_set(params, '{due}', '0') WHERE id = $1`, rem[1].ID); err != nil {
 		t.Fatal(err)
 	}
 	rem[0], _ = f.env.Store.Job(ctx, rem[1].ID)

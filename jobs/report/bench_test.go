@@ -36,7 +36,7 @@ func BenchmarkReport1M(b *testing.B) {
 	seedStart := time.Now()
 	// Server-side generation: the Go process stays out of the seeding, so
 	// its RSS is the build's.
-	if _, err := f.store.Pool.Exec(ctx, `INSERT INTO rocky_registrants (uid, partner_id, kind, status, locale,
+	if _, err := f.db.Exec(ctx, `INSERT INTO rocky_registrants (uid, partner_id, kind, status, locale,
 		email_address, first_name, middle_name, last_name, name_title, home_address, home_city, home_state_id,
 		home_zip_code, date_of_birth, us_citizen, party, phone, source_tracking_id, partner_tracking_id,
 		survey_question_1, survey_answer_1, created_at)
@@ -50,7 +50,7 @@ func BenchmarkReport1M(b *testing.B) {
 		FROM generate_series(1, $2) AS i`, f.partner, n); err != nil {
 		b.Fatal(err)
 	}
-	if _, err := f.store.Pool.Exec(ctx, `ANALYZE rocky_registrants`); err != nil {
+	if _, err := f.db.Exec(ctx, `ANALYZE rocky_registrants`); err != nil {
 		b.Fatal(err)
 	}
 	b.Logf("seeded %d registrants in %s", n, time.Since(seedStart).Round(time.Millisecond))

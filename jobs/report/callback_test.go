@@ -28,7 +28,7 @@ func (f *fixture) callbackJobs(reportID int64) []*storage.Job {
 		f.t.Fatal(err)
 	}
 	var n int
-	if err := f.store.Pool.QueryRow(context.Background(), `SELECT count(*) FROM jobs WHERE kind = $1 AND (params->>'report_id')::bigint = $2`,
+	if err := f.db.QueryRow(context.Background(), `SELECT count(*) FROM jobs WHERE kind = $1 AND (params->>'report_id')::bigint = $2`,
 		KindCallback, reportID).Scan(&n); err != nil {
 		f.t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/turnoutdev/turnout/internal/fault"
 	"github.com/turnoutdev/turnout/internal/testkit/testenv"
@@ -26,6 +27,7 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 type fixture struct {
 	t       testing.TB
 	store   *storage.Store
+	db      *pgxpool.Pool // the test's own pool on store's database, for direct SQL
 	blobs   storage.Blobs
 	svc     *Service
 	builder *Builder
@@ -47,7 +49,7 @@ func newFixture(t testing.TB) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{t: t, store: env.Store, blobs: blobs, partner: p.Partner.ID,
+	return &fixture{t: t, store: env.Store, db: env.Pool, blobs: blobs, partner: p.Partner.ID,
 		svc:     &Service{Store: env.Store, Blobs: blobs, Enqueuer: jobs.NewEnqueuer(env.Store, aq, log)},
 		builder: &Builder{Store: env.Store, Blobs: blobs, Log: log, ProgressEvery: 1000}}
 }
@@ -90,7 +92,7 @@ func (f *fixture) seed(n int, start time.Time, edit func(i int, r *storage.Regis
 			r.PrevFirstName, r.IneligibleAge, r.Under18OK, r.FinishWithState, r.SurveyAnswer1, r.IDNumberEnc,
 			r.CreatedAt}, nil
 	})
-	if _, err := f.store.Pool.CopyFrom(context.Background(), pgx.Identifier{"rocky_registrants"}, cols, src); err != nil {
+	if _, err := f.db.CopyFrom(context.Background(), pgx.Identifier{"rocky_registrants"}, cols, src); err != nil {
 		f.t.Fatalf("seed %d registrants: %v", n, err)
 	}
 }
@@ -174,7 +176,7 @@ func (f *fixture) checkAgainstDB(recs [][]string, reportType, where string, args
 	for i, h := range header {
 		idx[h] = i
 	}
-	rows, _ := f.store.Pool.Query(context.Background(), `SELECT * FROM rocky_registrants WHERE partner_id = $1 `+where+` ORDER BY id`,
+	rows, _ := f.db.Query(context.Background(), `SELECT * FROM rocky_registrants WHERE partner_id = $1 `+where+` ORDER BY id`,
 		append([]any{f.partner}, args...)...)
 	defer rows.Close()
 	n := 0
@@ -307,7 +309,7 @@ func TestBadRequestsAreRefusedByField(t *testing.T) {
 		}
 	}
 	var n int
-	_ = f.store.Pool.QueryRow(context.Background(), `SELECT count(*) FROM registrant_reports WHERE partner_id = $1`, f.partner).Scan(&n)
+	_ = f.db.QueryRow(context.Background(), `SELECT count(*) FROM registrant_reports WHERE partner_id = $1`, f.partner).Scan(&n)
 	if n != 0 {
 		t.Errorf("%d reports stored for refused requests", n)
 	}
@@ -438,7 +440,7 @@ func TestExpiredReportsAreDeletedAndRefused(t *testing.T) {
 		}
 	}
 	// The retention of one report passes.
-	if _, err := f.store.Pool.Exec(context.Background(), `UPDATE registrant_reports SET expires_at = now() - interval '1 second'
+	if _, err := f.db.Exec(context.Background(), `UPDATE registrant_reports SET expires_at = now() - interval '1 second'
 		WHERE id = $1`, old.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -565,17 +567,19 @@ func TestReportRowsAreReadFromTheReplica(t *testing.T) {
 	f := newFixture(t)
 	f.seed(10, time.Now().Add(-time.Hour), nil)
 	ctx := context.Background()
-	replica, err := storage.Open(ctx, testenv.NewDatabase(t))
+	replicaURL := testenv.NewDatabase(t)
+	replica, err := storage.Open(ctx, replicaURL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(replica.Close)
+	replicaDB := testenv.OpenPool(t, replicaURL)
 	// The stand-in replica holds 3 of the registrants (its partner rows
 	// are not copied, so its foreign keys are not checked).
-	if _, err := replica.Pool.Exec(ctx, `ALTER TABLE rocky_registrants DISABLE TRIGGER ALL`); err != nil {
+	if _, err := replicaDB.Exec(ctx, `ALTER TABLE rocky_registrants DISABLE TRIGGER ALL`); err != nil {
 		t.Fatal(err)
 	}
-	(&fixture{t: t, store: replica, partner: f.partner}).seed(3, time.Now().Add(-time.Hour), nil)
+	(&fixture{t: t, store: replica, db: replicaDB, partner: f.partner}).seed(3, time.Now().Add(-time.Hour), nil)
 
 	r, job := f.create(Request{ReportType: TypeStandard})
 	if r.RecordCount != 10 {
