@@ -22,6 +22,10 @@
 //     (avevdirect.go, directrows.go) matches the file chunk by chunk as
 //     the score path does and COPYs each chunk's records straight into
 //     van_avev, in place of the records they replace;
+//   - a single LoadSavedListFile action: the direct saved-list path
+//     (savedlistdirect.go) writes the list, then matches the file the same
+//     way and COPYs each chunk's people, once each, straight into its
+//     members;
 //   - anything else: every valid row is COPY'd into a temporary staging
 //     table and each action applies set-based SQL to it.
 //

@@ -24,6 +24,9 @@ import (
 //   - directAVEVLoader (avevdirect.go): the only action is an
 //     AVEVDataFile by VANID; matched like the score path, COPY'd straight
 //     into van_avev;
+//   - directListLoader (savedlistdirect.go): the only action is a
+//     LoadSavedListFile; matched the same way, COPY'd straight into
+//     van_saved_list_members;
 //   - stagedLoader (below): anything else; every row is COPY'd into
 //     fileload_stage and each action applies set-based SQL to it.
 //
@@ -61,6 +64,9 @@ func chooseLoader(ctx context.Context, j loadJob) (loader, error) {
 	}
 	if avev := directAVEV(j.rules); avev != nil {
 		return newDirectAVEVLoader(j, avev), nil
+	}
+	if list := directSavedList(j.rules); list != nil {
+		return newDirectListLoader(j, list), nil
 	}
 	if phones := directPhones(j.rules); phones != nil {
 		// The phones direct path holds the database's VANIDs in memory.
