@@ -131,7 +131,7 @@ func TestReconcilerWaitsOutAnUnrecordedRun(t *testing.T) {
 		t.Fatalf("re-enqueued %d jobs, want 0: a worker is running it", n)
 	}
 	waitStatus(t, env.Store, j.ID, storage.JobSucceeded)
-	time.Sleep(300 * time.Millisecond)
+	drained(t, env, jobs.QueueDefault)
 	if runs.Load() != 1 {
 		t.Fatalf("handler ran %d times, want 1", runs.Load())
 	}

@@ -64,6 +64,10 @@ type Options struct {
 	KeyLimit KeyLimitOptions
 	// RetryDelay overrides the backoff between attempts (tests make it short).
 	RetryDelay asynq.RetryDelayFunc
+	// DelayedCheckEvery is how often retries and scheduled tasks due to run
+	// move back to their queue (default 1s); it bounds how late a retry
+	// starts after its delay.
+	DelayedCheckEvery time.Duration
 	// Registry, if set, receives the job metrics.
 	Registry prometheus.Registerer
 	Log      *slog.Logger
@@ -117,6 +121,9 @@ func New(opts Options, store *storage.Store, enq *jobs.Enqueuer, handlers map[st
 	}
 	if opts.StartAfter == 0 {
 		opts.StartAfter = 100 * time.Millisecond
+	}
+	if opts.DelayedCheckEvery == 0 {
+		opts.DelayedCheckEvery = time.Second
 	}
 	if opts.Concurrency == 0 {
 		opts.Concurrency = 10
@@ -207,7 +214,7 @@ func (s *Server) newAsynq(n int, queues map[string]int) *asynq.Server {
 		TaskCheckInterval: 50 * time.Millisecond,
 		// Retries and scheduled tasks (reminder e-mails) move to pending on
 		// this beat; the default 5 s would add up to 5 s to every retry.
-		DelayedTaskCheckInterval: time.Second,
+		DelayedTaskCheckInterval: s.opts.DelayedCheckEvery,
 		// A job waiting for a slot of its key is not a failure: Asynq
 		// neither counts it against the task's retries nor in the queue's
 		// failure rate, and it comes back soon.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,8 +15,10 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/turnoutdev/turnout/internal/fault"
+	"github.com/turnoutdev/turnout/internal/testkit"
 	"github.com/turnoutdev/turnout/internal/testkit/testenv"
 	"github.com/turnoutdev/turnout/jobs"
 	"github.com/turnoutdev/turnout/storage"
@@ -45,6 +48,9 @@ func start(t *testing.T, handlers map[string]jobs.Handler, opts worker.Options) 
 	opts.Log = quiet
 	if opts.Concurrency == 0 {
 		opts.Concurrency = 4
+	}
+	if opts.DelayedCheckEvery == 0 {
+		opts.DelayedCheckEvery = fastRetry.DelayedCheckEvery
 	}
 	srv := worker.New(opts, env.Store, h.enq, handlers)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -87,6 +93,35 @@ func waitStatus(t *testing.T, store *storage.Store, id int64, want string) *stor
 	return nil
 }
 
+// drained waits until queue has no task pending, running, scheduled or
+// waiting for a retry: nothing more of it will run.
+func drained(t *testing.T, env *testenv.Env, queue string) {
+	t.Helper()
+	in := asynq.NewInspector(env.AsynqConn)
+	testkit.Eventually(t, 10*time.Second, func() bool {
+		if qs, err := in.Queues(); err == nil && !slices.Contains(qs, queue) {
+			return true // Redis lost it, tasks and all
+		}
+		q, err := in.GetQueueInfo(queue)
+		return err == nil && q.Pending+q.Active+q.Scheduled+q.Retry == 0
+	}, "queue %s drained", queue)
+}
+
+// passes is how many reconcile passes the worker registered on reg ran.
+func passes(t *testing.T, reg *prometheus.Registry) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "turnout_reconcile_passes_total" {
+			return mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	return 0
+}
+
 func deref(s *string) string {
 	if s == nil {
 		return "<nil>"
@@ -119,7 +154,8 @@ func age(t *testing.T, env *testenv.Env, ids ...int64) {
 }
 
 // fastRetry makes retries immediate so tests do not wait for backoff.
-var fastRetry = worker.Options{RetryDelay: func(int, error, *asynq.Task) time.Duration { return 10 * time.Millisecond }}
+var fastRetry = worker.Options{RetryDelay: func(int, error, *asynq.Task) time.Duration { return 10 * time.Millisecond },
+	DelayedCheckEvery: 20 * time.Millisecond}
 
 func TestJobSucceedsWithResultAndTimestamps(t *testing.T) {
 	h := start(t, map[string]jobs.Handler{"ok": jobs.HandlerFunc(func(ctx context.Context, j *storage.Job) (any, error) {
@@ -161,7 +197,7 @@ func TestInvalidInputFailsAtOnceWithoutRetry(t *testing.T) {
 		return nil, fault.New(fault.Invalid, "row 2: score 11 is above the maximum 10")
 	})}, fastRetry)
 	j := waitStatus(t, h.env.Store, h.create(t, "bad", 5).ID, storage.JobFailed)
-	time.Sleep(300 * time.Millisecond)
+	drained(t, h.env, jobs.QueueDefault) // no retry is waiting
 	if n := calls.Load(); n != 1 || j.Attempts != 1 {
 		t.Errorf("handler ran %d times over %d attempts; invalid input must not be retried", n, j.Attempts)
 	}
@@ -239,7 +275,7 @@ func TestDuplicateEnqueueIsANoOp(t *testing.T) {
 	if _, err := client.Enqueue(asynq.NewTask("count", []byte(`{"job_id":`+itoa(j.ID)+`}`)), asynq.Queue(jobs.QueueDefault)); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(500 * time.Millisecond)
+	drained(t, env, jobs.QueueDefault)
 	cancel()
 	<-done
 	if n := runs.Load(); n != 1 {
@@ -268,16 +304,21 @@ func TestReconcilerReenqueuesJobsLostFromRedis(t *testing.T) {
 	age(t, env, ids...)
 	var mu sync.Mutex
 	runs := map[int64]int{}
+	reg := prometheus.NewRegistry()
 	h := start(t, map[string]jobs.Handler{"lost": jobs.HandlerFunc(func(_ context.Context, j *storage.Job) (any, error) {
 		mu.Lock()
 		runs[j.ID]++
 		mu.Unlock()
 		return nil, nil
-	})}, worker.Options{Reconcile: worker.ReconcileOptions{Interval: 100 * time.Millisecond, Grace: time.Second, Stale: time.Minute, Settle: 300 * time.Millisecond}})
+	})}, worker.Options{Reconcile: worker.ReconcileOptions{Interval: 100 * time.Millisecond, Grace: time.Second, Stale: time.Minute, Settle: 300 * time.Millisecond},
+		Registry: reg})
 	for _, id := range ids {
 		waitStatus(t, h.env.Store, id, storage.JobSucceeded)
 	}
-	time.Sleep(300 * time.Millisecond) // further reconcile passes must not run them again
+	// Further reconcile passes must not run them again.
+	after := passes(t, reg)
+	testkit.Eventually(t, 10*time.Second, func() bool { return passes(t, reg) >= after+2 }, "two more reconcile passes")
+	drained(t, h.env, jobs.QueueFileload)
 	mu.Lock()
 	defer mu.Unlock()
 	for _, id := range ids {
@@ -351,7 +392,7 @@ func TestShutdownTimeoutHandsJobBackForRetry(t *testing.T) {
 func start2(t *testing.T, env *testenv.Env, handlers map[string]jobs.Handler, opts worker.Options) *harness {
 	client := asynq.NewClient(env.AsynqConn)
 	h := &harness{env: env, client: client, enq: jobs.NewEnqueuer(env.Store, client, quiet), done: make(chan struct{})}
-	opts.Redis, opts.Log, opts.RetryDelay = env.AsynqConn, quiet, fastRetry.RetryDelay
+	opts.Redis, opts.Log, opts.RetryDelay, opts.DelayedCheckEvery = env.AsynqConn, quiet, fastRetry.RetryDelay, fastRetry.DelayedCheckEvery
 	srv := worker.New(opts, env.Store, h.enq, handlers)
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel
@@ -367,14 +408,20 @@ func TestWorkerServesOnlyItsQueues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mine, err := h.enq.Create(context.Background(), storage.NewJob{Kind: "n", Queue: jobs.QueueFileload})
-	if err != nil {
-		t.Fatal(err)
+	// The pdf job was queued first: jobs of the worker's own queue queued
+	// after it finish while it stays queued.
+	for range 3 {
+		mine, err := h.enq.Create(context.Background(), storage.NewJob{Kind: "n", Queue: jobs.QueueFileload})
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitStatus(t, h.env.Store, mine.ID, storage.JobSucceeded)
 	}
-	waitStatus(t, h.env.Store, mine.ID, storage.JobSucceeded)
-	time.Sleep(300 * time.Millisecond)
 	if got, _ := h.env.Store.Job(context.Background(), other.ID); got.Status != storage.JobQueued {
 		t.Fatalf("a fileload-only worker ran a pdf job: status %q", got.Status)
+	}
+	if info, err := asynq.NewInspector(h.env.AsynqConn).GetQueueInfo(jobs.QueuePDF); err != nil || info.Pending != 1 {
+		t.Fatalf("pdf queue: %+v %v, want its task still pending", info, err)
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
@@ -54,7 +55,8 @@ type Options struct {
 	// Front wraps the API handler (a proxy's behaviour).
 	Front func(http.Handler) http.Handler
 	// Worker are the worker's options (Redis and Log are the stack's;
-	// Concurrency defaults to 4).
+	// Concurrency defaults to 4, DelayedCheckEvery to 50ms so retries
+	// start as soon as their delay is over).
 	Worker worker.Options
 	// NoWorker starts no worker; StartWorker starts one later.
 	NoWorker bool
@@ -162,6 +164,9 @@ func (s *Stack) StartWorker(opts worker.Options) (stop func()) {
 	opts.Redis, opts.Log = s.Env.AsynqConn, s.Log
 	if opts.Concurrency == 0 {
 		opts.Concurrency = 4
+	}
+	if opts.DelayedCheckEvery == 0 {
+		opts.DelayedCheckEvery = 50 * time.Millisecond
 	}
 	w := worker.New(opts, s.store, s.Enqueuer, s.Handlers)
 	ctx, cancel := context.WithCancel(context.Background())
