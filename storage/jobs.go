@@ -1,11 +1,9 @@
 package storage
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -61,27 +59,30 @@ type NewJob struct {
 	KeyID       *int64
 	Params      any // marshalled to JSON; never put secrets here that a response would show
 	MaxAttempts int
+	// FileLoad, when set, is the file-load record the job works on; it is
+	// inserted in the same statement as the job, with JobID filled in.
+	FileLoad *FileLoad
 }
 
 const jobColumns = `id, kind, queue, status, key_id, params, result, progress_total, progress_done,
 	progress_failed, error, attempts, max_attempts, created_at, updated_at, started_at, finished_at, heartbeat_at,
 	canceled_by, canceled_at`
 
-// InsertJob inserts a queued job.
+// InsertJob inserts a queued job (and its file load, if it has one).
 func (ex *executor) InsertJob(ctx context.Context, n NewJob) (*Job, error) {
-	params := []byte("{}")
-	if n.Params != nil {
-		var err error
-		if params, err = json.Marshal(n.Params); err != nil {
-			return nil, fmt.Errorf("marshal job params: %w", err)
+	if n.FileLoad != nil {
+		js, err := ex.InsertJobs(ctx, []NewJob{n})
+		if err != nil {
+			return nil, err
 		}
-		params = validJSON(params)
+		return js[0], nil
 	}
-	if n.MaxAttempts == 0 {
-		n.MaxAttempts = 5
+	params, err := jobParams(n)
+	if err != nil {
+		return nil, err
 	}
 	rows, _ := ex.q.Query(ctx, `INSERT INTO jobs (kind, queue, key_id, params, max_attempts)
-		VALUES ($1, $2, $3, $4, $5) RETURNING `+jobColumns, n.Kind, n.Queue, n.KeyID, params, n.MaxAttempts)
+		VALUES ($1, $2, $3, $4, $5) RETURNING `+jobColumns, n.Kind, n.Queue, n.KeyID, params, maxAttempts(n))
 	j, err := pgx.CollectExactlyOneRow(rows, pgx.RowToAddrOfStructByName[Job])
 	if err != nil {
 		return nil, fmt.Errorf("insert job: %w", err)
@@ -89,34 +90,72 @@ func (ex *executor) InsertJob(ctx context.Context, n NewJob) (*Job, error) {
 	return j, nil
 }
 
-// InsertJobs inserts queued jobs in one statement and returns
-// them in the order given.
+// jobParams is a new job's parameters as valid JSON.
+func jobParams(n NewJob) ([]byte, error) {
+	if n.Params == nil {
+		return []byte("{}"), nil
+	}
+	params, err := json.Marshal(n.Params)
+	if err != nil {
+		return nil, fmt.Errorf("marshal job params: %w", err)
+	}
+	return validJSON(params), nil
+}
+
+func maxAttempts(n NewJob) int32 {
+	if n.MaxAttempts == 0 {
+		return 5
+	}
+	return int32(n.MaxAttempts)
+}
+
+// InsertJobs inserts queued jobs, and the file loads of those that have
+// one, in one statement and returns the jobs in the order given. Job ids
+// are drawn in the statement, in the order given; when a file load's
+// source URL must be sealed (the seal is bound to the job id), the ids are
+// drawn first.
 func (ex *executor) InsertJobs(ctx context.Context, ns []NewJob) ([]*Job, error) {
 	kinds, queues := make([]string, len(ns)), make([]string, len(ns))
 	keys, params, attempts := make([]*int64, len(ns)), make([][]byte, len(ns)), make([]int32, len(ns))
 	for i, n := range ns {
-		kinds[i], queues[i], keys[i], attempts[i], params[i] = n.Kind, n.Queue, n.KeyID, int32(n.MaxAttempts), []byte("{}")
-		if attempts[i] == 0 {
-			attempts[i] = 5
+		p, err := jobParams(n)
+		if err != nil {
+			return nil, err
 		}
-		if n.Params != nil {
-			var err error
-			if params[i], err = json.Marshal(n.Params); err != nil {
-				return nil, fmt.Errorf("marshal job params: %w", err)
-			}
-			params[i] = validJSON(params[i])
-		}
+		kinds[i], queues[i], keys[i], params[i], attempts[i] = n.Kind, n.Queue, n.KeyID, p, maxAttempts(n)
 	}
-	// Identity values are drawn in the order the rows are inserted, which
-	// is unnest's; sorting by id restores the order given.
-	rows, _ := ex.q.Query(ctx, `INSERT INTO jobs (kind, queue, key_id, params, max_attempts)
-		SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::jsonb[], $5::int[]) RETURNING `+jobColumns,
-		kinds, queues, keys, params, attempts)
+	ids, err := ex.idsToSeal(ctx, ns)
+	if err != nil {
+		return nil, err
+	}
+	loads, err := ex.fileLoadColumns(ns, ids)
+	if err != nil {
+		return nil, err
+	}
+	rows, _ := ex.q.Query(ctx, `WITH n AS (
+			SELECT coalesce(u.id, nextval(pg_get_serial_sequence('jobs', 'id'))) AS id,
+				u.kind, u.queue, u.key_id, u.params, u.max_attempts, u.ord
+			FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::jsonb[], $6::int[])
+				WITH ORDINALITY AS u (id, kind, queue, key_id, params, max_attempts, ord)
+		), j AS (
+			INSERT INTO jobs (id, kind, queue, key_id, params, max_attempts) OVERRIDING SYSTEM VALUE
+			SELECT id, kind, queue, key_id, params, max_attempts FROM n ORDER BY ord
+			RETURNING `+jobColumns+`
+		), f AS (
+			INSERT INTO van_file_loads (job_id, key_id, db_mode, description, request, source_url, listeners)
+			SELECT n.id, l.key_id, l.db_mode, l.description, l.request, l.source_url, coalesce(l.listeners, '[]')
+			FROM unnest($7::bigint[], $8::smallint[], $9::text[], $10::jsonb[], $11::text[], $12::jsonb[])
+				WITH ORDINALITY AS l (key_id, db_mode, description, request, source_url, listeners, ord)
+			JOIN n ON n.ord = l.ord
+			WHERE l.key_id IS NOT NULL
+		)
+		SELECT * FROM j ORDER BY id`,
+		ids, kinds, queues, keys, params, attempts,
+		loads.keys, loads.modes, loads.descriptions, loads.requests, loads.sources, loads.listeners)
 	js, err := pgx.CollectRows(rows, pgx.RowToAddrOfStructByName[Job])
 	if err != nil {
 		return nil, fmt.Errorf("insert %d jobs: %w", len(ns), err)
 	}
-	slices.SortFunc(js, func(a, b *Job) int { return cmp.Compare(a.ID, b.ID) })
 	return js, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -167,20 +168,90 @@ const sealedPrefix = "sealed:"
 // the store has a key ring, so a dump or a replica of the database does
 // not hold the password.
 func (ex *executor) InsertFileLoad(ctx context.Context, f FileLoad) error {
-	src := f.SourceURL
-	if u, err := url.Parse(src); err == nil && u.User != nil && ex.store.Secrets.Enabled() {
-		enc, err := ex.store.Secrets.Encrypt([]byte(src), fileLoadAD(f.JobID))
-		if err != nil {
-			return fmt.Errorf("seal source URL: %w", err)
-		}
-		src = sealedPrefix + base64.RawStdEncoding.EncodeToString(enc)
+	src, err := ex.sealSource(f.JobID, f.SourceURL)
+	if err != nil {
+		return err
 	}
-	_, err := ex.q.Exec(ctx, `INSERT INTO van_file_loads (job_id, key_id, db_mode, description, request, source_url, listeners)
+	_, err = ex.q.Exec(ctx, `INSERT INTO van_file_loads (job_id, key_id, db_mode, description, request, source_url, listeners)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)`, f.JobID, f.KeyID, f.DBMode, ValidText(f.Description), validJSON(f.Request), src, validJSON(f.Listeners))
 	if err != nil {
 		return fmt.Errorf("insert file load: %w", err)
 	}
 	return nil
+}
+
+// mustSeal reports whether a source URL is stored encrypted: it carries
+// credentials and the store has a key ring.
+func (ex *executor) mustSeal(src string) bool {
+	u, err := url.Parse(src)
+	return err == nil && u.User != nil && ex.store.Secrets.Enabled()
+}
+
+// sealSource returns the source URL as stored for job jobID.
+func (ex *executor) sealSource(jobID int64, src string) (string, error) {
+	if !ex.mustSeal(src) {
+		return src, nil
+	}
+	enc, err := ex.store.Secrets.Encrypt([]byte(src), fileLoadAD(jobID))
+	if err != nil {
+		return "", fmt.Errorf("seal source URL: %w", err)
+	}
+	return sealedPrefix + base64.RawStdEncoding.EncodeToString(enc), nil
+}
+
+// idsToSeal draws the job ids of ns ahead of their insert when one of them
+// has a source URL to seal, whose seal is bound to its job id; otherwise
+// it returns nils and the insert draws them.
+func (ex *executor) idsToSeal(ctx context.Context, ns []NewJob) ([]*int64, error) {
+	ids := make([]*int64, len(ns))
+	if !slices.ContainsFunc(ns, func(n NewJob) bool { return n.FileLoad != nil && ex.mustSeal(n.FileLoad.SourceURL) }) {
+		return ids, nil
+	}
+	rows, _ := ex.q.Query(ctx, `SELECT nextval(pg_get_serial_sequence('jobs', 'id')) FROM generate_series(1, $1)`, len(ns))
+	drawn, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, fmt.Errorf("draw %d job ids: %w", len(ns), err)
+	}
+	for i := range ids {
+		ids[i] = &drawn[i]
+	}
+	return ids, nil
+}
+
+// fileLoadArrays are the file loads of a batch of new jobs, column by
+// column; a job without one has a null key.
+type fileLoadArrays struct {
+	keys                  []*int64
+	modes                 []int16
+	descriptions, sources []string
+	requests, listeners   [][]byte
+}
+
+// fileLoadColumns lays out the file loads of ns for one insert, sealing
+// the source URLs that must be (ids are then drawn already).
+func (ex *executor) fileLoadColumns(ns []NewJob, ids []*int64) (fileLoadArrays, error) {
+	a := fileLoadArrays{
+		keys: make([]*int64, len(ns)), modes: make([]int16, len(ns)), descriptions: make([]string, len(ns)),
+		sources: make([]string, len(ns)), requests: make([][]byte, len(ns)), listeners: make([][]byte, len(ns)),
+	}
+	for i, n := range ns {
+		f := n.FileLoad
+		if f == nil {
+			a.requests[i], a.listeners[i] = []byte("{}"), []byte("[]")
+			continue
+		}
+		src := f.SourceURL
+		if ids[i] != nil {
+			var err error
+			if src, err = ex.sealSource(*ids[i], src); err != nil {
+				return a, err
+			}
+		}
+		key := f.KeyID
+		a.keys[i], a.modes[i], a.descriptions[i], a.sources[i] = &key, f.DBMode, ValidText(f.Description), src
+		a.requests[i], a.listeners[i] = validJSON(f.Request), validJSON(f.Listeners)
+	}
+	return a, nil
 }
 
 // FileLoad returns the file load of a job.

@@ -92,7 +92,7 @@ func (h *Handlers) CreateFileLoadingJob(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	id, err := fileload.Submit(ctx, h.Store, h.Enqueuer, cl, req)
+	id, err := fileload.Submit(ctx, h.Enqueuer, cl, req)
 	if err != nil {
 		return err
 	}

@@ -5,16 +5,15 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/turnoutdev/turnout/jobs"
 	"github.com/turnoutdev/turnout/storage"
 )
 
-// Submit commits a validated request as a job and its file-load record in
-// one transaction, then enqueues it. The task carries only the job id; the
-// source URL and its credentials stay in PostgreSQL.
-func Submit(ctx context.Context, store *storage.Store, enq *jobs.Enqueuer, c Caller, r *Request) (int64, error) {
+// Submit commits a validated request as a job and its file-load record,
+// inserted together in one statement (shared with concurrent submissions,
+// as every job insert is), then enqueues it. The task carries only the job
+// id; the source URL and its credentials stay in PostgreSQL.
+func Submit(ctx context.Context, enq *jobs.Enqueuer, c Caller, r *Request) (int64, error) {
 	shown, err := json.Marshal(r.Redacted())
 	if err != nil {
 		return 0, err
@@ -23,21 +22,16 @@ func Submit(ctx context.Context, store *storage.Store, enq *jobs.Enqueuer, c Cal
 	if err != nil {
 		return 0, err
 	}
-	var job *storage.Job
-	err = store.InTx(ctx, func(tx pgx.Tx) error {
-		keyID := c.KeyID
-		job, err = storage.InsertJob(ctx, tx, storage.NewJob{Kind: Kind, Queue: jobs.QueueFileload, KeyID: &keyID, MaxAttempts: 5})
-		if err != nil {
-			return err
-		}
-		return store.InsertFileLoad(ctx, tx, storage.FileLoad{
-			JobID: job.ID, KeyID: c.KeyID, DBMode: c.DBMode, Description: r.Description,
+	keyID := c.KeyID
+	job, err := enq.Create(ctx, storage.NewJob{
+		Kind: Kind, Queue: jobs.QueueFileload, KeyID: &keyID, MaxAttempts: 5,
+		FileLoad: &storage.FileLoad{
+			KeyID: c.KeyID, DBMode: c.DBMode, Description: r.Description,
 			Request: shown, SourceURL: r.File.SourceURL, Listeners: listeners,
-		})
+		},
 	})
 	if err != nil {
 		return 0, fmt.Errorf("submit file load: %w", err)
 	}
-	enq.EnqueueOrLog(ctx, job)
 	return job.ID, nil
 }
