@@ -66,14 +66,14 @@ func TestInsertJobsWritesEachFileLoadBesideItsJob(t *testing.T) {
 			}
 		}
 		var stored string
-		if err := env.Store.Pool.QueryRow(ctx, `SELECT source_url FROM van_file_loads WHERE job_id = $1`, js[3].ID).Scan(&stored); err != nil {
+		if err := env.Pool.QueryRow(ctx, `SELECT source_url FROM van_file_loads WHERE job_id = $1`, js[3].ID).Scan(&stored); err != nil {
 			t.Fatal(err)
 		}
 		if sealed != strings.HasPrefix(stored, "sealed:") || strings.Contains(stored, "s3cret") {
 			t.Errorf("sealed=%v: stored source_url %q", sealed, stored)
 		}
 		var plainLoads int
-		if err := env.Store.Pool.QueryRow(ctx, `SELECT count(*) FROM van_file_loads WHERE job_id = ANY($1)`,
+		if err := env.Pool.QueryRow(ctx, `SELECT count(*) FROM van_file_loads WHERE job_id = ANY($1)`,
 			[]int64{js[0].ID, js[2].ID}).Scan(&plainLoads); err != nil || plainLoads != 0 {
 			t.Errorf("sealed=%v: jobs without a file load have %d file loads (err %v), want 0", sealed, plainLoads, err)
 		}
