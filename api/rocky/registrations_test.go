@@ -10,6 +10,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/turnoutdev/turnout/internal/testkit"
+	"github.com/turnoutdev/turnout/jobs/registration"
+	"github.com/turnoutdev/turnout/storage"
 )
 
 // The whole path: register → pdf_ready → PDF → confirmation and reminder
@@ -58,7 +62,18 @@ func TestRegistrationEndToEnd(t *testing.T) {
 	if status != 200 || m["reminders_stopped"] != true || m["email_address"] != "ada@example.org" || m["UID"] != uid {
 		t.Fatalf("stop_reminders: %d %s", status, raw)
 	}
-	time.Sleep(5 * time.Second)
+	// The reminder due next runs, finds them stopped and schedules none.
+	r, err := s.store.RegistrantByUID(context.Background(), uid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 20*time.Second, func() bool {
+		var open, all int
+		err := s.db.QueryRow(context.Background(), `SELECT count(*) FILTER (WHERE status NOT IN ($3, $4, $5)), count(*)
+			FROM jobs WHERE kind = $1 AND (params->>'registrant_id')::bigint = $2`,
+			registration.KindReminder, r.ID, storage.JobSucceeded, storage.JobFailed, storage.JobCanceled).Scan(&open, &all)
+		return err == nil && open == 0 && all >= 2
+	}, "the reminder after the first one has run")
 	if n := len(s.smtp.Messages()); n != 2 {
 		t.Fatalf("%d e-mails after stop_reminders, want 2", n)
 	}

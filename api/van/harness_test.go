@@ -90,7 +90,7 @@ func newStack(t *testing.T, o options) *stack {
 	// Empty what earlier tests loaded: DELETE, children first, in one
 	// transaction (TRUNCATE of these tables takes a few hundred
 	// milliseconds; DELETE of the few rows a test leaves, a few).
-	if _, err := env.Store.Pool.Exec(ctx, `
+	if _, err := env.Pool.Exec(ctx, `
 		DELETE FROM van_file_load_actions; DELETE FROM van_file_load_errors; DELETE FROM van_deliveries;
 		DELETE FROM job_events; DELETE FROM report_callback_deliveries; DELETE FROM registrant_reports;
 		DELETE FROM van_export_jobs; DELETE FROM van_score_update_values; DELETE FROM van_score_updates;
