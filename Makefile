@@ -4,7 +4,7 @@ GO      ?= go
 BIN     := bin
 PKGS    := ./...
 
-.PHONY: all build test test-race race-core lint demo demo-stop services bench bench-large chaos fuzz clean
+.PHONY: all build test test-race race-core lint demo demo-stop services bench bench-large bench-api chaos fuzz clean
 
 all: build
 
@@ -35,9 +35,11 @@ demo-stop:
 bench: services build ## benchmarks; results in bench/results.md
 	bench/run.sh
 
-bench-large: services build ## score loads against 5M and 20M people (bench/score.sh); results in bench/results/
-	PEOPLE=5000000 bench/score.sh
-	PEOPLE=20000000 bench/score.sh
+bench-large: services build ## score loads against 20M people (bench/score.sh); results in bench/results-large.md
+	PEOPLE=20000000 FILES="100000 1000000 5000000" OUT=bench/results-large.md bench/score.sh
+
+bench-api: services ## API req/s against the build before the key cache (bench/api.sh); results in bench/results-api.md
+	bench/api.sh
 
 chaos: services build ## fault-injection tests (real processes); also part of make test
 	$(GO) test -count=1 -timeout 20m -tags chaos -run Chaos -v ./e2e/...

@@ -12,8 +12,8 @@
 #     (concurrency 1) started for the file and ready before the first POST;
 #   - baseline: `psql \copy T (vanid, value) FROM FILE CSV HEADER` of the
 #     same file into a table defined like van_score_update_values.
-# Each run starts from empty value tables. Reported: medians and spread
-# (slowest − fastest) of both, their ratio, the worker's peak RSS (VmHWM)
+# Each run starts from empty value tables. Reported: medians and range
+# (fastest–slowest) of both, their ratio, the worker's peak RSS (VmHWM)
 # over the file's runs, and the load average.
 #
 # The people are made by SQL (generate_series, indexes built after the
@@ -21,7 +21,7 @@
 # a database to keep and reuse across runs (made if missing); without it a
 # scratch database is made and dropped.
 #
-# Writes bench/results/score-PEOPLE.md. Needs bin/ built (make build),
+# Writes bench/results/score-PEOPLE.md (or OUT). Needs bin/ built (make build),
 # PostgreSQL and Redis (make services), go, psql, jq, bc, python3.
 set -euo pipefail
 shopt -s inherit_errexit
@@ -45,8 +45,8 @@ freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0
 now() { date +%s.%N; }
 since() { printf '%.3f' "$(echo "$(now) - $1" | bc)"; }
 waitfor() { for _ in $(seq 100); do curl -fs "$1" >/dev/null && return; sleep 0.1; done; echo "$1 did not answer" >&2; exit 1; }
-# median and spread of the numbers on stdin
-stats() { sort -g | awk '{ v[NR] = $1 } END { printf "%.3f %.3f\n", v[int((NR + 1) / 2)], v[NR] - v[1] }'; }
+# median, fastest and slowest of the numbers on stdin
+stats() { sort -g | awk '{ v[NR] = $1 } END { printf "%.3f %.3f %.3f\n", v[int((NR + 1) / 2)], v[1], v[NR] }'; }
 
 for n in 15 14 13 12; do
   if [ "$(redis-cli -n 0 SET "turnout:testenv:db:$n" bench NX EX 3600)" = "OK" ]; then rdb=$n; break; fi
@@ -124,12 +124,12 @@ copy_run() {
   echo "$s"
 }
 
-out=bench/results/score-$PEOPLE.md
+out=${OUT:-bench/results/score-$PEOPLE.md}
 mkdir -p bench/results
 {
   echo "### $PEOPLE people ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at the start)"
   echo
-  echo "| file | Turnout, POST → Completed (median, spread) | psql \\copy (median, spread) | ratio | worker peak RSS | load average after |"
+  echo "| file | Turnout, POST → Completed: median (min–max) | psql \\copy: median (min–max) | ratio of medians | worker peak RSS | load average after |"
   echo "| --- | --- | --- | --- | --- | --- |"
 } > "$out"
 for n in $FILES; do
@@ -145,10 +145,10 @@ for n in $FILES; do
   done
   rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$wpid/status")
   kill "$wpid"; wait "$wpid" 2>/dev/null || true
-  read -r tm tsp < <(printf '%s\n' "${tt[@]}" | stats)
-  read -r cm csp < <(printf '%s\n' "${ct[@]}" | stats)
+  read -r tm tlo thi < <(printf '%s\n' "${tt[@]}" | stats)
+  read -r cm clo chi < <(printf '%s\n' "${ct[@]}" | stats)
   grep -o '"msg":"rows matched"[^}]*' "$work/worker.log" | tail -1 | sed 's/^/  /'
   order="in VANID order"; [ "$n" != "${n%r}" ] && order="in random order"
-  echo "| ${n%r} rows $order, $(( ${n%r} < PEOPLE ? ${n%r} : PEOPLE )) matched | ${tm}s (${tsp}s) | ${cm}s (${csp}s) | $(printf '%.2f' "$(echo "scale=4; $tm / $cm" | bc)")× | $((rss_kb / 1024)) MB | $(cut -d' ' -f1-3 /proc/loadavg) |" >> "$out"
+  echo "| ${n%r} rows $order, $(( ${n%r} < PEOPLE ? ${n%r} : PEOPLE )) matched | ${tm} s (${tlo}–${thi}) | ${cm} s (${clo}–${chi}) | $(printf '%.2f' "$(echo "scale=4; $tm / $cm" | bc)")× | $((rss_kb / 1024)) MB | $(cut -d' ' -f1-3 /proc/loadavg) |" >> "$out"
 done
 cat "$out"
