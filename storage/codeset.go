@@ -11,12 +11,12 @@ type CodeSet struct {
 }
 
 // CodeSet reads the code list named typeName.
-func (ex *executor) CodeSet(ctx context.Context, typeName string) (*CodeSet, error) {
-	t, err := ex.TargetTypeByName(ctx, typeName)
+func (s *Store) CodeSet(ctx context.Context, typeName string) (*CodeSet, error) {
+	t, err := s.TargetTypeByName(ctx, typeName)
 	if err != nil {
 		return nil, err
 	}
-	vals, err := ex.TargetValues(ctx, t.ID, true)
+	vals, err := s.TargetValues(ctx, t.ID, true)
 	if err != nil {
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"gorm.io/gorm"
 
 	"github.com/turnoutdev/turnout/internal/fault"
 )
@@ -102,27 +103,19 @@ func scanTargetValue(row pgx.Row) (*TargetValue, error) {
 }
 
 // TargetTypes returns every type, by id.
-func (ex *executor) TargetTypes(ctx context.Context) ([]TargetType, error) {
-	rows, err := ex.q.Query(ctx, `SELECT id, name, editable FROM target_types ORDER BY id`)
-	if err != nil {
-		return nil, fmt.Errorf("list target types: %w", err)
-	}
-	types, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (TargetType, error) {
-		var t TargetType
-		err := r.Scan(&t.ID, &t.Name, &t.Editable)
-		return t, err
-	})
-	if err != nil {
+func (s *Store) TargetTypes(ctx context.Context) ([]TargetType, error) {
+	types := []TargetType{}
+	if err := s.Gorm.WithContext(ctx).Order("id").Find(&types).Error; err != nil {
 		return nil, fmt.Errorf("list target types: %w", err)
 	}
 	return types, nil
 }
 
 // TargetType returns a type by id.
-func (ex *executor) TargetType(ctx context.Context, id int64) (*TargetType, error) {
+func (s *Store) TargetType(ctx context.Context, id int64) (*TargetType, error) {
 	var t TargetType
-	err := ex.q.QueryRow(ctx, `SELECT id, name, editable FROM target_types WHERE id = $1`, id).Scan(&t.ID, &t.Name, &t.Editable)
-	if errors.Is(err, pgx.ErrNoRows) {
+	err := s.Gorm.WithContext(ctx).Take(&t, id).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return nil, fault.New(fault.NotFound, "target type %d not found", id)
 	}
 	if err != nil {
@@ -132,10 +125,10 @@ func (ex *executor) TargetType(ctx context.Context, id int64) (*TargetType, erro
 }
 
 // TargetTypeByName returns a type by its name.
-func (ex *executor) TargetTypeByName(ctx context.Context, name string) (*TargetType, error) {
+func (s *Store) TargetTypeByName(ctx context.Context, name string) (*TargetType, error) {
 	var t TargetType
-	err := ex.q.QueryRow(ctx, `SELECT id, name, editable FROM target_types WHERE name = $1`, name).Scan(&t.ID, &t.Name, &t.Editable)
-	if errors.Is(err, pgx.ErrNoRows) {
+	err := s.Gorm.WithContext(ctx).Where("name = ?", name).Take(&t).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return nil, fault.New(fault.NotFound, "target type %q not found", name)
 	}
 	if err != nil {
@@ -146,19 +139,12 @@ func (ex *executor) TargetTypeByName(ctx context.Context, name string) (*TargetT
 
 // TargetValues returns a type's values by id; inactive ones only when
 // withInactive. An unknown type is NotFound (not an empty list).
-func (ex *executor) TargetValues(ctx context.Context, typeID int64, withInactive bool) ([]TargetValue, error) {
-	if _, err := ex.TargetType(ctx, typeID); err != nil {
+func (s *Store) TargetValues(ctx context.Context, typeID int64, withInactive bool) ([]TargetValue, error) {
+	if _, err := s.TargetType(ctx, typeID); err != nil {
 		return nil, err
 	}
-	rows, err := ex.q.Query(ctx, `SELECT `+targetValueCols+` FROM target_values
-		WHERE type_id = $1 AND (active OR $2) ORDER BY id`, typeID, withInactive)
-	if err != nil {
-		return nil, fmt.Errorf("list target values: %w", err)
-	}
-	vals, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (TargetValue, error) {
-		v, err := scanTargetValue(r)
-		return *v, err
-	})
+	vals := []TargetValue{}
+	err := s.Gorm.WithContext(ctx).Where("type_id = ? AND (active OR ?)", typeID, withInactive).Order("id").Find(&vals).Error
 	if err != nil {
 		return nil, fmt.Errorf("list target values: %w", err)
 	}
@@ -167,23 +153,24 @@ func (ex *executor) TargetValues(ctx context.Context, typeID int64, withInactive
 
 // TargetValue returns one value of a type. A value of another type is
 // NotFound, as if it did not exist.
-func (ex *executor) TargetValue(ctx context.Context, typeID, id int64) (*TargetValue, error) {
-	v, err := scanTargetValue(ex.q.QueryRow(ctx, `SELECT `+targetValueCols+` FROM target_values WHERE type_id = $1 AND id = $2`, typeID, id))
-	if errors.Is(err, pgx.ErrNoRows) {
+func (s *Store) TargetValue(ctx context.Context, typeID, id int64) (*TargetValue, error) {
+	var v TargetValue
+	err := s.Gorm.WithContext(ctx).Where("type_id = ? AND id = ?", typeID, id).Take(&v).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return nil, fault.New(fault.NotFound, "target value %d of target type %d not found", id, typeID)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("get target value: %w", err)
 	}
-	return v, nil
+	return &v, nil
 }
 
 // ActiveCodes returns the active values of the type named typeName as
 // code → value id. Loaders validate file columns against it, so
 // deactivating a value makes rows that carry its code invalid from the next
 // load on.
-func (ex *executor) ActiveCodes(ctx context.Context, typeName string) (map[string]int64, error) {
-	vals, err := ex.ActiveTargetValues(ctx, typeName)
+func (s *Store) ActiveCodes(ctx context.Context, typeName string) (map[string]int64, error) {
+	vals, err := s.ActiveTargetValues(ctx, typeName)
 	if err != nil {
 		return nil, err
 	}
@@ -196,12 +183,12 @@ func (ex *executor) ActiveCodes(ctx context.Context, typeName string) (map[strin
 
 // ActiveTargetValues returns the active values of the type named typeName,
 // for loaders that match by name (the phone lists carry names in files).
-func (ex *executor) ActiveTargetValues(ctx context.Context, typeName string) ([]TargetValue, error) {
-	t, err := ex.TargetTypeByName(ctx, typeName)
+func (s *Store) ActiveTargetValues(ctx context.Context, typeName string) ([]TargetValue, error) {
+	t, err := s.TargetTypeByName(ctx, typeName)
 	if err != nil {
 		return nil, err
 	}
-	return ex.TargetValues(ctx, t.ID, false)
+	return s.TargetValues(ctx, t.ID, false)
 }
 
 // InsertTargetValue adds a value and its INSERT_TARGET_VALUE log row in one
