@@ -64,7 +64,7 @@ func (h *Handlers) GetFolder(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	f, ok, err := storage.FolderOfKey(c.Request().Context(), h.Store.Pool, id, middleware.Key(c).ID)
+	f, ok, err := h.Store.FolderOfKey(c.Request().Context(), id, middleware.Key(c).ID)
 	if err != nil {
 		return err
 	}
@@ -123,7 +123,7 @@ func (h *Handlers) GetSavedList(c echo.Context) error {
 		return err
 	}
 	cl := caller(c)
-	l, ok, err := storage.SavedListOfKey(c.Request().Context(), h.Store.Pool, id, cl.KeyID, cl.DBMode)
+	l, ok, err := h.Store.SavedListOfKey(c.Request().Context(), id, cl.KeyID, cl.DBMode)
 	if err != nil {
 		return err
 	}
