@@ -77,7 +77,7 @@ func (h *Jobs) Events(c echo.Context) error {
 		return fault.New(fault.Unavailable, "the server is shutting down; reconnect")
 	default:
 	}
-	data, err := json.Marshal(j)
+	data, err := json.Marshal(jobListingOf(j))
 	if err != nil {
 		return fmt.Errorf("encode job %d: %w", id, err)
 	}

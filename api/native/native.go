@@ -178,7 +178,7 @@ func (h *Jobs) Get(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return Respond(c, http.StatusOK, map[string]any{"job": j, "history": history})
+	return Respond(c, http.StatusOK, map[string]any{"job": jobListingOf(j), "history": jobEventsOf(history)})
 }
 
 // Cancel cancels one of the caller's unfinished jobs (any job, for admin).
@@ -191,7 +191,7 @@ func (h *Jobs) Cancel(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return Respond(c, http.StatusOK, map[string]any{"job": j})
+	return Respond(c, http.StatusOK, map[string]any{"job": jobOf(j)})
 }
 
 // Retry queues one of the caller's failed or canceled jobs again.
@@ -204,7 +204,7 @@ func (h *Jobs) Retry(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return Respond(c, http.StatusAccepted, map[string]any{"job": j})
+	return Respond(c, http.StatusAccepted, map[string]any{"job": jobOf(j)})
 }
 
 // List pages through the caller's jobs (every key's, for admin), newest
@@ -226,7 +226,7 @@ func (h *Jobs) List(c echo.Context) error {
 	if page == nil {
 		page = []storage.JobListing{}
 	}
-	return Respond(c, http.StatusOK, map[string]any{"jobs": page, "nextCursor": next})
+	return Respond(c, http.StatusOK, map[string]any{"jobs": jobListingsOf(page), "nextCursor": next})
 }
 
 func jobID(c echo.Context) (int64, error) {
@@ -275,7 +275,7 @@ func (h *Jobs) CreateNoop(c echo.Context) error {
 		return err
 	}
 	c.Response().Header().Set(echo.HeaderLocation, "/service/jobs/"+strconv.FormatInt(j.ID, 10))
-	return Respond(c, http.StatusAccepted, map[string]any{"job": j})
+	return Respond(c, http.StatusAccepted, map[string]any{"job": jobOf(j)})
 }
 
 // CreateNoops starts a batch of no-op jobs, {"jobs": [NoopParams, ...]},
@@ -326,5 +326,5 @@ func (h *Jobs) CreateNoops(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return Respond(c, http.StatusAccepted, map[string]any{"jobs": js})
+	return Respond(c, http.StatusAccepted, map[string]any{"jobs": jobsOf(js)})
 }

@@ -82,7 +82,7 @@ type Watcher struct {
 type watched struct {
 	watches map[*Watch]struct{}
 	job     *storage.JobListing
-	data    []byte // job as JSON
+	data    []byte // job as the surface shows it, in JSON
 	read    uint64 // the read that found them
 }
 
@@ -351,7 +351,7 @@ func (w *Watcher) read(ctx context.Context) bool {
 		j := byID[id]
 		data := []byte("null")
 		if j != nil {
-			if data, err = json.Marshal(j); err != nil {
+			if data, err = json.Marshal(jobListingOf(j)); err != nil {
 				w.log.Error("encode watched job", "job_id", id, "err", err)
 				continue
 			}

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -130,13 +131,26 @@ func (h *Reports) statusBody(r *storage.RegistrantReport) map[string]any {
 	// password or token) and every delivery attempt so far.
 	if r.CallbackURL != nil {
 		m["callback_url"] = netguard.RedactURL(*r.CallbackURL)
-		ds := r.CallbackDeliveries
-		if ds == nil {
-			ds = []storage.ReportDelivery{}
+		ds := make([]reportDelivery, len(r.CallbackDeliveries))
+		for i, d := range r.CallbackDeliveries {
+			ds[i] = reportDelivery{WebhookID: d.WebhookID, Attempt: d.Attempt, StatusCode: d.StatusCode, OK: d.OK,
+				Error: d.Error, AttemptedAt: d.AttemptedAt}
 		}
 		m["callback_deliveries"] = ds
 	}
 	return m
+}
+
+// reportDelivery is one attempt to deliver a report's callback: the
+// webhook id (the same on every retry), the status the receiver answered
+// (null when it could not be reached) and the error, if any.
+type reportDelivery struct {
+	WebhookID   string    `json:"webhook_id"`
+	Attempt     int       `json:"attempt"`
+	StatusCode  *int      `json:"status_code"`
+	OK          bool      `json:"ok"`
+	Error       *string   `json:"error"`
+	AttemptedAt time.Time `json:"attempted_at"`
 }
 
 func reportID(c echo.Context) (int64, error) {

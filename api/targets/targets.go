@@ -59,16 +59,40 @@ const MaxLogSize = 1000
 // maxBody bounds a request body: a value is a few short strings.
 const maxBody = 1 << 16
 
+// targetType is a code list in Adhese's field names.
+type targetType struct {
+	ID       int64  `json:"id"`
+	Name     string `json:"name"`
+	Editable bool   `json:"editable"`
+}
+
+func targetTypeOf(t storage.TargetType) targetType {
+	return targetType{ID: t.ID, Name: t.Name, Editable: t.Editable}
+}
+
+// targetValue is a value of a code list in Adhese's field names.
+type targetValue struct {
+	ID     int64  `json:"id"`
+	Name   string `json:"name"`
+	Code   string `json:"code"`
+	Active bool   `json:"active"`
+}
+
+func targetValueOf(v storage.TargetValue) targetValue {
+	return targetValue{ID: v.ID, Name: v.Name, Code: v.Code, Active: v.Active}
+}
+
 // Types answers GET /api/targettypes.
 func (h *Handler) Types(c echo.Context) error {
 	ts, err := h.Read.TargetTypes(c.Request().Context())
 	if err != nil {
 		return err
 	}
-	if ts == nil {
-		ts = []storage.TargetType{}
+	out := make([]targetType, len(ts))
+	for i, t := range ts {
+		out[i] = targetTypeOf(t)
 	}
-	return c.JSON(http.StatusOK, ts)
+	return c.JSON(http.StatusOK, out)
 }
 
 // Type answers GET /api/targettypes/{id}.
@@ -81,7 +105,7 @@ func (h *Handler) Type(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, t)
+	return c.JSON(http.StatusOK, targetTypeOf(*t))
 }
 
 // Values answers GET /api/targettypes/{id}/targets?filterActive=; by
@@ -101,10 +125,11 @@ func (h *Handler) Values(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if vs == nil {
-		vs = []storage.TargetValue{}
+	out := make([]targetValue, len(vs))
+	for i, v := range vs {
+		out[i] = targetValueOf(v)
 	}
-	return c.JSON(http.StatusOK, vs)
+	return c.JSON(http.StatusOK, out)
 }
 
 // Value answers GET /api/targettypes/{id}/targets/{valueId}.
@@ -121,7 +146,7 @@ func (h *Handler) Value(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, v)
+	return c.JSON(http.StatusOK, targetValueOf(*v))
 }
 
 // valueBody is a POST or PUT body; pointers tell absent fields from zero
@@ -154,7 +179,7 @@ func (h *Handler) Add(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, v)
+	return c.JSON(http.StatusOK, targetValueOf(*v))
 }
 
 // Update answers PUT /api/targettypes/{id}/targets[/{valueId}] with "OK".

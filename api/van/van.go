@@ -122,7 +122,7 @@ func (h *Handlers) GetFileLoadingJob(c echo.Context) error {
 	if v.ErrorFile != "" {
 		v.ErrorFile = baseURL(c) + "/v4/fileLoadingJobs/" + strconv.FormatInt(id, 10) + "/errors"
 	}
-	return c.JSON(http.StatusOK, v)
+	return c.JSON(http.StatusOK, fileLoadingJobOf(v))
 }
 
 // GetErrorFile streams a job's full error CSV.
