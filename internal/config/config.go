@@ -76,9 +76,9 @@ type Config struct {
 	CSVMaxRecordBytes int
 	CSVMaxColumns     int
 	ZipMaxEntries     int
-	// A direct score load matches and stores FileLoadChunkRows valid rows
-	// at a time and keeps each of its id sets (people stored, ids of
-	// nobody) under FileLoadSetBytes, spilling to PostgreSQL past it.
+	// A direct load (score, phones, AV/EV) matches and stores
+	// FileLoadChunkRows valid rows at a time and keeps each of its id sets
+	// (people stored, ids of nobody) under FileLoadSetBytes.
 	FileLoadChunkRows int
 	FileLoadSetBytes  int
 	// ReconcileStale is how old a running job's heartbeat may grow before

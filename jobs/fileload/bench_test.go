@@ -1,11 +1,8 @@
 package fileload
 
 import (
-	"bufio"
 	"bytes"
-	"context"
 	"fmt"
-	"io"
 	"testing"
 
 	"github.com/turnoutdev/turnout/storage"
@@ -89,53 +86,4 @@ func BenchmarkReadChunkDirect(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
-}
-
-// BenchmarkReadPhonesDirect is the worker's share of a direct-path load of
-// a phonesFile action (the bench's file: one phone per person, every third
-// preferred): parsing, validation, routing and encoding the binary COPY,
-// without PostgreSQL.
-func BenchmarkReadPhonesDirect(b *testing.B) {
-	const rows = 1000000
-	var buf bytes.Buffer
-	buf.WriteString("VANID,PhoneType,PhoneSource,Phone,PreferredPhone,PhoneExt,PhoneOptInStatus,SonarScore\n")
-	for i := 1; i <= rows; i++ {
-		fmt.Fprintf(&buf, "%d,Cell,Bulk,612%07d,%d,,Opt In,4\n", i, 2000000+i, b2i(i%3 == 0))
-	}
-	var f File
-	for _, c := range []string{"VANID", "PhoneType", "PhoneSource", "Phone", "PreferredPhone", "PhoneExt", "PhoneOptInStatus", "SonarScore"} {
-		f.Columns = append(f.Columns, Column{Name: c})
-	}
-	f.ColumnDelimiter, f.HasHeader, f.HasQuotes = DelimCsv, true, true
-	proto, err := newPhonesRule(context.Background(), testenvStore(b), 0, f, 0)
-	if err != nil {
-		b.Fatal(err)
-	}
-	people := &personIndex{keys: make([]int64, rows)}
-	for i := range people.keys {
-		people.keys[i] = int64(i + 1)
-	}
-	b.SetBytes(int64(buf.Len()))
-	b.ReportAllocs()
-	for b.Loop() {
-		r := *proto
-		fast := newPhonesFast(&r)
-		fast.adoptIndex(people)
-		fast.w, fast.sw = bufio.NewWriter(io.Discard), bufio.NewWriter(io.Discard)
-		st := &stager{rd: newReader(bytes.NewReader(buf.Bytes()), f, CSVLimits{}), rules: []rule{&r}, header: true,
-			progress: func(int64, int64) {}}
-		st.route = func(_ rule, line int64, row stagedRow) ([]any, error) { return fast.take(line, *row.phone) }
-		n, err := io.Copy(io.Discard, &binaryCopy{next: phoneRows(st, fast)})
-		if err != nil || fast.direct != rows {
-			b.Fatalf("encoded %d bytes, %d rows straight, err %v", n, fast.direct, err)
-		}
-	}
-	b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
-}
-
-func b2i(v bool) int {
-	if v {
-		return 1
-	}
-	return 0
 }

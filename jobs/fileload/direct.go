@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"math/big"
 	"slices"
 	"strconv"
@@ -97,8 +96,10 @@ type directScore struct {
 	matched   int64 // people stored
 	nonNull   int64 // of those, with a value
 	hist      map[string]int64
-	// What the load did, for its log line.
+	// What the load did, for its log line: the queries that matched its
+	// chunks and the people they returned.
 	rangeReads, lookups, fullRanges int
+	peopleRead                      int64
 }
 
 // idSet is a set of ids in a roaring bitmap (compact for runs and
@@ -146,6 +147,8 @@ func (s *idSet) over(bound uint64) bool {
 	s.nextCheck = s.n + (bound-b)/maxIDBytes + 1
 	return false
 }
+
+func (s *idSet) contains(id int64) bool { return s.b.Contains(uint64(id)) }
 
 func (s *idSet) clear() {
 	s.b.Clear()
@@ -512,6 +515,7 @@ func (l *directLoad) match(ctx context.Context, conn *pgconn.PgConn, d *directSc
 	found := l.found[:0]
 	i := 0
 	for rr.NextRow() {
+		d.peopleRead++
 		v := rr.Values()
 		id := int64(binary.BigEndian.Uint64(v[0]))
 		vanid := id
@@ -795,185 +799,4 @@ func histogramStatistics(h map[string]int64) (maxV, minV, avg, median *float64) 
 	first, second := at((n-1)/2), at(n/2)
 	m := first + (second-first)*(float64(n-1)/2-float64((n-1)/2))
 	return &hi, &lo, &a, &m
-}
-
-// The phones direct path reads the VANIDs of the key's database into a
-// personIndex, and only for databases of up to maxDirectPeople people.
-
-// personIndex is the sorted ids of one database mode's people: VANIDs, or
-// DWIDs with the VANID each belongs to.
-type personIndex struct {
-	keys   []int64
-	vanids []int64 // nil when keys are the VANIDs
-
-	// A bucket table over the id range (see build): bucket b's ids are
-	// keys[starts[b]:starts[b+1]]. A lookup is then a search among a few
-	// ids instead of a binary search of millions, which in a file's random
-	// order misses the cache at every step (9 ms vs 220 ms per million
-	// lookups of sparse ids). nil: binary search.
-	starts []int32
-	shift  uint
-}
-
-// build makes the bucket table: about one bucket for every two people
-// (2 bytes a person), each spanning a power-of-two run of ids.
-func (x *personIndex) build() {
-	n := len(x.keys)
-	if n == 0 || n > math.MaxInt32 {
-		return
-	}
-	lo, span := x.keys[0], uint64(x.keys[n-1]-x.keys[0])
-	var shift uint
-	for span>>shift > uint64(n/2) {
-		shift++
-	}
-	buckets := int(span>>shift) + 1
-	starts := make([]int32, buckets+1)
-	b := 0
-	for i, k := range x.keys {
-		for kb := int(uint64(k-lo) >> shift); b <= kb; b++ {
-			starts[b] = int32(i)
-		}
-	}
-	for ; b <= buckets; b++ {
-		starts[b] = int32(n)
-	}
-	x.starts, x.shift = starts, shift
-}
-
-// lookup returns the position of id in the index and the person's VANID.
-func (x *personIndex) lookup(id int64) (int, int64, bool) {
-	keys, base := x.keys, 0
-	if x.starts != nil {
-		if id < x.keys[0] || id > x.keys[len(x.keys)-1] {
-			return 0, 0, false
-		}
-		b := uint64(id-x.keys[0]) >> x.shift
-		base = int(x.starts[b])
-		keys = x.keys[base:x.starts[b+1]]
-	}
-	i, ok := slices.BinarySearch(keys, id)
-	if !ok {
-		return 0, 0, false
-	}
-	i += base
-	if x.vanids == nil {
-		return i, id, true
-	}
-	return i, x.vanids[i], true
-}
-
-// loadPersonIndex reads the person ids of dbMode by idType.
-func loadPersonIndex(ctx context.Context, conn *pgx.Conn, dbMode int16, idType string) (*personIndex, error) {
-	q := fmt.Sprintf(`COPY (SELECT vanid FROM van_people WHERE db_mode = %d ORDER BY vanid) TO STDOUT`, dbMode)
-	if idType == IDDWID {
-		q = fmt.Sprintf(`COPY (SELECT dwid, vanid FROM van_people WHERE db_mode = %d AND dwid IS NOT NULL ORDER BY dwid) TO STDOUT`, dbMode)
-	}
-	var est float64
-	if err := conn.QueryRow(ctx, `SELECT reltuples FROM pg_class WHERE oid = 'van_people'::regclass`).Scan(&est); err != nil {
-		return nil, err
-	}
-	w := &idColumns{x: &personIndex{keys: make([]int64, 0, max(int(est), 0))}, pair: idType == IDDWID}
-	if w.pair {
-		w.x.vanids = make([]int64, 0, cap(w.x.keys))
-	}
-	if _, err := conn.PgConn().CopyTo(ctx, w, q); err != nil {
-		return nil, fmt.Errorf("read person ids: %w", err)
-	}
-	w.x.build()
-	return w.x, nil
-}
-
-// idColumns parses COPY's text output of one or two bigint columns as it
-// arrives (a number may be split across writes).
-type idColumns struct {
-	x     *personIndex
-	pair  bool
-	cur   int64
-	first int64
-}
-
-func (w *idColumns) Write(p []byte) (int, error) {
-	for _, b := range p {
-		switch {
-		case b >= '0' && b <= '9':
-			w.cur = w.cur*10 + int64(b-'0')
-		case b == '\t':
-			w.first, w.cur = w.cur, 0
-		case b == '\n':
-			if w.pair {
-				w.x.keys, w.x.vanids = append(w.x.keys, w.first), append(w.x.vanids, w.cur)
-			} else {
-				w.x.keys = append(w.x.keys, w.cur)
-			}
-			w.cur = 0
-		default:
-			return 0, fmt.Errorf("unexpected byte %q in person ids", b)
-		}
-	}
-	return len(p), nil
-}
-
-// lateIndex is the VANIDs being read on a second connection while the
-// load's COPY already runs: reading a million ids takes about a quarter of
-// the time of COPYing a million rows, and the COPY need not wait for it.
-type lateIndex struct {
-	done   chan struct{}
-	x      *personIndex
-	err    error
-	cancel context.CancelFunc
-}
-
-// readLate starts reading the VANIDs of dbMode on a connection of its own,
-// or returns nil when the pool has none to spare at once (the ids are then
-// read on the load's connection before its COPY).
-func readLate(ctx context.Context, pool *pgxpool.Pool, dbMode int16, log *slog.Logger) *lateIndex {
-	actx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
-	conn, err := pool.Acquire(actx)
-	cancel()
-	if err != nil {
-		return nil
-	}
-	lctx, cancel := context.WithCancel(ctx)
-	l := &lateIndex{done: make(chan struct{}), cancel: cancel}
-	go func() {
-		defer close(l.done)
-		defer conn.Release()
-		t0 := time.Now()
-		l.x, l.err = loadPersonIndex(lctx, conn.Conn(), dbMode, IDVANID)
-		if l.err == nil {
-			log.Info("person ids read", "id_type", IDVANID, "people", len(l.x.keys), "duration_ms", time.Since(t0).Milliseconds(), "concurrent", true)
-		}
-	}()
-	return l
-}
-
-func (l *lateIndex) ready() bool {
-	select {
-	case <-l.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// stop abandons the read if it is still running and waits for it.
-func (l *lateIndex) stop() {
-	l.cancel()
-	<-l.done
-}
-
-// maxDirectPeople caps the phones direct path: it holds 8 to 16 bytes per person
-// of the database (and a few bits per action), so past this many people a
-// load is staged instead and the worker's memory stays within budget.
-const maxDirectPeople = 10_000_000
-
-// peopleFitInMemory tells whether van_people (by the planner's estimate,
-// both database modes) is small enough for the phones direct path.
-func peopleFitInMemory(ctx context.Context, q storage.Querier) (bool, error) {
-	var est float64
-	if err := q.QueryRow(ctx, `SELECT reltuples FROM pg_class WHERE oid = 'van_people'::regclass`).Scan(&est); err != nil {
-		return false, fmt.Errorf("estimate people: %w", err)
-	}
-	return est <= maxDirectPeople, nil
 }

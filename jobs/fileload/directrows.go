@@ -11,8 +11,8 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-// The direct paths of the AVEVDataFile and LoadSavedListFile actions
-// (avevdirect.go, savedlistdirect.go) read the file in chunks of valid
+// The direct paths of the AVEVDataFile, LoadSavedListFile and phonesFile
+// actions (avevdirect.go, savedlistdirect.go, phonesdirect.go) read the file in chunks of valid
 // rows, as the direct score path does: each chunk's person ids are sorted
 // and matched against van_people with the score path's matcher
 // (directLoad.match: a read of the people in the chunk's id range, or an
@@ -23,10 +23,12 @@ import (
 // database.
 
 // personRow is a valid row of a chunk: the person id the file gives, the
-// row's place among the action's valid rows, and its validated fields.
+// row's place among the action's valid rows, its line and its validated
+// fields.
 type personRow struct {
 	id     int64
 	pos    int64
+	line   int64
 	fields []string
 }
 
@@ -101,7 +103,7 @@ func matchInChunks(ctx context.Context, tx pgx.Tx, j loadJob, idType string, st 
 				return errStopped
 			}
 		}
-		st.route = func(_ rule, _ int64, row stagedRow) ([]any, error) {
+		st.route = func(_ rule, line int64, row stagedRow) ([]any, error) {
 			if cur == nil {
 				select {
 				case cur = <-free:
@@ -113,7 +115,7 @@ func matchInChunks(ctx context.Context, tx pgx.Tx, j loadJob, idType string, st 
 				limit = min(chunkRows, firstChunkRows<<min(chunks, 16))
 				chunks++
 			}
-			cur.rows = append(cur.rows, personRow{id: row.id, pos: pos, fields: row.fields})
+			cur.rows = append(cur.rows, personRow{id: row.id, pos: pos, line: line, fields: row.stageFields()})
 			pos++
 			if len(cur.rows) >= limit {
 				return nil, send()

@@ -15,9 +15,11 @@
 //     score path (direct.go, directsort.go) matches the file against the
 //     people chunk by chunk and COPYs the matched rows straight into the
 //     score update;
-//   - a single phonesFile action: the direct phones path (phonesdirect.go)
-//     COPYs the rows of people without phones straight into van_phones
-//     and sends the rest through the phone rules over a staged table;
+//   - a single phonesFile action: the direct phones path (phonesdirect.go,
+//     directrows.go) matches the file chunk by chunk as the score path
+//     does, COPYs the one row of a person without phones straight into
+//     van_phones and sends every other row through the phone rules over a
+//     staged table;
 //   - a single AVEVDataFile action by VANID: the direct AV/EV path
 //     (avevdirect.go, directrows.go) matches the file chunk by chunk as
 //     the score path does and COPYs each chunk's records straight into
@@ -29,13 +31,20 @@
 //   - anything else: every valid row is COPY'd into a temporary staging
 //     table and each action applies set-based SQL to it.
 //
+// The choice changes how rows travel, never what a load does: each rule
+// is stated once, the row checks in the action's file (score.go,
+// phones.go, avev.go, savedlist.go) and the rules across rows where every
+// path runs them (the preferred-phone rule is phonesRule.demotePreferred,
+// over whichever table holds the rows it concerns), and the tests check
+// every direct path against the staging table.
+//
 // Guarantees: a job may run again after a crash at any point. Staging
 // lives only inside the transaction; the actions' effects (score updates,
-// their values, phones, AV/EV records, the per-action result rows) commit with it or not
-// at all, the result rows make a later attempt skip the load, and score
-// updates are unique per (job, action), so a re-run never duplicates or
-// half-applies data. Memory stays flat: the file is streamed from disk and
-// rows go to PostgreSQL with COPY as they are read; the direct score path
-// holds a few chunks and id sets bounded by Options.ChunkRows and
-// Options.SetBytes, never the database's person ids.
+// their values, phones, AV/EV records, the per-action result rows) commit
+// with it or not at all, the result rows make a later attempt skip the
+// load, and score updates are unique per (job, action), so a re-run never
+// duplicates or half-applies data. Memory stays flat: the file is streamed
+// from disk and rows go to PostgreSQL with COPY as they are read; the
+// direct paths hold a few chunks and id sets bounded by Options.ChunkRows
+// and Options.SetBytes, never the database's person ids.
 package fileload

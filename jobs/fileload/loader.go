@@ -19,8 +19,9 @@ import (
 //     people by VANID or DWID; the file is matched against the people in
 //     chunks and COPY'd straight into the score update;
 //   - directPhonesLoader (phonesdirect.go): the only action is phonesFile;
-//     rows of people without phones go straight into van_phones, the
-//     rest through the staged rules;
+//     matched like the score path, the one row of a person without phones
+//     goes straight into van_phones, every other row through the phone
+//     rules over a staged table;
 //   - directAVEVLoader (avevdirect.go): the only action is an
 //     AVEVDataFile by VANID; matched like the score path, COPY'd straight
 //     into van_avev;
@@ -58,27 +59,20 @@ type loadJob struct {
 
 // chooseLoader picks the load's way in, once: a direct path when the
 // load's actions allow one, else the staging table.
-func chooseLoader(ctx context.Context, j loadJob) (loader, error) {
+func chooseLoader(j loadJob) loader {
 	if scores := directScores(j.rules); scores != nil {
-		return &directScoreLoader{job: j, rules: scores}, nil
+		return &directScoreLoader{job: j, rules: scores}
 	}
 	if avev := directAVEV(j.rules); avev != nil {
-		return newDirectAVEVLoader(j, avev), nil
+		return newDirectAVEVLoader(j, avev)
 	}
 	if list := directSavedList(j.rules); list != nil {
-		return newDirectListLoader(j, list), nil
+		return newDirectListLoader(j, list)
 	}
 	if phones := directPhones(j.rules); phones != nil {
-		// The phones direct path holds the database's VANIDs in memory.
-		fit, err := peopleFitInMemory(ctx, j.store.Pool)
-		if err != nil {
-			return nil, err
-		}
-		if fit {
-			return newDirectPhonesLoader(ctx, j, phones), nil
-		}
+		return newDirectPhonesLoader(j, phones)
 	}
-	return &stagedLoader{job: j}, nil
+	return &stagedLoader{job: j}
 }
 
 // stagedLoader COPYs every valid row of every action into fileload_stage,

@@ -301,27 +301,10 @@ func (r *phonesRule) code(l *codeList, cell string) (code, problem string) {
 // row for another number is loaded as not preferred, with a warning on
 // that row (demotedWarning). Rows repeating the keeper's number are
 // duplicates, not conflicts (the last row of each number is the one
-// loaded). The rule has two implementations with one meaning: set-based
-// SQL over staged rows (demotePreferred) and, for a run of one person's
-// consecutive rows the direct path settles in the worker,
-// lastPreferred and demoted.
-
-// lastPreferred is the index of the last preferred row of g, one person's
-// rows in file order (-1: none).
-func lastPreferred(g []phone) int {
-	for i := len(g) - 1; i >= 0; i-- {
-		if g[i].preferred {
-			return i
-		}
-	}
-	return -1
-}
-
-// demoted reports whether row i of g loses its preferred mark to row win
-// (lastPreferred's).
-func demoted(g []phone, win, i int) bool {
-	return win >= 0 && g[i].preferred && g[i].number != g[win].number
-}
+// loaded). demotePreferred states the rule, over the staged rows of
+// either path: fileload_stage, or the phones direct path's
+// fileload_phones, which holds every row of every person listed more than
+// once.
 
 // demotedWarning is the warning on a preferred row that loses the mark to
 // line keeper, a later row of the same person for another number. It names

@@ -2,149 +2,190 @@ package fileload
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"reflect"
+	"math/rand/v2"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
-
-	"github.com/turnoutdev/turnout/internal/testkit/testenv"
 )
 
-// When nobody has phones, the direct path COPYs rows before the VANIDs are
-// read and sorts them out once they are: a row for nobody goes back to the
-// staged rows, a person listed again is moved back, a person with
-// consecutive rows is staged. Wherever the VANIDs arrive, the phones, row
-// errors and statistics are those of a load that had them from the start.
-func TestPhonesCopiedBeforeTheIdsAreSortedOutAfter(t *testing.T) {
-	env := testenv.Get(t)
+// phonesOutcome is what a phones load leaves: the phones of the database,
+// the row errors and warnings, and the action's result.
+type phonesOutcome struct {
+	phones, errors []string
+	result         string
+}
+
+// phonesFileOf is a phonesFile of rows (VANID, type, number, preferred):
+// people listed once, in runs of consecutive rows and again far apart,
+// VANIDs of nobody, invalid numbers, and rows marked preferred.
+func phonesFileOf(rng *rand.Rand, n int) [][4]string {
+	var rows [][4]string
+	number := func() string { return fmt.Sprintf("612555%04d", rng.IntN(60)) }
+	for len(rows) < n {
+		vanid := fmt.Sprint(1 + rng.IntN(3000))
+		switch k := rng.IntN(100); {
+		case k < 10:
+			vanid = fmt.Sprint(1 + rng.IntN(6)) // listed often, far apart
+		case k < 20:
+			vanid = fmt.Sprint(5000 + rng.IntN(40)) // nobody
+		case k < 25:
+			rows = append(rows, [4]string{vanid, "Cell", "1235550100", "1"}) // not a NANP number
+			continue
+		case k < 35:
+			for range 1 + rng.IntN(3) { // consecutive rows of one person
+				rows = append(rows, [4]string{vanid, []string{"Cell", "Home", "Work"}[rng.IntN(3)], number(), fmt.Sprint(rng.IntN(2))})
+			}
+		}
+		rows = append(rows, [4]string{vanid, []string{"Cell", "Home"}[rng.IntN(2)], number(), fmt.Sprint(rng.IntN(2))})
+	}
+	return rows
+}
+
+// loadPhones runs a phonesFile load of data through the staging table or
+// the direct path with opts and rolls it back. existing: people with a
+// VANID divisible by 10 have a phone before the load (every other one
+// preferred). It returns the direct path's loader too.
+func (f *directFixture) loadPhones(t *testing.T, data []byte, direct, existing bool, opts Options) (phonesOutcome, *directPhonesLoader) {
+	t.Helper()
 	ctx := context.Background()
-	if _, err := env.Store.Pool.Exec(ctx, `TRUNCATE van_people, van_phones CASCADE;
-		INSERT INTO van_people (db_mode, vanid, first_name) SELECT 0, g, 'Person' FROM generate_series(1, 20) g`); err != nil {
-		t.Fatal(err)
+	file := File{ColumnDelimiter: DelimCsv, HasHeader: true, HasQuotes: true}
+	for _, c := range []string{"VANID", "PhoneType", "PhoneSource", "Phone", "PreferredPhone", "PhoneExt", "PhoneOptInStatus", "SonarScore"} {
+		file.Columns = append(file.Columns, Column{Name: c})
 	}
-	rows := []string{
-		"1,Cell,Bulk,6125550101,1,,Opt In,4",
-		"99,Cell,Bulk,6125550199,1,,,", // nobody
-		"2,Home,Bulk,6125550102,0,,,",
-		"3,Cell,Bulk,6125550103,1,,,", // consecutive rows of 3
-		"3,Work,Bulk,6125550113,1,,,",
-		"2,Cell,Bulk,6125550122,1,,,", // 2 again
-		"99,Cell,Bulk,6125550198,1,,,",
-		"4,Cell,Bulk,6125550104,1,,,",
-		"3,Cell,Bulk,6125550103,0,,,", // 3 again, after its consecutive rows
-		"5,Cell,Bulk,1235550100,0,,,", // bad area code
-		"1,Cell,Bulk,6125550101,0,9,,",
-		"98,Cell,Bulk,6125550198,0,,,", // nobody, once
-		"6,Cell,Bulk,6125550106,1,,,",
-	}
-	file := "VANID,PhoneType,PhoneSource,Phone,PreferredPhone,PhoneExt,PhoneOptInStatus,SonarScore\n" + strings.Join(rows, "\n") + "\n"
-	var f File
-	for _, c := range strings.Split(strings.SplitN(file, "\n", 2)[0], ",") {
-		f.Columns = append(f.Columns, Column{Name: c})
-	}
-	f.ColumnDelimiter, f.HasHeader, f.HasQuotes = DelimCsv, true, true
-	conn, err := env.Store.Pool.Acquire(ctx)
+	r, err := newPhonesRule(ctx, f.env.Store, 0, file, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	people, err := loadPersonIndex(ctx, conn.Conn(), 0, IDVANID)
-	conn.Release()
-	if err != nil {
-		t.Fatal(err)
+	j := loadJob{id: f.fl.JobID, fl: f.fl, rules: []rule{r}, store: f.env.Store, opts: opts, log: slog.New(slog.DiscardHandler)}
+	var ld loader = &stagedLoader{job: j}
+	var dl *directPhonesLoader
+	if direct {
+		dl = newDirectPhonesLoader(j, r)
+		ld = dl
 	}
-
-	type outcome struct {
-		phones []string
-		errors []string
-		stats  PhoneStatistics
-	}
-	// load runs the direct path with the VANIDs arriving once `after` rows
-	// are read (-1: before the COPY starts) and rolls it back.
-	load := func(after int64) outcome {
-		r, err := newPhonesRule(ctx, env.Store, 0, f, 0)
+	defer ld.close()
+	st := &stager{rd: newReader(bytes.NewReader(data), file, CSVLimits{}), rules: []rule{r}, header: true,
+		errW: csv.NewWriter(io.Discard), maxErrs: 1000, progress: func(int64, int64) {}}
+	var o phonesOutcome
+	rollback := errors.New("rollback")
+	err = f.env.Store.InTx(ctx, func(tx pgx.Tx) error {
+		if existing {
+			if _, err := tx.Exec(ctx, `INSERT INTO van_phones (db_mode, vanid, phone, phone_type, phone_source, preferred, opt_in_status, sonar_score)
+				SELECT 0, vanid, '61255500' || lpad((vanid % 100)::text, 2, '0'), 'C', 'B', vanid % 20 = 0, 'U', 5
+				FROM van_people WHERE db_mode = 0 AND vanid % 10 = 0`); err != nil {
+				return err
+			}
+		}
+		if err := ld.stage(ctx, tx, st); err != nil {
+			return err
+		}
+		if err := ld.apply(ctx, tx, st.rowsRead); err != nil {
+			return err
+		}
+		for _, e := range st.errs {
+			o.errors = append(o.errors, fmt.Sprintf("%d %s %s %v", e.Line, e.Column, e.Message, e.Warning))
+		}
+		rows, err := tx.Query(ctx, `SELECT concat_ws(' ', db_mode, vanid, phone, phone_type, phone_source, preferred, ext, opt_in_status, sonar_score)
+			FROM van_phones ORDER BY db_mode, vanid, phone`)
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
-		fast := newPhonesFast(r)
-		defer fast.close()
-		late := &lateIndex{done: make(chan struct{}), x: people, cancel: func() {}}
-		if after < 0 {
-			close(late.done)
+		if o.phones, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+			return err
 		}
-		st := &stager{rd: newReader(bytes.NewReader([]byte(file)), f, CSVLimits{}), rules: []rule{r}, header: true,
-			errW: csv.NewWriter(io.Discard), maxErrs: 100}
-		st.progress = func(read, _ int64) {
-			if read == after {
-				close(late.done)
-			}
+		if err := tx.QueryRow(ctx, `SELECT result::text FROM van_file_load_actions WHERE job_id = $1`, f.fl.JobID).Scan(&o.result); err != nil {
+			return err
 		}
-		var o outcome
-		rollback := errors.New("rollback")
-		err = env.Store.InTx(ctx, func(tx pgx.Tx) error {
-			if err := copyPhones(ctx, tx, late, fast, st, t.TempDir(), slog.New(slog.DiscardHandler)); err != nil {
-				return err
-			}
-			if after >= 0 && fast.direct == 0 {
-				t.Errorf("VANIDs after %d rows: nothing was COPY'd straight", after)
-			}
-			if err := settleWith(ctx, tx, r.index, fast, st); err != nil {
-				return err
-			}
-			if o.stats, err = fast.upsert(ctx, tx, st.rowsRead); err != nil {
-				return err
-			}
-			for _, e := range st.errs {
-				kind := "error"
-				if e.Warning {
-					kind = "warning"
-				}
-				o.errors = append(o.errors, fmt.Sprintf("%s %d %s %s", kind, e.Line, e.Column, e.Message))
-			}
-			prs, err := tx.Query(ctx, `SELECT concat_ws(' ', vanid, phone, phone_type, phone_source, preferred, ext, opt_in_status, sonar_score)
-				FROM van_phones ORDER BY vanid, phone`)
-			if err != nil {
-				return err
-			}
-			o.phones, err = pgx.CollectRows(prs, pgx.RowTo[string])
-			if err != nil {
-				return err
-			}
-			return rollback
-		})
-		if !errors.Is(err, rollback) {
-			t.Fatalf("VANIDs after %d rows: %v", after, err)
-		}
-		return o
+		return rollback
+	})
+	if !errors.Is(err, rollback) {
+		t.Fatalf("load: %v", err)
 	}
+	return o, dl
+}
 
-	want := load(-1)
-	// Lines 3 and 5 lose the preferred mark (warnings; their numbers still
-	// load), line 11 is invalid; 1's and 3's 6125550103 are listed twice;
-	// 99 and 98 are nobody.
-	wantStats := PhoneStatistics{TotalRows: 13, ValidRows: 12, InvalidRows: 1, DuplicateRows: 2, MatchedRows: 7, UnmatchedRows: 3,
-		PhonesAdded: 7, PreferredSet: 4}
-	if want.stats != wantStats {
-		t.Errorf("VANIDs read first: statistics %+v, want %+v", want.stats, wantStats)
+// The phones direct path loads what the staging table loads (the same
+// phones, row errors, preferred-phone warnings and statistics) for any
+// chunk size and set bound, with and without phones in the database, for
+// files in any order: people listed once, in runs of consecutive rows and
+// again in later chunks, and VANIDs of nobody. With chunks and sets far
+// smaller than the person table, it matches each chunk without reading
+// the table whole.
+func TestPhonesDirectLoadsAgreeWithStaged(t *testing.T) {
+	f := newDirectFixture(t)
+	const people = 3000
+	if _, err := f.env.Store.Pool.Exec(context.Background(), `TRUNCATE van_people CASCADE;
+		INSERT INTO van_people (db_mode, vanid, first_name) SELECT 0, g, 'Person' FROM generate_series(1, `+strconv.Itoa(people)+`) g;
+		INSERT INTO van_people (db_mode, vanid, first_name) SELECT 1, g, 'Other mode' FROM generate_series(1, 50) g;
+		ANALYZE van_people`); err != nil {
+		t.Fatal(err)
 	}
-	var warnings []string
-	for _, e := range want.errors {
-		if strings.HasPrefix(e, "warning ") {
-			warnings = append(warnings, e)
+	shuffled := phonesFileOf(rand.New(rand.NewPCG(5, 6)), 400)
+	sorted := slices.Clone(shuffled)
+	slices.SortStableFunc(sorted, func(a, b [4]string) int {
+		x, _ := strconv.Atoi(a[0])
+		y, _ := strconv.Atoi(b[0])
+		return cmp.Compare(x, y)
+	})
+	configs := []struct {
+		name    string
+		opts    Options
+		bounded bool
+	}{
+		{"defaults", Options{}, false},
+		{"one row a chunk", Options{ChunkRows: 1}, true},
+		{"16 rows a chunk", Options{ChunkRows: 16}, true},
+		{"7 rows a chunk, sets of 1 byte", Options{ChunkRows: 7, SetBytes: 1}, true},
+	}
+	var straight, again, full, warned bool
+	for _, file := range []struct {
+		name string
+		rows [][4]string
+	}{{"shuffled", shuffled}, {"sorted", sorted}} {
+		var b strings.Builder
+		b.WriteString("VANID,PhoneType,PhoneSource,Phone,PreferredPhone,PhoneExt,PhoneOptInStatus,SonarScore\n")
+		for _, r := range file.rows {
+			fmt.Fprintf(&b, "%s,%s,Bulk,%s,%s,,Opt In,4\n", r[0], r[1], r[2], r[3])
+		}
+		data := []byte(b.String())
+		for _, existing := range []bool{false, true} {
+			want, _ := f.loadPhones(t, data, false, existing, Options{})
+			if !strings.Contains(want.result, `"duplicateRows"`) || len(want.phones) < 100 {
+				t.Fatalf("the staged load proves nothing: %v", want)
+			}
+			for _, e := range want.errors {
+				warned = warned || strings.Contains(e, "is marked preferred for another number")
+			}
+			for _, c := range configs {
+				name := fmt.Sprintf("%s file, phones before %v, %s", file.name, existing, c.name)
+				got, l := f.loadPhones(t, data, true, existing, c.opts)
+				if !slices.Equal(got.phones, want.phones) {
+					t.Errorf("%s: phones differ:\n direct %q\n staged %q", name, got.phones, want.phones)
+				}
+				if !slices.Equal(got.errors, want.errors) {
+					t.Errorf("%s: row errors differ:\n direct %q\n staged %q", name, got.errors, want.errors)
+				}
+				if got.result != want.result {
+					t.Errorf("%s: results differ:\n direct %s\n staged %s", name, got.result, want.result)
+				}
+				if c.bounded && l.matcher.peopleRead >= people {
+					t.Errorf("%s: the matcher read %d people of %d", name, l.matcher.peopleRead, people)
+				}
+				straight, again, full = straight || l.direct > 0, again || l.again.n > 0, full || l.full
+			}
 		}
 	}
-	if len(want.errors) != 3 || len(warnings) != 2 || len(want.phones) != 7 {
-		t.Errorf("VANIDs read first: errors and warnings %q, phones %q", want.errors, want.phones)
-	}
-	for after := int64(1); after <= int64(len(rows)); after++ {
-		if got := load(after); !reflect.DeepEqual(got, want) {
-			t.Errorf("VANIDs after %d rows:\n got %+v\nwant %+v", after, got, want)
-		}
+	if !straight || !again || !full || !warned {
+		t.Errorf("a path went untried: rows COPY'd straight %v, moved back %v, sets full %v, preferred mark dropped %v", straight, again, full, warned)
 	}
 }

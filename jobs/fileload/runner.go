@@ -40,8 +40,9 @@ type Options struct {
 	MaxStoredErrors int
 	// ProgressEvery is how many rows pass between progress updates.
 	ProgressEvery int64
-	// ChunkRows is how many valid rows a direct score load matches and
-	// stores at a time; SetBytes bounds each of its in-memory id sets
+	// ChunkRows is how many valid rows a direct load (score, phones,
+	// AV/EV) matches and stores at a time; SetBytes bounds each of its
+	// in-memory id sets
 	// (TURNOUT_FILELOAD_CHUNK_ROWS, TURNOUT_FILELOAD_SET_BYTES). Zero takes
 	// DefaultChunkRows and DefaultSetBytes.
 	ChunkRows int
@@ -176,10 +177,7 @@ func (r *Runner) load(ctx context.Context, job *storage.Job, fl *storage.FileLoa
 	if err != nil {
 		return nil, err
 	}
-	ld, err := chooseLoader(ctx, loadJob{id: job.ID, fl: fl, rules: rules, store: r.store, opts: r.opts, log: log})
-	if err != nil {
-		return nil, err
-	}
+	ld := chooseLoader(loadJob{id: job.ID, fl: fl, rules: rules, store: r.store, opts: r.opts, log: log})
 	defer ld.close()
 
 	spool, size, err := r.fetch(ctx, fl, log)
