@@ -76,7 +76,7 @@ func (l *directAVEVLoader) stage(ctx context.Context, tx pgx.Tx, st *stager) err
 		return fmt.Errorf("look for AV/EV records: %w", err)
 	}
 	t0 := time.Now()
-	m, err := matchInChunks(ctx, tx, l.job, IDVANID, st, func(ctx context.Context, c *personChunk) error {
+	m, err := matchEncodedInChunks(ctx, tx, l.job, IDVANID, st, l.appendRow, func(ctx context.Context, c *personChunk) error {
 		return l.store(ctx, tx, c)
 	})
 	if err != nil {
@@ -92,17 +92,16 @@ func (l *directAVEVLoader) stage(ctx context.Context, tx pgx.Tx, st *stager) err
 func (l *directAVEVLoader) store(ctx context.Context, tx pgx.Tx, c *personChunk) error {
 	buf, del := append(l.buf[:0], copyHeader...), l.del[:0]
 	rows := 0
-	_ = c.last(func(id, vanid int64, row *personRow) error {
+	c.last(func(id, vanid int64, row *personRow) {
 		if vanid == 0 {
 			l.unmatched.unmatched.add(id)
-			return nil
+			return
 		}
 		if !l.empty || l.full || !l.seen.add(vanid) {
 			del = append(del, vanid)
 		}
-		buf = l.appendRow(buf, vanid, row.fields)
+		buf = append(buf, c.encoding(row)...)
 		rows++
-		return nil
 	})
 	l.buf, l.del = buf, del
 	l.matched += int64(rows)
@@ -135,14 +134,15 @@ func (l *directAVEVLoader) store(ctx context.Context, tx pgx.Tx, c *personChunk)
 	return nil
 }
 
-// appendRow appends the van_avev row of vanid in COPY's binary format:
-// the database mode, the person, the action's columns and the job.
-func (l *directAVEVLoader) appendRow(e []byte, vanid int64, fields []string) []byte {
+// appendRow appends the van_avev row of a valid row in COPY's binary
+// format: the database mode, the person (by VANID, the id the file
+// gives), the action's columns and the job.
+func (l *directAVEVLoader) appendRow(e []byte, row stagedRow) []byte {
 	e = binary.BigEndian.AppendUint16(e, uint16(len(avevColumns)+3))
 	e = binary.BigEndian.AppendUint16(append(e, 0, 0, 0, 2), uint16(l.job.fl.DBMode))
-	e = appendInt8(e, vanid)
+	e = appendInt8(e, row.id)
 	for k, c := range avevColumns {
-		v := fields[k]
+		v := row.fields[k]
 		switch {
 		case v == "":
 			e = append(e, 0xff, 0xff, 0xff, 0xff)

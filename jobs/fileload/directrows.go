@@ -23,13 +23,15 @@ import (
 // database.
 
 // personRow is a valid row of a chunk: the person id the file gives, the
-// row's place among the action's valid rows, its line and its validated
-// fields.
+// row's place among the action's valid rows, its line and either its
+// validated fields or, when the action encodes its rows as they are read
+// (matchEncodedInChunks), where the encoding lies in the chunk's data.
 type personRow struct {
-	id     int64
-	pos    int64
-	line   int64
-	fields []string
+	id       int64
+	pos      int64
+	line     int64
+	fields   []string
+	from, to int
 }
 
 // personChunk is a piece of the file: its rows sorted by id (rows of one
@@ -37,25 +39,26 @@ type personRow struct {
 // VANID of its person (0 for nobody).
 type personChunk struct {
 	rows   []personRow
+	data   []byte // the rows' encodings, when the action makes them
 	keys   []int64
 	vanids []int64
 }
 
 // last calls f with each distinct id of c, the VANID it matched (0 for
 // nobody) and the file's last row of that id in the chunk.
-func (c *personChunk) last(f func(id, vanid int64, row *personRow) error) error {
+func (c *personChunk) last(f func(id, vanid int64, row *personRow)) {
 	k := 0
 	for i := range c.rows {
 		if i+1 < len(c.rows) && c.rows[i+1].id == c.rows[i].id {
 			continue
 		}
-		if err := f(c.rows[i].id, c.vanids[k], &c.rows[i]); err != nil {
-			return err
-		}
+		f(c.rows[i].id, c.vanids[k], &c.rows[i])
 		k++
 	}
-	return nil
 }
+
+// encoding is row's encoding in c's data.
+func (c *personChunk) encoding(row *personRow) []byte { return c.data[row.from:row.to] }
 
 func byPersonRow(a, b personRow) int {
 	if c := cmp.Compare(a.id, b.id); c != 0 {
@@ -69,6 +72,15 @@ func byPersonRow(a, b personRow) int {
 // its valid rows, matched, to store, in file order, in tx. It returns the
 // matcher's state (its counts of range reads and index lookups).
 func matchInChunks(ctx context.Context, tx pgx.Tx, j loadJob, idType string, st *stager, store func(context.Context, *personChunk) error) (*directScore, error) {
+	return matchEncodedInChunks(ctx, tx, j, idType, st, nil, store)
+}
+
+// matchEncodedInChunks is matchInChunks for an action that encodes each
+// valid row as it is read: encode appends what store needs of the row to
+// the chunk's data, and the chunk keeps those bytes instead of the row's
+// fields (a few bytes a row instead of a string per column).
+func matchEncodedInChunks(ctx context.Context, tx pgx.Tx, j loadJob, idType string, st *stager,
+	encode func(e []byte, row stagedRow) []byte, store func(context.Context, *personChunk) error) (*directScore, error) {
 	l := &directLoad{dbMode: j.fl.DBMode, ranges: map[string]idRange{}}
 	r, err := peopleRange(ctx, tx, j.fl.DBMode, idType)
 	if err != nil {
@@ -110,12 +122,18 @@ func matchInChunks(ctx context.Context, tx pgx.Tx, j loadJob, idType string, st 
 				case <-gctx.Done():
 					return nil, errStopped
 				}
-				cur.rows = cur.rows[:0]
+				cur.rows, cur.data = cur.rows[:0], cur.data[:0]
 				// The first chunks are small, so writing starts early.
 				limit = min(chunkRows, firstChunkRows<<min(chunks, 16))
 				chunks++
 			}
-			cur.rows = append(cur.rows, personRow{id: row.id, pos: pos, line: line, fields: row.stageFields()})
+			if encode != nil {
+				from := len(cur.data)
+				cur.data = encode(cur.data, row)
+				cur.rows = append(cur.rows, personRow{id: row.id, pos: pos, line: line, from: from, to: len(cur.data)})
+			} else {
+				cur.rows = append(cur.rows, personRow{id: row.id, pos: pos, line: line, fields: row.stageFields()})
+			}
 			pos++
 			if len(cur.rows) >= limit {
 				return nil, send()
