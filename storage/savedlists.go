@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 )
 
 // Folder is a folder of saved lists.
@@ -27,21 +29,43 @@ type SavedList struct {
 	Members     int64
 }
 
-// CreateFolder creates a folder shared with keyIDs.
+// folderRow and folderKeyRow are the GORM models of a folder and of its
+// sharing with one key.
+type folderRow struct {
+	ID          int64
+	Name        string
+	APIWritable bool `gorm:"column:api_writable"`
+}
+
+func (folderRow) TableName() string { return "van_folders" }
+
+type folderKeyRow struct {
+	FolderID int64
+	KeyID    int64
+}
+
+func (folderKeyRow) TableName() string { return "van_folder_keys" }
+
+// CreateFolder creates a folder shared with keyIDs, all in one transaction.
 func (s *Store) CreateFolder(ctx context.Context, name string, apiWritable bool, keyIDs []int64) (*Folder, error) {
-	f := &Folder{Name: name, APIWritable: apiWritable, KeyIDs: keyIDs}
-	err := s.InTx(ctx, func(tx pgx.Tx) error {
-		if err := tx.QueryRow(ctx, `INSERT INTO van_folders (name, api_writable) VALUES ($1, $2) RETURNING id`, name, apiWritable).Scan(&f.ID); err != nil {
+	row := folderRow{Name: name, APIWritable: apiWritable}
+	err := s.Gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Create(&row).Error; err != nil {
 			return fmt.Errorf("create folder: %w", err)
 		}
-		for _, k := range keyIDs {
-			if _, err := tx.Exec(ctx, `INSERT INTO van_folder_keys (folder_id, key_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, f.ID, k); err != nil {
-				return fmt.Errorf("share folder with key %d: %w", k, err)
-			}
+		if len(keyIDs) == 0 {
+			return nil
+		}
+		shares := make([]folderKeyRow, len(keyIDs))
+		for i, k := range keyIDs {
+			shares[i] = folderKeyRow{FolderID: row.ID, KeyID: k}
+		}
+		if err := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&shares).Error; err != nil {
+			return fmt.Errorf("share folder with keys %v: %w", keyIDs, err)
 		}
 		return nil
 	})
-	return f, err
+	return &Folder{ID: row.ID, Name: name, APIWritable: apiWritable, KeyIDs: keyIDs}, err
 }
 
 // FolderOfKey returns folder id if it is shared with keyID; otherwise

@@ -1,14 +1,21 @@
 // Package storage is Turnout's persistence: PostgreSQL through one pgx pool
-// (shared by GORM for ordinary CRUD and by raw pgx for COPY and set-based
-// SQL), schema migrations, and the blob store. It holds no business rules.
+// shared by GORM and raw pgx, schema migrations, and the blob store. It
+// holds no business rules.
 //
-// Every statement is a method. A method that reads or writes through pgx is
-// defined once on executor, which Store (the pool) and Tx (one transaction)
-// both embed, so the same call works on either: store.InsertJob(ctx, n)
-// commits at once, tx.InsertJob(ctx, n) commits with the rest of the
-// transaction that Store.WithTx runs. Methods that open a transaction of
-// their own, or go through GORM (which does not share a pgx transaction),
-// are on Store only.
+// GORM does the ordinary CRUD of single rows and their children: API keys
+// (create, by id, list), partners, folders and scores (create), code lists
+// (every read). pgx does the rest: COPY, set-based statements (batched job
+// state changes, score updates, sweeps), reads that join or aggregate, and
+// every statement that must commit in one transaction with others (a job
+// and the rows it works on) — GORM runs on database/sql and cannot join a
+// pgx transaction.
+//
+// Every pgx statement is a method defined once on executor, which Store
+// (the pool) and Tx (one transaction) both embed, so the same call works on
+// either: store.InsertJob(ctx, n) commits at once, tx.InsertJob(ctx, n)
+// commits with the rest of the transaction that Store.WithTx runs. Methods
+// that open a transaction of their own, or go through GORM, are on Store
+// only.
 package storage
 
 import (

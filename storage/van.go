@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"gorm.io/gorm"
 
 	"github.com/turnoutdev/turnout/internal/fault"
 )
@@ -82,24 +83,46 @@ func (s *Store) CreateScore(ctx context.Context, n NewScore) (*Score, error) {
 	if n.Description != "" {
 		desc = &n.Description
 	}
-	var id int64
-	err := s.InTx(ctx, func(tx pgx.Tx) error {
-		if err := tx.QueryRow(ctx, `INSERT INTO van_scores (name, short_name, description, score_type, min_value, max_value)
-			VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`, n.Name, n.ShortName, desc, typ, n.Min, n.Max).Scan(&id); err != nil {
+	row := scoreRow{Name: n.Name, ShortName: n.ShortName, Description: desc, ScoreType: typ, MinValue: n.Min, MaxValue: n.Max}
+	err := s.Gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Create(&row).Error; err != nil {
 			return err
 		}
-		for _, v := range n.Values {
-			if _, err := tx.Exec(ctx, `INSERT INTO van_score_values (score_id, short_name) VALUES ($1, $2)`, id, v); err != nil {
-				return err
-			}
+		if len(n.Values) == 0 {
+			return nil
 		}
-		return nil
+		values := make([]scoreValueRow, len(n.Values))
+		for i, v := range n.Values {
+			values[i] = scoreValueRow{ScoreID: row.ID, ShortName: v}
+		}
+		return tx.Create(&values).Error
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create score: %w", err)
 	}
-	return s.Score(ctx, id)
+	return s.Score(ctx, row.ID)
 }
+
+// scoreRow and scoreValueRow are the GORM models of a score definition and
+// of one of its allowed values.
+type scoreRow struct {
+	ID          int64
+	Name        string
+	ShortName   string
+	Description *string
+	ScoreType   string
+	MinValue    *float64
+	MaxValue    *float64
+}
+
+func (scoreRow) TableName() string { return "van_scores" }
+
+type scoreValueRow struct {
+	ScoreID   int64
+	ShortName string
+}
+
+func (scoreValueRow) TableName() string { return "van_score_values" }
 
 const scoreSelect = `SELECT s.id, s.name, s.short_name, s.description, s.score_type, s.min_value::float8, s.max_value::float8,
 	s.state, s.origin, coalesce((SELECT array_agg(v.short_name ORDER BY v.short_name) FROM van_score_values v WHERE v.score_id = s.id), '{}')
