@@ -21,9 +21,6 @@ import (
 // move, and not even a job on its last (here: only) attempt is given up.
 // Once the key's slot frees, the job runs, on its first attempt.
 func TestAJobWaitingForItsKeysSlotSpendsNoAttempt(t *testing.T) {
-	if testing.Short() {
-		t.Skip("waits out a held slot; runs in make test")
-	}
 	var runs atomic.Int32
 	h := start(t, map[string]jobs.Handler{"limited": jobs.HandlerFunc(func(context.Context, *storage.Job) (any, error) {
 		runs.Add(1)

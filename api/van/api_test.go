@@ -166,9 +166,6 @@ func TestRefusedRedirectsFailTheJobAtOnce(t *testing.T) {
 }
 
 func TestUnreachableSourceIsRetriedThenFails(t *testing.T) {
-	if testing.Short() {
-		t.Skip("waits out every retry of a load; runs in make test")
-	}
 	s := newStack(t, options{allow: loopback})
 	a, b := s.rangeScore("A", 0, 100), s.rangeScore("B", 0, 100)
 	id := s.submit(seedRequest("http://user:pw12345@127.0.0.1:1/x.zip", a, b, "[]"))
