@@ -92,9 +92,9 @@ type Result struct {
 	Actions      []storage.ActionResult `json:"actions"`
 }
 
-// Run implements jobs.Handler. When the job ends for good (success, bad
-// input, or the last attempt) the outcome is recorded and the listeners
-// are notified.
+// Run implements jobs.Handler: it runs the load (load), and when the job
+// ends for good (success, bad input, or the last attempt) records the
+// outcome and notifies the listeners (finish).
 func (r *Runner) Run(ctx context.Context, job *storage.Job) (any, error) {
 	fl, err := r.store.FileLoad(ctx, job.ID)
 	if err != nil {
@@ -106,52 +106,11 @@ func (r *Runner) Run(ctx context.Context, job *storage.Job) (any, error) {
 	if !final {
 		return nil, err
 	}
-	wctx := context.WithoutCancel(ctx)
-	status, message := "Successful", "success"
-	if err != nil {
-		status, message = "Failed", fault.As(err).Message
-		if fault.KindOf(err) == fault.Internal {
-			message = "the file could not be loaded; retry later or contact the operator"
-		}
-	} else if res.ErrorCount > 0 || res.WarningCount > 0 {
-		message = fmt.Sprintf("success: %d rows read, %d row errors", res.RowsRead, res.ErrorCount)
-		if res.WarningCount > 0 {
-			message += fmt.Sprintf(", %d warnings", res.WarningCount)
-		}
-	}
-	if uerr := r.store.SetFileLoadMessage(wctx, job.ID, message); uerr != nil {
-		log.Warn("record load message", "err", uerr)
-	}
-	if r.notifier != nil {
-		body, nerr := r.notification(wctx, job.ID, fl, status, message)
-		if nerr == nil {
-			nerr = r.notifier.Notify(wctx, job.ID, body)
-		}
-		if nerr != nil {
-			// The load itself is done; failing it now would re-run it.
-			log.Error("schedule notification", "err", nerr)
-		}
-	}
+	r.finish(context.WithoutCancel(ctx), job.ID, fl, res, err, log)
 	if err != nil {
 		return nil, err
 	}
 	return res, nil
-}
-
-func (r *Runner) notification(ctx context.Context, jobID int64, fl *storage.FileLoad, status, message string) (map[string]any, error) {
-	ups, err := r.store.ScoreUpdatesOfJob(ctx, jobID)
-	if err != nil {
-		return nil, err
-	}
-	var notes []map[string]any
-	for _, u := range ups {
-		notes = append(notes, map[string]any{"scoreUpdateId": u.ID, "scoreId": u.ScoreID, "loadStatus": u.LoadStatus, "updateStatistics": u.Statistics})
-	}
-	body := map[string]any{"jobId": jobID, "description": fl.Description, "message": message, "status": status}
-	if notes != nil {
-		body["scoreUpdates"] = notes
-	}
-	return body, r.savedListNotice(ctx, jobID, body)
 }
 
 // load runs one file load, step by step: the request's actions, the
@@ -336,6 +295,53 @@ func (r *Runner) checkPass(ctx context.Context, jobID int64, rules []rule, st *s
 		}
 	}
 	return errKey, fault.New(fault.Invalid, "file: none of the %d rows is valid for any action; first error: %s", st.rowsRead, withoutValues(st.firstError()))
+}
+
+// finish records the message of a load that ended for good (res, or
+// err) and notifies its listeners. Neither step fails the load: it is
+// done, and failing it now would run it again.
+func (r *Runner) finish(ctx context.Context, jobID int64, fl *storage.FileLoad, res *Result, err error, log *slog.Logger) {
+	status, message := "Successful", "success"
+	if err != nil {
+		status, message = "Failed", fault.As(err).Message
+		if fault.KindOf(err) == fault.Internal {
+			message = "the file could not be loaded; retry later or contact the operator"
+		}
+	} else if res.ErrorCount > 0 || res.WarningCount > 0 {
+		message = fmt.Sprintf("success: %d rows read, %d row errors", res.RowsRead, res.ErrorCount)
+		if res.WarningCount > 0 {
+			message += fmt.Sprintf(", %d warnings", res.WarningCount)
+		}
+	}
+	if uerr := r.store.SetFileLoadMessage(ctx, jobID, message); uerr != nil {
+		log.Warn("record load message", "err", uerr)
+	}
+	if r.notifier == nil {
+		return
+	}
+	body, nerr := r.notification(ctx, jobID, fl, status, message)
+	if nerr == nil {
+		nerr = r.notifier.Notify(ctx, jobID, body)
+	}
+	if nerr != nil {
+		log.Error("schedule notification", "err", nerr)
+	}
+}
+
+func (r *Runner) notification(ctx context.Context, jobID int64, fl *storage.FileLoad, status, message string) (map[string]any, error) {
+	ups, err := r.store.ScoreUpdatesOfJob(ctx, jobID)
+	if err != nil {
+		return nil, err
+	}
+	var notes []map[string]any
+	for _, u := range ups {
+		notes = append(notes, map[string]any{"scoreUpdateId": u.ID, "scoreId": u.ScoreID, "loadStatus": u.LoadStatus, "updateStatistics": u.Statistics})
+	}
+	body := map[string]any{"jobId": jobID, "description": fl.Description, "message": message, "status": status}
+	if notes != nil {
+		body["scoreUpdates"] = notes
+	}
+	return body, r.savedListNotice(ctx, jobID, body)
 }
 
 // storeErrorFile writes the full list of row errors and warnings to the
