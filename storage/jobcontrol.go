@@ -145,19 +145,19 @@ func (ex *executor) AddJobEvent(ctx context.Context, id int64, action, actor str
 // owner set, only that key's job may be canceled.
 func (s *Store) CancelJob(ctx context.Context, id int64, owner *int64, actor string) (*Job, error) {
 	var j *Job
-	err := s.InTx(ctx, func(tx pgx.Tx) error {
-		rows, _ := tx.Query(ctx, `UPDATE jobs SET status = 'canceled', canceled_by = $2, canceled_at = now(),
+	err := s.WithTx(ctx, func(tx *Tx) error {
+		rows, _ := tx.q.Query(ctx, `UPDATE jobs SET status = 'canceled', canceled_by = $2, canceled_at = now(),
 			finished_at = now(), updated_at = now(), error = 'canceled'
 			WHERE id = $1 AND ($3::bigint IS NULL OR key_id = $3) AND `+unfinished+` RETURNING `+jobColumns, id, actor, owner)
 		var err error
 		j, err = pgx.CollectExactlyOneRow(rows, pgx.RowToAddrOfStructByName[Job])
 		if errors.Is(err, pgx.ErrNoRows) {
-			return s.notUnfinished(ctx, tx, id, owner, "canceled", "queued, running or retrying")
+			return tx.notUnfinished(ctx, id, owner, "canceled", "queued, running or retrying")
 		}
 		if err != nil {
 			return fmt.Errorf("cancel job %d: %w", id, err)
 		}
-		_, err = tx.Exec(ctx, `INSERT INTO job_events (job_id, action, actor, attempt) VALUES ($1, 'canceled', $2, $3)`,
+		_, err = tx.q.Exec(ctx, `INSERT INTO job_events (job_id, action, actor, attempt) VALUES ($1, 'canceled', $2, $3)`,
 			id, actor, j.Attempts)
 		return err
 	})
@@ -173,13 +173,13 @@ func (s *Store) CancelJob(ctx context.Context, id int64, owner *int64, actor str
 // retried.
 func (s *Store) RetryJob(ctx context.Context, id int64, owner *int64, actor string, extra int) (*Job, error) {
 	var j *Job
-	err := s.InTx(ctx, func(tx pgx.Tx) error {
+	err := s.WithTx(ctx, func(tx *Tx) error {
 		var prevStatus string
 		var prevErr *string
-		err := tx.QueryRow(ctx, `SELECT status, error FROM jobs WHERE id = $1 AND ($2::bigint IS NULL OR key_id = $2)
+		err := tx.q.QueryRow(ctx, `SELECT status, error FROM jobs WHERE id = $1 AND ($2::bigint IS NULL OR key_id = $2)
 			AND status IN ('failed', 'canceled') FOR UPDATE`, id, owner).Scan(&prevStatus, &prevErr)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return s.notUnfinished(ctx, tx, id, owner, "retried", "failed or canceled")
+			return tx.notUnfinished(ctx, id, owner, "retried", "failed or canceled")
 		}
 		if err != nil {
 			return fmt.Errorf("retry job %d: %w", id, err)
@@ -188,14 +188,14 @@ func (s *Store) RetryJob(ctx context.Context, id int64, owner *int64, actor stri
 		if prevErr != nil && *prevErr != "" && *prevErr != "canceled" {
 			detail += ": " + *prevErr
 		}
-		rows, _ := tx.Query(ctx, `UPDATE jobs SET status = 'queued', error = NULL, result = NULL,
+		rows, _ := tx.q.Query(ctx, `UPDATE jobs SET status = 'queued', error = NULL, result = NULL,
 			max_attempts = attempts + $2, started_at = NULL, finished_at = NULL, heartbeat_at = NULL,
 			canceled_by = NULL, canceled_at = NULL, progress_total = 0, progress_done = 0, progress_failed = 0,
 			updated_at = now() WHERE id = $1 RETURNING `+jobColumns, id, max(extra, 1))
 		if j, err = pgx.CollectExactlyOneRow(rows, pgx.RowToAddrOfStructByName[Job]); err != nil {
 			return fmt.Errorf("retry job %d: %w", id, err)
 		}
-		_, err = tx.Exec(ctx, `INSERT INTO job_events (job_id, action, actor, attempt, detail) VALUES ($1, 'retried', $2, $3, $4)`,
+		_, err = tx.q.Exec(ctx, `INSERT INTO job_events (job_id, action, actor, attempt, detail) VALUES ($1, 'retried', $2, $3, $4)`,
 			id, actor, j.Attempts, detail)
 		return err
 	})
@@ -207,9 +207,9 @@ func (s *Store) RetryJob(ctx context.Context, id int64, owner *int64, actor stri
 
 // notUnfinished explains why a job could not be acted on: it is missing
 // (or another key's), or its status does not allow the action.
-func (s *Store) notUnfinished(ctx context.Context, tx pgx.Tx, id int64, owner *int64, action, allowed string) error {
+func (ex *executor) notUnfinished(ctx context.Context, id int64, owner *int64, action, allowed string) error {
 	var status string
-	err := tx.QueryRow(ctx, `SELECT status FROM jobs WHERE id = $1 AND ($2::bigint IS NULL OR key_id = $2)`, id, owner).Scan(&status)
+	err := ex.q.QueryRow(ctx, `SELECT status FROM jobs WHERE id = $1 AND ($2::bigint IS NULL OR key_id = $2)`, id, owner).Scan(&status)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return fault.New(fault.NotFound, "job not found")
 	}

@@ -3,12 +3,12 @@
 // holds no business rules.
 //
 // GORM does the ordinary CRUD of single rows and their children: API keys
-// (create, by id, list), partners, folders and scores (create), code lists
-// (every read). pgx does the rest: COPY, set-based statements (batched job
-// state changes, score updates, sweeps), reads that join or aggregate, and
-// every statement that must commit in one transaction with others (a job
-// and the rows it works on) — GORM runs on database/sql and cannot join a
-// pgx transaction.
+// (create, by id, list), partners (create, by id), folders and scores
+// (create), code lists (every read). pgx does the rest: COPY, set-based
+// statements (batched job state changes, score updates, sweeps), reads that
+// join or aggregate, and every statement that must commit in one
+// transaction with others (a job and the rows it works on) — GORM runs on
+// database/sql and cannot join a pgx transaction.
 //
 // Every pgx statement is a method defined once on executor, which Store
 // (the pool) and Tx (one transaction) both embed, so the same call works on

@@ -196,9 +196,9 @@ func (s *Store) ActiveTargetValues(ctx context.Context, typeName string) ([]Targ
 // has is a Conflict.
 func (s *Store) InsertTargetValue(ctx context.Context, v TargetValue, by TargetActor) (*TargetValue, error) {
 	var out *TargetValue
-	err := s.InTx(ctx, func(tx pgx.Tx) error {
+	err := s.WithTx(ctx, func(tx *Tx) error {
 		var err error
-		out, err = scanTargetValue(tx.QueryRow(ctx, `INSERT INTO target_values (type_id, name, code, active)
+		out, err = scanTargetValue(tx.q.QueryRow(ctx, `INSERT INTO target_values (type_id, name, code, active)
 			VALUES ($1, $2, $3, $4) RETURNING `+targetValueCols, v.TypeID, v.Name, v.Code, v.Active))
 		if err != nil {
 			var pe *pgconn.PgError
@@ -210,7 +210,7 @@ func (s *Store) InsertTargetValue(ctx context.Context, v TargetValue, by TargetA
 			return fmt.Errorf("insert target value: %w", err)
 		}
 		body := logBody{ID: out.ID, Name: &out.Name, Code: &out.Code, Active: &out.Active}
-		return insertTargetLog(ctx, tx, LogInsertTargetValue, out.TypeID, body, by)
+		return tx.insertTargetLog(ctx, LogInsertTargetValue, out.TypeID, body, by)
 	})
 	if err != nil {
 		return nil, err
@@ -224,9 +224,9 @@ func (s *Store) InsertTargetValue(ctx context.Context, v TargetValue, by TargetA
 // they applied.
 func (s *Store) UpdateTargetValue(ctx context.Context, typeID, id int64, u TargetValueUpdate, by TargetActor) (*TargetValue, error) {
 	var out *TargetValue
-	err := s.InTx(ctx, func(tx pgx.Tx) error {
+	err := s.WithTx(ctx, func(tx *Tx) error {
 		var err error
-		out, err = scanTargetValue(tx.QueryRow(ctx, `UPDATE target_values
+		out, err = scanTargetValue(tx.q.QueryRow(ctx, `UPDATE target_values
 			SET name = coalesce($3, name), active = coalesce($4, active)
 			WHERE type_id = $1 AND id = $2 RETURNING `+targetValueCols, typeID, id, u.Name, u.Active))
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -236,7 +236,7 @@ func (s *Store) UpdateTargetValue(ctx context.Context, typeID, id int64, u Targe
 			return fmt.Errorf("update target value: %w", err)
 		}
 		// The log carries what the caller changed, as Adhese's does.
-		return insertTargetLog(ctx, tx, LogUpdateTargetValue, typeID, logBody{ID: id, Name: u.Name, Active: u.Active}, by)
+		return tx.insertTargetLog(ctx, LogUpdateTargetValue, typeID, logBody{ID: id, Name: u.Name, Active: u.Active}, by)
 	})
 	if err != nil {
 		return nil, err
@@ -265,12 +265,12 @@ func targetLogParameters(typeID int64, body logBody) (string, error) {
 	return `{"typeId"=` + strconv.FormatInt(typeID, 10) + `, "body"=` + string(bytes.TrimSpace(b.Bytes())) + `}`, nil
 }
 
-func insertTargetLog(ctx context.Context, tx pgx.Tx, action string, typeID int64, body logBody, by TargetActor) error {
+func (ex *executor) insertTargetLog(ctx context.Context, action string, typeID int64, body logBody, by TargetActor) error {
 	params, err := targetLogParameters(typeID, body)
 	if err != nil {
 		return err
 	}
-	_, err = tx.Exec(ctx, `INSERT INTO target_log (log_action, source, parameters, user_id, user_name)
+	_, err = ex.q.Exec(ctx, `INSERT INTO target_log (log_action, source, parameters, user_id, user_name)
 		VALUES ($1, $2, $3, $4, $5)`, action, by.Source, params, by.UserID, by.UserName)
 	if err != nil {
 		return fmt.Errorf("write target log: %w", err)

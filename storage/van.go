@@ -475,21 +475,21 @@ var PersonColumns = []string{"vanid", "dwid", "statefileid", "first_name", "midd
 // source the last row of a VANID wins.
 func (s *Store) ImportPeople(ctx context.Context, dbMode int16, src pgx.CopyFromSource) (int64, error) {
 	var n int64
-	err := s.InTx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE people_import ON COMMIT DROP AS SELECT `+joinCols()+` FROM van_people WITH NO DATA`); err != nil {
+	err := s.WithTx(ctx, func(tx *Tx) error {
+		if _, err := tx.q.Exec(ctx, `CREATE TEMP TABLE people_import ON COMMIT DROP AS SELECT `+joinCols()+` FROM van_people WITH NO DATA`); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `ALTER TABLE people_import ADD COLUMN line bigserial`); err != nil {
+		if _, err := tx.q.Exec(ctx, `ALTER TABLE people_import ADD COLUMN line bigserial`); err != nil {
 			return err
 		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"people_import"}, PersonColumns, src); err != nil {
+		if _, err := tx.q.CopyFrom(ctx, pgx.Identifier{"people_import"}, PersonColumns, src); err != nil {
 			return err
 		}
 		set := ""
 		for _, c := range PersonColumns[1:] {
 			set += ", " + c + " = excluded." + c
 		}
-		tag, err := tx.Exec(ctx, `INSERT INTO van_people (db_mode, `+joinCols()+`)
+		tag, err := tx.q.Exec(ctx, `INSERT INTO van_people (db_mode, `+joinCols()+`)
 			SELECT DISTINCT ON (vanid) $1, `+joinCols()+` FROM people_import ORDER BY vanid, line DESC
 			ON CONFLICT (db_mode, vanid) DO UPDATE SET `+set[2:], dbMode)
 		n = tag.RowsAffected()
