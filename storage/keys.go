@@ -148,7 +148,7 @@ func (s *Store) CreateKey(ctx context.Context, n NewKey) (*CreatedKey, error) {
 	if n.FileLoadConcurrency > 0 {
 		k.FileLoadConcurrency = &n.FileLoadConcurrency
 	}
-	if err := s.Gorm.WithContext(ctx).Create(k).Error; err != nil {
+	if err := s.orm.WithContext(ctx).Create(k).Error; err != nil {
 		return nil, fmt.Errorf("create key: %w", err)
 	}
 	return &CreatedKey{APIKey: k, Secret: secret}, nil
@@ -194,7 +194,7 @@ func (ex *executor) KeyBySecret(ctx context.Context, secret string) (*APIKey, er
 // Key returns a key by id, revoked or not.
 func (s *Store) Key(ctx context.Context, id int64) (*APIKey, error) {
 	var k APIKey
-	if err := s.Gorm.WithContext(ctx).Take(&k, id).Error; err != nil {
+	if err := s.orm.WithContext(ctx).Take(&k, id).Error; err != nil {
 		return nil, notFound(err, "key")
 	}
 	return &k, nil
@@ -203,7 +203,7 @@ func (s *Store) Key(ctx context.Context, id int64) (*APIKey, error) {
 // ListKeys returns every key, oldest first.
 func (s *Store) ListKeys(ctx context.Context) ([]APIKey, error) {
 	var keys []APIKey
-	err := s.Gorm.WithContext(ctx).Order("id").Find(&keys).Error
+	err := s.orm.WithContext(ctx).Order("id").Find(&keys).Error
 	return keys, err
 }
 

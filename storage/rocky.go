@@ -82,7 +82,7 @@ func (s *Store) CreateRockyPartner(ctx context.Context, p *RockyPartner, batchSi
 	if len(p.SurveyQuestions) == 0 {
 		p.SurveyQuestions = json.RawMessage("{}")
 	}
-	if err := s.Gorm.WithContext(ctx).Create(p).Error; err != nil {
+	if err := s.orm.WithContext(ctx).Create(p).Error; err != nil {
 		return nil, fmt.Errorf("create partner: %w", err)
 	}
 	id := p.ID
@@ -108,7 +108,7 @@ func truncate(s string, n int) string {
 // RockyPartner returns a partner by id.
 func (s *Store) RockyPartner(ctx context.Context, id int64) (*RockyPartner, error) {
 	var p RockyPartner
-	if err := s.Gorm.WithContext(ctx).Take(&p, id).Error; err != nil {
+	if err := s.orm.WithContext(ctx).Take(&p, id).Error; err != nil {
 		return nil, notFound(err, "partner")
 	}
 	return &p, nil

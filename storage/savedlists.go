@@ -49,7 +49,7 @@ func (folderKeyRow) TableName() string { return "van_folder_keys" }
 // CreateFolder creates a folder shared with keyIDs, all in one transaction.
 func (s *Store) CreateFolder(ctx context.Context, name string, apiWritable bool, keyIDs []int64) (*Folder, error) {
 	row := folderRow{Name: name, APIWritable: apiWritable}
-	err := s.Gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.orm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := tx.Create(&row).Error; err != nil {
 			return fmt.Errorf("create folder: %w", err)
 		}

@@ -37,12 +37,12 @@ import (
 	"github.com/turnoutdev/turnout/internal/fault"
 )
 
-// Store is the handle to PostgreSQL. Pool and Gorm share one set of
+// Store is the handle to PostgreSQL. Pool and orm share one set of
 // connections, so a process never holds more than the pool's maximum.
 type Store struct {
 	executor
 	Pool *pgxpool.Pool
-	Gorm *gorm.DB
+	orm  *gorm.DB
 	sql  *sql.DB
 	// Secrets encrypts the credentials rows keep for later use (a file
 	// load's source URL); nil or empty keeps them in clear.
@@ -76,31 +76,38 @@ func Open(ctx context.Context, databaseURL string) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("connect to postgres at %s: %w", cfg.ConnConfig.Host, err)
 	}
+	s, err := newStore(pool)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// newStore puts GORM (through database/sql) and the executor over pool.
+func newStore(pool *pgxpool.Pool) (*Store, error) {
 	sqlDB := stdlib.OpenDBFromPool(pool)
-	gdb, err := gorm.Open(postgres.New(postgres.Config{Conn: sqlDB}), &gorm.Config{
+	orm, err := gorm.Open(postgres.New(postgres.Config{Conn: sqlDB}), &gorm.Config{
 		Logger:                 logger.Discard,
 		SkipDefaultTransaction: true,
 		TranslateError:         true,
+		DisableAutomaticPing:   true,
 		NowFunc:                func() time.Time { return time.Now().UTC() },
 	})
 	if err != nil {
-		pool.Close()
+		_ = sqlDB.Close()
 		return nil, fmt.Errorf("open gorm: %w", err)
 	}
-	return newStore(&Store{Pool: pool, Gorm: gdb, sql: sqlDB}), nil
-}
-
-// newStore points s's executor at its pool.
-func newStore(s *Store) *Store {
-	s.executor = executor{q: s.Pool, store: s}
-	return s
+	s := &Store{Pool: pool, orm: orm, sql: sqlDB}
+	s.executor = executor{q: pool, store: s}
+	return s, nil
 }
 
 // Side returns a Store on the same database over a pool of its own of at
 // most conns connections, for work that must not queue behind the main
 // pool: the worker's bookkeeping of job states, which a handler holding
-// every connection of a small pool would otherwise stall. It offers Pool
-// only (no Gorm); Close it when done.
+// every connection of a small pool would otherwise stall. Close it when
+// done.
 func (s *Store) Side(conns int32) (*Store, error) {
 	cfg := s.Pool.Config().Copy()
 	cfg.MaxConns, cfg.MinConns = conns, 0
@@ -108,7 +115,13 @@ func (s *Store) Side(conns int32) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open side pool: %w", err)
 	}
-	return newStore(&Store{Pool: pool, Secrets: s.Secrets}), nil
+	side, err := newStore(pool)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	side.Secrets = s.Secrets
+	return side, nil
 }
 
 // Close releases every connection.

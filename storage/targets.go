@@ -105,7 +105,7 @@ func scanTargetValue(row pgx.Row) (*TargetValue, error) {
 // TargetTypes returns every type, by id.
 func (s *Store) TargetTypes(ctx context.Context) ([]TargetType, error) {
 	types := []TargetType{}
-	if err := s.Gorm.WithContext(ctx).Order("id").Find(&types).Error; err != nil {
+	if err := s.orm.WithContext(ctx).Order("id").Find(&types).Error; err != nil {
 		return nil, fmt.Errorf("list target types: %w", err)
 	}
 	return types, nil
@@ -114,7 +114,7 @@ func (s *Store) TargetTypes(ctx context.Context) ([]TargetType, error) {
 // TargetType returns a type by id.
 func (s *Store) TargetType(ctx context.Context, id int64) (*TargetType, error) {
 	var t TargetType
-	err := s.Gorm.WithContext(ctx).Take(&t, id).Error
+	err := s.orm.WithContext(ctx).Take(&t, id).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return nil, fault.New(fault.NotFound, "target type %d not found", id)
 	}
@@ -127,7 +127,7 @@ func (s *Store) TargetType(ctx context.Context, id int64) (*TargetType, error) {
 // TargetTypeByName returns a type by its name.
 func (s *Store) TargetTypeByName(ctx context.Context, name string) (*TargetType, error) {
 	var t TargetType
-	err := s.Gorm.WithContext(ctx).Where("name = ?", name).Take(&t).Error
+	err := s.orm.WithContext(ctx).Where("name = ?", name).Take(&t).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return nil, fault.New(fault.NotFound, "target type %q not found", name)
 	}
@@ -144,7 +144,7 @@ func (s *Store) TargetValues(ctx context.Context, typeID int64, withInactive boo
 		return nil, err
 	}
 	vals := []TargetValue{}
-	err := s.Gorm.WithContext(ctx).Where("type_id = ? AND (active OR ?)", typeID, withInactive).Order("id").Find(&vals).Error
+	err := s.orm.WithContext(ctx).Where("type_id = ? AND (active OR ?)", typeID, withInactive).Order("id").Find(&vals).Error
 	if err != nil {
 		return nil, fmt.Errorf("list target values: %w", err)
 	}
@@ -155,7 +155,7 @@ func (s *Store) TargetValues(ctx context.Context, typeID int64, withInactive boo
 // NotFound, as if it did not exist.
 func (s *Store) TargetValue(ctx context.Context, typeID, id int64) (*TargetValue, error) {
 	var v TargetValue
-	err := s.Gorm.WithContext(ctx).Where("type_id = ? AND id = ?", typeID, id).Take(&v).Error
+	err := s.orm.WithContext(ctx).Where("type_id = ? AND id = ?", typeID, id).Take(&v).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return nil, fault.New(fault.NotFound, "target value %d of target type %d not found", id, typeID)
 	}

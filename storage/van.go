@@ -84,7 +84,7 @@ func (s *Store) CreateScore(ctx context.Context, n NewScore) (*Score, error) {
 		desc = &n.Description
 	}
 	row := scoreRow{Name: n.Name, ShortName: n.ShortName, Description: desc, ScoreType: typ, MinValue: n.Min, MaxValue: n.Max}
-	err := s.Gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.orm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := tx.Create(&row).Error; err != nil {
 			return err
 		}
