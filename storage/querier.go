@@ -51,3 +51,7 @@ func (s *Store) InsertFileLoad(ctx context.Context, q Querier, f FileLoad) error
 }
 
 func through(q Querier) *executor { return &executor{q: q} }
+
+// TxOf is the Tx of tx, a transaction begun with Store.InTx, for code
+// that moves its statements into storage step by step.
+func TxOf(tx pgx.Tx) *Tx { return &Tx{executor: executor{q: tx}} }

@@ -34,8 +34,9 @@
 // The choice changes how rows travel, never what a load does: each rule
 // is stated once, the row checks in the action's file (score.go,
 // phones.go, avev.go, savedlist.go) and the rules across rows where every
-// path runs them (the preferred-phone rule is phonesRule.demotePreferred,
-// over whichever table holds the rows it concerns), and the tests check
+// path runs them (the preferred-phone rule is storage's
+// DemotePreferredPhones, over whichever table holds the rows it
+// concerns), and the tests check
 // every direct path against the staging table.
 //
 // Guarantees: a job may run again after a crash at any point. Staging

@@ -301,10 +301,10 @@ func (r *phonesRule) code(l *codeList, cell string) (code, problem string) {
 // row for another number is loaded as not preferred, with a warning on
 // that row (demotedWarning). Rows repeating the keeper's number are
 // duplicates, not conflicts (the last row of each number is the one
-// loaded). demotePreferred states the rule, over the staged rows of
-// either path: fileload_stage, or the phones direct path's
-// fileload_phones, which holds every row of every person listed more than
-// once.
+// loaded). storage's DemotePreferredPhones states the rule, and
+// demotePreferred runs it over the staged rows of either path:
+// fileload_stage, or the phones direct path's fileload_phones, which holds
+// every row of every person listed more than once.
 
 // demotedWarning is the warning on a preferred row that loses the mark to
 // line keeper, a later row of the same person for another number. It names
@@ -313,46 +313,23 @@ func demotedWarning(keeper int64) string {
 	return fmt.Sprintf("line %d, a later row of this VANID, is marked preferred for another number; a contact has one preferred phone and the last preferred row keeps it, so this row's number is loaded as not preferred", keeper)
 }
 
-// stagedPhones says where demotePreferred finds a load's staged phone
-// rows: its table and, as expressions over the alias s, the rows of the
-// action, the person, the number, whether the row is preferred, and the
-// assignment that clears the mark.
-type stagedPhones struct {
-	table, rows, person, number, preferred, clear string
-}
-
-// demotePreferred applies the preferred-phone rule to the staged rows of
-// at in tx and warns about each row it demotes. args are the query's
-// parameters the expressions of at use.
-func (r *phonesRule) demotePreferred(ctx context.Context, tx pgx.Tx, at stagedPhones, warn func(line int64, column, message string), args ...any) error {
-	rows, err := tx.Query(ctx, `WITH keeper AS (
-			SELECT DISTINCT ON (`+at.person+`) `+at.person+` AS person, s.line, `+at.number+` AS number
-			FROM `+at.table+` s WHERE `+at.rows+` AND `+at.preferred+`
-			ORDER BY `+at.person+`, s.line DESC
-		), demoted AS (
-			UPDATE `+at.table+` s SET `+at.clear+` FROM keeper k
-			WHERE `+at.rows+` AND `+at.preferred+` AND `+at.person+` = k.person AND `+at.number+` <> k.number
-			RETURNING s.line, k.line AS keeper_line
-		)
-		SELECT line, keeper_line FROM demoted ORDER BY line`, args...)
+// demotePreferred applies the preferred-phone rule to the staged rows at
+// in tx (storage.DemotePreferredPhones) and warns about each row it
+// demotes. args are the parameters at's expressions use.
+func (r *phonesRule) demotePreferred(ctx context.Context, tx pgx.Tx, at storage.StagedPhoneRows, warn func(line int64, column, message string), args ...any) error {
+	demoted, err := storage.TxOf(tx).DemotePreferredPhones(ctx, at, args...)
 	if err != nil {
-		return fmt.Errorf("check preferred phones: %w", err)
+		return err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var line, keeper int64
-		if err := rows.Scan(&line, &keeper); err != nil {
-			return err
-		}
-		warn(line, "PreferredPhone", demotedWarning(keeper))
+	for _, d := range demoted {
+		warn(d.Line, "PreferredPhone", demotedWarning(d.Keeper))
 	}
-	return rows.Err()
+	return nil
 }
 
 // settle applies the preferred-phone rule across the file's rows.
 func (r *phonesRule) settle(ctx context.Context, tx pgx.Tx, warn func(line int64, column, message string)) error {
-	return r.demotePreferred(ctx, tx, stagedPhones{table: "fileload_stage", rows: "s.action_index = $1",
-		person: "s.person_id", number: "s.fields[1]", preferred: "s.fields[4] = 't'", clear: "fields[4] = 'f'"}, warn, r.index)
+	return r.demotePreferred(ctx, tx, storage.PhoneRowsOfStage, warn, r.index)
 }
 
 // PhoneStatistics are a phonesFile action's counts (the result row's
@@ -370,71 +347,29 @@ type PhoneStatistics struct {
 	PreferredCleared int64 `json:"preferredCleared"`
 }
 
-// lockPhones makes the loads of phones of dbMode take turns from here to
-// the end of tx: the direct path relies on the people it finds without
-// phones staying without them until it commits.
-func lockPhones(ctx context.Context, tx pgx.Tx, dbMode int16) error {
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, $2)`, phonesLockKey, int32(dbMode)); err != nil {
-		return fmt.Errorf("lock phone loads: %w", err)
-	}
-	return nil
-}
-
-// phonesLockKey is the first key of lockPhones' advisory lock ("phon").
-const phonesLockKey int32 = 0x70686f6e
-
 // apply upserts the action's phones per (person, number) in tx. A person
 // whose file rows name a preferred number loses the preferred mark on his
 // other phones first, so the database never holds two.
 func (r *phonesRule) apply(ctx context.Context, tx pgx.Tx, jobID int64, fl *storage.FileLoad, rowsRead int64, log *slog.Logger) error {
-	if err := lockPhones(ctx, tx, fl.DBMode); err != nil {
+	stx := storage.TxOf(tx)
+	if err := stx.LockPhoneLoads(ctx, fl.DBMode); err != nil {
 		return err
 	}
-	src := fmt.Sprintf("fileload_phones_%d", r.index)
-	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE `+src+` ON COMMIT DROP AS
-		SELECT DISTINCT ON (person_id, fields[1]) person_id, fields
-		FROM fileload_stage WHERE action_index = $1
-		ORDER BY person_id, fields[1], line DESC`, r.index); err != nil {
-		return fmt.Errorf("dedupe phones: %w", err)
-	}
-	st := PhoneStatistics{TotalRows: rowsRead, ValidRows: r.valid, InvalidRows: r.invalid}
-	var distinct int64
-	if err := tx.QueryRow(ctx, `SELECT count(*) FROM `+src).Scan(&distinct); err != nil {
-		return err
-	}
-	st.DuplicateRows = r.valid - distinct
-	tag, err := tx.Exec(ctx, `UPDATE van_phones ph SET preferred = false, updated_at = now()
-		FROM `+src+` n
-		WHERE n.fields[4] = 't' AND ph.db_mode = $1 AND ph.vanid = n.person_id::bigint AND ph.preferred AND ph.phone <> n.fields[1]`, fl.DBMode)
+	u, err := stx.UpsertStagedPhones(ctx, fl.DBMode, r.index)
 	if err != nil {
-		return fmt.Errorf("clear preferred phones: %w", err)
+		return err
 	}
-	st.PreferredCleared = tag.RowsAffected()
-	if err := tx.QueryRow(ctx, `WITH up AS (
-			INSERT INTO van_phones AS ph (db_mode, vanid, phone, phone_type, phone_source, preferred, ext, opt_in_status, sonar_score)
-			SELECT $1, p.vanid, n.fields[1], n.fields[2], n.fields[3], n.fields[4] = 't', nullif(n.fields[5], ''), n.fields[6], nullif(n.fields[7], '')::smallint
-			FROM `+src+` n JOIN van_people p ON p.db_mode = $1 AND p.vanid = n.person_id::bigint
-			ORDER BY p.vanid, n.fields[1] -- key order: the primary key grows at its end
-			ON CONFLICT (db_mode, vanid, phone) DO UPDATE SET phone_type = excluded.phone_type, phone_source = excluded.phone_source,
-				preferred = excluded.preferred, ext = excluded.ext, opt_in_status = excluded.opt_in_status,
-				sonar_score = excluded.sonar_score, updated_at = now()
-			RETURNING (xmax = 0) AS inserted, preferred
-		)
-		SELECT count(*), count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE preferred) FROM up`, fl.DBMode).Scan(
-		&st.MatchedRows, &st.PhonesAdded, &st.PreferredSet); err != nil {
-		return fmt.Errorf("upsert phones: %w", err)
-	}
-	st.PhonesUpdated = st.MatchedRows - st.PhonesAdded
-	st.UnmatchedRows = distinct - st.MatchedRows
+	st := PhoneStatistics{TotalRows: rowsRead, ValidRows: r.valid, InvalidRows: r.invalid,
+		DuplicateRows: r.valid - u.Distinct, MatchedRows: u.Matched, UnmatchedRows: u.Distinct - u.Matched,
+		PhonesAdded: u.Added, PhonesUpdated: u.Matched - u.Added, PreferredSet: u.Preferred, PreferredCleared: u.PreferredCleared}
 	return r.finish(ctx, tx, jobID, rowsRead, st, log)
 }
 
 // finish records the action's result with its statistics.
 func (r *phonesRule) finish(ctx context.Context, tx pgx.Tx, jobID, rowsRead int64, st PhoneStatistics, log *slog.Logger) error {
 	detail, _ := json.Marshal(map[string]any{"phoneStatistics": st})
-	if _, err := tx.Exec(ctx, `INSERT INTO van_file_load_actions (job_id, action_index, action_type, rows_read, rows_valid, rows_invalid, matched, unmatched, result)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, jobID, r.index, ActionPhones, rowsRead, r.valid, r.invalid,
-		st.MatchedRows, st.UnmatchedRows, detail); err != nil {
+	if err := storage.TxOf(tx).InsertActionResult(ctx, jobID, storage.ActionResult{ActionIndex: r.index, ActionType: ActionPhones,
+		RowsRead: rowsRead, RowsValid: r.valid, RowsInvalid: r.invalid, Matched: st.MatchedRows, Unmatched: st.UnmatchedRows, Result: detail}); err != nil {
 		return err
 	}
 	log.Info("action applied", "action", r.index, "rows", r.valid, "matched", st.MatchedRows, "added", st.PhonesAdded)

@@ -13,6 +13,8 @@ import (
 
 	"github.com/RoaringBitmap/roaring/v2/roaring64"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/turnoutdev/turnout/storage"
 )
 
 // The direct path of phonesFile. A load whose only action is a phonesFile
@@ -25,7 +27,7 @@ import (
 // with phones, a person listed more than once) is written to a spool file
 // in COPY's binary format and goes, after the pass, through the phone
 // rules as set-based SQL over a narrow typed table (fileload_phones): the
-// preferred-phone rule (phonesRule.demotePreferred, the rule's one
+// preferred-phone rule (storage's DemotePreferredPhones, the rule's one
 // statement), then the upsert.
 //
 // A person's rows all take one way. Rows of one person in one chunk sit
@@ -91,14 +93,14 @@ func newDirectPhonesLoader(j loadJob, r *phonesRule) *directPhonesLoader {
 // phones, routes every row straight to van_phones or to the spool chunk by
 // chunk, and settles the spooled rows (settle).
 func (l *directPhonesLoader) stage(ctx context.Context, tx pgx.Tx, st *stager) error {
-	dbMode := l.job.fl.DBMode
-	if err := lockPhones(ctx, tx, dbMode); err != nil {
-		return err
-	}
-	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM van_phones WHERE db_mode = $1)`, dbMode).Scan(&l.some); err != nil {
+	stx := storage.TxOf(tx)
+	if err := stx.LockPhoneLoads(ctx, l.job.fl.DBMode); err != nil {
 		return err
 	}
 	var err error
+	if l.some, err = stx.HasPhones(ctx, l.job.fl.DBMode); err != nil {
+		return err
+	}
 	if l.spool, err = os.CreateTemp(l.job.opts.SpoolDir, "turnout-fileload-phones-*"); err != nil {
 		return fmt.Errorf("create phones spool file: %w", err)
 	}
@@ -226,14 +228,9 @@ func (l *directPhonesLoader) lookUpPhones(ctx context.Context, tx pgx.Tx, c *per
 		return nil
 	}
 	slices.Sort(people)
-	rows, err := tx.Query(ctx, `SELECT DISTINCT vanid FROM van_phones WHERE db_mode = $1 AND vanid = ANY($2) ORDER BY vanid`,
-		l.job.fl.DBMode, people)
+	has, err := storage.TxOf(tx).PeopleWithPhones(ctx, l.job.fl.DBMode, people)
 	if err != nil {
-		return fmt.Errorf("look up people's phones: %w", err)
-	}
-	has, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-	if err != nil {
-		return fmt.Errorf("look up people's phones: %w", err)
+		return err
 	}
 	l.withPhones = append(l.withPhones, has...)
 	return nil
@@ -293,10 +290,8 @@ func (l *directPhonesLoader) settle(ctx context.Context, tx pgx.Tx, warn func(li
 		return nil // nobody turns up again without a spooled row
 	}
 	l.staging = true
-	// Byte-order collation: numbers are compared, never shown sorted.
-	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE fileload_phones (line bigint NOT NULL, vanid bigint NOT NULL,
-		phone text COLLATE "C" NOT NULL, phone_type text NOT NULL, phone_source text NOT NULL, preferred boolean NOT NULL,
-		ext text, opt_in_status text NOT NULL, sonar_score smallint) ON COMMIT DROP`); err != nil {
+	stx := storage.TxOf(tx)
+	if err := stx.CreatePhoneStage(ctx); err != nil {
 		return err
 	}
 	if _, err := l.spool.Seek(0, io.SeekStart); err != nil {
@@ -312,17 +307,17 @@ func (l *directPhonesLoader) settle(ctx context.Context, tx pgx.Tx, warn func(li
 		}
 	}
 	// Statistics before the first query over the rows.
-	if _, err := tx.Exec(ctx, `ANALYZE fileload_phones`); err != nil {
+	if err := stx.AnalyzePhoneStage(ctx); err != nil {
 		return err
 	}
-	return l.rule.demotePreferred(ctx, tx, stagedPhones{table: "fileload_phones", rows: "true",
-		person: "s.vanid", number: "s.phone", preferred: "s.preferred", clear: "preferred = false"}, warn)
+	return l.rule.demotePreferred(ctx, tx, storage.PhoneRowsOfPhoneStage, warn)
 }
 
 // moveBack moves the rows COPY'd straight of the people in again from
 // van_phones to fileload_phones, each with its line.
 func (l *directPhonesLoader) moveBack(ctx context.Context, tx pgx.Tx) error {
-	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE fileload_phones_back (vanid bigint NOT NULL, line bigint NOT NULL) ON COMMIT DROP`); err != nil {
+	stx := storage.TxOf(tx)
+	if err := stx.CreatePhonesBack(ctx); err != nil {
 		return err
 	}
 	if _, err := l.lines.Seek(0, io.SeekStart); err != nil {
@@ -345,18 +340,9 @@ func (l *directPhonesLoader) moveBack(ctx context.Context, tx pgx.Tx) error {
 	}}, `COPY fileload_phones_back (vanid, line) FROM STDIN (FORMAT binary)`); err != nil {
 		return fmt.Errorf("stage people listed again: %w", err)
 	}
-	var moved, preferred int64
-	// A person COPY'd straight had no phones before: his one row in
-	// van_phones is the one this load wrote.
-	if err := tx.QueryRow(ctx, `WITH back AS (
-			DELETE FROM van_phones ph USING fileload_phones_back b
-			WHERE ph.db_mode = $1 AND ph.vanid = b.vanid
-			RETURNING b.line, ph.vanid, ph.phone, ph.phone_type, ph.phone_source, ph.preferred, ph.ext, ph.opt_in_status, ph.sonar_score
-		), staged AS (
-			INSERT INTO fileload_phones SELECT line, vanid, phone, phone_type, phone_source, preferred, ext, opt_in_status, sonar_score FROM back
-		)
-		SELECT count(*), count(*) FILTER (WHERE preferred) FROM back`, l.job.fl.DBMode).Scan(&moved, &preferred); err != nil {
-		return fmt.Errorf("move back phones of people listed again: %w", err)
+	moved, preferred, err := stx.MovePhonesBack(ctx, l.job.fl.DBMode)
+	if err != nil {
+		return err
 	}
 	l.direct -= moved
 	l.directPreferred -= preferred
@@ -390,47 +376,19 @@ func (l *directPhonesLoader) close() {
 // upsert upserts the staged phones and returns the action's statistics.
 func (l *directPhonesLoader) upsert(ctx context.Context, tx pgx.Tx, rowsRead int64) (PhoneStatistics, error) {
 	r := l.rule
-	dbMode := l.job.fl.DBMode
 	st := PhoneStatistics{TotalRows: rowsRead, ValidRows: r.valid, InvalidRows: r.invalid,
 		MatchedRows: l.direct, PhonesAdded: l.direct, PreferredSet: l.directPreferred}
 	distinct := l.direct
 	if l.staging {
-		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE fileload_phones_last ON COMMIT DROP AS
-			SELECT DISTINCT ON (vanid, phone) * FROM fileload_phones ORDER BY vanid, phone, line DESC`); err != nil {
-			return PhoneStatistics{}, fmt.Errorf("dedupe phones: %w", err)
-		}
-		if _, err := tx.Exec(ctx, `ANALYZE fileload_phones_last`); err != nil {
-			return PhoneStatistics{}, err
-		}
-		var n, matched, added, preferred int64
-		if err := tx.QueryRow(ctx, `SELECT count(*) FROM fileload_phones_last`).Scan(&n); err != nil {
-			return PhoneStatistics{}, err
-		}
-		tag, err := tx.Exec(ctx, `UPDATE van_phones ph SET preferred = false, updated_at = now()
-			FROM fileload_phones_last n
-			WHERE n.preferred AND ph.db_mode = $1 AND ph.vanid = n.vanid AND ph.preferred AND ph.phone <> n.phone`, dbMode)
+		u, err := storage.TxOf(tx).UpsertPhoneStage(ctx, l.job.fl.DBMode)
 		if err != nil {
-			return PhoneStatistics{}, fmt.Errorf("clear preferred phones: %w", err)
+			return PhoneStatistics{}, err
 		}
-		if err := tx.QueryRow(ctx, `WITH up AS (
-				INSERT INTO van_phones AS ph (db_mode, vanid, phone, phone_type, phone_source, preferred, ext, opt_in_status, sonar_score)
-				SELECT $1, n.vanid, n.phone, n.phone_type, n.phone_source, n.preferred, n.ext, n.opt_in_status, n.sonar_score
-				FROM fileload_phones_last n JOIN van_people p ON p.db_mode = $1 AND p.vanid = n.vanid
-				ORDER BY n.vanid, n.phone -- key order: the primary key grows at its end
-				ON CONFLICT (db_mode, vanid, phone) DO UPDATE SET phone_type = excluded.phone_type, phone_source = excluded.phone_source,
-					preferred = excluded.preferred, ext = excluded.ext, opt_in_status = excluded.opt_in_status,
-					sonar_score = excluded.sonar_score, updated_at = now()
-				RETURNING (xmax = 0) AS inserted, preferred
-			)
-			SELECT count(*), count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE preferred) FROM up`, dbMode).Scan(
-			&matched, &added, &preferred); err != nil {
-			return PhoneStatistics{}, fmt.Errorf("upsert phones: %w", err)
-		}
-		distinct += n
-		st.MatchedRows += matched
-		st.PhonesAdded += added
-		st.PreferredSet += preferred
-		st.PreferredCleared = tag.RowsAffected()
+		distinct += u.Distinct
+		st.MatchedRows += u.Matched
+		st.PhonesAdded += u.Added
+		st.PreferredSet += u.Preferred
+		st.PreferredCleared = u.PreferredCleared
 	}
 	st.DuplicateRows = r.valid - distinct
 	st.PhonesUpdated = st.MatchedRows - st.PhonesAdded

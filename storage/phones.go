@@ -1,0 +1,244 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+)
+
+// The statements of a phonesFile load, run in the load's transaction.
+// Staged phone rows are in one of two temporary tables: fileload_stage (a
+// row's phone fields in fields[1..7]) or fileload_phones, the phones
+// direct path's typed table (CreatePhoneStage).
+
+// LockPhoneLoads makes the phone loads of dbMode take turns from here to
+// the end of the transaction: the direct path relies on the people it
+// finds without phones staying without them until it commits.
+func (ex *executor) LockPhoneLoads(ctx context.Context, dbMode int16) error {
+	if _, err := ex.q.Exec(ctx, `SELECT pg_advisory_xact_lock($1, $2)`, phonesLockKey, int32(dbMode)); err != nil {
+		return fmt.Errorf("lock phone loads: %w", err)
+	}
+	return nil
+}
+
+// phonesLockKey is the first key of LockPhoneLoads' advisory lock
+// ("phon").
+const phonesLockKey int32 = 0x70686f6e
+
+// InsertActionResult records a load's action result.
+func (ex *executor) InsertActionResult(ctx context.Context, jobID int64, r ActionResult) error {
+	_, err := ex.q.Exec(ctx, `INSERT INTO van_file_load_actions (job_id, action_index, action_type, rows_read, rows_valid, rows_invalid, matched, unmatched, result)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, jobID, r.ActionIndex, r.ActionType, r.RowsRead, r.RowsValid, r.RowsInvalid,
+		r.Matched, r.Unmatched, r.Result)
+	return err
+}
+
+// StagedPhoneRows says where DemotePreferredPhones finds a load's staged
+// phone rows: their table and, as expressions over the alias s, the rows
+// of the action, the person, the number, whether the row is preferred, and
+// the assignment that clears the mark.
+type StagedPhoneRows struct {
+	Table, Rows, Person, Number, Preferred, Clear string
+}
+
+// Demotion is a staged preferred row that lost the mark (its line) to a
+// later row of the same person for another number (keeper's line).
+type Demotion struct {
+	Line, Keeper int64
+}
+
+// PhoneRowsOfStage are the phone rows of action $1 of fileload_stage.
+var PhoneRowsOfStage = StagedPhoneRows{Table: "fileload_stage", Rows: "s.action_index = $1",
+	Person: "s.person_id", Number: "s.fields[1]", Preferred: "s.fields[4] = 't'", Clear: "fields[4] = 'f'"}
+
+// PhoneRowsOfPhoneStage are the rows of fileload_phones.
+var PhoneRowsOfPhoneStage = StagedPhoneRows{Table: "fileload_phones", Rows: "true",
+	Person: "s.vanid", Number: "s.phone", Preferred: "s.preferred", Clear: "preferred = false"}
+
+// DemotePreferredPhones applies the preferred-phone rule to the staged
+// rows at: of each person's rows marked preferred, the last in the file
+// keeps the mark, and every earlier one for another number loses it. It
+// returns the demoted rows in line order. args are the parameters at's
+// expressions use.
+func (ex *executor) DemotePreferredPhones(ctx context.Context, at StagedPhoneRows, args ...any) ([]Demotion, error) {
+	rows, err := ex.q.Query(ctx, `WITH keeper AS (
+			SELECT DISTINCT ON (`+at.Person+`) `+at.Person+` AS person, s.line, `+at.Number+` AS number
+			FROM `+at.Table+` s WHERE `+at.Rows+` AND `+at.Preferred+`
+			ORDER BY `+at.Person+`, s.line DESC
+		), demoted AS (
+			UPDATE `+at.Table+` s SET `+at.Clear+` FROM keeper k
+			WHERE `+at.Rows+` AND `+at.Preferred+` AND `+at.Person+` = k.person AND `+at.Number+` <> k.number
+			RETURNING s.line, k.line AS keeper_line
+		)
+		SELECT line, keeper_line FROM demoted ORDER BY line`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("check preferred phones: %w", err)
+	}
+	defer rows.Close()
+	var out []Demotion
+	for rows.Next() {
+		var d Demotion
+		if err := rows.Scan(&d.Line, &d.Keeper); err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// PhoneUpsert is what an upsert of staged phones did: the distinct
+// (person, number) pairs staged, those of people of the database
+// (matched), of those the phones added, the phones left preferred, and
+// the other phones that lost the preferred mark.
+type PhoneUpsert struct {
+	Distinct, Matched, Added, Preferred, PreferredCleared int64
+}
+
+// UpsertStagedPhones upserts the phones of action actionIndex of
+// fileload_stage into dbMode, the last row of each (person, number)
+// winning. A person whose rows name a preferred number loses the mark on
+// his other phones first, so the database never holds two.
+func (ex *executor) UpsertStagedPhones(ctx context.Context, dbMode int16, actionIndex int) (PhoneUpsert, error) {
+	src := fmt.Sprintf("fileload_phones_%d", actionIndex)
+	if _, err := ex.q.Exec(ctx, `CREATE TEMP TABLE `+src+` ON COMMIT DROP AS
+		SELECT DISTINCT ON (person_id, fields[1]) person_id, fields
+		FROM fileload_stage WHERE action_index = $1
+		ORDER BY person_id, fields[1], line DESC`, actionIndex); err != nil {
+		return PhoneUpsert{}, fmt.Errorf("dedupe phones: %w", err)
+	}
+	var u PhoneUpsert
+	if err := ex.q.QueryRow(ctx, `SELECT count(*) FROM `+src).Scan(&u.Distinct); err != nil {
+		return u, err
+	}
+	tag, err := ex.q.Exec(ctx, `UPDATE van_phones ph SET preferred = false, updated_at = now()
+		FROM `+src+` n
+		WHERE n.fields[4] = 't' AND ph.db_mode = $1 AND ph.vanid = n.person_id::bigint AND ph.preferred AND ph.phone <> n.fields[1]`, dbMode)
+	if err != nil {
+		return u, fmt.Errorf("clear preferred phones: %w", err)
+	}
+	u.PreferredCleared = tag.RowsAffected()
+	if err := ex.q.QueryRow(ctx, `WITH up AS (
+			INSERT INTO van_phones AS ph (db_mode, vanid, phone, phone_type, phone_source, preferred, ext, opt_in_status, sonar_score)
+			SELECT $1, p.vanid, n.fields[1], n.fields[2], n.fields[3], n.fields[4] = 't', nullif(n.fields[5], ''), n.fields[6], nullif(n.fields[7], '')::smallint
+			FROM `+src+` n JOIN van_people p ON p.db_mode = $1 AND p.vanid = n.person_id::bigint
+			ORDER BY p.vanid, n.fields[1] -- key order: the primary key grows at its end
+			ON CONFLICT (db_mode, vanid, phone) DO UPDATE SET phone_type = excluded.phone_type, phone_source = excluded.phone_source,
+				preferred = excluded.preferred, ext = excluded.ext, opt_in_status = excluded.opt_in_status,
+				sonar_score = excluded.sonar_score, updated_at = now()
+			RETURNING (xmax = 0) AS inserted, preferred
+		)
+		SELECT count(*), count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE preferred) FROM up`, dbMode).Scan(
+		&u.Matched, &u.Added, &u.Preferred); err != nil {
+		return u, fmt.Errorf("upsert phones: %w", err)
+	}
+	return u, nil
+}
+
+// CreatePhoneStage creates fileload_phones, the phones direct path's
+// typed table of staged rows, dropped at commit. Its columns are COPY's
+// order.
+func (ex *executor) CreatePhoneStage(ctx context.Context) error {
+	// Byte-order collation: numbers are compared, never shown sorted.
+	_, err := ex.q.Exec(ctx, `CREATE TEMP TABLE fileload_phones (line bigint NOT NULL, vanid bigint NOT NULL,
+		phone text COLLATE "C" NOT NULL, phone_type text NOT NULL, phone_source text NOT NULL, preferred boolean NOT NULL,
+		ext text, opt_in_status text NOT NULL, sonar_score smallint) ON COMMIT DROP`)
+	return err
+}
+
+// CreatePhonesBack creates fileload_phones_back, the (VANID, line) of
+// each phone the direct path COPY'd straight whose person turned up again,
+// dropped at commit.
+func (ex *executor) CreatePhonesBack(ctx context.Context) error {
+	_, err := ex.q.Exec(ctx, `CREATE TEMP TABLE fileload_phones_back (vanid bigint NOT NULL, line bigint NOT NULL) ON COMMIT DROP`)
+	return err
+}
+
+// MovePhonesBack moves the phones of dbMode of the people in
+// fileload_phones_back from van_phones into fileload_phones, each with the
+// line given there, and returns how many moved and how many of those were
+// preferred. Each such person had no phones before the load, so his one
+// phone is the row the load COPY'd straight.
+func (ex *executor) MovePhonesBack(ctx context.Context, dbMode int16) (moved, preferred int64, err error) {
+	err = ex.q.QueryRow(ctx, `WITH back AS (
+			DELETE FROM van_phones ph USING fileload_phones_back b
+			WHERE ph.db_mode = $1 AND ph.vanid = b.vanid
+			RETURNING b.line, ph.vanid, ph.phone, ph.phone_type, ph.phone_source, ph.preferred, ph.ext, ph.opt_in_status, ph.sonar_score
+		), staged AS (
+			INSERT INTO fileload_phones SELECT line, vanid, phone, phone_type, phone_source, preferred, ext, opt_in_status, sonar_score FROM back
+		)
+		SELECT count(*), count(*) FILTER (WHERE preferred) FROM back`, dbMode).Scan(&moved, &preferred)
+	if err != nil {
+		return 0, 0, fmt.Errorf("move back phones of people listed again: %w", err)
+	}
+	return moved, preferred, nil
+}
+
+// AnalyzePhoneStage gathers fileload_phones' statistics, before the
+// first query over its rows.
+func (ex *executor) AnalyzePhoneStage(ctx context.Context) error {
+	_, err := ex.q.Exec(ctx, `ANALYZE fileload_phones`)
+	return err
+}
+
+// UpsertPhoneStage upserts the phones of fileload_phones into dbMode as
+// UpsertStagedPhones does those of fileload_stage.
+func (ex *executor) UpsertPhoneStage(ctx context.Context, dbMode int16) (PhoneUpsert, error) {
+	var u PhoneUpsert
+	if _, err := ex.q.Exec(ctx, `CREATE TEMP TABLE fileload_phones_last ON COMMIT DROP AS
+		SELECT DISTINCT ON (vanid, phone) * FROM fileload_phones ORDER BY vanid, phone, line DESC`); err != nil {
+		return u, fmt.Errorf("dedupe phones: %w", err)
+	}
+	if _, err := ex.q.Exec(ctx, `ANALYZE fileload_phones_last`); err != nil {
+		return u, err
+	}
+	if err := ex.q.QueryRow(ctx, `SELECT count(*) FROM fileload_phones_last`).Scan(&u.Distinct); err != nil {
+		return u, err
+	}
+	tag, err := ex.q.Exec(ctx, `UPDATE van_phones ph SET preferred = false, updated_at = now()
+		FROM fileload_phones_last n
+		WHERE n.preferred AND ph.db_mode = $1 AND ph.vanid = n.vanid AND ph.preferred AND ph.phone <> n.phone`, dbMode)
+	if err != nil {
+		return u, fmt.Errorf("clear preferred phones: %w", err)
+	}
+	u.PreferredCleared = tag.RowsAffected()
+	if err := ex.q.QueryRow(ctx, `WITH up AS (
+			INSERT INTO van_phones AS ph (db_mode, vanid, phone, phone_type, phone_source, preferred, ext, opt_in_status, sonar_score)
+			SELECT $1, n.vanid, n.phone, n.phone_type, n.phone_source, n.preferred, n.ext, n.opt_in_status, n.sonar_score
+			FROM fileload_phones_last n JOIN van_people p ON p.db_mode = $1 AND p.vanid = n.vanid
+			ORDER BY n.vanid, n.phone -- key order: the primary key grows at its end
+			ON CONFLICT (db_mode, vanid, phone) DO UPDATE SET phone_type = excluded.phone_type, phone_source = excluded.phone_source,
+				preferred = excluded.preferred, ext = excluded.ext, opt_in_status = excluded.opt_in_status,
+				sonar_score = excluded.sonar_score, updated_at = now()
+			RETURNING (xmax = 0) AS inserted, preferred
+		)
+		SELECT count(*), count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE preferred) FROM up`, dbMode).Scan(
+		&u.Matched, &u.Added, &u.Preferred); err != nil {
+		return u, fmt.Errorf("upsert phones: %w", err)
+	}
+	return u, nil
+}
+
+// HasPhones tells whether anyone of dbMode has a phone.
+func (ex *executor) HasPhones(ctx context.Context, dbMode int16) (bool, error) {
+	var some bool
+	err := ex.q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM van_phones WHERE db_mode = $1)`, dbMode).Scan(&some)
+	return some, err
+}
+
+// PeopleWithPhones returns, ascending, the VANIDs of dbMode among vanids
+// whose people have phones.
+func (ex *executor) PeopleWithPhones(ctx context.Context, dbMode int16, vanids []int64) ([]int64, error) {
+	rows, err := ex.q.Query(ctx, `SELECT DISTINCT vanid FROM van_phones WHERE db_mode = $1 AND vanid = ANY($2) ORDER BY vanid`, dbMode, vanids)
+	if err != nil {
+		return nil, fmt.Errorf("look up people's phones: %w", err)
+	}
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var v int64
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
