@@ -642,8 +642,7 @@ func (l *directLoad) store(ctx context.Context, tx pgx.Tx, c *scoreChunk) error 
 	l.copyBuf, l.laterBuf = src.buf, later
 	if laters > 0 {
 		if !l.laterTable {
-			if _, err := tx.Exec(ctx, `CREATE TEMP TABLE fileload_later (score_update_id bigint NOT NULL, seq bigint NOT NULL,
-				vanid bigint NOT NULL, value text) ON COMMIT DROP`); err != nil {
+			if err := storage.TxOf(tx).CreateLaterScoreValues(ctx); err != nil {
 				return err
 			}
 			l.laterTable = true
@@ -681,7 +680,7 @@ func appendValue(e []byte, v *string) []byte {
 func spillUnmatched(ctx context.Context, tx pgx.Tx, d *directScore) error {
 	if !d.spilled {
 		// One table for every action of the load.
-		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE IF NOT EXISTS fileload_unmatched (score_update_id bigint NOT NULL, id bigint NOT NULL) ON COMMIT DROP`); err != nil {
+		if err := storage.TxOf(tx).CreateUnmatchedIDs(ctx); err != nil {
 			return err
 		}
 	}
@@ -709,9 +708,7 @@ func distinctUnmatched(ctx context.Context, tx pgx.Tx, d *directScore) (int64, e
 	if err := spillUnmatched(ctx, tx, d); err != nil {
 		return 0, err
 	}
-	var n int64
-	err := tx.QueryRow(ctx, `SELECT count(DISTINCT id) FROM fileload_unmatched WHERE score_update_id = $1`, d.updateID).Scan(&n)
-	return n, err
+	return storage.TxOf(tx).DistinctUnmatchedIDs(ctx, d.updateID)
 }
 
 // applyDirect applies the later rows of people listed in two chunks (the
@@ -720,19 +717,12 @@ func applyDirect(ctx context.Context, tx pgx.Tx, jobID int64, fl *storage.FileLo
 	if d.later > 0 {
 		// Every later row's person is stored already, unless seen was
 		// full: those are inserted.
-		if _, err := tx.Exec(ctx, `WITH last AS (
-				SELECT DISTINCT ON (vanid) vanid, value FROM fileload_later WHERE score_update_id = $1 ORDER BY vanid, seq DESC),
-			stored AS (
-				UPDATE van_score_update_values v SET value = last.value FROM last
-				WHERE v.score_update_id = $1 AND v.vanid = last.vanid RETURNING v.vanid)
-			INSERT INTO van_score_update_values (score_update_id, vanid, value)
-			SELECT $1, last.vanid, last.value FROM last WHERE NOT EXISTS (SELECT 1 FROM stored WHERE stored.vanid = last.vanid)`,
-			d.updateID); err != nil {
-			return storage.ActionResult{}, nil, fmt.Errorf("store the last value of people listed twice: %w", err)
+		if err := storage.TxOf(tx).ApplyLaterScoreValues(ctx, d.updateID); err != nil {
+			return storage.ActionResult{}, nil, err
 		}
 	}
 	st := Statistics{TotalRows: rowsRead, OutOfRange: r.outOfRange, BadValues: r.badValues}
-	current, err := hasCurrentValues(ctx, tx, fl.DBMode, r.score.ID)
+	current, err := storage.TxOf(tx).HasCurrentScoreValues(ctx, fl.DBMode, r.score.ID)
 	if err != nil {
 		return storage.ActionResult{}, nil, err
 	}
@@ -750,15 +740,6 @@ func applyDirect(ctx context.Context, tx pgx.Tx, jobID int64, fl *storage.FileLo
 		return storage.ActionResult{}, nil, fmt.Errorf("count unmatched ids: %w", err)
 	}
 	return finishScore(ctx, tx, jobID, fl, r, d.updateID, st, st.MatchedRows+unmatched)
-}
-
-// hasCurrentValues tells whether people of dbMode have current values of
-// score, which is so once one of its updates there was applied.
-func hasCurrentValues(ctx context.Context, tx pgx.Tx, dbMode int16, score int64) (bool, error) {
-	var ok bool
-	err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM van_score_updates WHERE score_id = $1 AND db_mode = $2 AND load_status = 'Completed')`,
-		score, dbMode).Scan(&ok)
-	return ok, err
 }
 
 // histogramStatistics returns max, min, average and median of the values

@@ -155,9 +155,8 @@ func applyScore(ctx context.Context, tx pgx.Tx, jobID int64, fl *storage.FileLoa
 		return storage.ActionResult{}, nil, err
 	}
 	st := Statistics{TotalRows: rowsRead, OutOfRange: r.outOfRange, BadValues: r.badValues}
-	var distinct int64
-	if err := tx.QueryRow(ctx, `SELECT count(*) FROM (SELECT DISTINCT person_id FROM fileload_stage WHERE action_index = $1) d`,
-		r.index).Scan(&distinct); err != nil {
+	distinct, err := storage.TxOf(tx).DistinctStagedPersons(ctx, r.index)
+	if err != nil {
 		return storage.ActionResult{}, nil, err
 	}
 	// One statement stores the values (the last row wins for a person
@@ -174,12 +173,7 @@ func applyScore(ctx context.Context, tx pgx.Tx, jobID int64, fl *storage.FileLoa
 }
 
 func insertScoreUpdate(ctx context.Context, tx pgx.Tx, jobID int64, fl *storage.FileLoad, r *scoreRule) (int64, error) {
-	var id int64
-	if err := tx.QueryRow(ctx, `INSERT INTO van_score_updates (job_id, action_index, key_id, db_mode, score_id, load_status, statistics)
-		VALUES ($1, $2, $3, $4, $5, 'PendingApproval', '{}') RETURNING id`, jobID, r.index, fl.KeyID, fl.DBMode, r.score.ID).Scan(&id); err != nil {
-		return 0, fmt.Errorf("insert score update: %w", err)
-	}
-	return id, nil
+	return storage.TxOf(tx).InsertScoreUpdate(ctx, jobID, r.index, fl.KeyID, fl.DBMode, r.score.ID)
 }
 
 // scanValueStatistics computes the statistics of a score update's values
@@ -217,30 +211,17 @@ func finishScore(ctx context.Context, tx pgx.Tx, jobID int64, fl *storage.FileLo
 	}
 	res.Matched, res.Unmatched = st.MatchedRows, distinct-st.MatchedRows
 	stats, _ := json.Marshal(st)
-	if _, err := tx.Exec(ctx, `UPDATE van_score_updates SET statistics = $2 WHERE id = $1`, id, stats); err != nil {
+	// VAN: an auto-approved update "will be set to status Approved".
+	stx := storage.TxOf(tx)
+	status, err := stx.FinishScoreUpdate(ctx, id, stats, autoApproved(r.action.ApprovalCriteria, r.fileAverage()))
+	if err != nil {
 		return res, nil, err
 	}
-	if autoApproved(r.action.ApprovalCriteria, r.fileAverage()) {
-		if err := storage.ApplyScoreUpdate(ctx, tx, id); err != nil {
-			return res, nil, err
-		}
-		// VAN: an auto-approved update "will be set to status Approved";
-		// Completed is kept for updates a person approved.
-		if _, err := tx.Exec(ctx, `UPDATE van_score_updates SET load_status = $2 WHERE id = $1`, id, storage.LoadApproved); err != nil {
-			return res, nil, err
-		}
-	}
-	detail, _ := json.Marshal(map[string]any{"scoreUpdateId": id})
-	res.Result = detail
-	if _, err := tx.Exec(ctx, `INSERT INTO van_file_load_actions (job_id, action_index, action_type, rows_read, rows_valid, rows_invalid, matched, unmatched, result)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, jobID, r.index, ActionScore, res.RowsRead, res.RowsValid, res.RowsInvalid,
-		res.Matched, res.Unmatched, res.Result); err != nil {
+	res.Result, _ = json.Marshal(map[string]any{"scoreUpdateId": id})
+	if err := stx.InsertActionResult(ctx, jobID, res); err != nil {
 		return res, nil, err
 	}
-	var su storage.ScoreUpdate
-	err := tx.QueryRow(ctx, `SELECT id, load_status FROM van_score_updates WHERE id = $1`, id).Scan(&su.ID, &su.LoadStatus)
-	su.ScoreID, su.Statistics = r.score.ID, stats
-	return res, &su, err
+	return res, &storage.ScoreUpdate{ID: id, ScoreID: r.score.ID, LoadStatus: status, Statistics: stats}, nil
 }
 
 // fileAverage is the average of every valid value in the file's score
