@@ -211,7 +211,12 @@ UPDATE van_phones ph SET preferred = false, updated_at = now() FROM n
   WHERE n.preferred = '1' AND ph.db_mode = 0 AND ph.vanid = n.vanid::bigint AND ph.preferred AND ph.phone <> n.phone;
 INSERT INTO van_phones AS ph (db_mode, vanid, phone, phone_type, phone_source, preferred, ext, opt_in_status, sonar_score)
   SELECT 0, p.vanid, n.phone, n.phone_type, n.phone_source, n.preferred::boolean, n.ext, n.opt_in, n.sonar::smallint
-  FROM n JOIN van_people p ON p.db_mode = 0 AND p.vanid = n.vanid::bigint ORDER BY p.vanid, n.phone
+  FROM n JOIN van_people p ON p.db_mode = 0 AND p.vanid = n.vanid::bigint
+  LEFT JOIN van_phones o ON o.db_mode = 0 AND o.vanid = p.vanid AND o.phone = n.phone
+    AND (o.phone_type, o.phone_source, o.preferred, o.ext, o.opt_in_status, o.sonar_score)
+      IS NOT DISTINCT FROM (n.phone_type, n.phone_source, n.preferred::boolean, n.ext, n.opt_in, n.sonar::smallint)
+  WHERE o.vanid IS NULL -- an unchanged phone is left as it is
+  ORDER BY p.vanid, n.phone
   ON CONFLICT (db_mode, vanid, phone) DO UPDATE SET phone_type = excluded.phone_type, phone_source = excluded.phone_source,
     preferred = excluded.preferred, ext = excluded.ext, opt_in_status = excluded.opt_in_status, sonar_score = excluded.sonar_score,
     updated_at = now();

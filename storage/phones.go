@@ -94,43 +94,19 @@ type PhoneUpsert struct {
 }
 
 // UpsertStagedPhones upserts the phones of action actionIndex of
-// fileload_stage into dbMode, the last row of each (person, number)
-// winning. A person whose rows name a preferred number loses the mark on
-// his other phones first, so the database never holds two.
+// fileload_stage into dbMode as upsertPhones does, the last row of each
+// (person, number) winning.
 func (ex *executor) UpsertStagedPhones(ctx context.Context, dbMode int16, actionIndex int) (PhoneUpsert, error) {
 	src := fmt.Sprintf("fileload_phones_%d", actionIndex)
 	if _, err := ex.q.Exec(ctx, `CREATE TEMP TABLE `+src+` ON COMMIT DROP AS
-		SELECT DISTINCT ON (person_id, fields[1]) person_id, fields
+		SELECT DISTINCT ON (person_id, fields[1]) person_id::bigint AS vanid, fields[1] AS phone, fields[2] AS phone_type,
+			fields[3] AS phone_source, fields[4] = 't' AS preferred, nullif(fields[5], '') AS ext, fields[6] AS opt_in_status,
+			nullif(fields[7], '')::smallint AS sonar_score
 		FROM fileload_stage WHERE action_index = $1
 		ORDER BY person_id, fields[1], line DESC`, actionIndex); err != nil {
 		return PhoneUpsert{}, fmt.Errorf("dedupe phones: %w", err)
 	}
-	var u PhoneUpsert
-	if err := ex.q.QueryRow(ctx, `SELECT count(*) FROM `+src).Scan(&u.Distinct); err != nil {
-		return u, err
-	}
-	tag, err := ex.q.Exec(ctx, `UPDATE van_phones ph SET preferred = false, updated_at = now()
-		FROM `+src+` n
-		WHERE n.fields[4] = 't' AND ph.db_mode = $1 AND ph.vanid = n.person_id::bigint AND ph.preferred AND ph.phone <> n.fields[1]`, dbMode)
-	if err != nil {
-		return u, fmt.Errorf("clear preferred phones: %w", err)
-	}
-	u.PreferredCleared = tag.RowsAffected()
-	if err := ex.q.QueryRow(ctx, `WITH up AS (
-			INSERT INTO van_phones AS ph (db_mode, vanid, phone, phone_type, phone_source, preferred, ext, opt_in_status, sonar_score)
-			SELECT $1, p.vanid, n.fields[1], n.fields[2], n.fields[3], n.fields[4] = 't', nullif(n.fields[5], ''), n.fields[6], nullif(n.fields[7], '')::smallint
-			FROM `+src+` n JOIN van_people p ON p.db_mode = $1 AND p.vanid = n.person_id::bigint
-			ORDER BY p.vanid, n.fields[1] -- key order: the primary key grows at its end
-			ON CONFLICT (db_mode, vanid, phone) DO UPDATE SET phone_type = excluded.phone_type, phone_source = excluded.phone_source,
-				preferred = excluded.preferred, ext = excluded.ext, opt_in_status = excluded.opt_in_status,
-				sonar_score = excluded.sonar_score, updated_at = now()
-			RETURNING (xmax = 0) AS inserted, preferred
-		)
-		SELECT count(*), count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE preferred) FROM up`, dbMode).Scan(
-		&u.Matched, &u.Added, &u.Preferred); err != nil {
-		return u, fmt.Errorf("upsert phones: %w", err)
-	}
-	return u, nil
+	return ex.upsertPhones(ctx, dbMode, src)
 }
 
 // CreatePhoneStage creates fileload_phones, the phones direct path's
@@ -180,38 +156,56 @@ func (ex *executor) AnalyzePhoneStage(ctx context.Context) error {
 }
 
 // UpsertPhoneStage upserts the phones of fileload_phones into dbMode as
-// UpsertStagedPhones does those of fileload_stage.
+// upsertPhones does, the last row of each (person, number) winning.
 func (ex *executor) UpsertPhoneStage(ctx context.Context, dbMode int16) (PhoneUpsert, error) {
-	var u PhoneUpsert
 	if _, err := ex.q.Exec(ctx, `CREATE TEMP TABLE fileload_phones_last ON COMMIT DROP AS
-		SELECT DISTINCT ON (vanid, phone) * FROM fileload_phones ORDER BY vanid, phone, line DESC`); err != nil {
-		return u, fmt.Errorf("dedupe phones: %w", err)
+		SELECT DISTINCT ON (vanid, phone) vanid, phone, phone_type, phone_source, preferred, ext, opt_in_status, sonar_score
+		FROM fileload_phones ORDER BY vanid, phone, line DESC`); err != nil {
+		return PhoneUpsert{}, fmt.Errorf("dedupe phones: %w", err)
 	}
-	if _, err := ex.q.Exec(ctx, `ANALYZE fileload_phones_last`); err != nil {
+	return ex.upsertPhones(ctx, dbMode, "fileload_phones_last")
+}
+
+// upsertPhones upserts the phones of src, a temporary table of one row per
+// (vanid, phone) with van_phones' columns, into dbMode. A person whose rows
+// name a preferred number loses the mark on his other phones first, so the
+// database never holds two. A phone whose stored values are those of its
+// row is left as it is (its updated_at too): re-loading a file rewrites
+// only what changed. Rows of unknown people are not matched.
+func (ex *executor) upsertPhones(ctx context.Context, dbMode int16, src string) (PhoneUpsert, error) {
+	var u PhoneUpsert
+	if _, err := ex.q.Exec(ctx, `ANALYZE `+src); err != nil {
 		return u, err
 	}
-	if err := ex.q.QueryRow(ctx, `SELECT count(*) FROM fileload_phones_last`).Scan(&u.Distinct); err != nil {
+	if err := ex.q.QueryRow(ctx, `SELECT count(*) FROM `+src).Scan(&u.Distinct); err != nil {
 		return u, err
 	}
 	tag, err := ex.q.Exec(ctx, `UPDATE van_phones ph SET preferred = false, updated_at = now()
-		FROM fileload_phones_last n
+		FROM `+src+` n
 		WHERE n.preferred AND ph.db_mode = $1 AND ph.vanid = n.vanid AND ph.preferred AND ph.phone <> n.phone`, dbMode)
 	if err != nil {
 		return u, fmt.Errorf("clear preferred phones: %w", err)
 	}
 	u.PreferredCleared = tag.RowsAffected()
-	if err := ex.q.QueryRow(ctx, `WITH up AS (
+	if err := ex.q.QueryRow(ctx, `WITH n AS MATERIALIZED (
+			SELECT n.*, o.vanid IS NOT NULL AS unchanged
+			FROM `+src+` n
+			JOIN van_people p ON p.db_mode = $1 AND p.vanid = n.vanid
+			LEFT JOIN van_phones o ON o.db_mode = $1 AND o.vanid = n.vanid AND o.phone = n.phone
+				AND (o.phone_type, o.phone_source, o.preferred, o.ext, o.opt_in_status, o.sonar_score)
+					IS NOT DISTINCT FROM (n.phone_type, n.phone_source, n.preferred, n.ext, n.opt_in_status, n.sonar_score)
+		), up AS (
 			INSERT INTO van_phones AS ph (db_mode, vanid, phone, phone_type, phone_source, preferred, ext, opt_in_status, sonar_score)
-			SELECT $1, n.vanid, n.phone, n.phone_type, n.phone_source, n.preferred, n.ext, n.opt_in_status, n.sonar_score
-			FROM fileload_phones_last n JOIN van_people p ON p.db_mode = $1 AND p.vanid = n.vanid
-			ORDER BY n.vanid, n.phone -- key order: the primary key grows at its end
+			SELECT $1, vanid, phone, phone_type, phone_source, preferred, ext, opt_in_status, sonar_score
+			FROM n WHERE NOT unchanged
+			ORDER BY vanid, phone -- key order: the primary key grows at its end
 			ON CONFLICT (db_mode, vanid, phone) DO UPDATE SET phone_type = excluded.phone_type, phone_source = excluded.phone_source,
 				preferred = excluded.preferred, ext = excluded.ext, opt_in_status = excluded.opt_in_status,
 				sonar_score = excluded.sonar_score, updated_at = now()
-			RETURNING (xmax = 0) AS inserted, preferred
+			RETURNING xmax = 0 AS inserted
 		)
-		SELECT count(*), count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE preferred) FROM up`, dbMode).Scan(
-		&u.Matched, &u.Added, &u.Preferred); err != nil {
+		SELECT (SELECT count(*) FROM n), (SELECT count(*) FROM up WHERE inserted), (SELECT count(*) FROM n WHERE preferred)`,
+		dbMode).Scan(&u.Matched, &u.Added, &u.Preferred); err != nil {
 		return u, fmt.Errorf("upsert phones: %w", err)
 	}
 	return u, nil

@@ -284,3 +284,68 @@ func TestPhonesDeactivatedCodesLoadAsDefaults(t *testing.T) {
 		}
 	}
 }
+
+// Loading phones again rewrites only the phones whose values changed: an
+// unchanged phone keeps its updated_at, a changed one is updated, a new one
+// added, and the statistics are those of an upsert of every row (an
+// unchanged phone counts as updated), on both paths.
+func TestPhonesReloadRewritesOnlyWhatChanged(t *testing.T) {
+	s := newStack(t, options{allow: loopback})
+	s.people(5, 0)
+	first := []string{
+		"1,Cell,Bulk,6125550101,1,,Opt In,4",
+		"2,Home,Bulk,6125550102,0,,,",
+		"3,Work,Bulk,6125550103,0,,,",
+	}
+	again := []string{
+		"1,Cell,Bulk,6125550101,1,,Opt In,4", // unchanged
+		"2,Cell,Bulk,6125550102,0,,,",        // its type changed
+		"3,Work,Bulk,6125550103,0,,,",        // unchanged
+		"4,Home,Bulk,6125550104,0,,,",        // new
+		"9,Home,Bulk,6125550109,0,,,",        // nobody
+	}
+	ctx := context.Background()
+	stamps := func() map[int64]string {
+		rows, err := s.env.Pool.Query(ctx, `SELECT vanid, updated_at::text FROM van_phones WHERE db_mode = 0`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		out := map[int64]string{}
+		for rows.Next() {
+			var v int64
+			var at string
+			if err := rows.Scan(&v, &at); err != nil {
+				t.Fatal(err)
+			}
+			out[v] = at
+		}
+		return out
+	}
+	for _, general := range []bool{false, true} {
+		truncatePhones(t, s)
+		s.loadPhones(first, general)
+		before := stamps()
+		l := s.loadPhones(again, general)
+		after := stamps()
+		want := fileload.PhoneStatistics{TotalRows: 5, ValidRows: 5, MatchedRows: 4, UnmatchedRows: 1,
+			PhonesAdded: 1, PhonesUpdated: 3, PreferredSet: 1}
+		if l.stats != want {
+			t.Errorf("general=%v: statistics %s, want %s", general, js(l.stats), js(want))
+		}
+		for _, v := range []int64{1, 3} {
+			if after[v] != before[v] {
+				t.Errorf("general=%v: unchanged phone of %d rewritten: updated_at %s → %s", general, v, before[v], after[v])
+			}
+		}
+		if after[2] == before[2] {
+			t.Errorf("general=%v: changed phone of 2 kept updated_at %s", general, before[2])
+		}
+		if _, ok := after[4]; !ok {
+			t.Errorf("general=%v: new phone of 4 not added", general)
+		}
+		if got := s.phones(0); len(got) != 4 || got[1].Type != "C" {
+			t.Errorf("general=%v: phones after the re-load: %s", general, js(got))
+		}
+	}
+}
