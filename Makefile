@@ -35,8 +35,8 @@ demo-stop:
 bench: services build ## benchmarks; results in bench/results.md
 	bench/run.sh
 
-bench-large: services build ## score loads against 20M people (bench/score.sh); results in bench/results-large.md
-	PEOPLE=20000000 FILES="100000 1000000 5000000" OUT=bench/results-large.md bench/score.sh
+bench-large: services build ## score loads by database size (1M, 5M, 20M people) and file size (100k, 1M, 5M rows); results in bench/results-large.md
+	bench/large.sh
 
 bench-api: services ## API req/s against the build before the key cache (bench/api.sh); results in bench/results-api.md
 	bench/api.sh

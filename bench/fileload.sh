@@ -347,6 +347,9 @@ echo_rps=$(rps "$echo_")
 echo_p50_ms=$(ms "$echo_" p50_ms)
 echo_p99_ms=$(ms "$echo_" p99_ms)
 ENV
+for l in score phones reload avev list; do
+  for w in t c h; do echo "range_${l}_$w=$(spread "$l" "$w")"; done
+done >> bench/results/fileload.env
 
 out=bench/fileload-results.md
 # row LOAD TITLE: Turnout, baseline 1, baseline 2, ratios of the medians

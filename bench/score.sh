@@ -21,7 +21,8 @@
 # a database to keep and reuse across runs (made if missing); without it a
 # scratch database is made and dropped.
 #
-# Writes bench/results/score-PEOPLE.md (or OUT). Needs bin/ built (make build),
+# Writes bench/results/score-PEOPLE.md (or OUT) and the figures in
+# bench/results/score-PEOPLE.env. Needs bin/ built (make build),
 # PostgreSQL and Redis (make services), go, psql, jq, bc, python3.
 set -euo pipefail
 shopt -s inherit_errexit
@@ -125,6 +126,7 @@ copy_run() {
 }
 
 out=${OUT:-bench/results/score-$PEOPLE.md}
+env=bench/results/score-$PEOPLE.env
 mkdir -p bench/results
 {
   echo "### $PEOPLE people ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at the start)"
@@ -132,6 +134,7 @@ mkdir -p bench/results
   echo "| file | Turnout, POST → Completed: median (min–max) | psql \\copy: median (min–max) | ratio of medians | worker peak RSS | load average after |"
   echo "| --- | --- | --- | --- | --- | --- |"
 } > "$out"
+echo "people=$PEOPLE" > "$env"
 for n in $FILES; do
   echo "$n-row file against $PEOPLE people…"
   : > "$work/worker.log"
@@ -149,6 +152,9 @@ for n in $FILES; do
   read -r cm clo chi < <(printf '%s\n' "${ct[@]}" | stats)
   grep -o '"msg":"rows matched"[^}]*' "$work/worker.log" | tail -1 | sed 's/^/  /'
   order="in VANID order"; [ "$n" != "${n%r}" ] && order="in random order"
+  # The figures bench/run.sh puts in its table, by file (s100000, s5000000r…).
+  printf 's%s_t=%s\ns%s_t_range=%s–%s\ns%s_c=%s\ns%s_c_range=%s–%s\ns%s_rss_mb=%s\n' "$n" "$tm" "$n" "$tlo" "$thi" \
+    "$n" "$cm" "$n" "$clo" "$chi" "$n" "$((rss_kb / 1024))" >> "$env"
   echo "| ${n%r} rows $order, $(( ${n%r} < PEOPLE ? ${n%r} : PEOPLE )) matched | ${tm} s (${tlo}–${thi}) | ${cm} s (${clo}–${chi}) | $(printf '%.2f' "$(echo "scale=4; $tm / $cm" | bc)")× | $((rss_kb / 1024)) MB | $(cut -d' ' -f1-3 /proc/loadavg) |" >> "$out"
 done
 cat "$out"
