@@ -29,7 +29,7 @@ func TestKeySecretIsStoredOnlyAsAHash(t *testing.T) {
 	}
 	var leaks int
 	// No column of the row contains the secret or its random part.
-	err = env.Store.Pool.QueryRow(ctx, `SELECT count(*) FROM api_keys WHERE row_to_json(api_keys)::text LIKE '%' || $1 || '%'`,
+	err = env.Pool.QueryRow(ctx, `SELECT count(*) FROM api_keys WHERE row_to_json(api_keys)::text LIKE '%' || $1 || '%'`,
 		strings.TrimPrefix(k.Secret, "trn_")[:20]).Scan(&leaks)
 	if err != nil || leaks != 0 {
 		t.Fatalf("secret found in %d rows (err %v), want 0", leaks, err)
@@ -131,7 +131,7 @@ func TestNewKeyValidation(t *testing.T) {
 func TestJobStateMachineGuardsFinalStates(t *testing.T) {
 	env := testenv.Get(t)
 	ctx := context.Background()
-	j, err := storage.InsertJob(ctx, env.Store.Pool, storage.NewJob{Kind: "k", Queue: "default", Params: map[string]int{"n": 1}})
+	j, err := env.Store.InsertJob(ctx, storage.NewJob{Kind: "k", Queue: "default", Params: map[string]int{"n": 1}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +195,7 @@ func TestUnrecordedAttemptsWriteTheirStartWithTheOutcome(t *testing.T) {
 	ctx := context.Background()
 	var ids []int64
 	for range 3 {
-		j, err := storage.InsertJob(ctx, env.Store.Pool, storage.NewJob{Kind: "k", Queue: "default"})
+		j, err := env.Store.InsertJob(ctx, storage.NewJob{Kind: "k", Queue: "default"})
 		if err != nil {
 			t.Fatal(err)
 		}

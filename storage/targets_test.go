@@ -12,10 +12,10 @@ import (
 
 var cli = storage.TargetActor{Source: storage.TargetSourceCLI, UserName: "cli:test"}
 
-func logCount(t *testing.T, s *storage.Store) int {
+func logCount(t *testing.T) int {
 	t.Helper()
 	var n int
-	if err := s.Pool.QueryRow(context.Background(), `SELECT count(*) FROM target_log`).Scan(&n); err != nil {
+	if err := testenv.Get(t).Pool.QueryRow(context.Background(), `SELECT count(*) FROM target_log`).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n
@@ -88,7 +88,7 @@ func TestChangeAndLogRowCommitTogether(t *testing.T) {
 	s := testenv.Get(t).Store
 	ctx := context.Background()
 	bogus := storage.TargetActor{Source: "BOGUS", UserName: "x"} // refused by the log's CHECK
-	before := logCount(t, s)
+	before := logCount(t)
 
 	if _, err := s.InsertTargetValue(ctx, storage.TargetValue{TypeID: 9, Name: "Unlogged", Code: "unlogged", Active: true}, bogus); err == nil {
 		t.Fatal("insert with an unloggable actor succeeded")
@@ -112,7 +112,7 @@ func TestChangeAndLogRowCommitTogether(t *testing.T) {
 	if _, err := s.InsertTargetValue(ctx, storage.TargetValue{TypeID: 9, Name: "Again", Code: "logged", Active: true}, cli); !fault.Is(err, fault.Conflict) {
 		t.Errorf("duplicate code: %v, want Conflict", err)
 	}
-	if got := logCount(t, s); got != before+1 {
+	if got := logCount(t); got != before+1 {
 		t.Errorf("log grew by %d, want 1 (only the successful insert)", got-before)
 	}
 	entries, err := s.TargetLog(ctx, 0, 1)
@@ -137,7 +137,7 @@ func TestNothingIsDeleted(t *testing.T) {
 		`TRUNCATE target_values CASCADE`,
 		`TRUNCATE target_log`,
 	} {
-		if _, err := s.Pool.Exec(ctx, stmt); err == nil || !strings.Contains(err.Error(), "not allowed") {
+		if _, err := testenv.Get(t).Pool.Exec(ctx, stmt); err == nil || !strings.Contains(err.Error(), "not allowed") {
 			t.Errorf("%s: %v, want it refused", stmt, err)
 		}
 	}

@@ -38,7 +38,7 @@ func TestErrorTextIsCutAndSaysHowMuch(t *testing.T) {
 func TestUserTextWithNULIsStored(t *testing.T) {
 	env := testenv.Get(t)
 	ctx := context.Background()
-	job, err := storage.InsertJob(ctx, env.Store.Pool, storage.NewJob{Kind: "noop", Queue: "default",
+	job, err := env.Store.InsertJob(ctx, storage.NewJob{Kind: "noop", Queue: "default",
 		Params: map[string]string{"name": "a\x00b", "escaped": `\u0000`}})
 	if err != nil {
 		t.Fatalf("insert job with a NUL in its params: %v", err)
@@ -58,7 +58,7 @@ func TestUserTextWithNULIsStored(t *testing.T) {
 		t.Fatalf("job after GiveUpJob: status %s, error %.80q (%d bytes); want failed with the escaped, cut text", got.Status, deref(got.Error), len(deref(got.Error)))
 	}
 	var params string
-	_ = env.Store.Pool.QueryRow(ctx, `SELECT params->>'escaped' FROM jobs WHERE id = $1`, job.ID).Scan(&params)
+	_ = env.Pool.QueryRow(ctx, `SELECT params->>'escaped' FROM jobs WHERE id = $1`, job.ID).Scan(&params)
 	if params != `\u0000` {
 		t.Errorf("an escaped backslash before u0000 was changed: %q", params)
 	}

@@ -27,13 +27,13 @@ func TestUnreachableTellsAnOutageFromAFailedStatement(t *testing.T) {
 	addr := l.Addr().String()
 	l.Close()
 	_, refused := pgconn.Connect(ctx, "postgres://postgres@"+addr+"/turnout?sslmode=disable&connect_timeout=2")
-	_, syntax := env.Store.Pool.Exec(ctx, "SELEC 1")
+	_, syntax := env.Pool.Exec(ctx, "SELEC 1")
 	var deadline error
 	func() {
 		c, cancel := context.WithTimeout(ctx, time.Millisecond)
 		defer cancel()
 		<-c.Done()
-		_, deadline = env.Store.Pool.Exec(c, "SELECT 1")
+		_, deadline = env.Pool.Exec(c, "SELECT 1")
 	}()
 
 	for _, tc := range []struct {
