@@ -86,10 +86,7 @@ func (l *stagedLoader) stage(ctx context.Context, tx pgx.Tx, st *stager) error {
 	if err := stageRows(ctx, tx, st); err != nil {
 		return err
 	}
-	// Statistics before the first query over the rows: the cross-row
-	// checks would otherwise be planned for an empty table (a nested loop
-	// over thousands of rows).
-	if _, err := tx.Exec(ctx, `ANALYZE fileload_stage`); err != nil {
+	if err := storage.TxOf(tx).AnalyzeStage(ctx); err != nil {
 		return err
 	}
 	for _, ru := range l.job.rules {
@@ -116,17 +113,7 @@ func (l *stagedLoader) close() {}
 // stageRows COPYs the rows of every action into fileload_stage, a
 // temporary table of tx, for the actions' set-based apply steps.
 func stageRows(ctx context.Context, tx pgx.Tx, st *stager) error {
-	// Big sorts (DISTINCT ON, the median) stay in memory.
-	if _, err := tx.Exec(ctx, `SET LOCAL work_mem = '256MB'`); err != nil {
-		return err
-	}
-	// Byte-order collation: person ids are compared, never shown sorted.
-	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE fileload_stage (action_index integer NOT NULL, line bigint NOT NULL,
-		person_id text COLLATE "C" NOT NULL, value text, fields text[]) ON COMMIT DROP`); err != nil {
-		return err
-	}
-	_, err := tx.CopyFrom(ctx, pgx.Identifier{"fileload_stage"}, []string{"action_index", "line", "person_id", "value", "fields"}, st)
-	return err
+	return storage.TxOf(tx).StageRows(ctx, st)
 }
 
 // settleWith runs the rule across rows of action idx and records what it

@@ -236,8 +236,7 @@ func (r *Runner) newStager(ctx context.Context, jobID int64, data io.Reader, f F
 func (r *Runner) validateAndLoad(ctx context.Context, jobID int64, rules []rule, ld loader, st *stager, errFile *os.File, log *slog.Logger) error {
 	var errKey *string
 	err := r.store.InTx(ctx, func(tx pgx.Tx) error {
-		// JIT compiling these few plans costs more than it saves.
-		if _, err := tx.Exec(ctx, `SET LOCAL jit = off`); err != nil {
+		if err := storage.TxOf(tx).PlanForBulk(ctx); err != nil {
 			return err
 		}
 		if err := ld.stage(ctx, tx, st); err != nil {
