@@ -15,11 +15,6 @@ func InsertJob(ctx context.Context, q Querier, n NewJob) (*Job, error) {
 	return through(q).InsertJob(ctx, n)
 }
 
-// ApplyScoreUpdate is executor.ApplyScoreUpdate through tx.
-func ApplyScoreUpdate(ctx context.Context, tx pgx.Tx, id int64) error {
-	return through(tx).ApplyScoreUpdate(ctx, id)
-}
-
 // ReplaceRowErrors is executor.ReplaceRowErrors through q.
 func ReplaceRowErrors(ctx context.Context, q Querier, jobID int64, errs []RowError) error {
 	return through(q).ReplaceRowErrors(ctx, jobID, errs)
