@@ -132,20 +132,14 @@ func (s stagedRow) stageFields() []string {
 
 // checkOtherAction checks an action of a type other than Score at submit
 // time; ok is false when typ is not one of them.
-func checkOtherAction(ctx context.Context, p *problems, i int, typ string, wa wireAction, f File, scores Scores, c Caller) (Action, bool) {
+func checkOtherAction(ctx context.Context, p *problems, i int, typ string, wa wireAction, f File, cat Catalog, c Caller) (Action, bool) {
 	switch {
 	case strings.EqualFold(typ, ActionPhones):
 		return checkPhonesAction(p, i, f), true
 	case strings.EqualFold(typ, ActionAVEV):
 		return checkAVEVAction(p, i, f), true
 	case strings.EqualFold(typ, ActionSavedList):
-		// The store that knows scores knows folders; a Scores without
-		// them (a unit test's) cannot check folders and lists.
-		var q storage.Querier
-		if st, ok := scores.(*storage.Store); ok {
-			q = st.Pool
-		}
-		return checkSavedListAction(ctx, p, i, wa, f, q, c), true
+		return checkSavedListAction(ctx, p, i, wa, f, cat, c), true
 	}
 	return Action{}, false
 }

@@ -15,9 +15,20 @@ import (
 	"github.com/turnoutdev/turnout/storage"
 )
 
-// scoreBook is an in-memory Scores: the fuzzers need millions of lookups a
-// second, which a database round trip would make pointless.
+// scoreBook is an in-memory Catalog of scores and no folders: the fuzzers
+// need millions of lookups a second, which a database round trip would
+// make pointless.
 type scoreBook map[int64]*storage.Score
+
+func (scoreBook) FolderOfKey(context.Context, int64, int64) (storage.Folder, bool, error) {
+	return storage.Folder{}, false, nil
+}
+
+func (scoreBook) SavedListOfKey(context.Context, int64, int64, int16) (storage.SavedList, bool, error) {
+	return storage.SavedList{}, false, nil
+}
+
+func (scoreBook) SavedListNamed(context.Context, int64, string) (int64, error) { return 0, nil }
 
 func (b scoreBook) Score(_ context.Context, id int64) (*storage.Score, error) {
 	if s, ok := b[id]; ok {

@@ -121,9 +121,14 @@ type wireAction struct {
 	wireSavedList
 }
 
-// Scores is what validation needs to know about score definitions.
-type Scores interface {
+// Catalog is what a request is checked against: score definitions, and
+// the folders and saved lists the caller may write. *storage.Store is
+// one.
+type Catalog interface {
 	Score(ctx context.Context, id int64) (*storage.Score, error)
+	FolderOfKey(ctx context.Context, id, keyID int64) (storage.Folder, bool, error)
+	SavedListOfKey(ctx context.Context, id, keyID int64, dbMode int16) (storage.SavedList, bool, error)
+	SavedListNamed(ctx context.Context, folderID int64, name string) (int64, error)
 }
 
 // Caller is the key a request is validated for.
@@ -189,7 +194,7 @@ func (p *problems) add(field string, code int, format string, a ...any) {
 // Parse decodes and validates a whole request, reporting every problem at
 // once as a fault.Validation error whose fields are VAN property paths
 // ("file.sourceUrl", "actions[1].scoreId").
-func Parse(ctx context.Context, body []byte, scores Scores, c Caller, guard *netguard.Guard) (*Request, error) {
+func Parse(ctx context.Context, body []byte, cat Catalog, c Caller, guard *netguard.Guard) (*Request, error) {
 	var w wire
 	if err := json.Unmarshal(body, &w); err != nil || bytes.Equal(bytes.TrimSpace(body), []byte("null")) {
 		return nil, fault.Validation(fault.FieldError{Field: "body", Code: fault.CodeInvalidValue, Message: bodyProblem(body, err)})
@@ -230,7 +235,7 @@ func Parse(ctx context.Context, body []byte, scores Scores, c Caller, guard *net
 	}
 	seenScore := map[int64]int{}
 	for i, wa := range actions {
-		a := checkAction(ctx, &p, i, wa, r.File, scores, c)
+		a := checkAction(ctx, &p, i, wa, r.File, cat, c)
 		if a.ScoreID != 0 {
 			if j, dup := seenScore[a.ScoreID]; dup {
 				p.add(fmt.Sprintf("actions[%d].scoreId", i), fault.CodeInvalidValue, "score %d is already loaded by actions[%d]; one job loads a score once", a.ScoreID, j)
@@ -421,14 +426,14 @@ func (f File) columnNames() string {
 	return strings.Join(names, ", ")
 }
 
-func checkAction(ctx context.Context, p *problems, i int, wa wireAction, f File, scores Scores, c Caller) Action {
+func checkAction(ctx context.Context, p *problems, i int, wa wireAction, f File, cat Catalog, c Caller) Action {
 	at := func(name string) string { return fmt.Sprintf("actions[%d].%s", i, name) }
 	var a Action
 	typ, ok := str(p, at("actionType"), wa.ActionType, true, 50)
 	if !ok {
 		return a
 	}
-	if a, ok := checkOtherAction(ctx, p, i, typ, wa, f, scores, c); ok {
+	if a, ok := checkOtherAction(ctx, p, i, typ, wa, f, cat, c); ok {
 		return a
 	}
 	if !strings.EqualFold(typ, ActionScore) {
@@ -471,7 +476,7 @@ func checkAction(ctx context.Context, p *problems, i int, wa wireAction, f File,
 	var score *storage.Score
 	if id, ok := integer(p, at("scoreId"), wa.ScoreID); ok {
 		a.ScoreID = id
-		s, err := scores.Score(ctx, id)
+		s, err := cat.Score(ctx, id)
 		switch {
 		case fault.Is(err, fault.NotFound):
 			p.add(at("scoreId"), fault.CodeInvalidValue, "score %d does not exist", id)

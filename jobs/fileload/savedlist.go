@@ -42,7 +42,7 @@ const (
 
 // checkSavedListAction applies VAN's LoadSavedListFile rules at
 // submit time. Name uniqueness is checked again when the list is written.
-func checkSavedListAction(ctx context.Context, p *problems, i int, wa wireAction, f File, q storage.Querier, c Caller) Action {
+func checkSavedListAction(ctx context.Context, p *problems, i int, wa wireAction, f File, cat Catalog, c Caller) Action {
 	at := func(name string) string { return fmt.Sprintf("actions[%d].%s", i, name) }
 	a := Action{ActionType: ActionSavedList}
 	if name, ok := str(p, at("listName"), wa.ListName, true, 1<<10); ok {
@@ -74,16 +74,16 @@ func checkSavedListAction(ctx context.Context, p *problems, i int, wa wireAction
 	folderOK := false
 	if id, ok := integer(p, at("folderId"), wa.FolderID); ok {
 		a.FolderID = id
-		folderOK = checkFolder(ctx, p, at("folderId"), q, id, c)
+		folderOK = checkFolder(ctx, p, at("folderId"), cat, id, c)
 	}
 	if len(wa.OverwriteExistingListID) > 0 && string(wa.OverwriteExistingListID) != "null" {
 		if id, ok := integer(p, at("overwriteExistingListId"), wa.OverwriteExistingListID); ok {
 			a.OverwriteExistingListID = id
-			checkOverwrite(ctx, p, at("overwriteExistingListId"), q, id, c)
+			checkOverwrite(ctx, p, at("overwriteExistingListId"), cat, id, c)
 		}
 	}
 	if folderOK && a.ListName != "" && utf8.RuneCountInString(a.ListName) <= maxListName {
-		taken, err := storage.SavedListNamed(ctx, q, a.FolderID, a.ListName)
+		taken, err := cat.SavedListNamed(ctx, a.FolderID, a.ListName)
 		if err == nil && taken != 0 && taken != a.OverwriteExistingListID {
 			p.add(at("listName"), fault.CodeInvalidValue, "folder %d already has a saved list named %q (saved list %d); names are unique within a folder", a.FolderID, a.ListName, taken)
 		}
@@ -91,11 +91,8 @@ func checkSavedListAction(ctx context.Context, p *problems, i int, wa wireAction
 	return a
 }
 
-func checkFolder(ctx context.Context, p *problems, field string, q storage.Querier, id int64, c Caller) bool {
-	if q == nil {
-		return false
-	}
-	fo, ok, err := storage.FolderOfKey(ctx, q, id, c.KeyID)
+func checkFolder(ctx context.Context, p *problems, field string, cat Catalog, id int64, c Caller) bool {
+	fo, ok, err := cat.FolderOfKey(ctx, id, c.KeyID)
 	switch {
 	case err != nil:
 		p.add(field, fault.CodeInvalidValue, "folder %d could not be checked; retry", id)
@@ -109,11 +106,8 @@ func checkFolder(ctx context.Context, p *problems, field string, q storage.Queri
 	return false
 }
 
-func checkOverwrite(ctx context.Context, p *problems, field string, q storage.Querier, id int64, c Caller) {
-	if q == nil {
-		return
-	}
-	l, ok, err := storage.SavedListOfKey(ctx, q, id, c.KeyID, c.DBMode)
+func checkOverwrite(ctx context.Context, p *problems, field string, cat Catalog, id int64, c Caller) {
+	l, ok, err := cat.SavedListOfKey(ctx, id, c.KeyID, c.DBMode)
 	switch {
 	case err != nil:
 		p.add(field, fault.CodeInvalidValue, "saved list %d could not be checked; retry", id)
