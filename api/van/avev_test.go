@@ -77,7 +77,7 @@ func avevLine(cells map[string]string) string {
 }
 
 func truncateAVEV(t *testing.T, s *stack) {
-	if _, err := s.env.Store.Pool.Exec(context.Background(), `TRUNCATE van_avev`); err != nil {
+	if _, err := s.env.Pool.Exec(context.Background(), `TRUNCATE van_avev`); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -110,7 +110,7 @@ type avevRecord struct {
 
 func (s *stack) avev() []avevRecord {
 	s.t.Helper()
-	rows, err := s.env.Store.Pool.Query(context.Background(), `SELECT vanid, request_received::text, ballot_mailed::text, ballot_received::text,
+	rows, err := s.env.Pool.Query(context.Background(), `SELECT vanid, request_received::text, ballot_mailed::text, ballot_received::text,
 		ballot_party, ballot_return_status_id, ballot_type_id, ballot_request_type_id, ballot_rejection_reason_id,
 		ballot_address1, ballot_city, ballot_state, ballot_zip9, ballot_country FROM van_avev ORDER BY vanid`)
 	if err != nil {
@@ -139,7 +139,7 @@ func TestAVEVSeedExample(t *testing.T) {
 	truncateAVEV(t, s)
 	s.people(3, 0)
 	setActive(t, s, storage.TargetTypeBallotReturnStatus, "14", false)
-	if _, err := s.env.Store.Pool.Exec(context.Background(), `INSERT INTO van_avev (db_mode, vanid, ballot_city, ballot_type_id, load_job_id) VALUES (0, 2, 'Old', 3, 0)`); err != nil {
+	if _, err := s.env.Pool.Exec(context.Background(), `INSERT INTO van_avev (db_mode, vanid, ballot_city, ballot_type_id, load_job_id) VALUES (0, 2, 'Old', 3, 0)`); err != nil {
 		t.Fatal(err)
 	}
 	long := strings.Repeat("a", 41)
@@ -275,7 +275,7 @@ func TestAVEVStateFileID(t *testing.T) {
 	}
 	var vanid int64
 	var early, party string
-	if err := s.env.Store.Pool.QueryRow(context.Background(), `SELECT vanid, early_voted::text, ballot_party FROM van_avev`).Scan(&vanid, &early, &party); err != nil {
+	if err := s.env.Pool.QueryRow(context.Background(), `SELECT vanid, early_voted::text, ballot_party FROM van_avev`).Scan(&vanid, &early, &party); err != nil {
 		t.Fatal(err)
 	}
 	if vanid != 2 || early != "2024-10-20" || party != "R" {

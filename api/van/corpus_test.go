@@ -95,7 +95,7 @@ func TestBadInputCorpus(t *testing.T) {
 			v := s.wait(id)
 			ctx := context.Background()
 			var updates int
-			_ = s.env.Store.Pool.QueryRow(ctx, `SELECT count(*) FROM van_score_updates WHERE job_id = $1`, id).Scan(&updates)
+			_ = s.env.Pool.QueryRow(ctx, `SELECT count(*) FROM van_score_updates WHERE job_id = $1`, id).Scan(&updates)
 			if tc.fail != "" || tc.failHas != "" {
 				msg := deref(v.Message)
 				if v.Status != "Error" || (tc.fail != "" && msg != tc.fail) || !strings.Contains(msg, tc.failHas) {
@@ -137,7 +137,7 @@ func TestBadInputCorpus(t *testing.T) {
 	}
 	// Unknown ids are counted, not loaded.
 	var n int
-	_ = s.env.Store.Pool.QueryRow(context.Background(), `SELECT count(*) FROM van_person_scores WHERE vanid > 4`).Scan(&n)
+	_ = s.env.Pool.QueryRow(context.Background(), `SELECT count(*) FROM van_person_scores WHERE vanid > 4`).Scan(&n)
 	if n != 0 {
 		t.Errorf("%d scores for people who do not exist", n)
 	}

@@ -37,11 +37,11 @@ func (s *stack) savedList(folder int64, name string, vanids ...int64) int64 {
 	s.t.Helper()
 	ctx := context.Background()
 	var id int64
-	if err := s.env.Store.Pool.QueryRow(ctx, `INSERT INTO van_saved_lists (folder_id, db_mode, key_id, name) VALUES ($1, 0, $2, $3) RETURNING id`,
+	if err := s.env.Pool.QueryRow(ctx, `INSERT INTO van_saved_lists (folder_id, db_mode, key_id, name) VALUES ($1, 0, $2, $3) RETURNING id`,
 		folder, s.key.ID, name).Scan(&id); err != nil {
 		s.t.Fatal(err)
 	}
-	if _, err := s.env.Store.Pool.Exec(ctx, `INSERT INTO van_saved_list_members (list_id, vanid) SELECT $1, unnest($2::bigint[])`, id, vanids); err != nil {
+	if _, err := s.env.Pool.Exec(ctx, `INSERT INTO van_saved_list_members (list_id, vanid) SELECT $1, unnest($2::bigint[])`, id, vanids); err != nil {
 		s.t.Fatal(err)
 	}
 	return id
@@ -144,7 +144,7 @@ func TestExportJobCompletesLaterAndCallsTheWebhook(t *testing.T) {
 		t.Fatalf("webhook signature: %v", h.Verified)
 	}
 	var hookJob int64
-	if err := s.env.Store.Pool.QueryRow(context.Background(), `SELECT webhook_job_id FROM van_export_jobs WHERE job_id = $1`,
+	if err := s.env.Pool.QueryRow(context.Background(), `SELECT webhook_job_id FROM van_export_jobs WHERE job_id = $1`,
 		job.ExportJobID).Scan(&hookJob); err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +170,7 @@ func TestExportJobContactsType(t *testing.T) {
 	s := newStack(t, options{})
 	s.people(2, 0)
 	ctx := context.Background()
-	if _, err := s.env.Store.Pool.Exec(ctx, `UPDATE van_people SET first_name = '=HYPERLINK("http://x")', last_name = 'Okafor',
+	if _, err := s.env.Pool.Exec(ctx, `UPDATE van_people SET first_name = '=HYPERLINK("http://x")', last_name = 'Okafor',
 		email = 'a@example.org', date_of_birth = '1990-02-03' WHERE db_mode = 0 AND vanid = 1`); err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +203,7 @@ func TestExportJobRefusals(t *testing.T) {
 	fx := s.savedListFixture(t)
 	mine := s.savedList(fx.readOnly, "Mine", 1)
 	var theirs int64
-	if err := s.env.Store.Pool.QueryRow(context.Background(), `INSERT INTO van_saved_lists (folder_id, db_mode, key_id, name)
+	if err := s.env.Pool.QueryRow(context.Background(), `INSERT INTO van_saved_lists (folder_id, db_mode, key_id, name)
 		SELECT $1, 0, key_id, 'Unshared' FROM van_saved_lists WHERE id = $2 RETURNING id`, fx.unshared, fx.othersList).Scan(&theirs); err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +236,7 @@ func TestExportJobRefusals(t *testing.T) {
 		})
 	}
 	var n int
-	_ = s.env.Store.Pool.QueryRow(context.Background(), `SELECT count(*) FROM jobs WHERE kind = $1`, export.Kind).Scan(&n)
+	_ = s.env.Pool.QueryRow(context.Background(), `SELECT count(*) FROM jobs WHERE kind = $1`, export.Kind).Scan(&n)
 	if n != 0 {
 		t.Fatalf("%d export jobs queued by refused requests", n)
 	}
@@ -311,7 +311,7 @@ func TestExportFileExpires(t *testing.T) {
 		t.Fatalf("dateExpired %q (%v): want the default 7-day retention", *job.DateExpired, err)
 	}
 	ctx := context.Background()
-	if _, err := s.env.Store.Pool.Exec(ctx, `UPDATE van_export_jobs SET expires_at = now() - interval '1 second' WHERE job_id = $1`, job.ExportJobID); err != nil {
+	if _, err := s.env.Pool.Exec(ctx, `UPDATE van_export_jobs SET expires_at = now() - interval '1 second' WHERE job_id = $1`, job.ExportJobID); err != nil {
 		t.Fatal(err)
 	}
 	if resp, b := s.download(*job.DownloadURL); resp.StatusCode != http.StatusNotFound || !strings.Contains(string(b), "expired") {

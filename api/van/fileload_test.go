@@ -45,7 +45,7 @@ func runSeedExample(t *testing.T, s *stack, sourceURL string, rows int) {
 	// Only the auto-approved score is applied.
 	var nA, nB int
 	ctx := context.Background()
-	_ = s.env.Store.Pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE score_id = $1), count(*) FILTER (WHERE score_id = $2) FROM van_person_scores`, a, b).Scan(&nA, &nB)
+	_ = s.env.Pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE score_id = $1), count(*) FILTER (WHERE score_id = $2) FROM van_person_scores`, a, b).Scan(&nA, &nB)
 	if nA != 0 || nB != rows {
 		t.Errorf("current scores: %d of score A (pending), %d of score B (auto-approved); want 0 and %d", nA, nB, rows)
 	}
@@ -69,7 +69,7 @@ func runSeedExample(t *testing.T, s *stack, sourceURL string, rows int) {
 	if resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("PATCH approve: %d %s", resp.StatusCode, body)
 	}
-	_ = s.env.Store.Pool.QueryRow(ctx, `SELECT count(*) FROM van_person_scores WHERE score_id = $1`, a).Scan(&nA)
+	_ = s.env.Pool.QueryRow(ctx, `SELECT count(*) FROM van_person_scores WHERE score_id = $1`, a).Scan(&nA)
 	if nA != rows {
 		t.Errorf("after approval %d people have score A, want %d", nA, rows)
 	}
@@ -143,14 +143,14 @@ func TestSourceCredentialsAreSealedAtRest(t *testing.T) {
 	runSeedExample(t, s, strings.Replace(u, "http://", "http://keep:s3cret@", 1), 10)
 
 	var stored string
-	if err := s.env.Store.Pool.QueryRow(context.Background(), `SELECT source_url FROM van_file_loads`).Scan(&stored); err != nil {
+	if err := s.env.Pool.QueryRow(context.Background(), `SELECT source_url FROM van_file_loads`).Scan(&stored); err != nil {
 		t.Fatal(err)
 	}
 	if strings.Contains(stored, "s3cret") || !strings.HasPrefix(stored, "sealed:") {
 		t.Errorf("stored source_url = %q, want it sealed", stored)
 	}
 	var id int64
-	_ = s.env.Store.Pool.QueryRow(context.Background(), `SELECT job_id FROM van_file_loads`).Scan(&id)
+	_ = s.env.Pool.QueryRow(context.Background(), `SELECT job_id FROM van_file_loads`).Scan(&id)
 	s.env.Store.Secrets = nil
 	if _, err := s.env.Store.FileLoad(context.Background(), id); err == nil || !strings.Contains(err.Error(), "TURNOUT_ENCRYPTION_KEY") {
 		t.Errorf("reading a sealed load without the key: %v, want an error naming TURNOUT_ENCRYPTION_KEY", err)

@@ -182,7 +182,7 @@ func newStack(t *testing.T, o options) *stack {
 // StateFileID = "SF<VANID>") in the key's database mode.
 func (s *stack) people(n int, mode int16) {
 	s.t.Helper()
-	_, err := s.env.Store.Pool.CopyFrom(context.Background(), pgx.Identifier{"van_people"},
+	_, err := s.env.Pool.CopyFrom(context.Background(), pgx.Identifier{"van_people"},
 		[]string{"db_mode", "vanid", "dwid", "statefileid", "first_name"},
 		pgx.CopyFromSlice(n, func(i int) ([]any, error) {
 			return []any{mode, int64(i + 1), int64(1000001 + i), fmt.Sprintf("SF%d", i+1), "Person"}, nil

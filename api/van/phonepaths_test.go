@@ -65,7 +65,7 @@ func TestPhonesPathsAgree(t *testing.T) {
 	}
 	run := func(general bool) outcome {
 		truncatePhones(t, s)
-		if _, err := s.env.Store.Pool.Exec(context.Background(), `INSERT INTO van_phones (db_mode, vanid, phone, phone_type, phone_source, preferred, opt_in_status, sonar_score)
+		if _, err := s.env.Pool.Exec(context.Background(), `INSERT INTO van_phones (db_mode, vanid, phone, phone_type, phone_source, preferred, opt_in_status, sonar_score)
 			VALUES (0, 5, '7185550105', 'H', 'Bulk', true, 'U', 5), (0, 6, '6125550106', 'H', 'Bulk', false, 'U', 5)`); err != nil {
 			t.Fatal(err)
 		}

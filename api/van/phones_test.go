@@ -61,7 +61,7 @@ type phoneRow struct {
 
 func (s *stack) phones(mode int16) []phoneRow {
 	s.t.Helper()
-	rows, err := s.env.Store.Pool.Query(context.Background(), `SELECT vanid, phone, phone_type, phone_source, preferred, ext, opt_in_status, sonar_score
+	rows, err := s.env.Pool.Query(context.Background(), `SELECT vanid, phone, phone_type, phone_source, preferred, ext, opt_in_status, sonar_score
 		FROM van_phones WHERE db_mode = $1 ORDER BY vanid, phone`, mode)
 	if err != nil {
 		s.t.Fatal(err)
@@ -79,7 +79,7 @@ func (s *stack) phones(mode int16) []phoneRow {
 }
 
 func truncatePhones(t *testing.T, s *stack) {
-	if _, err := s.env.Store.Pool.Exec(context.Background(), `TRUNCATE van_phones`); err != nil {
+	if _, err := s.env.Pool.Exec(context.Background(), `TRUNCATE van_phones`); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -98,7 +98,7 @@ func TestPhonesSeedExample(t *testing.T) {
 	ctx := context.Background()
 	// Person 2 already has a preferred phone, and person 1 has the number
 	// the file updates.
-	if _, err := s.env.Store.Pool.Exec(ctx, `INSERT INTO van_phones (db_mode, vanid, phone, phone_type, phone_source, preferred, opt_in_status, sonar_score)
+	if _, err := s.env.Pool.Exec(ctx, `INSERT INTO van_phones (db_mode, vanid, phone, phone_type, phone_source, preferred, opt_in_status, sonar_score)
 		VALUES (0, 2, '7185550100', 'H', 'Bulk', true, 'U', 5), (0, 1, '6125550102', 'W', 'Bulk', false, 'O', 1)`); err != nil {
 		t.Fatal(err)
 	}

@@ -29,7 +29,7 @@ type listFixture struct {
 
 func (s *stack) savedListFixture(t *testing.T) listFixture {
 	ctx := context.Background()
-	if _, err := s.env.Store.Pool.Exec(ctx, `TRUNCATE van_saved_list_members, van_saved_lists, van_folder_keys, van_folders CASCADE`); err != nil {
+	if _, err := s.env.Pool.Exec(ctx, `TRUNCATE van_saved_list_members, van_saved_lists, van_folder_keys, van_folders CASCADE`); err != nil {
 		t.Fatal(err)
 	}
 	other, err := s.env.Store.CreateKey(ctx, storageKey("other-app"))
@@ -40,7 +40,7 @@ func (s *stack) savedListFixture(t *testing.T) listFixture {
 	ro, _ := s.env.Store.CreateFolder(ctx, "Read only", false, []int64{s.key.ID})
 	un, _ := s.env.Store.CreateFolder(ctx, "Theirs", true, []int64{other.ID})
 	var theirs int64
-	if err := s.env.Store.Pool.QueryRow(ctx, `INSERT INTO van_saved_lists (folder_id, db_mode, key_id, name) VALUES ($1, 0, $2, 'Their list') RETURNING id`,
+	if err := s.env.Pool.QueryRow(ctx, `INSERT INTO van_saved_lists (folder_id, db_mode, key_id, name) VALUES ($1, 0, $2, 'Their list') RETURNING id`,
 		w.ID, other.ID).Scan(&theirs); err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +49,7 @@ func (s *stack) savedListFixture(t *testing.T) listFixture {
 
 func (s *stack) members(list int64) []int64 {
 	var out []int64
-	rows, _ := s.env.Store.Pool.Query(context.Background(), `SELECT vanid FROM van_saved_list_members WHERE list_id = $1 ORDER BY vanid`, list)
+	rows, _ := s.env.Pool.Query(context.Background(), `SELECT vanid FROM van_saved_list_members WHERE list_id = $1 ORDER BY vanid`, list)
 	defer rows.Close()
 	for rows.Next() {
 		var v int64
@@ -127,7 +127,7 @@ func TestSavedListLoadAndOverwrite(t *testing.T) {
 		t.Errorf("members after overwrite %v, want [4 5]", got)
 	}
 	var name string
-	_ = s.env.Store.Pool.QueryRow(context.Background(), `SELECT name FROM van_saved_lists WHERE id = $1`, listID).Scan(&name)
+	_ = s.env.Pool.QueryRow(context.Background(), `SELECT name FROM van_saved_lists WHERE id = $1`, listID).Scan(&name)
 	if name != "Door knock universe v2" {
 		t.Errorf("name after overwrite %q", name)
 	}
@@ -140,7 +140,7 @@ func TestSavedListRequestValidation(t *testing.T) {
 	fx := s.savedListFixture(t)
 	ctx := context.Background()
 	var mine int64
-	if err := s.env.Store.Pool.QueryRow(ctx, `INSERT INTO van_saved_lists (folder_id, db_mode, key_id, name) VALUES ($1, 0, $2, 'Taken') RETURNING id`,
+	if err := s.env.Pool.QueryRow(ctx, `INSERT INTO van_saved_lists (folder_id, db_mode, key_id, name) VALUES ($1, 0, $2, 'Taken') RETURNING id`,
 		fx.writable, s.key.ID).Scan(&mine); err != nil {
 		t.Fatal(err)
 	}
@@ -216,7 +216,7 @@ func TestSavedListAccessCheckedAgainWhenWritten(t *testing.T) {
 	})
 	id := s.submit(savedListRequest(src.URL+"/list.csv", s.hooks.URL+"/hook", "Late", fx.writable, ""))
 	<-asked
-	if _, err := s.env.Store.Pool.Exec(context.Background(), `UPDATE van_folders SET api_writable = false WHERE id = $1`, fx.writable); err != nil {
+	if _, err := s.env.Pool.Exec(context.Background(), `UPDATE van_folders SET api_writable = false WHERE id = $1`, fx.writable); err != nil {
 		t.Fatal(err)
 	}
 	close(release)
@@ -226,7 +226,7 @@ func TestSavedListAccessCheckedAgainWhenWritten(t *testing.T) {
 		t.Errorf("job %s message %q, want Error with %q", v.Status, deref(v.Message), want)
 	}
 	var n int
-	_ = s.env.Store.Pool.QueryRow(context.Background(), `SELECT count(*) FROM van_saved_lists WHERE name = 'Late'`).Scan(&n)
+	_ = s.env.Pool.QueryRow(context.Background(), `SELECT count(*) FROM van_saved_lists WHERE name = 'Late'`).Scan(&n)
 	if n != 0 {
 		t.Errorf("%d lists named Late written", n)
 	}
@@ -249,7 +249,7 @@ func TestSavedListByDWID(t *testing.T) {
 		t.Fatalf("job %s (%s)", v.Status, deref(v.Message))
 	}
 	var id int64
-	_ = s.env.Store.Pool.QueryRow(context.Background(), `SELECT id FROM van_saved_lists WHERE name = 'By DWID'`).Scan(&id)
+	_ = s.env.Pool.QueryRow(context.Background(), `SELECT id FROM van_saved_lists WHERE name = 'By DWID'`).Scan(&id)
 	if got := s.members(id); !reflect.DeepEqual(got, []int64{2, 3}) {
 		t.Errorf("members %v, want VANIDs [2 3]", got)
 	}

@@ -106,7 +106,7 @@ func (s *stack) loadScores(score int64, idType string, rows [][2]string) scoreLo
 		s.t.Fatalf("GET score update: %d %s", resp.StatusCode, body)
 	}
 	out.stats = su.UpdateStatistics
-	_ = s.env.Store.Pool.QueryRow(context.Background(), `SELECT string_agg(vanid || '=' || coalesce(value, 'null'), ' ' ORDER BY vanid)
+	_ = s.env.Pool.QueryRow(context.Background(), `SELECT string_agg(vanid || '=' || coalesce(value, 'null'), ' ' ORDER BY vanid)
 		FROM van_score_update_values WHERE score_update_id = $1`, out.updateID).Scan(&out.values)
 	return out
 }

@@ -45,7 +45,7 @@ func TestValueScoresAndOtherPersonIDTypes(t *testing.T) {
 		t.Fatalf("approve: %d %s", resp.StatusCode, body2)
 	}
 	var got []string
-	rows, _ := s.env.Store.Pool.Query(context.Background(), `SELECT vanid || '=' || value FROM van_person_scores WHERE score_id = $1 ORDER BY vanid`, vs.ID)
+	rows, _ := s.env.Pool.Query(context.Background(), `SELECT vanid || '=' || value FROM van_person_scores WHERE score_id = $1 ORDER BY vanid`, vs.ID)
 	for rows.Next() {
 		var x string
 		_ = rows.Scan(&x)

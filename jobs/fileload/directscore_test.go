@@ -37,7 +37,7 @@ func newDirectFixture(t *testing.T) *directFixture {
 	t.Helper()
 	env := testenv.Get(t)
 	ctx := context.Background()
-	if _, err := env.Store.Pool.Exec(ctx, `TRUNCATE van_people CASCADE;
+	if _, err := env.Pool.Exec(ctx, `TRUNCATE van_people CASCADE;
 		INSERT INTO van_people (db_mode, vanid, dwid, first_name)
 		SELECT 0, g, CASE WHEN g % 2 = 0 THEN 7000000 + 3 * g END, 'Person' FROM generate_series(1, 400) g;
 		INSERT INTO van_people (db_mode, vanid, first_name) SELECT 0, 1000000 + 7919 * g, 'Sparse' FROM generate_series(1, 300) g;
@@ -298,7 +298,7 @@ func TestDirectScoreLoadReportsTheReadersError(t *testing.T) {
 func TestDirectScoreCountsFullRanges(t *testing.T) {
 	f := newDirectFixture(t)
 	ctx := context.Background()
-	if _, err := f.env.Store.Pool.Exec(ctx, `TRUNCATE van_people CASCADE;
+	if _, err := f.env.Pool.Exec(ctx, `TRUNCATE van_people CASCADE;
 		INSERT INTO van_people (db_mode, vanid, dwid, first_name)
 		SELECT 0, g, CASE WHEN g % 2 = 0 THEN 7000000 + 3 * g END, 'Person' FROM generate_series(1, 400) g;
 		ANALYZE van_people`); err != nil {

@@ -124,7 +124,7 @@ func (f *directFixture) loadPhones(t *testing.T, data []byte, direct, existing b
 func TestPhonesDirectLoadsAgreeWithStaged(t *testing.T) {
 	f := newDirectFixture(t)
 	const people = 3000
-	if _, err := f.env.Store.Pool.Exec(context.Background(), `TRUNCATE van_people CASCADE;
+	if _, err := f.env.Pool.Exec(context.Background(), `TRUNCATE van_people CASCADE;
 		INSERT INTO van_people (db_mode, vanid, first_name) SELECT 0, g, 'Person' FROM generate_series(1, `+strconv.Itoa(people)+`) g;
 		INSERT INTO van_people (db_mode, vanid, first_name) SELECT 1, g, 'Other mode' FROM generate_series(1, 50) g;
 		ANALYZE van_people`); err != nil {
