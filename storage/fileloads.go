@@ -39,3 +39,20 @@ func (ex *executor) AnalyzeStage(ctx context.Context) error {
 	_, err := ex.q.Exec(ctx, `ANALYZE fileload_stage`)
 	return err
 }
+
+// InsertActionResult records a load's action result (one row per
+// action of the load).
+func (ex *executor) InsertActionResult(ctx context.Context, jobID int64, r ActionResult) error {
+	_, err := ex.q.Exec(ctx, `INSERT INTO van_file_load_actions (job_id, action_index, action_type, rows_read, rows_valid, rows_invalid, matched, unmatched, result)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, jobID, r.ActionIndex, r.ActionType, r.RowsRead, r.RowsValid, r.RowsInvalid,
+		r.Matched, r.Unmatched, r.Result)
+	return err
+}
+
+// personMatch is, by the file's person id type, the join condition of a
+// van_people row p with a staged row s.
+var personMatch = map[string]string{
+	"VANID":       `p.vanid = s.person_id::bigint`,
+	"DWID":        `p.dwid = s.person_id::bigint`,
+	"StateFileID": `p.statefileid = s.person_id`,
+}

@@ -24,14 +24,6 @@ func (ex *executor) LockPhoneLoads(ctx context.Context, dbMode int16) error {
 // ("phon").
 const phonesLockKey int32 = 0x70686f6e
 
-// InsertActionResult records a load's action result.
-func (ex *executor) InsertActionResult(ctx context.Context, jobID int64, r ActionResult) error {
-	_, err := ex.q.Exec(ctx, `INSERT INTO van_file_load_actions (job_id, action_index, action_type, rows_read, rows_valid, rows_invalid, matched, unmatched, result)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, jobID, r.ActionIndex, r.ActionType, r.RowsRead, r.RowsValid, r.RowsInvalid,
-		r.Matched, r.Unmatched, r.Result)
-	return err
-}
-
 // StagedPhoneRows says where DemotePreferredPhones finds a load's staged
 // phone rows: their table and, as expressions over the alias s, the rows
 // of the action, the person, the number, whether the row is preferred, and

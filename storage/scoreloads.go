@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 )
 
 // The statements of a Score action's load, run in the load's transaction.
@@ -98,4 +99,57 @@ func (ex *executor) DistinctUnmatchedIDs(ctx context.Context, id int64) (int64, 
 	var n int64
 	err := ex.q.QueryRow(ctx, `SELECT count(DISTINCT id) FROM fileload_unmatched WHERE score_update_id = $1`, id).Scan(&n)
 	return n, err
+}
+
+// ScoreValueStats compare a score update's values with the people's
+// current scores: the values, those that clear a score (NulledOut), those
+// of people without one (Added), those above and below the current one,
+// and the values' maximum, minimum, average and median (nil for a value
+// score, or with no values).
+type ScoreValueStats struct {
+	Matched, NulledOut, Added, IncreasedBy, DecreasedBy int64
+	Max, Min, Average, Median                           *float64
+}
+
+// StoreStagedScoreValues stores the values of action actionIndex's rows
+// of fileload_stage in score update id (the last row wins for a person
+// listed twice; people are matched in dbMode by idType) and returns their
+// statistics against score's current values; numeric: the score is a
+// range score.
+func (ex *executor) StoreStagedScoreValues(ctx context.Context, dbMode int16, score, id int64, actionIndex int, idType string, numeric bool) (ScoreValueStats, error) {
+	// One statement stores the values and computes the statistics from
+	// what it stored.
+	return ex.ScoreValueStatistics(ctx, `INSERT INTO van_score_update_values (score_update_id, vanid, value)
+			SELECT DISTINCT ON (p.vanid) $3, p.vanid, s.value
+			FROM fileload_stage s JOIN van_people p ON p.db_mode = $1 AND `+personMatch[idType]+`
+			WHERE s.action_index = $4
+			ORDER BY p.vanid, s.line DESC
+			RETURNING vanid, value`, numeric, dbMode, score, id, actionIndex)
+}
+
+// ScoreValueStatistics computes the statistics of a score update's values
+// against the people's current scores. values is a query (or a
+// data-modifying statement with RETURNING) yielding the update's (vanid,
+// value) rows; args are the database mode ($1), the score ($2) and values'
+// own arguments ($3 on). numeric: the score is a range score, whose values
+// are compared as numbers.
+func (ex *executor) ScoreValueStatistics(ctx context.Context, values string, numeric bool, args ...any) (ScoreValueStats, error) {
+	num := "NULL::numeric"
+	if numeric {
+		num = "v.value::numeric"
+	}
+	cur := strings.Replace(num, "v.value", "ps.value", 1)
+	var st ScoreValueStats
+	err := ex.q.QueryRow(ctx, `WITH v AS (`+values+`)
+		SELECT count(*),
+			count(*) FILTER (WHERE v.value IS NULL AND ps.value IS NOT NULL),
+			count(*) FILTER (WHERE v.value IS NOT NULL AND ps.value IS NULL),
+			count(*) FILTER (WHERE `+num+` > `+cur+`),
+			count(*) FILTER (WHERE `+num+` < `+cur+`),
+			max(`+num+`)::float8, min(`+num+`)::float8, avg(`+num+`)::float8,
+			(percentile_cont(0.5) WITHIN GROUP (ORDER BY `+num+`))::float8
+		FROM v LEFT JOIN van_person_scores ps ON ps.db_mode = $1 AND ps.vanid = v.vanid AND ps.score_id = $2`, args...).Scan(
+		&st.Matched, &st.NulledOut, &st.Added, &st.IncreasedBy, &st.DecreasedBy,
+		&st.Max, &st.Min, &st.Average, &st.Median)
+	return st, err
 }

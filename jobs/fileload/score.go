@@ -159,17 +159,18 @@ func applyScore(ctx context.Context, tx pgx.Tx, jobID int64, fl *storage.FileLoa
 	if err != nil {
 		return storage.ActionResult{}, nil, err
 	}
-	// One statement stores the values (the last row wins for a person
-	// listed twice) and computes the statistics from what it stored.
-	if err := scanValueStatistics(ctx, tx, `INSERT INTO van_score_update_values (score_update_id, vanid, value)
-			SELECT DISTINCT ON (p.vanid) $3, p.vanid, s.value
-			FROM fileload_stage s JOIN van_people p ON p.db_mode = $1 AND `+personJoin[r.action.PersonIDType]+`
-			WHERE s.action_index = $4
-			ORDER BY p.vanid, s.line DESC
-			RETURNING vanid, value`, r, &st, fl.DBMode, r.score.ID, id, r.index); err != nil {
+	vs, err := storage.TxOf(tx).StoreStagedScoreValues(ctx, fl.DBMode, r.score.ID, id, r.index, r.action.PersonIDType, r.score.Type == storage.ScoreRange)
+	if err != nil {
 		return storage.ActionResult{}, nil, fmt.Errorf("store score values: %w", err)
 	}
+	setValueStatistics(&st, vs)
 	return finishScore(ctx, tx, jobID, fl, r, id, st, distinct)
+}
+
+// setValueStatistics copies the value statistics vs into st.
+func setValueStatistics(st *Statistics, vs storage.ScoreValueStats) {
+	st.MatchedRows, st.NulledOut, st.Added, st.IncreasedBy, st.DecreasedBy = vs.Matched, vs.NulledOut, vs.Added, vs.IncreasedBy, vs.DecreasedBy
+	st.MaxValue, st.MinValue, st.AverageValue, st.MedianValue = vs.Max, vs.Min, vs.Average, vs.Median
 }
 
 func insertScoreUpdate(ctx context.Context, tx pgx.Tx, jobID int64, fl *storage.FileLoad, r *scoreRule) (int64, error) {
@@ -177,27 +178,17 @@ func insertScoreUpdate(ctx context.Context, tx pgx.Tx, jobID int64, fl *storage.
 }
 
 // scanValueStatistics computes the statistics of a score update's values
-// against the people's current scores. values is a query (or a
-// data-modifying statement with RETURNING) yielding the update's (vanid,
-// value) rows; args are the database mode ($1), the score ($2) and values'
-// own arguments ($3 on).
+// against the people's current scores (storage's ScoreValueStatistics).
+// values is a query (or a data-modifying statement with RETURNING)
+// yielding the update's (vanid, value) rows; args are the database mode
+// ($1), the score ($2) and values' own arguments ($3 on).
 func scanValueStatistics(ctx context.Context, tx pgx.Tx, values string, r *scoreRule, st *Statistics, args ...any) error {
-	numeric := "NULL::numeric"
-	if r.score.Type == storage.ScoreRange {
-		numeric = "v.value::numeric"
+	vs, err := storage.TxOf(tx).ScoreValueStatistics(ctx, values, r.score.Type == storage.ScoreRange, args...)
+	if err != nil {
+		return err
 	}
-	cur := strings.Replace(numeric, "v.value", "ps.value", 1)
-	return tx.QueryRow(ctx, `WITH v AS (`+values+`)
-		SELECT count(*),
-			count(*) FILTER (WHERE v.value IS NULL AND ps.value IS NOT NULL),
-			count(*) FILTER (WHERE v.value IS NOT NULL AND ps.value IS NULL),
-			count(*) FILTER (WHERE `+numeric+` > `+cur+`),
-			count(*) FILTER (WHERE `+numeric+` < `+cur+`),
-			max(`+numeric+`)::float8, min(`+numeric+`)::float8, avg(`+numeric+`)::float8,
-			(percentile_cont(0.5) WITHIN GROUP (ORDER BY `+numeric+`))::float8
-		FROM v LEFT JOIN van_person_scores ps ON ps.db_mode = $1 AND ps.vanid = v.vanid AND ps.score_id = $2`, args...).Scan(
-		&st.MatchedRows, &st.NulledOut, &st.Added, &st.IncreasedBy, &st.DecreasedBy,
-		&st.MaxValue, &st.MinValue, &st.AverageValue, &st.MedianValue)
+	setValueStatistics(st, vs)
+	return nil
 }
 
 // finishScore records score update id's statistics and the action's
