@@ -155,7 +155,7 @@ type SavedListExport struct {
 // to w as they arrive, so memory stays flat whatever the list's size. The
 // list id and mode are integers formatted here, never caller text.
 func (s *Store) CopySavedListCSV(ctx context.Context, x SavedListExport, count func(n int64) error, w io.Writer) (int64, error) {
-	tx, err := s.Pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return 0, fmt.Errorf("begin export: %w", err)
 	}

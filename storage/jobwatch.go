@@ -32,7 +32,7 @@ const listenerAppName = "turnout-job-changes"
 // connection lost without a word (a server failover, a dropped route) is
 // noticed within ping plus the check's own bound.
 func (s *Store) ListenJobChanges(ctx context.Context, ping time.Duration, listening func(), changed func(id int64)) error {
-	cfg := s.Pool.Config().ConnConfig.Copy()
+	cfg := s.pool.Config().ConnConfig.Copy()
 	if cfg.RuntimeParams == nil {
 		cfg.RuntimeParams = map[string]string{}
 	}

@@ -25,7 +25,7 @@ func Migrate(ctx context.Context, databaseURL, command string, w io.Writer) erro
 
 // MigrateStore is Migrate over an open Store.
 func (s *Store) Migrate(ctx context.Context, command string, w io.Writer) error {
-	return migrateDB(ctx, stdlib.OpenDBFromPool(s.Pool), command, w)
+	return migrateDB(ctx, stdlib.OpenDBFromPool(s.pool), command, w)
 }
 
 func migrateDB(ctx context.Context, db *sql.DB, command string, w io.Writer) error {

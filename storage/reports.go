@@ -251,7 +251,7 @@ func (ex *executor) ForgetReportFile(ctx context.Context, id int64) error {
 // timeZone is the session time zone for formatting timestamps.
 func (s *Store) CopyRegistrantsCSV(ctx context.Context, f ReportFilter, columns, timeZone string,
 	count func(n int64) error, w io.Writer) (int64, error) {
-	tx, err := s.Pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return 0, fmt.Errorf("begin report: %w", err)
 	}

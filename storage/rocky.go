@@ -92,7 +92,7 @@ func (s *Store) CreateRockyPartner(ctx context.Context, p *RockyPartner, batchSi
 	})
 	if err != nil {
 		// Compensate: a partner nobody can authenticate as is useless.
-		_, _ = s.Pool.Exec(context.WithoutCancel(ctx), `DELETE FROM rocky_partners WHERE id = $1`, id)
+		_, _ = s.pool.Exec(context.WithoutCancel(ctx), `DELETE FROM rocky_partners WHERE id = $1`, id)
 		return nil, err
 	}
 	return &CreatedPartner{Partner: p, Key: k}, nil

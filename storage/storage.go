@@ -37,11 +37,11 @@ import (
 	"github.com/turnoutdev/turnout/internal/fault"
 )
 
-// Store is the handle to PostgreSQL. Pool and orm share one set of
+// Store is the handle to PostgreSQL. Its pgx pool and GORM share one set of
 // connections, so a process never holds more than the pool's maximum.
 type Store struct {
 	executor
-	Pool *pgxpool.Pool
+	pool *pgxpool.Pool
 	orm  *gorm.DB
 	sql  *sql.DB
 	// Secrets encrypts the credentials rows keep for later use (a file
@@ -98,7 +98,7 @@ func newStore(pool *pgxpool.Pool) (*Store, error) {
 		_ = sqlDB.Close()
 		return nil, fmt.Errorf("open gorm: %w", err)
 	}
-	s := &Store{Pool: pool, orm: orm, sql: sqlDB}
+	s := &Store{pool: pool, orm: orm, sql: sqlDB}
 	s.executor = executor{q: pool, store: s}
 	return s, nil
 }
@@ -109,7 +109,7 @@ func newStore(pool *pgxpool.Pool) (*Store, error) {
 // every connection of a small pool would otherwise stall. Close it when
 // done.
 func (s *Store) Side(conns int32) (*Store, error) {
-	cfg := s.Pool.Config().Copy()
+	cfg := s.pool.Config().Copy()
 	cfg.MaxConns, cfg.MinConns = conns, 0
 	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {
@@ -129,15 +129,15 @@ func (s *Store) Close() {
 	if s.sql != nil {
 		_ = s.sql.Close()
 	}
-	s.Pool.Close()
+	s.pool.Close()
 }
 
 // Ping checks PostgreSQL answers.
-func (s *Store) Ping(ctx context.Context) error { return s.Pool.Ping(ctx) }
+func (s *Store) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
 
 // WithTx runs fn in one transaction, committing only if fn returns nil.
 func (s *Store) WithTx(ctx context.Context, fn func(*Tx) error) error {
-	return pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		return fn(&Tx{executor: executor{q: tx, store: s}})
 	})
 }
@@ -146,7 +146,7 @@ func (s *Store) WithTx(ctx context.Context, fn func(*Tx) error) error {
 // nil. It serves code whose SQL has not moved into storage yet; everything
 // else uses WithTx.
 func (s *Store) InTx(ctx context.Context, fn func(pgx.Tx) error) error {
-	return pgx.BeginFunc(ctx, s.Pool, fn)
+	return pgx.BeginFunc(ctx, s.pool, fn)
 }
 
 // Tx is one transaction, open while the function given to Store.WithTx

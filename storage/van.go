@@ -501,7 +501,7 @@ func (s *Store) ImportPeople(ctx context.Context, dbMode int16, src pgx.CopyFrom
 	// Fresh statistics, so the first load's join is planned for the real
 	// size; and a visibility map, so a load reads the people's ids from
 	// the primary key alone (an index-only scan) rather than the table.
-	if _, err := s.Pool.Exec(ctx, `VACUUM (ANALYZE) van_people`); err != nil {
+	if _, err := s.pool.Exec(ctx, `VACUUM (ANALYZE) van_people`); err != nil {
 		return 0, fmt.Errorf("analyze people: %w", err)
 	}
 	return n, nil

@@ -16,7 +16,6 @@ import (
 	"github.com/RoaringBitmap/roaring/v2/roaring64"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/turnoutdev/turnout/storage"
@@ -231,21 +230,11 @@ func (r idRange) within(lo, hi int64) float64 {
 // primary key or the DWID index, and the index's row estimate (that of both
 // modes: an overestimate only makes index lookups likelier).
 func peopleRange(ctx context.Context, tx pgx.Tx, dbMode int16, idType string) (idRange, error) {
-	col, index := "vanid", "van_people_pkey"
-	if idType == IDDWID {
-		col, index = "dwid", "van_people_dwid"
+	lo, hi, estimate, err := storage.TxOf(tx).PersonIDRange(ctx, dbMode, idType == IDDWID)
+	if err != nil || lo == nil {
+		return idRange{}, err
 	}
-	var r idRange
-	var lo, hi *int64
-	err := tx.QueryRow(ctx, `SELECT min(`+col+`), max(`+col+`), (SELECT reltuples FROM pg_class WHERE oid = $2::regclass)
-		FROM van_people WHERE db_mode = $1 AND `+col+` IS NOT NULL`, dbMode, index).Scan(&lo, &hi, &r.people)
-	if err != nil {
-		return r, fmt.Errorf("read the range of person ids: %w", err)
-	}
-	if lo == nil {
-		return idRange{}, nil
-	}
-	r.lo, r.hi = *lo, *hi
+	r := idRange{lo: *lo, hi: *hi, people: estimate}
 	if r.people < 0 {
 		// Never analyzed: assume every id of the range is someone's, which
 		// makes index lookups likelier, never a read of a huge range.
@@ -302,7 +291,7 @@ type directScoreLoader struct {
 
 func (l *directScoreLoader) stage(ctx context.Context, tx pgx.Tx, st *stager) error {
 	var err error
-	l.states, err = copyDirect(ctx, tx, l.job.store.Pool, l.job.id, l.job.fl, l.rules, st, l.job.opts, l.job.log)
+	l.states, err = copyDirect(ctx, tx, l.job.store, l.job.id, l.job.fl, l.rules, st, l.job.opts, l.job.log)
 	return err
 }
 
@@ -324,7 +313,7 @@ func (l *directScoreLoader) close() {}
 // when one is free at once, else on tx's) and its rows stored in tx. It
 // returns each action's state, by position in rules; rules are every
 // action of the load, in order.
-func copyDirect(ctx context.Context, tx pgx.Tx, pool *pgxpool.Pool, jobID int64, fl *storage.FileLoad, rules []*scoreRule, st *stager, opts Options, log *slog.Logger) ([]*directScore, error) {
+func copyDirect(ctx context.Context, tx pgx.Tx, store *storage.Store, jobID int64, fl *storage.FileLoad, rules []*scoreRule, st *stager, opts Options, log *slog.Logger) ([]*directScore, error) {
 	l := &directLoad{dbMode: fl.DBMode, ranges: map[string]idRange{}, chunkRows: opts.ChunkRows, setBytes: uint64(opts.SetBytes)}
 	if l.chunkRows <= 0 {
 		l.chunkRows = DefaultChunkRows
@@ -350,13 +339,13 @@ func copyDirect(ctx context.Context, tx pgx.Tx, pool *pgxpool.Pool, jobID int64,
 	}
 
 	t0 := time.Now()
-	look, parallel := tx.Conn().PgConn(), false
+	look, parallel := storage.TxOf(tx).PeopleMatcher(), false
 	actx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
-	conn, err := pool.Acquire(actx)
+	own, err := store.AcquirePeopleMatcher(actx)
 	cancel()
 	if err == nil {
-		defer conn.Release()
-		look, parallel = conn.Conn().PgConn(), true
+		defer own.Release()
+		look, parallel = own, true
 	}
 
 	// Three chunks at most: one being read, one looked up, one stored.
@@ -434,7 +423,7 @@ func copyDirect(ctx context.Context, tx pgx.Tx, pool *pgxpool.Pool, jobID int64,
 }
 
 // lookup finds the person of each distinct id of c's actions.
-func (l *directLoad) lookup(ctx context.Context, conn *pgconn.PgConn, c *scoreChunk) error {
+func (l *directLoad) lookup(ctx context.Context, pm *storage.PeopleMatcher, c *scoreChunk) error {
 	if !c.sorted {
 		l.sortKeys(c)
 	}
@@ -442,7 +431,7 @@ func (l *directLoad) lookup(ctx context.Context, conn *pgconn.PgConn, c *scoreCh
 		if len(c.keys[s]) == 0 {
 			continue
 		}
-		if err := l.match(ctx, conn, d, c.keys[s], c.vanids[s]); err != nil {
+		if err := l.match(ctx, pm, d, c.keys[s], c.vanids[s]); err != nil {
 			return fmt.Errorf("match person ids: %w", err)
 		}
 	}
@@ -479,21 +468,20 @@ func (l *directLoad) ranged(d *directScore, keys []int64) bool {
 // match sets vanids[i] to the VANID of the person whose id (of d's type)
 // is keys[i], with one query: the people of the keys' range, ascending,
 // when there are few enough of them; else an index lookup of each key.
-func (l *directLoad) match(ctx context.Context, conn *pgconn.PgConn, d *directScore, keys, vanids []int64) error {
-	col, pair := "vanid", ""
-	if d.idType == IDDWID {
-		col, pair = "dwid", ", vanid"
-	}
+func (l *directLoad) match(ctx context.Context, pm *storage.PeopleMatcher, d *directScore, keys, vanids []int64) error {
+	byDWID := d.idType == IDDWID
 	lo, hi := keys[0], keys[len(keys)-1]
-	mode := binary.BigEndian.AppendUint16(nil, uint16(l.dbMode))
 	var rr *pgconn.ResultReader
 	ranged := l.ranged(d, keys)
-	if ranged && d.idType == IDVANID && !l.holes && l.ranges[IDVANID].dense() {
-		full, err := l.fullRange(ctx, conn, mode, lo, hi)
+	if ranged && !byDWID && !l.holes && l.ranges[IDVANID].dense() {
+		n, err := pm.CountVANIDs(ctx, l.dbMode, lo, hi)
 		if err != nil {
 			return err
 		}
-		if full {
+		if n == hi-lo+1 {
+			// Every VANID from lo to hi is a person's: every id of the
+			// chunk matches itself, and one count, about a quarter of the
+			// cost of reading the ids, says so.
 			d.fullRanges++
 			copy(vanids, keys)
 			return nil
@@ -502,13 +490,10 @@ func (l *directLoad) match(ctx context.Context, conn *pgconn.PgConn, d *directSc
 	}
 	if ranged {
 		d.rangeReads++
-		rr = conn.ExecParams(ctx, `SELECT `+col+pair+` FROM van_people WHERE db_mode = $1 AND `+col+` BETWEEN $2 AND $3 ORDER BY `+col,
-			[][]byte{mode, binary.BigEndian.AppendUint64(nil, uint64(lo)), binary.BigEndian.AppendUint64(nil, uint64(hi))},
-			[]uint32{pgInt2, pgInt8, pgInt8}, []int16{1, 1, 1}, []int16{1})
+		rr = pm.PeopleInRange(ctx, l.dbMode, byDWID, lo, hi)
 	} else {
 		d.lookups++
-		rr = conn.ExecParams(ctx, `SELECT `+col+pair+` FROM van_people WHERE db_mode = $1 AND `+col+` = ANY($2)`,
-			[][]byte{mode, int8Array(keys)}, []uint32{pgInt2, pgInt8Array}, []int16{1, 1}, []int16{1})
+		rr = pm.PeopleWithIDs(ctx, l.dbMode, byDWID, keys)
 	}
 	// A range read comes in order and is merged as it comes; a lookup
 	// returns at most one row per key, gathered and sorted first.
@@ -519,7 +504,7 @@ func (l *directLoad) match(ctx context.Context, conn *pgconn.PgConn, d *directSc
 		v := rr.Values()
 		id := int64(binary.BigEndian.Uint64(v[0]))
 		vanid := id
-		if pair != "" {
+		if byDWID {
 			vanid = int64(binary.BigEndian.Uint64(v[1]))
 		}
 		if !ranged {
@@ -553,45 +538,6 @@ func (l *directLoad) match(ctx context.Context, conn *pgconn.PgConn, d *directSc
 		}
 	}
 	return nil
-}
-
-// fullRange tells whether every VANID from lo to hi is a person's: then
-// every id of a chunk in that range matches itself, and one count, about
-// a quarter of the cost of reading the ids, says so.
-func (l *directLoad) fullRange(ctx context.Context, conn *pgconn.PgConn, mode []byte, lo, hi int64) (bool, error) {
-	rr := conn.ExecParams(ctx, `SELECT count(*) FROM van_people WHERE db_mode = $1 AND vanid BETWEEN $2 AND $3`,
-		[][]byte{mode, binary.BigEndian.AppendUint64(nil, uint64(lo)), binary.BigEndian.AppendUint64(nil, uint64(hi))},
-		[]uint32{pgInt2, pgInt8, pgInt8}, []int16{1, 1, 1}, []int16{1})
-	var n int64
-	for rr.NextRow() {
-		n = int64(binary.BigEndian.Uint64(rr.Values()[0]))
-	}
-	if _, err := rr.Close(); err != nil {
-		return false, err
-	}
-	return n == hi-lo+1, nil
-}
-
-// PostgreSQL type OIDs of the lookup's binary parameters.
-const (
-	pgInt2      = 21
-	pgInt8      = 20
-	pgInt8Array = 1016
-)
-
-// int8Array encodes ids as a one-dimensional bigint[] in PostgreSQL's
-// binary format.
-func int8Array(ids []int64) []byte {
-	b := make([]byte, 0, 20+12*len(ids))
-	b = binary.BigEndian.AppendUint32(b, 1) // dimensions
-	b = binary.BigEndian.AppendUint32(b, 0) // no NULLs
-	b = binary.BigEndian.AppendUint32(b, pgInt8)
-	b = binary.BigEndian.AppendUint32(b, uint32(len(ids)))
-	b = binary.BigEndian.AppendUint32(b, 1) // lower bound
-	for _, id := range ids {
-		b = appendInt8(b, id)
-	}
-	return b
 }
 
 // store keeps, of each id of c, the row the file lists last: a person
@@ -634,21 +580,20 @@ func (l *directLoad) store(ctx context.Context, tx pgx.Tx, c *scoreChunk) error 
 		}
 		return e, false, nil
 	}
-	conn := tx.Conn().PgConn()
+	stx := storage.TxOf(tx)
 	src := &binaryCopy{next: next, buf: l.copyBuf[:0]}
-	if _, err := conn.CopyFrom(ctx, src, `COPY van_score_update_values (score_update_id, vanid, value) FROM STDIN (FORMAT binary)`); err != nil {
+	if err := stx.CopyScoreValues(ctx, src); err != nil {
 		return fmt.Errorf("copy score values: %w", err)
 	}
 	l.copyBuf, l.laterBuf = src.buf, later
 	if laters > 0 {
 		if !l.laterTable {
-			if err := storage.TxOf(tx).CreateLaterScoreValues(ctx); err != nil {
+			if err := stx.CreateLaterScoreValues(ctx); err != nil {
 				return err
 			}
 			l.laterTable = true
 		}
-		if _, err := conn.CopyFrom(ctx, bytes.NewReader(append(later, copyTrailer...)),
-			`COPY fileload_later (score_update_id, seq, vanid, value) FROM STDIN (FORMAT binary)`); err != nil {
+		if err := stx.CopyLaterScoreValues(ctx, bytes.NewReader(append(later, copyTrailer...))); err != nil {
 			return fmt.Errorf("copy later values: %w", err)
 		}
 	}
@@ -686,13 +631,13 @@ func spillUnmatched(ctx context.Context, tx pgx.Tx, d *directScore) error {
 	}
 	it := d.unmatched.b.ManyIterator()
 	ids := make([]uint64, 4096)
-	if _, err := tx.Conn().PgConn().CopyFrom(ctx, &binaryCopy{next: func(e []byte) ([]byte, bool, error) {
+	if err := storage.TxOf(tx).CopyUnmatchedIDs(ctx, &binaryCopy{next: func(e []byte) ([]byte, bool, error) {
 		n := it.NextMany(ids)
 		for _, id := range ids[:n] {
 			e = appendInt8(appendInt8(append(e, 0, 2), d.updateID), int64(id))
 		}
 		return e, n > 0, nil
-	}}, `COPY fileload_unmatched (score_update_id, id) FROM STDIN (FORMAT binary)`); err != nil {
+	}}); err != nil {
 		return fmt.Errorf("spill unmatched ids: %w", err)
 	}
 	d.unmatched.clear()

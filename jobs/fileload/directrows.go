@@ -9,6 +9,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/turnoutdev/turnout/storage"
 )
 
 // The direct paths of the AVEVDataFile, LoadSavedListFile and phonesFile
@@ -152,10 +154,10 @@ func matchEncodedInChunks(ctx context.Context, tx pgx.Tx, j loadJob, idType stri
 		return nil
 	})
 	g.Go(func() error {
-		conn := tx.Conn().PgConn()
+		pm := storage.TxOf(tx).PeopleMatcher()
 		for c := range full {
 			c.sortKeys()
-			if err := l.match(gctx, conn, m, c.keys, c.vanids); err != nil {
+			if err := l.match(gctx, pm, m, c.keys, c.vanids); err != nil {
 				return fmt.Errorf("match person ids: %w", err)
 			}
 			if err := store(gctx, c); err != nil {

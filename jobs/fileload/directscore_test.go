@@ -155,7 +155,7 @@ func (f *directFixture) load(t *testing.T, file []byte, direct, current bool, op
 		}
 		var err error
 		if direct {
-			states, err = copyDirect(ctx, tx, pool.Pool, f.fl.JobID, f.fl, directScores(rules), st, opts, slog.New(slog.DiscardHandler))
+			states, err = copyDirect(ctx, tx, pool, f.fl.JobID, f.fl, directScores(rules), st, opts, slog.New(slog.DiscardHandler))
 		} else {
 			err = stageRows(ctx, tx, st)
 		}
@@ -207,7 +207,7 @@ func TestDirectScoreLoadsAgreeWithStaged(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer busy.Close()
-	held, err := busy.Pool.Acquire(context.Background())
+	held, err := busy.AcquirePeopleMatcher(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,7 +283,7 @@ func TestDirectScoreLoadReportsTheReadersError(t *testing.T) {
 	st := &stager{rd: newReader(bytes.NewReader([]byte("nope,dwid,a,b\n1,2,3,A\n")), f.file, CSVLimits{}), rules: rules, header: true,
 		errW: csv.NewWriter(io.Discard), maxErrs: 10, progress: func(int64, int64) {}}
 	err := f.env.Store.InTx(ctx, func(tx pgx.Tx) error {
-		_, err := copyDirect(ctx, tx, f.env.Store.Pool, f.fl.JobID, f.fl, directScores(rules), st, Options{ChunkRows: 1}, slog.New(slog.DiscardHandler))
+		_, err := copyDirect(ctx, tx, f.env.Store, f.fl.JobID, f.fl, directScores(rules), st, Options{ChunkRows: 1}, slog.New(slog.DiscardHandler))
 		return err
 	})
 	if err == nil || st.err == nil || !errors.Is(err, st.err) || !strings.Contains(err.Error(), "header") {

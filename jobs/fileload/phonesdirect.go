@@ -173,8 +173,7 @@ func (l *directPhonesLoader) store(ctx context.Context, tx pgx.Tx, c *personChun
 		return e, i < len(c.rows), nil
 	}
 	src := &binaryCopy{next: next, buf: l.buf[:0]}
-	if _, err := tx.Conn().PgConn().CopyFrom(ctx, src,
-		`COPY van_phones (db_mode, vanid, phone, phone_type, phone_source, preferred, ext, opt_in_status, sonar_score) FROM STDIN (FORMAT binary)`); err != nil {
+	if err := storage.TxOf(tx).CopyPhones(ctx, src); err != nil {
 		return fmt.Errorf("copy phones: %w", err)
 	}
 	l.buf = src.buf
@@ -298,7 +297,7 @@ func (l *directPhonesLoader) settle(ctx context.Context, tx pgx.Tx, warn func(li
 		return err
 	}
 	src := io.MultiReader(bytes.NewReader(copyHeader), bufio.NewReaderSize(l.spool, 256<<10), bytes.NewReader(copyTrailer))
-	if _, err := tx.Conn().PgConn().CopyFrom(ctx, src, `COPY fileload_phones FROM STDIN (FORMAT binary)`); err != nil {
+	if err := stx.CopyPhoneStage(ctx, src); err != nil {
 		return fmt.Errorf("stage phones: %w", err)
 	}
 	if l.again.n > 0 {
@@ -325,7 +324,7 @@ func (l *directPhonesLoader) moveBack(ctx context.Context, tx pgx.Tx) error {
 	}
 	br := bufio.NewReaderSize(l.lines, 64<<10)
 	var pair [16]byte
-	if _, err := tx.Conn().PgConn().CopyFrom(ctx, &binaryCopy{next: func(e []byte) ([]byte, bool, error) {
+	if err := stx.CopyPhonesBack(ctx, &binaryCopy{next: func(e []byte) ([]byte, bool, error) {
 		for range 1024 {
 			if _, err := io.ReadFull(br, pair[:]); err == io.EOF {
 				return e, false, nil
@@ -337,7 +336,7 @@ func (l *directPhonesLoader) moveBack(ctx context.Context, tx pgx.Tx) error {
 			}
 		}
 		return e, true, nil
-	}}, `COPY fileload_phones_back (vanid, line) FROM STDIN (FORMAT binary)`); err != nil {
+	}}); err != nil {
 		return fmt.Errorf("stage people listed again: %w", err)
 	}
 	moved, preferred, err := stx.MovePhonesBack(ctx, l.job.fl.DBMode)
