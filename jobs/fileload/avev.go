@@ -36,7 +36,6 @@ const (
 // avevColumn is one column of VAN's AV/EV table.
 type avevColumn struct {
 	name     string
-	db       string
 	kind     avevKind
 	required bool
 	max      int    // avevText
@@ -44,31 +43,32 @@ type avevColumn struct {
 }
 
 // avevColumns are VAN's AV/EV columns after the person id (VanID or
-// StateFileID), in VAN's order, which files must keep.
+// StateFileID), in VAN's order, which files must keep; avevColumns[k] is
+// stored in storage.AVEVColumns[k].
 var avevColumns = []avevColumn{
-	{name: "RequestReceived", db: "request_received", required: true},
-	{name: "BallotMailed", db: "ballot_mailed", required: true},
-	{name: "BallotReceived", db: "ballot_received", required: true},
-	{name: "EarlyVoted", db: "early_voted", required: true},
-	{name: "BallotParty", db: "ballot_party", kind: avevParty, required: true},
-	{name: "BallotCancelled", db: "ballot_cancelled", required: true},
-	{name: "ApplicationMailed", db: "application_mailed", required: true},
-	{name: "GOTVVoted", db: "gotv_voted", required: true},
-	{name: "DateApplicationReceived", db: "date_application_received", required: true},
-	{name: "BallotReturnStatus", db: "ballot_return_status_id", kind: avevCode, list: storage.TargetTypeBallotReturnStatus},
-	{name: "BallotType", db: "ballot_type_id", kind: avevCode, list: storage.TargetTypeBallotType},
-	{name: "BallotRequestType", db: "ballot_request_type_id", kind: avevCode, list: storage.TargetTypeBallotRequestType},
-	{name: "BallotAddress1", db: "ballot_address1", kind: avevText, max: 40},
-	{name: "BallotAddress2", db: "ballot_address2", kind: avevText, max: 40},
-	{name: "BallotAddress3", db: "ballot_address3", kind: avevText, max: 40},
-	{name: "BallotCity", db: "ballot_city", kind: avevText, max: 25},
-	{name: "BallotState", db: "ballot_state", kind: avevState},
-	{name: "BallotZip9", db: "ballot_zip9", kind: avevZip},
-	{name: "BallotCountry", db: "ballot_country", kind: avevCountry},
-	{name: "BallotReissued", db: "ballot_reissued"},
-	{name: "BallotRejectionReason", db: "ballot_rejection_reason_id", kind: avevCode, list: storage.TargetTypeBallotRejectionReason},
-	{name: "BallotApplicationRequested", db: "ballot_application_requested"},
-	{name: "BallotRejected", db: "ballot_rejected"},
+	{name: "RequestReceived", required: true},
+	{name: "BallotMailed", required: true},
+	{name: "BallotReceived", required: true},
+	{name: "EarlyVoted", required: true},
+	{name: "BallotParty", kind: avevParty, required: true},
+	{name: "BallotCancelled", required: true},
+	{name: "ApplicationMailed", required: true},
+	{name: "GOTVVoted", required: true},
+	{name: "DateApplicationReceived", required: true},
+	{name: "BallotReturnStatus", kind: avevCode, list: storage.TargetTypeBallotReturnStatus},
+	{name: "BallotType", kind: avevCode, list: storage.TargetTypeBallotType},
+	{name: "BallotRequestType", kind: avevCode, list: storage.TargetTypeBallotRequestType},
+	{name: "BallotAddress1", kind: avevText, max: 40},
+	{name: "BallotAddress2", kind: avevText, max: 40},
+	{name: "BallotAddress3", kind: avevText, max: 40},
+	{name: "BallotCity", kind: avevText, max: 25},
+	{name: "BallotState", kind: avevState},
+	{name: "BallotZip9", kind: avevZip},
+	{name: "BallotCountry", kind: avevCountry},
+	{name: "BallotReissued"},
+	{name: "BallotRejectionReason", kind: avevCode, list: storage.TargetTypeBallotRejectionReason},
+	{name: "BallotApplicationRequested"},
+	{name: "BallotRejected"},
 }
 
 // avevIDNames are the accepted spellings of the id columns: VAN's column
@@ -331,40 +331,18 @@ type AVEVStatistics struct {
 // apply upserts one AV/EV record per matched person in tx; the last row
 // of a person wins, and it replaces the person's whole record.
 func (r *avevRule) apply(ctx context.Context, tx pgx.Tx, jobID int64, fl *storage.FileLoad, rowsRead int64, log *slog.Logger) error {
-	var cols, sel, set []string
-	for k, c := range avevColumns {
-		cols = append(cols, c.db)
-		expr := fmt.Sprintf("nullif(s.fields[%d], '')", k+1)
-		switch c.kind {
-		case avevDate:
-			expr += "::date"
-		case avevCode:
-			expr += "::integer"
-		}
-		sel = append(sel, expr)
-		set = append(set, c.db+" = excluded."+c.db)
-	}
-	if err := lockAVEV(ctx, tx, fl.DBMode); err != nil {
+	stx := storage.TxOf(tx)
+	if err := stx.LockAVEVLoads(ctx, fl.DBMode); err != nil {
 		return err
 	}
 	st := AVEVStatistics{TotalRows: rowsRead, ValidRows: r.valid, InvalidRows: r.invalid}
-	var distinct int64
-	if err := tx.QueryRow(ctx, `SELECT count(DISTINCT person_id) FROM fileload_stage WHERE action_index = $1`, r.index).Scan(&distinct); err != nil {
+	distinct, err := stx.DistinctStagedPersonIDs(ctx, r.index)
+	if err != nil {
 		return err
 	}
 	st.DuplicateRows = r.valid - distinct
-	q := `WITH up AS (
-		INSERT INTO van_avev AS a (db_mode, vanid, ` + strings.Join(cols, ", ") + `, load_job_id)
-		SELECT DISTINCT ON (p.vanid) $1, p.vanid, ` + strings.Join(sel, ", ") + `, $3
-		FROM fileload_stage s JOIN van_people p ON p.db_mode = $1 AND ` + personJoin[r.idType] + `
-		WHERE s.action_index = $2
-		ORDER BY p.vanid, s.line DESC
-		ON CONFLICT (db_mode, vanid) DO UPDATE SET ` + strings.Join(set, ", ") + `, load_job_id = excluded.load_job_id, updated_at = now()
-		RETURNING (xmax = 0) AS inserted
-	)
-	SELECT count(*), count(*) FILTER (WHERE inserted) FROM up`
-	if err := tx.QueryRow(ctx, q, fl.DBMode, r.index, jobID).Scan(&st.MatchedRows, &st.Added); err != nil {
-		return fmt.Errorf("upsert AV/EV records: %w", err)
+	if st.MatchedRows, st.Added, err = stx.UpsertStagedAVEV(ctx, fl.DBMode, r.index, jobID, r.idType); err != nil {
+		return err
 	}
 	st.Updated = st.MatchedRows - st.Added
 	st.UnmatchedRows = distinct - st.MatchedRows
@@ -374,27 +352,13 @@ func (r *avevRule) apply(ctx context.Context, tx pgx.Tx, jobID int64, fl *storag
 // finish records the action's result with its statistics.
 func (r *avevRule) finish(ctx context.Context, tx pgx.Tx, jobID, rowsRead int64, st AVEVStatistics, log *slog.Logger) error {
 	detail, _ := json.Marshal(map[string]any{"avevStatistics": st})
-	if _, err := tx.Exec(ctx, `INSERT INTO van_file_load_actions (job_id, action_index, action_type, rows_read, rows_valid, rows_invalid, matched, unmatched, result)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, jobID, r.index, ActionAVEV, rowsRead, r.valid, r.invalid,
-		st.MatchedRows, st.UnmatchedRows, detail); err != nil {
+	if err := storage.TxOf(tx).InsertActionResult(ctx, jobID, storage.ActionResult{ActionIndex: r.index, ActionType: ActionAVEV,
+		RowsRead: rowsRead, RowsValid: r.valid, RowsInvalid: r.invalid, Matched: st.MatchedRows, Unmatched: st.UnmatchedRows, Result: detail}); err != nil {
 		return err
 	}
 	log.Info("action applied", "action", r.index, "rows", r.valid, "matched", st.MatchedRows, "added", st.Added)
 	return nil
 }
-
-// lockAVEV serializes the AV/EV loads of dbMode until the end of tx: the
-// direct path relies on the records it finds missing staying missing
-// until it commits.
-func lockAVEV(ctx context.Context, tx pgx.Tx, dbMode int16) error {
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, $2)`, avevLockKey, int32(dbMode)); err != nil {
-		return fmt.Errorf("lock AV/EV loads: %w", err)
-	}
-	return nil
-}
-
-// avevLockKey is the first key of lockAVEV's advisory lock ("avev").
-const avevLockKey int32 = 0x61766576
 
 // codeProblem checks a cell against a code list. A deactivated value
 // behaves as an unknown one does: VAN gives the AV/EV code columns no

@@ -6,11 +6,12 @@ import (
 	"encoding/binary"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/RoaringBitmap/roaring/v2/roaring64"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/turnoutdev/turnout/storage"
 )
 
 // The AV/EV direct path. A load whose only action is an AVEVDataFile
@@ -42,7 +43,6 @@ type directAVEVLoader struct {
 	matched, updated int64
 	buf              []byte
 	del              []int64
-	copySQL          string
 }
 
 // directAVEV returns the load's AVEVDataFile rule when it can take the
@@ -59,21 +59,18 @@ func directAVEV(rules []rule) *avevRule {
 }
 
 func newDirectAVEVLoader(j loadJob, r *avevRule) *directAVEVLoader {
-	cols := make([]string, len(avevColumns))
-	for k, c := range avevColumns {
-		cols[k] = c.db
-	}
 	return &directAVEVLoader{job: j, rule: r, seen: &idSet{b: roaring64.New()},
-		unmatched: &directScore{idType: IDVANID, unmatched: &idSet{b: roaring64.New()}},
-		copySQL:   `COPY van_avev (db_mode, vanid, ` + strings.Join(cols, ", ") + `, load_job_id) FROM STDIN (FORMAT binary)`}
+		unmatched: &directScore{idType: IDVANID, unmatched: &idSet{b: roaring64.New()}}}
 }
 
 func (l *directAVEVLoader) stage(ctx context.Context, tx pgx.Tx, st *stager) error {
-	if err := lockAVEV(ctx, tx, l.job.fl.DBMode); err != nil {
+	stx := storage.TxOf(tx)
+	if err := stx.LockAVEVLoads(ctx, l.job.fl.DBMode); err != nil {
 		return err
 	}
-	if err := tx.QueryRow(ctx, `SELECT NOT EXISTS (SELECT 1 FROM van_avev WHERE db_mode = $1)`, l.job.fl.DBMode).Scan(&l.empty); err != nil {
-		return fmt.Errorf("look for AV/EV records: %w", err)
+	var err error
+	if l.empty, err = stx.HasNoAVEV(ctx, l.job.fl.DBMode); err != nil {
+		return err
 	}
 	t0 := time.Now()
 	m, err := matchEncodedInChunks(ctx, tx, l.job, IDVANID, st, l.appendRow, func(ctx context.Context, c *personChunk) error {
@@ -105,20 +102,19 @@ func (l *directAVEVLoader) store(ctx context.Context, tx pgx.Tx, c *personChunk)
 	})
 	l.buf, l.del = buf, del
 	l.matched += int64(rows)
+	stx := storage.TxOf(tx)
 	if len(del) > 0 {
-		var mine, stored int64
-		if err := tx.QueryRow(ctx, `WITH gone AS (DELETE FROM van_avev WHERE db_mode = $1 AND vanid = ANY($2) RETURNING load_job_id)
-			SELECT count(*) FILTER (WHERE load_job_id = $3), count(*) FILTER (WHERE load_job_id <> $3) FROM gone`,
-			l.job.fl.DBMode, del, l.job.id).Scan(&mine, &stored); err != nil {
-			return fmt.Errorf("replace AV/EV records: %w", err)
+		mine, stored, err := stx.DeleteAVEV(ctx, l.job.fl.DBMode, del, l.job.id)
+		if err != nil {
+			return err
 		}
 		// A record this load wrote is a person listed again: one match.
 		l.matched -= mine
 		l.updated += stored
 	}
 	if rows > 0 {
-		if _, err := tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(append(buf, copyTrailer...)), l.copySQL); err != nil {
-			return fmt.Errorf("copy AV/EV records: %w", err)
+		if err := stx.CopyAVEV(ctx, bytes.NewReader(append(buf, copyTrailer...))); err != nil {
+			return err
 		}
 	}
 	setBytes := uint64(l.job.opts.SetBytes)
