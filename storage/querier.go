@@ -25,21 +25,6 @@ func FinishFileLoad(ctx context.Context, q Querier, jobID, rowsRead, errorCount,
 	return through(q).FinishFileLoad(ctx, jobID, rowsRead, errorCount, warningCount, errorFileKey)
 }
 
-// FolderOfKey is executor.FolderOfKey through q.
-func FolderOfKey(ctx context.Context, q Querier, id, keyID int64) (Folder, bool, error) {
-	return through(q).FolderOfKey(ctx, id, keyID)
-}
-
-// SavedListOfKey is executor.SavedListOfKey through q.
-func SavedListOfKey(ctx context.Context, q Querier, id, keyID int64, dbMode int16) (SavedList, bool, error) {
-	return through(q).SavedListOfKey(ctx, id, keyID, dbMode)
-}
-
-// SavedListNamed is executor.SavedListNamed through q.
-func SavedListNamed(ctx context.Context, q Querier, folderID int64, name string) (int64, error) {
-	return through(q).SavedListNamed(ctx, folderID, name)
-}
-
 // InsertFileLoad is executor.InsertFileLoad through q, with s's key ring.
 func (s *Store) InsertFileLoad(ctx context.Context, q Querier, f FileLoad) error {
 	return (&executor{q: q, store: s}).InsertFileLoad(ctx, f)

@@ -165,22 +165,15 @@ type SavedListResult struct {
 // matchedRowsCount the distinct people loaded, after validation,
 // duplicate removal and matching; unmatchedRowsCount the rest.
 func (r *savedListRule) apply(ctx context.Context, tx pgx.Tx, jobID int64, fl *storage.FileLoad, rowsRead int64, log *slog.Logger) error {
-	a := r.action
 	listID, err := r.writeList(ctx, tx, jobID, fl)
 	if err != nil {
 		return err
 	}
-	// Sorted, so the members' primary key grows at its end instead of
-	// splitting pages all over (about 20% faster on 1M rows).
-	tag, err := tx.Exec(ctx, `INSERT INTO van_saved_list_members (list_id, vanid)
-		SELECT $1::bigint, v FROM (SELECT DISTINCT p.vanid AS v FROM fileload_stage s
-			JOIN van_people p ON p.db_mode = $3 AND `+personJoin[a.PersonIDType]+`
-			WHERE s.action_index = $2) d
-		ORDER BY v`, listID, r.index, fl.DBMode)
+	matched, err := storage.TxOf(tx).InsertStagedListMembers(ctx, listID, r.index, fl.DBMode, r.action.PersonIDType)
 	if err != nil {
-		return fmt.Errorf("write saved list members: %w", err)
+		return err
 	}
-	return r.finish(ctx, tx, jobID, rowsRead, listID, tag.RowsAffected(), log)
+	return r.finish(ctx, tx, jobID, rowsRead, listID, matched, log)
 }
 
 // writeList creates the list, or replaces the name, description and
@@ -189,7 +182,8 @@ func (r *savedListRule) apply(ctx context.Context, tx pgx.Tx, jobID int64, fl *s
 // list may have changed since the job was submitted.
 func (r *savedListRule) writeList(ctx context.Context, tx pgx.Tx, jobID int64, fl *storage.FileLoad) (int64, error) {
 	a := r.action
-	fo, ok, err := storage.FolderOfKey(ctx, tx, a.FolderID, fl.KeyID)
+	stx := storage.TxOf(tx)
+	fo, ok, err := stx.FolderOfKey(ctx, a.FolderID, fl.KeyID)
 	if err != nil {
 		return 0, err
 	}
@@ -202,7 +196,7 @@ func (r *savedListRule) writeList(ctx context.Context, tx pgx.Tx, jobID int64, f
 	}
 	var listID int64
 	if a.OverwriteExistingListID != 0 {
-		l, mine, lerr := storage.SavedListOfKey(ctx, tx, a.OverwriteExistingListID, fl.KeyID, fl.DBMode)
+		l, mine, lerr := stx.SavedListOfKey(ctx, a.OverwriteExistingListID, fl.KeyID, fl.DBMode)
 		if lerr != nil {
 			return 0, lerr
 		}
@@ -210,14 +204,9 @@ func (r *savedListRule) writeList(ctx context.Context, tx pgx.Tx, jobID int64, f
 			return 0, fault.New(fault.Invalid, "actions[%d].overwriteExistingListId: saved list %d is not a list this API key created", r.index, a.OverwriteExistingListID)
 		}
 		listID = l.ID
-		_, err = tx.Exec(ctx, `UPDATE van_saved_lists SET name = $2, description = $3, folder_id = $4, load_job_id = $5, updated_at = now() WHERE id = $1`,
-			listID, a.ListName, desc, a.FolderID, jobID)
-		if err == nil {
-			_, err = tx.Exec(ctx, `DELETE FROM van_saved_list_members WHERE list_id = $1`, listID)
-		}
+		err = stx.OverwriteSavedList(ctx, listID, a.ListName, desc, a.FolderID, jobID)
 	} else {
-		err = tx.QueryRow(ctx, `INSERT INTO van_saved_lists (folder_id, db_mode, key_id, name, description, load_job_id)
-			VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`, a.FolderID, fl.DBMode, fl.KeyID, a.ListName, desc, jobID).Scan(&listID)
+		listID, err = stx.InsertSavedList(ctx, a.FolderID, fl.DBMode, fl.KeyID, a.ListName, desc, jobID)
 	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && pe.Code == "23505" {
@@ -235,9 +224,9 @@ func (r *savedListRule) finish(ctx context.Context, tx pgx.Tx, jobID, rowsRead, 
 	res := SavedListResult{SavedListID: listID, OriginalRowCount: rowsRead, MatchedRowsCount: matched}
 	res.UnmatchedRowsCount = rowsRead - res.MatchedRowsCount
 	detail, _ := json.Marshal(map[string]any{"savedList": res})
-	if _, err := tx.Exec(ctx, `INSERT INTO van_file_load_actions (job_id, action_index, action_type, rows_read, rows_valid, rows_invalid, matched, unmatched, result)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, jobID, r.index, ActionSavedList, rowsRead, r.valid, r.invalid,
-		res.MatchedRowsCount, res.UnmatchedRowsCount, detail); err != nil {
+	if err := storage.TxOf(tx).InsertActionResult(ctx, jobID, storage.ActionResult{ActionIndex: r.index, ActionType: ActionSavedList,
+		RowsRead: rowsRead, RowsValid: r.valid, RowsInvalid: r.invalid, Matched: res.MatchedRowsCount, Unmatched: res.UnmatchedRowsCount,
+		Result: detail}); err != nil {
 		return err
 	}
 	log.Info("action applied", "action", r.index, "rows", r.valid, "matched", res.MatchedRowsCount, "saved_list_id", listID)

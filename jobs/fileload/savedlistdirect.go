@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/turnoutdev/turnout/internal/fault"
+	"github.com/turnoutdev/turnout/storage"
 )
 
 // The saved-list direct path. A load whose only action is a
@@ -98,11 +99,12 @@ func (l *directListLoader) store(ctx context.Context, tx pgx.Tx, c *personChunk)
 	l.vanids = vanids
 	buf := append(l.buf[:0], copyHeader...)
 	rows := 0
-	table := "van_saved_list_members (list_id, vanid)"
+	stx := storage.TxOf(tx)
+	copyRows := stx.CopyListMembers
 	if l.full {
-		table = "fileload_list_later (vanid)"
+		copyRows = stx.CopyLaterListMembers
 		if !l.later {
-			if _, err := tx.Exec(ctx, `CREATE TEMP TABLE fileload_list_later (vanid bigint NOT NULL) ON COMMIT DROP`); err != nil {
+			if err := stx.CreateLaterListMembers(ctx); err != nil {
 				return err
 			}
 			l.later = true
@@ -121,8 +123,7 @@ func (l *directListLoader) store(ctx context.Context, tx pgx.Tx, c *personChunk)
 	}
 	l.buf = buf
 	if rows > 0 {
-		if _, err := tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(append(buf, copyTrailer...)),
-			`COPY `+table+` FROM STDIN (FORMAT binary)`); err != nil {
+		if err := copyRows(ctx, bytes.NewReader(append(buf, copyTrailer...))); err != nil {
 			return fmt.Errorf("copy saved list members: %w", err)
 		}
 	}
@@ -143,13 +144,11 @@ func (l *directListLoader) apply(ctx context.Context, tx pgx.Tx, rowsRead int64)
 	}
 	matched := int64(l.seen.n)
 	if l.later {
-		tag, err := tx.Exec(ctx, `INSERT INTO van_saved_list_members (list_id, vanid)
-			SELECT $1::bigint, vanid FROM (SELECT DISTINCT vanid FROM fileload_list_later) d ORDER BY vanid
-			ON CONFLICT (list_id, vanid) DO NOTHING`, l.listID)
+		added, err := storage.TxOf(tx).InsertLaterListMembers(ctx, l.listID)
 		if err != nil {
 			return fmt.Errorf("apply actions[%d]: write saved list members: %w", r.index, err)
 		}
-		matched += tag.RowsAffected()
+		matched += added
 	}
 	if err := r.finish(ctx, tx, l.job.id, rowsRead, l.listID, matched, l.job.log); err != nil {
 		return fmt.Errorf("apply actions[%d]: %w", r.index, err)

@@ -138,12 +138,6 @@ type Statistics struct {
 	MedianValue   *float64 `json:"medianValue"`
 }
 
-var personJoin = map[string]string{
-	IDVANID:     `p.vanid = s.person_id::bigint`,
-	IDDWID:      `p.dwid = s.person_id::bigint`,
-	IDStateFile: `p.statefileid = s.person_id`,
-}
-
 // applyScore turns a Score action's staged rows (fileload_stage, a
 // temporary table of tx) into a score update in tx: the update row (unique
 // per job and action), its values (the last row wins for a person listed
