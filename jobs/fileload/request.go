@@ -447,21 +447,8 @@ func checkAction(ctx context.Context, p *problems, i int, wa wireAction, f File,
 		return a
 	}
 	a.ActionType = ActionScore
-	if col, ok := str(p, at("personIdColumn"), wa.PersonIDColumn, true, 128); ok {
-		if j := f.columnIndex(col); j < 0 && len(f.Columns) > 0 {
-			p.add(at("personIdColumn"), fault.CodeInvalidValue, "%q is not one of file.columns (%s)", col, f.columnNames())
-		} else if j >= 0 {
-			col = f.Columns[j].Name
-		}
-		a.PersonIDColumn = col
-	}
-	if t, ok := str(p, at("personIdType"), wa.PersonIDType, true, 20); ok {
-		a.PersonIDType = oneOf(p, at("personIdType"), t, IDVANID, IDDWID, IDStateFile)
-		// DWIDs exist only in the voter file (My Voters, db mode 0).
-		if a.PersonIDType == IDDWID && c.DBMode != 0 {
-			p.add(at("personIdType"), fault.CodeInvalidValue, "DWID is only available in My Voters (database mode 0)")
-		}
-	}
+	a.PersonIDColumn = checkPersonIDColumn(p, at("personIdColumn"), wa.PersonIDColumn, f)
+	a.PersonIDType = checkPersonIDType(p, at("personIdType"), wa.PersonIDType, c, IDVANID, IDDWID, IDStateFile)
 	if col, ok := str(p, at("scoreColumn"), wa.ScoreColumn, true, 128); ok {
 		if j := f.columnIndex(col); j < 0 && len(f.Columns) > 0 {
 			p.add(at("scoreColumn"), fault.CodeInvalidValue, "%q is not one of file.columns (%s)", col, f.columnNames())
@@ -490,6 +477,38 @@ func checkAction(ctx context.Context, p *problems, i int, wa wireAction, f File,
 		a.ApprovalCriteria, a.ApprovalNote = checkCriteria(p, at, wa.ApprovalCriteria, score, c)
 	}
 	return a
+}
+
+// checkPersonIDColumn checks an action's personIdColumn, at field: one
+// of the file's columns, matched case-insensitively. It returns the
+// column's name as the file spells it ("" when absent or not text).
+func checkPersonIDColumn(p *problems, field string, raw json.RawMessage, f File) string {
+	col, ok := str(p, field, raw, true, 128)
+	if !ok {
+		return ""
+	}
+	if j := f.columnIndex(col); j < 0 && len(f.Columns) > 0 {
+		p.add(field, fault.CodeInvalidValue, "%q is not one of file.columns (%s)", col, f.columnNames())
+	} else if j >= 0 {
+		col = f.Columns[j].Name
+	}
+	return col
+}
+
+// checkPersonIDType checks an action's personIdType, at field: one of
+// types, and DWID only in My Voters. It returns the canonical type (""
+// when absent or not text).
+func checkPersonIDType(p *problems, field string, raw json.RawMessage, c Caller, types ...string) string {
+	t, ok := str(p, field, raw, true, 20)
+	if !ok {
+		return ""
+	}
+	idType := oneOf(p, field, t, types...)
+	// DWIDs exist only in the voter file (My Voters, db mode 0).
+	if idType == IDDWID && c.DBMode != 0 {
+		p.add(field, fault.CodeInvalidValue, "DWID is only available in My Voters (database mode 0)")
+	}
+	return idType
 }
 
 // checkCriteria applies VAN's rules for Score Approval Criteria. Criteria

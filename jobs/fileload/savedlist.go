@@ -57,20 +57,8 @@ func checkSavedListAction(ctx context.Context, p *problems, i int, wa wireAction
 		}
 		a.ListDescription = d
 	}
-	if t, ok := str(p, at("personIdType"), wa.PersonIDType, true, 20); ok {
-		a.PersonIDType = oneOf(p, at("personIdType"), t, IDVANID, IDDWID)
-		if a.PersonIDType == IDDWID && c.DBMode != 0 {
-			p.add(at("personIdType"), fault.CodeInvalidValue, "DWID is only available in My Voters (database mode 0)")
-		}
-	}
-	if col, ok := str(p, at("personIdColumn"), wa.PersonIDColumn, true, 128); ok {
-		if j := f.columnIndex(col); j < 0 && len(f.Columns) > 0 {
-			p.add(at("personIdColumn"), fault.CodeInvalidValue, "%q is not one of file.columns (%s)", col, f.columnNames())
-		} else if j >= 0 {
-			col = f.Columns[j].Name
-		}
-		a.PersonIDColumn = col
-	}
+	a.PersonIDType = checkPersonIDType(p, at("personIdType"), wa.PersonIDType, c, IDVANID, IDDWID)
+	a.PersonIDColumn = checkPersonIDColumn(p, at("personIdColumn"), wa.PersonIDColumn, f)
 	folderOK := false
 	if id, ok := integer(p, at("folderId"), wa.FolderID); ok {
 		a.FolderID = id
