@@ -119,7 +119,7 @@ type ScoreValueStats struct {
 func (ex *executor) StoreStagedScoreValues(ctx context.Context, dbMode int16, score, id int64, actionIndex int, idType string, numeric bool) (ScoreValueStats, error) {
 	// One statement stores the values and computes the statistics from
 	// what it stored.
-	return ex.ScoreValueStatistics(ctx, `INSERT INTO van_score_update_values (score_update_id, vanid, value)
+	return ex.valueStatistics(ctx, `INSERT INTO van_score_update_values (score_update_id, vanid, value)
 			SELECT DISTINCT ON (p.vanid) $3, p.vanid, s.value
 			FROM fileload_stage s JOIN van_people p ON p.db_mode = $1 AND `+personMatch[idType]+`
 			WHERE s.action_index = $4
@@ -127,13 +127,21 @@ func (ex *executor) StoreStagedScoreValues(ctx context.Context, dbMode int16, sc
 			RETURNING vanid, value`, numeric, dbMode, score, id, actionIndex)
 }
 
-// ScoreValueStatistics computes the statistics of a score update's values
+// ScoreValueStatistics computes the statistics of the values stored in
+// score update id of score, against dbMode's people's current scores;
+// numeric: the score is a range score.
+func (ex *executor) ScoreValueStatistics(ctx context.Context, dbMode int16, score, id int64, numeric bool) (ScoreValueStats, error) {
+	return ex.valueStatistics(ctx, `SELECT vanid, value FROM van_score_update_values WHERE score_update_id = $3`,
+		numeric, dbMode, score, id)
+}
+
+// valueStatistics computes the statistics of a score update's values
 // against the people's current scores. values is a query (or a
 // data-modifying statement with RETURNING) yielding the update's (vanid,
 // value) rows; args are the database mode ($1), the score ($2) and values'
 // own arguments ($3 on). numeric: the score is a range score, whose values
 // are compared as numbers.
-func (ex *executor) ScoreValueStatistics(ctx context.Context, values string, numeric bool, args ...any) (ScoreValueStats, error) {
+func (ex *executor) valueStatistics(ctx context.Context, values string, numeric bool, args ...any) (ScoreValueStats, error) {
 	num := "NULL::numeric"
 	if numeric {
 		num = "v.value::numeric"

@@ -142,13 +142,6 @@ func (s *Store) WithTx(ctx context.Context, fn func(*Tx) error) error {
 	})
 }
 
-// InTx runs fn in one raw pgx transaction, committing only if fn returns
-// nil. It serves code whose SQL has not moved into storage yet; everything
-// else uses WithTx.
-func (s *Store) InTx(ctx context.Context, fn func(pgx.Tx) error) error {
-	return pgx.BeginFunc(ctx, s.pool, fn)
-}
-
 // Tx is one transaction, open while the function given to Store.WithTx
 // runs; it has every method of executor, under the names Store has.
 type Tx struct {

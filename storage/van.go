@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"slices"
@@ -207,13 +208,16 @@ func (ex *executor) InsertFileLoad(ctx context.Context, f FileLoad) error {
 // credentials and the store has a key ring.
 func (ex *executor) mustSeal(src string) bool {
 	u, err := url.Parse(src)
-	return err == nil && u.User != nil && ex.store.Secrets.Enabled()
+	return err == nil && u.User != nil && (ex.store == nil || ex.store.Secrets.Enabled())
 }
 
 // sealSource returns the source URL as stored for job jobID.
 func (ex *executor) sealSource(jobID int64, src string) (string, error) {
 	if !ex.mustSeal(src) {
 		return src, nil
+	}
+	if ex.store == nil {
+		return "", errors.New("seal source URL: a transaction begun outside Store.WithTx has no key ring")
 	}
 	enc, err := ex.store.Secrets.Encrypt([]byte(src), fileLoadAD(jobID))
 	if err != nil {

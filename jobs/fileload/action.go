@@ -6,8 +6,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/turnoutdev/turnout/internal/fault"
 	"github.com/turnoutdev/turnout/storage"
 )
@@ -23,7 +21,7 @@ type rule interface {
 	counts() (valid, invalid int64)
 	// apply turns the action's rows of fileload_stage into its effects and
 	// its van_file_load_actions row, all in tx.
-	apply(ctx context.Context, tx pgx.Tx, jobID int64, fl *storage.FileLoad, rowsRead int64, log *slog.Logger) error
+	apply(ctx context.Context, tx *storage.Tx, jobID int64, fl *storage.FileLoad, rowsRead int64, log *slog.Logger) error
 }
 
 // settler is a rule with a rule across rows (one preferred phone per
@@ -31,7 +29,7 @@ type rule interface {
 // errors are stored; what it changes in a row it reports as a warning of
 // the row's line.
 type settler interface {
-	settle(ctx context.Context, tx pgx.Tx, warn func(line int64, column, message string)) error
+	settle(ctx context.Context, tx *storage.Tx, warn func(line int64, column, message string)) error
 }
 
 // warner is a rule whose check of a valid row may load it not exactly as
@@ -101,7 +99,7 @@ func tally(valid, invalid *int64, problem string) {
 	}
 }
 
-func (r *scoreRule) apply(ctx context.Context, tx pgx.Tx, jobID int64, fl *storage.FileLoad, rowsRead int64, log *slog.Logger) error {
+func (r *scoreRule) apply(ctx context.Context, tx *storage.Tx, jobID int64, fl *storage.FileLoad, rowsRead int64, log *slog.Logger) error {
 	res, su, err := applyScore(ctx, tx, jobID, fl, r, rowsRead)
 	if err != nil {
 		return err

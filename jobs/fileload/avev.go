@@ -11,8 +11,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/turnoutdev/turnout/internal/fault"
 	"github.com/turnoutdev/turnout/storage"
 )
@@ -330,8 +328,8 @@ type AVEVStatistics struct {
 
 // apply upserts one AV/EV record per matched person in tx; the last row
 // of a person wins, and it replaces the person's whole record.
-func (r *avevRule) apply(ctx context.Context, tx pgx.Tx, jobID int64, fl *storage.FileLoad, rowsRead int64, log *slog.Logger) error {
-	stx := storage.TxOf(tx)
+func (r *avevRule) apply(ctx context.Context, tx *storage.Tx, jobID int64, fl *storage.FileLoad, rowsRead int64, log *slog.Logger) error {
+	stx := tx
 	if err := stx.LockAVEVLoads(ctx, fl.DBMode); err != nil {
 		return err
 	}
@@ -350,9 +348,9 @@ func (r *avevRule) apply(ctx context.Context, tx pgx.Tx, jobID int64, fl *storag
 }
 
 // finish records the action's result with its statistics.
-func (r *avevRule) finish(ctx context.Context, tx pgx.Tx, jobID, rowsRead int64, st AVEVStatistics, log *slog.Logger) error {
+func (r *avevRule) finish(ctx context.Context, tx *storage.Tx, jobID, rowsRead int64, st AVEVStatistics, log *slog.Logger) error {
 	detail, _ := json.Marshal(map[string]any{"avevStatistics": st})
-	if err := storage.TxOf(tx).InsertActionResult(ctx, jobID, storage.ActionResult{ActionIndex: r.index, ActionType: ActionAVEV,
+	if err := tx.InsertActionResult(ctx, jobID, storage.ActionResult{ActionIndex: r.index, ActionType: ActionAVEV,
 		RowsRead: rowsRead, RowsValid: r.valid, RowsInvalid: r.invalid, Matched: st.MatchedRows, Unmatched: st.UnmatchedRows, Result: detail}); err != nil {
 		return err
 	}

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/RoaringBitmap/roaring/v2/roaring64"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/turnoutdev/turnout/storage"
 )
@@ -63,8 +62,8 @@ func newDirectAVEVLoader(j loadJob, r *avevRule) *directAVEVLoader {
 		unmatched: &directScore{idType: IDVANID, unmatched: &idSet{b: roaring64.New()}}}
 }
 
-func (l *directAVEVLoader) stage(ctx context.Context, tx pgx.Tx, st *stager) error {
-	stx := storage.TxOf(tx)
+func (l *directAVEVLoader) stage(ctx context.Context, tx *storage.Tx, st *stager) error {
+	stx := tx
 	if err := stx.LockAVEVLoads(ctx, l.job.fl.DBMode); err != nil {
 		return err
 	}
@@ -86,7 +85,7 @@ func (l *directAVEVLoader) stage(ctx context.Context, tx pgx.Tx, st *stager) err
 
 // store writes the last row of each matched person of c into van_avev,
 // in place of the person's stored record, and notes the ids of nobody.
-func (l *directAVEVLoader) store(ctx context.Context, tx pgx.Tx, c *personChunk) error {
+func (l *directAVEVLoader) store(ctx context.Context, tx *storage.Tx, c *personChunk) error {
 	buf, del := append(l.buf[:0], copyHeader...), l.del[:0]
 	rows := 0
 	c.last(func(id, vanid int64, row *personRow) {
@@ -102,7 +101,7 @@ func (l *directAVEVLoader) store(ctx context.Context, tx pgx.Tx, c *personChunk)
 	})
 	l.buf, l.del = buf, del
 	l.matched += int64(rows)
-	stx := storage.TxOf(tx)
+	stx := tx
 	if len(del) > 0 {
 		mine, stored, err := stx.DeleteAVEV(ctx, l.job.fl.DBMode, del, l.job.id)
 		if err != nil {
@@ -165,7 +164,7 @@ func appendDate(e []byte, v string) []byte {
 	return binary.BigEndian.AppendUint32(append(e, 0, 0, 0, 4), uint32(int32(days)))
 }
 
-func (l *directAVEVLoader) apply(ctx context.Context, tx pgx.Tx, rowsRead int64) error {
+func (l *directAVEVLoader) apply(ctx context.Context, tx *storage.Tx, rowsRead int64) error {
 	r := l.rule
 	unmatched, err := distinctUnmatched(ctx, tx, l.unmatched)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/turnoutdev/turnout/storage"
 )
 
 // avevTestColumns are the columns of avevFile: the required ones and a
@@ -84,9 +85,10 @@ func (f *directFixture) loadAVEV(t *testing.T, file []byte, stored bool, mk func
 	ld := mk(loadJob{id: f.fl.JobID, fl: f.fl, rules: []rule{r}, store: f.env.Store, opts: opts, log: slog.New(slog.DiscardHandler)}, r)
 	var out avevOutcome
 	rollback := errors.New("rollback")
-	err = f.env.Store.InTx(ctx, func(tx pgx.Tx) error {
+	err = f.env.Store.InTx(ctx, func(ptx pgx.Tx) error {
+		tx := storage.TxOf(ptx)
 		if stored {
-			if _, err := tx.Exec(ctx, `INSERT INTO van_avev (db_mode, vanid, ballot_city, ballot_type_id, early_voted, load_job_id)
+			if _, err := ptx.Exec(ctx, `INSERT INTO van_avev (db_mode, vanid, ballot_city, ballot_type_id, early_voted, load_job_id)
 				SELECT db_mode, vanid, 'Old', 7, '2020-01-01', 0 FROM van_people WHERE vanid % 3 = 0`); err != nil {
 				return err
 			}
@@ -97,11 +99,11 @@ func (f *directFixture) loadAVEV(t *testing.T, file []byte, stored bool, mk func
 		if err := ld.apply(ctx, tx, st.rowsRead); err != nil {
 			return err
 		}
-		if err := tx.QueryRow(ctx, `SELECT string_agg(format('%s/%s %s', db_mode, vanid, to_jsonb(a) - 'updated_at'), E'\n' ORDER BY db_mode, vanid)
+		if err := ptx.QueryRow(ctx, `SELECT string_agg(format('%s/%s %s', db_mode, vanid, to_jsonb(a) - 'updated_at'), E'\n' ORDER BY db_mode, vanid)
 			FROM van_avev a`).Scan(&out.records); err != nil {
 			return err
 		}
-		if err := tx.QueryRow(ctx, `SELECT format('read %s valid %s invalid %s matched %s unmatched %s %s', rows_read, rows_valid, rows_invalid, matched, unmatched, result)
+		if err := ptx.QueryRow(ctx, `SELECT format('read %s valid %s invalid %s matched %s unmatched %s %s', rows_read, rows_valid, rows_invalid, matched, unmatched, result)
 			FROM van_file_load_actions WHERE job_id = $1`, f.fl.JobID).Scan(&out.result); err != nil {
 			return err
 		}

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/RoaringBitmap/roaring/v2/roaring64"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"golang.org/x/sync/errgroup"
 
@@ -229,8 +228,8 @@ func (r idRange) within(lo, hi int64) float64 {
 // peopleRange reads the id range of dbMode's people by idType from the
 // primary key or the DWID index, and the index's row estimate (that of both
 // modes: an overestimate only makes index lookups likelier).
-func peopleRange(ctx context.Context, tx pgx.Tx, dbMode int16, idType string) (idRange, error) {
-	lo, hi, estimate, err := storage.TxOf(tx).PersonIDRange(ctx, dbMode, idType == IDDWID)
+func peopleRange(ctx context.Context, tx *storage.Tx, dbMode int16, idType string) (idRange, error) {
+	lo, hi, estimate, err := tx.PersonIDRange(ctx, dbMode, idType == IDDWID)
 	if err != nil || lo == nil {
 		return idRange{}, err
 	}
@@ -289,13 +288,13 @@ type directScoreLoader struct {
 	states []*directScore // by position in rules
 }
 
-func (l *directScoreLoader) stage(ctx context.Context, tx pgx.Tx, st *stager) error {
+func (l *directScoreLoader) stage(ctx context.Context, tx *storage.Tx, st *stager) error {
 	var err error
 	l.states, err = copyDirect(ctx, tx, l.job.store, l.job.id, l.job.fl, l.rules, st, l.job.opts, l.job.log)
 	return err
 }
 
-func (l *directScoreLoader) apply(ctx context.Context, tx pgx.Tx, rowsRead int64) error {
+func (l *directScoreLoader) apply(ctx context.Context, tx *storage.Tx, rowsRead int64) error {
 	for i, r := range l.rules {
 		res, su, err := applyDirect(ctx, tx, l.job.id, l.job.fl, r, l.states[i], rowsRead)
 		if err != nil {
@@ -313,7 +312,7 @@ func (l *directScoreLoader) close() {}
 // when one is free at once, else on tx's) and its rows stored in tx. It
 // returns each action's state, by position in rules; rules are every
 // action of the load, in order.
-func copyDirect(ctx context.Context, tx pgx.Tx, store *storage.Store, jobID int64, fl *storage.FileLoad, rules []*scoreRule, st *stager, opts Options, log *slog.Logger) ([]*directScore, error) {
+func copyDirect(ctx context.Context, tx *storage.Tx, store *storage.Store, jobID int64, fl *storage.FileLoad, rules []*scoreRule, st *stager, opts Options, log *slog.Logger) ([]*directScore, error) {
 	l := &directLoad{dbMode: fl.DBMode, ranges: map[string]idRange{}, chunkRows: opts.ChunkRows, setBytes: uint64(opts.SetBytes)}
 	if l.chunkRows <= 0 {
 		l.chunkRows = DefaultChunkRows
@@ -339,7 +338,7 @@ func copyDirect(ctx context.Context, tx pgx.Tx, store *storage.Store, jobID int6
 	}
 
 	t0 := time.Now()
-	look, parallel := storage.TxOf(tx).PeopleMatcher(), false
+	look, parallel := tx.PeopleMatcher(), false
 	actx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	own, err := store.AcquirePeopleMatcher(actx)
 	cancel()
@@ -546,7 +545,7 @@ func (l *directLoad) match(ctx context.Context, pm *storage.PeopleMatcher, d *di
 // nobody to the unmatched set. Then the sets are held to their bound. The
 // rows are encoded as the COPY sends them, so PostgreSQL stores the first
 // while the last are still being encoded.
-func (l *directLoad) store(ctx context.Context, tx pgx.Tx, c *scoreChunk) error {
+func (l *directLoad) store(ctx context.Context, tx *storage.Tx, c *scoreChunk) error {
 	later := append(l.laterBuf[:0], copyHeader...)
 	var laters int
 	s, i, k := 0, 0, 0 // the action slot, its row and its key next
@@ -580,7 +579,7 @@ func (l *directLoad) store(ctx context.Context, tx pgx.Tx, c *scoreChunk) error 
 		}
 		return e, false, nil
 	}
-	stx := storage.TxOf(tx)
+	stx := tx
 	src := &binaryCopy{next: next, buf: l.copyBuf[:0]}
 	if err := stx.CopyScoreValues(ctx, src); err != nil {
 		return fmt.Errorf("copy score values: %w", err)
@@ -622,16 +621,16 @@ func appendValue(e []byte, v *string) []byte {
 
 // spillUnmatched writes d's unmatched ids to fileload_unmatched and
 // empties the set.
-func spillUnmatched(ctx context.Context, tx pgx.Tx, d *directScore) error {
+func spillUnmatched(ctx context.Context, tx *storage.Tx, d *directScore) error {
 	if !d.spilled {
 		// One table for every action of the load.
-		if err := storage.TxOf(tx).CreateUnmatchedIDs(ctx); err != nil {
+		if err := tx.CreateUnmatchedIDs(ctx); err != nil {
 			return err
 		}
 	}
 	it := d.unmatched.b.ManyIterator()
 	ids := make([]uint64, 4096)
-	if err := storage.TxOf(tx).CopyUnmatchedIDs(ctx, &binaryCopy{next: func(e []byte) ([]byte, bool, error) {
+	if err := tx.CopyUnmatchedIDs(ctx, &binaryCopy{next: func(e []byte) ([]byte, bool, error) {
 		n := it.NextMany(ids)
 		for _, id := range ids[:n] {
 			e = appendInt8(appendInt8(append(e, 0, 2), d.updateID), int64(id))
@@ -646,36 +645,37 @@ func spillUnmatched(ctx context.Context, tx pgx.Tx, d *directScore) error {
 }
 
 // distinctUnmatched counts the different ids of d that match nobody.
-func distinctUnmatched(ctx context.Context, tx pgx.Tx, d *directScore) (int64, error) {
+func distinctUnmatched(ctx context.Context, tx *storage.Tx, d *directScore) (int64, error) {
 	if !d.spilled {
 		return int64(d.unmatched.n), nil
 	}
 	if err := spillUnmatched(ctx, tx, d); err != nil {
 		return 0, err
 	}
-	return storage.TxOf(tx).DistinctUnmatchedIDs(ctx, d.updateID)
+	return tx.DistinctUnmatchedIDs(ctx, d.updateID)
 }
 
 // applyDirect applies the later rows of people listed in two chunks (the
 // last row wins), and finishes the update of r, whose direct state is d.
-func applyDirect(ctx context.Context, tx pgx.Tx, jobID int64, fl *storage.FileLoad, r *scoreRule, d *directScore, rowsRead int64) (storage.ActionResult, *storage.ScoreUpdate, error) {
+func applyDirect(ctx context.Context, tx *storage.Tx, jobID int64, fl *storage.FileLoad, r *scoreRule, d *directScore, rowsRead int64) (storage.ActionResult, *storage.ScoreUpdate, error) {
 	if d.later > 0 {
 		// Every later row's person is stored already, unless seen was
 		// full: those are inserted.
-		if err := storage.TxOf(tx).ApplyLaterScoreValues(ctx, d.updateID); err != nil {
+		if err := tx.ApplyLaterScoreValues(ctx, d.updateID); err != nil {
 			return storage.ActionResult{}, nil, err
 		}
 	}
 	st := Statistics{TotalRows: rowsRead, OutOfRange: r.outOfRange, BadValues: r.badValues}
-	current, err := storage.TxOf(tx).HasCurrentScoreValues(ctx, fl.DBMode, r.score.ID)
+	current, err := tx.HasCurrentScoreValues(ctx, fl.DBMode, r.score.ID)
 	if err != nil {
 		return storage.ActionResult{}, nil, err
 	}
 	if d.later > 0 || current || (r.score.Type == storage.ScoreRange && d.hist == nil) {
-		if err := scanValueStatistics(ctx, tx, `SELECT vanid, value FROM van_score_update_values WHERE score_update_id = $3`,
-			r, &st, fl.DBMode, r.score.ID, d.updateID); err != nil {
+		vs, err := tx.ScoreValueStatistics(ctx, fl.DBMode, r.score.ID, d.updateID, r.score.Type == storage.ScoreRange)
+		if err != nil {
 			return storage.ActionResult{}, nil, fmt.Errorf("score statistics: %w", err)
 		}
+		setValueStatistics(&st, vs)
 	} else {
 		st.MatchedRows, st.Added = d.matched, d.nonNull
 		st.MaxValue, st.MinValue, st.AverageValue, st.MedianValue = histogramStatistics(d.hist)

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/jackc/pgx/v5"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/turnoutdev/turnout/storage"
@@ -73,7 +72,7 @@ func byPersonRow(a, b personRow) int {
 // rules are one action naming people by idType, and hands each chunk of
 // its valid rows, matched, to store, in file order, in tx. It returns the
 // matcher's state (its counts of range reads and index lookups).
-func matchInChunks(ctx context.Context, tx pgx.Tx, j loadJob, idType string, st *stager, store func(context.Context, *personChunk) error) (*directScore, error) {
+func matchInChunks(ctx context.Context, tx *storage.Tx, j loadJob, idType string, st *stager, store func(context.Context, *personChunk) error) (*directScore, error) {
 	return matchEncodedInChunks(ctx, tx, j, idType, st, nil, store)
 }
 
@@ -81,7 +80,7 @@ func matchInChunks(ctx context.Context, tx pgx.Tx, j loadJob, idType string, st 
 // valid row as it is read: encode appends what store needs of the row to
 // the chunk's data, and the chunk keeps those bytes instead of the row's
 // fields (a few bytes a row instead of a string per column).
-func matchEncodedInChunks(ctx context.Context, tx pgx.Tx, j loadJob, idType string, st *stager,
+func matchEncodedInChunks(ctx context.Context, tx *storage.Tx, j loadJob, idType string, st *stager,
 	encode func(e []byte, row stagedRow) []byte, store func(context.Context, *personChunk) error) (*directScore, error) {
 	l := &directLoad{dbMode: j.fl.DBMode, ranges: map[string]idRange{}}
 	r, err := peopleRange(ctx, tx, j.fl.DBMode, idType)
@@ -154,7 +153,7 @@ func matchEncodedInChunks(ctx context.Context, tx pgx.Tx, j loadJob, idType stri
 		return nil
 	})
 	g.Go(func() error {
-		pm := storage.TxOf(tx).PeopleMatcher()
+		pm := tx.PeopleMatcher()
 		for c := range full {
 			c.sortKeys()
 			if err := l.match(gctx, pm, m, c.keys, c.vanids); err != nil {

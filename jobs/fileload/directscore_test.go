@@ -16,7 +16,6 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
-
 	"github.com/turnoutdev/turnout/internal/testkit/testenv"
 	"github.com/turnoutdev/turnout/jobs"
 	"github.com/turnoutdev/turnout/storage"
@@ -58,13 +57,13 @@ func newDirectFixture(t *testing.T) *directFixture {
 	if f.valued, err = env.Store.CreateScore(ctx, storage.NewScore{Name: "Direct values", Values: []string{"A", "B", "C"}}); err != nil {
 		t.Fatal(err)
 	}
-	err = env.Store.InTx(ctx, func(tx pgx.Tx) error {
-		job, err := storage.InsertJob(ctx, tx, storage.NewJob{Kind: Kind, Queue: jobs.QueueFileload, KeyID: &key.ID, MaxAttempts: 1})
+	err = env.Store.WithTx(ctx, func(tx *storage.Tx) error {
+		job, err := tx.InsertJob(ctx, storage.NewJob{Kind: Kind, Queue: jobs.QueueFileload, KeyID: &key.ID, MaxAttempts: 1})
 		if err != nil {
 			return err
 		}
 		f.fl = &storage.FileLoad{JobID: job.ID, KeyID: key.ID, DBMode: mode, Request: []byte("{}"), SourceURL: "http://127.0.0.1/f.csv", Listeners: []byte("[]")}
-		return env.Store.InsertFileLoad(ctx, tx, *f.fl)
+		return tx.InsertFileLoad(ctx, *f.fl)
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -142,9 +141,10 @@ func (f *directFixture) load(t *testing.T, file []byte, direct, current bool, op
 	var out scoreOutcome
 	var states []*directScore
 	rollback := errors.New("rollback")
-	err := f.env.Store.InTx(ctx, func(tx pgx.Tx) error {
+	err := f.env.Store.InTx(ctx, func(ptx pgx.Tx) error {
+		tx := storage.TxOf(ptx)
 		if current {
-			if _, err := tx.Exec(ctx, `WITH u AS (INSERT INTO van_score_updates (job_id, action_index, key_id, db_mode, score_id, load_status, statistics)
+			if _, err := ptx.Exec(ctx, `WITH u AS (INSERT INTO van_score_updates (job_id, action_index, key_id, db_mode, score_id, load_status, statistics)
 					VALUES ($1, 90, $2, 0, $3, 'Completed', '{}'), ($1, 91, $2, 0, $4, 'Completed', '{}') RETURNING id, score_id)
 				INSERT INTO van_person_scores (db_mode, vanid, score_id, value, score_update_id)
 				SELECT 0, p.vanid, u.score_id, CASE WHEN u.score_id = $3 THEN (p.vanid % 97)::text ELSE 'B' END, u.id
@@ -175,7 +175,7 @@ func (f *directFixture) load(t *testing.T, file []byte, direct, current bool, op
 				return err
 			}
 			var values string
-			if err := tx.QueryRow(ctx, `SELECT coalesce(string_agg(vanid || '=' || coalesce(value, 'null'), ' ' ORDER BY vanid), '')
+			if err := ptx.QueryRow(ctx, `SELECT coalesce(string_agg(vanid || '=' || coalesce(value, 'null'), ' ' ORDER BY vanid), '')
 				FROM van_score_update_values WHERE score_update_id = $1`, su.ID).Scan(&values); err != nil {
 				return err
 			}
@@ -282,7 +282,8 @@ func TestDirectScoreLoadReportsTheReadersError(t *testing.T) {
 	rules := []rule{newScoreRule(0, a, f.ranged, f.file)}
 	st := &stager{rd: newReader(bytes.NewReader([]byte("nope,dwid,a,b\n1,2,3,A\n")), f.file, CSVLimits{}), rules: rules, header: true,
 		errW: csv.NewWriter(io.Discard), maxErrs: 10, progress: func(int64, int64) {}}
-	err := f.env.Store.InTx(ctx, func(tx pgx.Tx) error {
+	err := f.env.Store.InTx(ctx, func(ptx pgx.Tx) error {
+		tx := storage.TxOf(ptx)
 		_, err := copyDirect(ctx, tx, f.env.Store, f.fl.JobID, f.fl, directScores(rules), st, Options{ChunkRows: 1}, slog.New(slog.DiscardHandler))
 		return err
 	})

@@ -6,8 +6,6 @@ import (
 	"log/slog"
 	"sort"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/turnoutdev/turnout/storage"
 )
 
@@ -38,10 +36,10 @@ type loader interface {
 	// validates every row for every action and records the row errors) and
 	// puts the valid rows where apply finds them; then it applies the
 	// rules across rows, recording what they change as warnings of st.
-	stage(ctx context.Context, tx pgx.Tx, st *stager) error
+	stage(ctx context.Context, tx *storage.Tx, st *stager) error
 	// apply turns the staged rows into every action's effects and result
 	// row.
-	apply(ctx context.Context, tx pgx.Tx, rowsRead int64) error
+	apply(ctx context.Context, tx *storage.Tx, rowsRead int64) error
 	// close releases what the loader holds outside the transaction
 	// (spool files, connections); it is called once the load is over.
 	close()
@@ -82,11 +80,11 @@ type stagedLoader struct {
 	job loadJob
 }
 
-func (l *stagedLoader) stage(ctx context.Context, tx pgx.Tx, st *stager) error {
+func (l *stagedLoader) stage(ctx context.Context, tx *storage.Tx, st *stager) error {
 	if err := stageRows(ctx, tx, st); err != nil {
 		return err
 	}
-	if err := storage.TxOf(tx).AnalyzeStage(ctx); err != nil {
+	if err := tx.AnalyzeStage(ctx); err != nil {
 		return err
 	}
 	for _, ru := range l.job.rules {
@@ -99,7 +97,7 @@ func (l *stagedLoader) stage(ctx context.Context, tx pgx.Tx, st *stager) error {
 	return nil
 }
 
-func (l *stagedLoader) apply(ctx context.Context, tx pgx.Tx, rowsRead int64) error {
+func (l *stagedLoader) apply(ctx context.Context, tx *storage.Tx, rowsRead int64) error {
 	for _, ru := range l.job.rules {
 		if err := ru.apply(ctx, tx, l.job.id, l.job.fl, rowsRead, l.job.log); err != nil {
 			return fmt.Errorf("apply actions[%d]: %w", ru.actionIndex(), err)
@@ -112,13 +110,13 @@ func (l *stagedLoader) close() {}
 
 // stageRows COPYs the rows of every action into fileload_stage, a
 // temporary table of tx, for the actions' set-based apply steps.
-func stageRows(ctx context.Context, tx pgx.Tx, st *stager) error {
-	return storage.TxOf(tx).StageRows(ctx, st)
+func stageRows(ctx context.Context, tx *storage.Tx, st *stager) error {
+	return tx.StageRows(ctx, st)
 }
 
 // settleWith runs the rule across rows of action idx and records what it
 // changed as warnings of the pass.
-func settleWith(ctx context.Context, tx pgx.Tx, idx int, s settler, st *stager) error {
+func settleWith(ctx context.Context, tx *storage.Tx, idx int, s settler, st *stager) error {
 	reported := false
 	if err := s.settle(ctx, tx, func(line int64, column, message string) {
 		st.addWarn(line, &idx, column, message)

@@ -10,8 +10,6 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/turnoutdev/turnout/internal/fault"
 	"github.com/turnoutdev/turnout/storage"
 )
@@ -316,8 +314,8 @@ func demotedWarning(keeper int64) string {
 // demotePreferred applies the preferred-phone rule to the staged rows at
 // in tx (storage.DemotePreferredPhones) and warns about each row it
 // demotes. args are the parameters at's expressions use.
-func (r *phonesRule) demotePreferred(ctx context.Context, tx pgx.Tx, at storage.StagedPhoneRows, warn func(line int64, column, message string), args ...any) error {
-	demoted, err := storage.TxOf(tx).DemotePreferredPhones(ctx, at, args...)
+func (r *phonesRule) demotePreferred(ctx context.Context, tx *storage.Tx, at storage.StagedPhoneRows, warn func(line int64, column, message string), args ...any) error {
+	demoted, err := tx.DemotePreferredPhones(ctx, at, args...)
 	if err != nil {
 		return err
 	}
@@ -328,7 +326,7 @@ func (r *phonesRule) demotePreferred(ctx context.Context, tx pgx.Tx, at storage.
 }
 
 // settle applies the preferred-phone rule across the file's rows.
-func (r *phonesRule) settle(ctx context.Context, tx pgx.Tx, warn func(line int64, column, message string)) error {
+func (r *phonesRule) settle(ctx context.Context, tx *storage.Tx, warn func(line int64, column, message string)) error {
 	return r.demotePreferred(ctx, tx, storage.PhoneRowsOfStage, warn, r.index)
 }
 
@@ -350,8 +348,8 @@ type PhoneStatistics struct {
 // apply upserts the action's phones per (person, number) in tx. A person
 // whose file rows name a preferred number loses the preferred mark on his
 // other phones first, so the database never holds two.
-func (r *phonesRule) apply(ctx context.Context, tx pgx.Tx, jobID int64, fl *storage.FileLoad, rowsRead int64, log *slog.Logger) error {
-	stx := storage.TxOf(tx)
+func (r *phonesRule) apply(ctx context.Context, tx *storage.Tx, jobID int64, fl *storage.FileLoad, rowsRead int64, log *slog.Logger) error {
+	stx := tx
 	if err := stx.LockPhoneLoads(ctx, fl.DBMode); err != nil {
 		return err
 	}
@@ -366,9 +364,9 @@ func (r *phonesRule) apply(ctx context.Context, tx pgx.Tx, jobID int64, fl *stor
 }
 
 // finish records the action's result with its statistics.
-func (r *phonesRule) finish(ctx context.Context, tx pgx.Tx, jobID, rowsRead int64, st PhoneStatistics, log *slog.Logger) error {
+func (r *phonesRule) finish(ctx context.Context, tx *storage.Tx, jobID, rowsRead int64, st PhoneStatistics, log *slog.Logger) error {
 	detail, _ := json.Marshal(map[string]any{"phoneStatistics": st})
-	if err := storage.TxOf(tx).InsertActionResult(ctx, jobID, storage.ActionResult{ActionIndex: r.index, ActionType: ActionPhones,
+	if err := tx.InsertActionResult(ctx, jobID, storage.ActionResult{ActionIndex: r.index, ActionType: ActionPhones,
 		RowsRead: rowsRead, RowsValid: r.valid, RowsInvalid: r.invalid, Matched: st.MatchedRows, Unmatched: st.UnmatchedRows, Result: detail}); err != nil {
 		return err
 	}

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/RoaringBitmap/roaring/v2/roaring64"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/turnoutdev/turnout/storage"
 )
@@ -92,8 +91,8 @@ func newDirectPhonesLoader(j loadJob, r *phonesRule) *directPhonesLoader {
 // stage takes the phone loads' lock, sees whether the database mode has
 // phones, routes every row straight to van_phones or to the spool chunk by
 // chunk, and settles the spooled rows (settle).
-func (l *directPhonesLoader) stage(ctx context.Context, tx pgx.Tx, st *stager) error {
-	stx := storage.TxOf(tx)
+func (l *directPhonesLoader) stage(ctx context.Context, tx *storage.Tx, st *stager) error {
+	stx := tx
 	if err := stx.LockPhoneLoads(ctx, l.job.fl.DBMode); err != nil {
 		return err
 	}
@@ -132,7 +131,7 @@ func (l *directPhonesLoader) stage(ctx context.Context, tx pgx.Tx, st *stager) e
 // person of the database without phones, not seen before, is COPY'd
 // straight; every other row is spooled for the rules across rows. The rows
 // are encoded as the COPY sends them.
-func (l *directPhonesLoader) store(ctx context.Context, tx pgx.Tx, c *personChunk) error {
+func (l *directPhonesLoader) store(ctx context.Context, tx *storage.Tx, c *personChunk) error {
 	if l.some {
 		if err := l.lookUpPhones(ctx, tx, c); err != nil {
 			return err
@@ -173,7 +172,7 @@ func (l *directPhonesLoader) store(ctx context.Context, tx pgx.Tx, c *personChun
 		return e, i < len(c.rows), nil
 	}
 	src := &binaryCopy{next: next, buf: l.buf[:0]}
-	if err := storage.TxOf(tx).CopyPhones(ctx, src); err != nil {
+	if err := tx.CopyPhones(ctx, src); err != nil {
 		return fmt.Errorf("copy phones: %w", err)
 	}
 	l.buf = src.buf
@@ -215,7 +214,7 @@ func (l *directPhonesLoader) mayGoStraight(vanid int64) bool {
 
 // lookUpPhones sets withPhones to the VANIDs of c's people who have
 // phones (those COPY'd straight by this load included), ascending.
-func (l *directPhonesLoader) lookUpPhones(ctx context.Context, tx pgx.Tx, c *personChunk) error {
+func (l *directPhonesLoader) lookUpPhones(ctx context.Context, tx *storage.Tx, c *personChunk) error {
 	people := l.withPhones[:0]
 	for _, v := range c.vanids {
 		if v != 0 {
@@ -227,7 +226,7 @@ func (l *directPhonesLoader) lookUpPhones(ctx context.Context, tx pgx.Tx, c *per
 		return nil
 	}
 	slices.Sort(people)
-	has, err := storage.TxOf(tx).PeopleWithPhones(ctx, l.job.fl.DBMode, people)
+	has, err := tx.PeopleWithPhones(ctx, l.job.fl.DBMode, people)
 	if err != nil {
 		return err
 	}
@@ -284,12 +283,12 @@ func appendText(e []byte, s string) []byte {
 // settle loads the spooled rows into fileload_phones, moves back the rows
 // COPY'd straight of people who turned up again, and applies the
 // preferred-phone rule to them all.
-func (l *directPhonesLoader) settle(ctx context.Context, tx pgx.Tx, warn func(line int64, column, message string)) error {
+func (l *directPhonesLoader) settle(ctx context.Context, tx *storage.Tx, warn func(line int64, column, message string)) error {
 	if l.spooled == 0 {
 		return nil // nobody turns up again without a spooled row
 	}
 	l.staging = true
-	stx := storage.TxOf(tx)
+	stx := tx
 	if err := stx.CreatePhoneStage(ctx); err != nil {
 		return err
 	}
@@ -314,8 +313,8 @@ func (l *directPhonesLoader) settle(ctx context.Context, tx pgx.Tx, warn func(li
 
 // moveBack moves the rows COPY'd straight of the people in again from
 // van_phones to fileload_phones, each with its line.
-func (l *directPhonesLoader) moveBack(ctx context.Context, tx pgx.Tx) error {
-	stx := storage.TxOf(tx)
+func (l *directPhonesLoader) moveBack(ctx context.Context, tx *storage.Tx) error {
+	stx := tx
 	if err := stx.CreatePhonesBack(ctx); err != nil {
 		return err
 	}
@@ -350,7 +349,7 @@ func (l *directPhonesLoader) moveBack(ctx context.Context, tx pgx.Tx) error {
 
 // apply upserts the staged phones as the general path does and adds the
 // rows COPY'd straight to the statistics: each is a phone added.
-func (l *directPhonesLoader) apply(ctx context.Context, tx pgx.Tx, rowsRead int64) error {
+func (l *directPhonesLoader) apply(ctx context.Context, tx *storage.Tx, rowsRead int64) error {
 	st, err := l.upsert(ctx, tx, rowsRead)
 	if err != nil {
 		return fmt.Errorf("apply actions[%d]: %w", l.rule.index, err)
@@ -373,13 +372,13 @@ func (l *directPhonesLoader) close() {
 }
 
 // upsert upserts the staged phones and returns the action's statistics.
-func (l *directPhonesLoader) upsert(ctx context.Context, tx pgx.Tx, rowsRead int64) (PhoneStatistics, error) {
+func (l *directPhonesLoader) upsert(ctx context.Context, tx *storage.Tx, rowsRead int64) (PhoneStatistics, error) {
 	r := l.rule
 	st := PhoneStatistics{TotalRows: rowsRead, ValidRows: r.valid, InvalidRows: r.invalid,
 		MatchedRows: l.direct, PhonesAdded: l.direct, PreferredSet: l.directPreferred}
 	distinct := l.direct
 	if l.staging {
-		u, err := storage.TxOf(tx).UpsertPhoneStage(ctx, l.job.fl.DBMode)
+		u, err := tx.UpsertPhoneStage(ctx, l.job.fl.DBMode)
 		if err != nil {
 			return PhoneStatistics{}, err
 		}

@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/turnoutdev/turnout/storage"
 )
 
 // phonesOutcome is what a phones load leaves: the phones of the database,
@@ -78,9 +79,10 @@ func (f *directFixture) loadPhones(t *testing.T, data []byte, direct, existing b
 		errW: csv.NewWriter(io.Discard), maxErrs: 1000, progress: func(int64, int64) {}}
 	var o phonesOutcome
 	rollback := errors.New("rollback")
-	err = f.env.Store.InTx(ctx, func(tx pgx.Tx) error {
+	err = f.env.Store.InTx(ctx, func(ptx pgx.Tx) error {
+		tx := storage.TxOf(ptx)
 		if existing {
-			if _, err := tx.Exec(ctx, `INSERT INTO van_phones (db_mode, vanid, phone, phone_type, phone_source, preferred, opt_in_status, sonar_score)
+			if _, err := ptx.Exec(ctx, `INSERT INTO van_phones (db_mode, vanid, phone, phone_type, phone_source, preferred, opt_in_status, sonar_score)
 				SELECT 0, vanid, '61255500' || lpad((vanid % 100)::text, 2, '0'), 'C', 'B', vanid % 20 = 0, 'U', 5
 				FROM van_people WHERE db_mode = 0 AND vanid % 10 = 0`); err != nil {
 				return err
@@ -95,7 +97,7 @@ func (f *directFixture) loadPhones(t *testing.T, data []byte, direct, existing b
 		for _, e := range st.errs {
 			o.errors = append(o.errors, fmt.Sprintf("%d %s %s %v", e.Line, e.Column, e.Message, e.Warning))
 		}
-		rows, err := tx.Query(ctx, `SELECT concat_ws(' ', db_mode, vanid, phone, phone_type, phone_source, preferred, ext, opt_in_status, sonar_score)
+		rows, err := ptx.Query(ctx, `SELECT concat_ws(' ', db_mode, vanid, phone, phone_type, phone_source, preferred, ext, opt_in_status, sonar_score)
 			FROM van_phones ORDER BY db_mode, vanid, phone`)
 		if err != nil {
 			return err
@@ -103,7 +105,7 @@ func (f *directFixture) loadPhones(t *testing.T, data []byte, direct, existing b
 		if o.phones, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
 			return err
 		}
-		if err := tx.QueryRow(ctx, `SELECT result::text FROM van_file_load_actions WHERE job_id = $1`, f.fl.JobID).Scan(&o.result); err != nil {
+		if err := ptx.QueryRow(ctx, `SELECT result::text FROM van_file_load_actions WHERE job_id = $1`, f.fl.JobID).Scan(&o.result); err != nil {
 			return err
 		}
 		return rollback

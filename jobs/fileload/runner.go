@@ -13,8 +13,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/turnoutdev/turnout/internal/fault"
 	"github.com/turnoutdev/turnout/jobs"
 	"github.com/turnoutdev/turnout/storage"
@@ -235,8 +233,8 @@ func (r *Runner) newStager(ctx context.Context, jobID int64, data io.Reader, f F
 // read but with nothing to load keeps its row errors.
 func (r *Runner) validateAndLoad(ctx context.Context, jobID int64, rules []rule, ld loader, st *stager, errFile *os.File, log *slog.Logger) error {
 	var errKey *string
-	err := r.store.InTx(ctx, func(tx pgx.Tx) error {
-		if err := storage.TxOf(tx).PlanForBulk(ctx); err != nil {
+	err := r.store.WithTx(ctx, func(tx *storage.Tx) error {
+		if err := tx.PlanForBulk(ctx); err != nil {
 			return err
 		}
 		if err := ld.stage(ctx, tx, st); err != nil {
@@ -253,19 +251,19 @@ func (r *Runner) validateAndLoad(ctx context.Context, jobID int64, rules []rule,
 			return err
 		}
 		// The row errors and counts commit with the data they describe.
-		if err := storage.ReplaceRowErrors(ctx, tx, jobID, st.errs); err != nil {
+		if err := tx.ReplaceRowErrors(ctx, jobID, st.errs); err != nil {
 			return fmt.Errorf("store row errors: %w", err)
 		}
-		return storage.FinishFileLoad(ctx, tx, jobID, st.rowsRead, st.errCount, st.warnCount, errKey)
+		return tx.FinishFileLoad(ctx, jobID, st.rowsRead, st.errCount, st.warnCount, errKey)
 	})
 	if fault.Is(err, fault.Invalid) && st.sawRecord {
 		// The file was read but nothing can be loaded: the row errors
 		// explain why, so they are kept although the data is not.
-		if serr := r.store.InTx(ctx, func(tx pgx.Tx) error {
-			if err := storage.ReplaceRowErrors(ctx, tx, jobID, st.errs); err != nil {
+		if serr := r.store.WithTx(ctx, func(tx *storage.Tx) error {
+			if err := tx.ReplaceRowErrors(ctx, jobID, st.errs); err != nil {
 				return err
 			}
-			return storage.FinishFileLoad(ctx, tx, jobID, st.rowsRead, st.errCount, st.warnCount, errKey)
+			return tx.FinishFileLoad(ctx, jobID, st.rowsRead, st.errCount, st.warnCount, errKey)
 		}); serr != nil {
 			return fmt.Errorf("store row errors: %w", serr)
 		}

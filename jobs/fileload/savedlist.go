@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"unicode/utf8"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/turnoutdev/turnout/internal/fault"
@@ -152,12 +151,12 @@ type SavedListResult struct {
 // fileload_stage. VAN's counts: originalRowCount is every data row;
 // matchedRowsCount the distinct people loaded, after validation,
 // duplicate removal and matching; unmatchedRowsCount the rest.
-func (r *savedListRule) apply(ctx context.Context, tx pgx.Tx, jobID int64, fl *storage.FileLoad, rowsRead int64, log *slog.Logger) error {
+func (r *savedListRule) apply(ctx context.Context, tx *storage.Tx, jobID int64, fl *storage.FileLoad, rowsRead int64, log *slog.Logger) error {
 	listID, err := r.writeList(ctx, tx, jobID, fl)
 	if err != nil {
 		return err
 	}
-	matched, err := storage.TxOf(tx).InsertStagedListMembers(ctx, listID, r.index, fl.DBMode, r.action.PersonIDType)
+	matched, err := tx.InsertStagedListMembers(ctx, listID, r.index, fl.DBMode, r.action.PersonIDType)
 	if err != nil {
 		return err
 	}
@@ -168,9 +167,9 @@ func (r *savedListRule) apply(ctx context.Context, tx pgx.Tx, jobID int64, fl *s
 // folder of the list being overwritten and removes its members, in tx,
 // and returns its id. Access is checked again here: the folder or the
 // list may have changed since the job was submitted.
-func (r *savedListRule) writeList(ctx context.Context, tx pgx.Tx, jobID int64, fl *storage.FileLoad) (int64, error) {
+func (r *savedListRule) writeList(ctx context.Context, tx *storage.Tx, jobID int64, fl *storage.FileLoad) (int64, error) {
 	a := r.action
-	stx := storage.TxOf(tx)
+	stx := tx
 	fo, ok, err := stx.FolderOfKey(ctx, a.FolderID, fl.KeyID)
 	if err != nil {
 		return 0, err
@@ -208,11 +207,11 @@ func (r *savedListRule) writeList(ctx context.Context, tx pgx.Tx, jobID int64, f
 
 // finish records the action's result: matched distinct people were
 // loaded into list listID.
-func (r *savedListRule) finish(ctx context.Context, tx pgx.Tx, jobID, rowsRead, listID, matched int64, log *slog.Logger) error {
+func (r *savedListRule) finish(ctx context.Context, tx *storage.Tx, jobID, rowsRead, listID, matched int64, log *slog.Logger) error {
 	res := SavedListResult{SavedListID: listID, OriginalRowCount: rowsRead, MatchedRowsCount: matched}
 	res.UnmatchedRowsCount = rowsRead - res.MatchedRowsCount
 	detail, _ := json.Marshal(map[string]any{"savedList": res})
-	if err := storage.TxOf(tx).InsertActionResult(ctx, jobID, storage.ActionResult{ActionIndex: r.index, ActionType: ActionSavedList,
+	if err := tx.InsertActionResult(ctx, jobID, storage.ActionResult{ActionIndex: r.index, ActionType: ActionSavedList,
 		RowsRead: rowsRead, RowsValid: r.valid, RowsInvalid: r.invalid, Matched: res.MatchedRowsCount, Unmatched: res.UnmatchedRowsCount,
 		Result: detail}); err != nil {
 		return err

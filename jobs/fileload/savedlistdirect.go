@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/RoaringBitmap/roaring/v2/roaring64"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/turnoutdev/turnout/internal/fault"
 	"github.com/turnoutdev/turnout/storage"
@@ -56,7 +55,7 @@ func newDirectListLoader(j loadJob, r *savedListRule) *directListLoader {
 	return &directListLoader{job: j, rule: r, seen: &idSet{b: roaring64.New()}}
 }
 
-func (l *directListLoader) stage(ctx context.Context, tx pgx.Tx, st *stager) error {
+func (l *directListLoader) stage(ctx context.Context, tx *storage.Tx, st *stager) error {
 	var err error
 	l.listID, err = l.rule.writeList(ctx, tx, l.job.id, l.job.fl)
 	if fault.Is(err, fault.Invalid) {
@@ -84,7 +83,7 @@ func (l *directListLoader) stage(ctx context.Context, tx pgx.Tx, st *stager) err
 
 // store writes the people of c not written yet into the list, in VANID
 // order.
-func (l *directListLoader) store(ctx context.Context, tx pgx.Tx, c *personChunk) error {
+func (l *directListLoader) store(ctx context.Context, tx *storage.Tx, c *personChunk) error {
 	vanids := l.vanids[:0]
 	for _, v := range c.vanids {
 		if v != 0 {
@@ -99,7 +98,7 @@ func (l *directListLoader) store(ctx context.Context, tx pgx.Tx, c *personChunk)
 	l.vanids = vanids
 	buf := append(l.buf[:0], copyHeader...)
 	rows := 0
-	stx := storage.TxOf(tx)
+	stx := tx
 	copyRows := stx.CopyListMembers
 	if l.full {
 		copyRows = stx.CopyLaterListMembers
@@ -137,14 +136,14 @@ func (l *directListLoader) store(ctx context.Context, tx pgx.Tx, c *personChunk)
 	return nil
 }
 
-func (l *directListLoader) apply(ctx context.Context, tx pgx.Tx, rowsRead int64) error {
+func (l *directListLoader) apply(ctx context.Context, tx *storage.Tx, rowsRead int64) error {
 	r := l.rule
 	if l.failed != nil {
 		return fmt.Errorf("apply actions[%d]: %w", r.index, l.failed)
 	}
 	matched := int64(l.seen.n)
 	if l.later {
-		added, err := storage.TxOf(tx).InsertLaterListMembers(ctx, l.listID)
+		added, err := tx.InsertLaterListMembers(ctx, l.listID)
 		if err != nil {
 			return fmt.Errorf("apply actions[%d]: write saved list members: %w", r.index, err)
 		}

@@ -13,8 +13,8 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
-
 	"github.com/turnoutdev/turnout/internal/fault"
+	"github.com/turnoutdev/turnout/storage"
 )
 
 // listOutcome is what a saved-list load leaves: the members of its list
@@ -35,16 +35,17 @@ func (f *directFixture) loadList(t *testing.T, file []byte, idType string, overw
 	}
 	var out listOutcome
 	rollback := errors.New("rollback")
-	err := f.env.Store.InTx(ctx, func(tx pgx.Tx) error {
+	err := f.env.Store.InTx(ctx, func(ptx pgx.Tx) error {
+		tx := storage.TxOf(ptx)
 		var folder, old int64
-		if err := tx.QueryRow(ctx, `WITH fo AS (INSERT INTO van_folders (name, api_writable) VALUES ('Lists', $2) RETURNING id),
+		if err := ptx.QueryRow(ctx, `WITH fo AS (INSERT INTO van_folders (name, api_writable) VALUES ('Lists', $2) RETURNING id),
 				k AS (INSERT INTO van_folder_keys (folder_id, key_id) SELECT id, $1 FROM fo)
 			SELECT id FROM fo`, f.fl.KeyID, writable).Scan(&folder); err != nil {
 			return err
 		}
 		a := Action{ActionType: ActionSavedList, PersonIDColumn: col, PersonIDType: idType, SavedListLoad: SavedListLoad{ListName: "Direct", FolderID: folder}}
 		if overwrite {
-			if err := tx.QueryRow(ctx, `WITH l AS (INSERT INTO van_saved_lists (folder_id, db_mode, key_id, name) VALUES ($1, 0, $2, 'Old') RETURNING id),
+			if err := ptx.QueryRow(ctx, `WITH l AS (INSERT INTO van_saved_lists (folder_id, db_mode, key_id, name) VALUES ($1, 0, $2, 'Old') RETURNING id),
 					m AS (INSERT INTO van_saved_list_members (list_id, vanid) SELECT l.id, g FROM l, generate_series(1, 400, 7) g)
 				SELECT id FROM l`, folder, f.fl.KeyID).Scan(&old); err != nil {
 				return err
@@ -62,7 +63,7 @@ func (f *directFixture) loadList(t *testing.T, file []byte, idType string, overw
 			return err
 		}
 		// The list id differs from load to load: the result names it as L.
-		if err := tx.QueryRow(ctx, `SELECT coalesce(string_agg(m.vanid::text, ' ' ORDER BY m.vanid), ''),
+		if err := ptx.QueryRow(ctx, `SELECT coalesce(string_agg(m.vanid::text, ' ' ORDER BY m.vanid), ''),
 				(SELECT format('read %s valid %s invalid %s matched %s unmatched %s %s', rows_read, rows_valid, rows_invalid, matched, unmatched,
 					jsonb_set(result, '{savedList,savedListId}', '"L"')) FROM van_file_load_actions WHERE job_id = $1)
 			FROM van_saved_lists l LEFT JOIN van_saved_list_members m ON m.list_id = l.id WHERE l.load_job_id = $1 GROUP BY l.id`, f.fl.JobID).Scan(&out.members, &out.result); err != nil {

@@ -8,8 +8,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/turnoutdev/turnout/storage"
 )
 
@@ -143,17 +141,17 @@ type Statistics struct {
 // per job and action), its values (the last row wins for a person listed
 // twice), its statistics, and, when the approval criteria hold, its
 // application to the people's current scores.
-func applyScore(ctx context.Context, tx pgx.Tx, jobID int64, fl *storage.FileLoad, r *scoreRule, rowsRead int64) (storage.ActionResult, *storage.ScoreUpdate, error) {
+func applyScore(ctx context.Context, tx *storage.Tx, jobID int64, fl *storage.FileLoad, r *scoreRule, rowsRead int64) (storage.ActionResult, *storage.ScoreUpdate, error) {
 	id, err := insertScoreUpdate(ctx, tx, jobID, fl, r)
 	if err != nil {
 		return storage.ActionResult{}, nil, err
 	}
 	st := Statistics{TotalRows: rowsRead, OutOfRange: r.outOfRange, BadValues: r.badValues}
-	distinct, err := storage.TxOf(tx).DistinctStagedPersons(ctx, r.index)
+	distinct, err := tx.DistinctStagedPersons(ctx, r.index)
 	if err != nil {
 		return storage.ActionResult{}, nil, err
 	}
-	vs, err := storage.TxOf(tx).StoreStagedScoreValues(ctx, fl.DBMode, r.score.ID, id, r.index, r.action.PersonIDType, r.score.Type == storage.ScoreRange)
+	vs, err := tx.StoreStagedScoreValues(ctx, fl.DBMode, r.score.ID, id, r.index, r.action.PersonIDType, r.score.Type == storage.ScoreRange)
 	if err != nil {
 		return storage.ActionResult{}, nil, fmt.Errorf("store score values: %w", err)
 	}
@@ -167,28 +165,14 @@ func setValueStatistics(st *Statistics, vs storage.ScoreValueStats) {
 	st.MaxValue, st.MinValue, st.AverageValue, st.MedianValue = vs.Max, vs.Min, vs.Average, vs.Median
 }
 
-func insertScoreUpdate(ctx context.Context, tx pgx.Tx, jobID int64, fl *storage.FileLoad, r *scoreRule) (int64, error) {
-	return storage.TxOf(tx).InsertScoreUpdate(ctx, jobID, r.index, fl.KeyID, fl.DBMode, r.score.ID)
-}
-
-// scanValueStatistics computes the statistics of a score update's values
-// against the people's current scores (storage's ScoreValueStatistics).
-// values is a query (or a data-modifying statement with RETURNING)
-// yielding the update's (vanid, value) rows; args are the database mode
-// ($1), the score ($2) and values' own arguments ($3 on).
-func scanValueStatistics(ctx context.Context, tx pgx.Tx, values string, r *scoreRule, st *Statistics, args ...any) error {
-	vs, err := storage.TxOf(tx).ScoreValueStatistics(ctx, values, r.score.Type == storage.ScoreRange, args...)
-	if err != nil {
-		return err
-	}
-	setValueStatistics(st, vs)
-	return nil
+func insertScoreUpdate(ctx context.Context, tx *storage.Tx, jobID int64, fl *storage.FileLoad, r *scoreRule) (int64, error) {
+	return tx.InsertScoreUpdate(ctx, jobID, r.index, fl.KeyID, fl.DBMode, r.score.ID)
 }
 
 // finishScore records score update id's statistics and the action's
 // result, and applies the update when its approval criteria hold. distinct
 // is the number of different person ids among the action's valid rows.
-func finishScore(ctx context.Context, tx pgx.Tx, jobID int64, fl *storage.FileLoad, r *scoreRule, id int64, st Statistics, distinct int64) (storage.ActionResult, *storage.ScoreUpdate, error) {
+func finishScore(ctx context.Context, tx *storage.Tx, jobID int64, fl *storage.FileLoad, r *scoreRule, id int64, st Statistics, distinct int64) (storage.ActionResult, *storage.ScoreUpdate, error) {
 	res := storage.ActionResult{ActionIndex: r.index, ActionType: ActionScore, RowsRead: st.TotalRows, RowsValid: r.valid, RowsInvalid: r.invalid}
 	st.DuplicateRows = r.valid - distinct
 	if st.TotalRows > 0 {
@@ -197,7 +181,7 @@ func finishScore(ctx context.Context, tx pgx.Tx, jobID int64, fl *storage.FileLo
 	res.Matched, res.Unmatched = st.MatchedRows, distinct-st.MatchedRows
 	stats, _ := json.Marshal(st)
 	// VAN: an auto-approved update "will be set to status Approved".
-	stx := storage.TxOf(tx)
+	stx := tx
 	status, err := stx.FinishScoreUpdate(ctx, id, stats, autoApproved(r.action.ApprovalCriteria, r.fileAverage()))
 	if err != nil {
 		return res, nil, err
