@@ -148,8 +148,8 @@ type Tx struct {
 	executor
 }
 
-// Querier is what both a pool and a transaction offer.
-type Querier interface {
+// querier is what both a pool and a transaction offer.
+type querier interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
@@ -160,7 +160,7 @@ type Querier interface {
 // through a transaction: q is one or the other. store gives the settings
 // both share (the key ring).
 type executor struct {
-	q     Querier
+	q     querier
 	store *Store
 }
 
