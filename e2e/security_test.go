@@ -44,7 +44,7 @@ func TestSecretsStayOutOfLogsRedisResponsesAndDashboard(t *testing.T) {
 	)
 	var secrets []string
 
-	// VAN: people, two scores, the seed's two-score job from SFTP.
+	// VAN: people, two scores, VAN's two-score example job from SFTP.
 	van := s.CreateKey("--name", "van", "--scopes", "van", "--van-app", "e2e", "--db-mode", "0", "--auto-approve")
 	vanSecret := van["secret"].(string)
 	secrets = append(secrets, vanSecret, sftpPassword, van["webhookSecret"].(string))

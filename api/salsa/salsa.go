@@ -35,7 +35,7 @@ func NewMetrics(u Usage) *Metrics {
 	return &Metrics{Usage: u, ServerID: host}
 }
 
-// salsaCounters are the seed's own counters. Turnout has no supporters or
+// salsaCounters are Salsa's own counters. Turnout has no supporters or
 // activities, so they stay 0; they are sent so clients that read them work.
 var salsaCounters = []string{
 	"supporterRead", "supporterAdd", "supporterUpdate", "supporterDelete",
@@ -97,7 +97,7 @@ func (m *Metrics) Get(c echo.Context) error {
 func iso(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
 
 // RenderError writes Salsa's error shape: system errors carry the HTTP
-// status as their code and the seed's message; validation errors carry the
+// status as their code and Salsa's message; validation errors carry the
 // 2001/2007/2008/2011 codes and the field name.
 func RenderError(c echo.Context, status int, e *fault.Error) error {
 	msg := e.Message

@@ -150,7 +150,7 @@ func (h *Handler) Value(c echo.Context) error {
 }
 
 // valueBody is a POST or PUT body; pointers tell absent fields from zero
-// values. Fields the seed does not name are ignored.
+// values. Fields the Target API does not name are ignored.
 type valueBody struct {
 	ID     *int64  `json:"id"`
 	Name   *string `json:"name"`

@@ -91,7 +91,7 @@ func TestSSRFAttemptsAreRefused(t *testing.T) {
 	s.people(2, 0)
 	a, b := s.rangeScore("A", 0, 100), s.rangeScore("B", 0, 100)
 	for _, u := range []string{"http://169.254.169.254/latest/meta-data/iam/x.zip", "http://127.0.0.1/x.zip", "http://[::ffff:127.0.0.1]/x.zip", "http://10.0.0.5/x.zip"} {
-		resp, body := s.do(http.MethodPost, "/v4/fileLoadingJobs", seedRequest(u, a, b, "[]"))
+		resp, body := s.do(http.MethodPost, "/v4/fileLoadingJobs", exampleRequest(u, a, b, "[]"))
 		var e vanErrors
 		_ = json.Unmarshal(body, &e)
 		if resp.StatusCode != 400 || len(e.Errors) != 1 || e.Errors[0].Properties[0] != "file.sourceUrl" ||
@@ -100,8 +100,8 @@ func TestSSRFAttemptsAreRefused(t *testing.T) {
 		}
 	}
 	// A host name is checked on the address it resolves to, at connect time.
-	u := strings.Replace(s.serve("/x.zip", zipOf(t, "h.csv", seedCSV(2))), "127.0.0.1", "localhost", 1)
-	id := s.submit(seedRequest(u, a, b, "[]"))
+	u := strings.Replace(s.serve("/x.zip", zipOf(t, "h.csv", exampleCSV(2))), "127.0.0.1", "localhost", 1)
+	id := s.submit(exampleRequest(u, a, b, "[]"))
 	v := s.wait(id)
 	if v.Status != "Error" || !strings.HasPrefix(deref(v.Message), "file.sourceUrl: localhost resolves to ") ||
 		!strings.HasSuffix(deref(v.Message), "an internal, loopback, private or metadata address, which file loads may not reach") {
@@ -116,7 +116,7 @@ func TestSSRFAttemptsAreRefused(t *testing.T) {
 // allow-listed; the internal target is the file server on 127.0.0.1.
 func TestRefusedRedirectsFailTheJobAtOnce(t *testing.T) {
 	s := newStack(t, options{allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.2/32")}})
-	internal := s.serve("/x.zip", zipOf(t, "h.csv", seedCSV(2)))
+	internal := s.serve("/x.zip", zipOf(t, "h.csv", exampleCSV(2)))
 	l, err := net.Listen("tcp", "127.0.0.2:0")
 	if err != nil {
 		t.Fatalf("listen on 127.0.0.2: %v", err)
@@ -149,7 +149,7 @@ func TestRefusedRedirectsFailTheJobAtOnce(t *testing.T) {
 		{"/loop/0", "file.sourceUrl: redirected to " + origin + "/loop/6, which file loads do not follow: more than 5 redirects"},
 	} {
 		t.Run(tc.path, func(t *testing.T) {
-			id := s.submit(seedRequest(origin+tc.path, a, b, "[]"))
+			id := s.submit(exampleRequest(origin+tc.path, a, b, "[]"))
 			v := s.wait(id)
 			if v.Status != "Error" || deref(v.Message) != tc.want {
 				t.Errorf("status %s message %q, want Error %q", v.Status, deref(v.Message), tc.want)
@@ -168,7 +168,7 @@ func TestRefusedRedirectsFailTheJobAtOnce(t *testing.T) {
 func TestUnreachableSourceIsRetriedThenFails(t *testing.T) {
 	s := newStack(t, options{allow: loopback})
 	a, b := s.rangeScore("A", 0, 100), s.rangeScore("B", 0, 100)
-	id := s.submit(seedRequest("http://user:pw12345@127.0.0.1:1/x.zip", a, b, "[]"))
+	id := s.submit(exampleRequest("http://user:pw12345@127.0.0.1:1/x.zip", a, b, "[]"))
 	v := s.wait(id)
 	msg := deref(v.Message)
 	if v.Status != "Error" || !strings.HasPrefix(msg, "file.sourceUrl: http://user:xxxxx@127.0.0.1:1/x.zip: request failed: ") ||
@@ -184,7 +184,7 @@ func TestUnreachableSourceIsRetriedThenFails(t *testing.T) {
 func TestAuthAndOwnership(t *testing.T) {
 	s := newStack(t, options{allow: loopback})
 	a, b := s.rangeScore("A", 0, 100), s.rangeScore("B", 0, 100)
-	id := s.submit(seedRequest("http://127.0.0.1:1/x.zip", a, b, "[]"))
+	id := s.submit(exampleRequest("http://127.0.0.1:1/x.zip", a, b, "[]"))
 	wrongMode := "Basic " + base64.StdEncoding.EncodeToString([]byte("haberdashery:"+s.key.Secret+"|1"))
 	resp, _ := s.api.Do(apitest.NewRequest(t, http.MethodGet, fmt.Sprintf("/v4/fileLoadingJobs/%d", id), "", "Authorization", wrongMode))
 	if resp.StatusCode != 401 {
@@ -220,8 +220,8 @@ func TestScoresPagingAndScoreUpdateFilters(t *testing.T) {
 		page.NextPageLink == nil || !strings.Contains(*page.NextPageLink, "%24skip=3") {
 		t.Errorf("page: %d %s", resp.StatusCode, body)
 	}
-	u := s.serve("/h.zip", zipOf(t, "haberdashery.csv", seedCSV(10)))
-	v := s.wait(s.submit(seedRequest(u, ids[0], ids[1], "[]")))
+	u := s.serve("/h.zip", zipOf(t, "haberdashery.csv", exampleCSV(10)))
+	v := s.wait(s.submit(exampleRequest(u, ids[0], ids[1], "[]")))
 	resp, body = s.do(http.MethodGet, fmt.Sprintf("/v4/scoreUpdates?scoreId=%d&createdAfter=2000-01-01", ids[1]), "")
 	var ups struct {
 		Items []struct {

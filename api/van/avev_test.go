@@ -12,10 +12,10 @@ import (
 	"github.com/turnoutdev/turnout/storage"
 )
 
-// avevSeedRequest is VAN's AVEVDataFile example, verbatim but for the
-// source URL (ours) and the listener address (the seed's is the
+// avevExampleRequest is VAN's AVEVDataFile example, verbatim but for the
+// source URL (ours) and the listener address (VAN's is the
 // placeholder "your email").
-func avevSeedRequest(sourceURL string) string {
+func avevExampleRequest(sourceURL string) string {
 	return fmt.Sprintf(`{
   "description": "Load AV/EV Data",
   "listeners": [{"type": "email", "value": "avev@example.org" }],
@@ -66,7 +66,7 @@ var avevExampleColumns = []string{"VANID", "RequestReceived", "BallotMailed", "B
 	"BallotRequestType", "BallotAddress1", "BallotAddress2", "BallotAddress3", "BallotCity", "BallotState", "BallotZip9",
 	"BallotCountry", "BallotReissued", "BallotRejectionReason", "BallotApplicationRequested", "BallotRejected"}
 
-// avevLine is one CSV line of the seed example's columns; cells not given
+// avevLine is one CSV line of the VAN example's columns; cells not given
 // are blank.
 func avevLine(cells map[string]string) string {
 	out := make([]string, len(avevExampleColumns))
@@ -131,10 +131,10 @@ func (s *stack) avev() []avevRecord {
 
 func i32(v int32) *int32 { return &v }
 
-// TestAVEVSeedExample runs VAN's AVEVDataFile example end to end with
+// TestAVEVVANExample runs VAN's AVEVDataFile example end to end with
 // good rows, an unmatched VANID, a person's record replaced whole, and one
 // bad row per rule, each with its exact error.
-func TestAVEVSeedExample(t *testing.T) {
+func TestAVEVVANExample(t *testing.T) {
 	s := newStack(t, options{allow: loopback})
 	truncateAVEV(t, s)
 	s.people(3, 0)
@@ -161,7 +161,7 @@ func TestAVEVSeedExample(t *testing.T) {
 		avevLine(map[string]string{"VANID": "", "BallotCountry": "US"}) +
 		avevLine(map[string]string{"VANID": "3", "BallotRejectionReason": "two"}) // line 15
 	u := s.serve("/avev-file.zip", zipOf(t, "avev-file.csv", csv))
-	id := s.submit(avevSeedRequest(u))
+	id := s.submit(avevExampleRequest(u))
 	v := s.wait(id)
 	if v.Status != "Completed" {
 		t.Fatalf("job %s (%s)", v.Status, deref(v.Message))
@@ -230,7 +230,7 @@ func TestAVEVDeactivatedValuesHaveNoDefault(t *testing.T) {
 		avevLine(map[string]string{"VANID": "1", "BallotRequestType": "3"}) +
 		avevLine(map[string]string{"VANID": "1", "BallotRejectionReason": "8"}) +
 		avevLine(map[string]string{"VANID": "1", "BallotParty": "R", "BallotType": "1"}) // line 6: loads
-	v := s.wait(s.submit(avevSeedRequest(s.serve("/deactivated.zip", zipOf(t, "avev-file.csv", csv)))))
+	v := s.wait(s.submit(avevExampleRequest(s.serve("/deactivated.zip", zipOf(t, "avev-file.csv", csv)))))
 	if v.Status != "Completed" {
 		t.Fatalf("job %s (%s)", v.Status, deref(v.Message))
 	}
@@ -290,7 +290,7 @@ func TestAVEVStateFileID(t *testing.T) {
 // the job is submitted, every problem reported.
 func TestAVEVRequestValidation(t *testing.T) {
 	s := newStack(t, options{allow: loopback})
-	base := avevSeedRequest("https://example.org/avev-file.zip")
+	base := avevExampleRequest("https://example.org/avev-file.zip")
 	cases := []struct {
 		name string
 		edit func(string) string

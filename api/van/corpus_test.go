@@ -91,7 +91,7 @@ func TestBadInputCorpus(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			u := s.serve("/"+strings.ReplaceAll(tc.name, " ", "-"), tc.file)
-			id := s.submit(seedRequest(u, a, b, "[]"))
+			id := s.submit(exampleRequest(u, a, b, "[]"))
 			v := s.wait(id)
 			ctx := context.Background()
 			var updates int

@@ -19,13 +19,13 @@ import (
 
 var loopback = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
 
-// runSeedExample runs VAN's two-score example from sourceURL and
+// runVANExample runs VAN's two-score example from sourceURL and
 // checks every observable outcome.
-func runSeedExample(t *testing.T, s *stack, sourceURL string, rows int) {
+func runVANExample(t *testing.T, s *stack, sourceURL string, rows int) {
 	t.Helper()
 	a, b := s.rangeScore("Hat wearing", 0, 100), s.rangeScore("Needs another hat", 0, 100)
 	listeners := fmt.Sprintf(`[{"type": "URL", "value": %q}, {"type": "EMAIL", "value": "hats@example.org"}]`, s.hooks.URL+"/listener")
-	id := s.submit(seedRequest(sourceURL, a, b, listeners))
+	id := s.submit(exampleRequest(sourceURL, a, b, listeners))
 	v := s.wait(id)
 	if v.Status != "Completed" {
 		t.Fatalf("job status %s (message %v), want Completed", v.Status, deref(v.Message))
@@ -102,11 +102,11 @@ func deref(s *string) string {
 	return *s
 }
 
-func TestSeedExampleOverHTTP(t *testing.T) {
+func TestVANExampleOverHTTP(t *testing.T) {
 	s := newStack(t, options{allow: loopback})
 	s.people(10, 0)
-	u := s.serve("/haberdasher.csv.zip", zipOf(t, "haberdashery.csv", seedCSV(10)))
-	runSeedExample(t, s, strings.Replace(u, "http://", "http://keep:s3cret@", 1), 10)
+	u := s.serve("/haberdasher.csv.zip", zipOf(t, "haberdashery.csv", exampleCSV(10)))
+	runVANExample(t, s, strings.Replace(u, "http://", "http://keep:s3cret@", 1), 10)
 }
 
 // More loads than the worker has connections: a load never waits for a
@@ -115,10 +115,10 @@ func TestConcurrentLoadsOnASmallPool(t *testing.T) {
 	s := newStack(t, options{allow: loopback, workerPool: 2})
 	s.people(200, 0)
 	a, b := s.rangeScore("A", 0, 100), s.rangeScore("B", 0, 100)
-	u := s.serve("/h.zip", zipOf(t, "haberdashery.csv", seedCSV(200)))
+	u := s.serve("/h.zip", zipOf(t, "haberdashery.csv", exampleCSV(200)))
 	var ids []int64
 	for range 6 {
-		ids = append(ids, s.submit(seedRequest(u, a, b, "[]")))
+		ids = append(ids, s.submit(exampleRequest(u, a, b, "[]")))
 	}
 	for _, id := range ids {
 		if v := s.wait(id); v.Status != "Completed" {
@@ -139,8 +139,8 @@ func TestSourceCredentialsAreSealedAtRest(t *testing.T) {
 	s.env.Store.Secrets = ring
 	t.Cleanup(func() { s.env.Store.Secrets = nil })
 	s.people(10, 0)
-	u := s.serve("/sealed.zip", zipOf(t, "haberdashery.csv", seedCSV(10)))
-	runSeedExample(t, s, strings.Replace(u, "http://", "http://keep:s3cret@", 1), 10)
+	u := s.serve("/sealed.zip", zipOf(t, "haberdashery.csv", exampleCSV(10)))
+	runVANExample(t, s, strings.Replace(u, "http://", "http://keep:s3cret@", 1), 10)
 
 	var stored string
 	if err := s.env.Pool.QueryRow(context.Background(), `SELECT source_url FROM van_file_loads`).Scan(&stored); err != nil {

@@ -280,9 +280,9 @@ func zipOf(t testing.TB, entries ...string) []byte {
 	return buf.Bytes()
 }
 
-// seedRequest is VAN's two-score example with the given source URL,
+// exampleRequest is VAN's two-score example with the given source URL,
 // score ids and listeners.
-func seedRequest(sourceURL string, scoreA, scoreB int64, listeners string) string {
+func exampleRequest(sourceURL string, scoreA, scoreB int64, listeners string) string {
 	return fmt.Sprintf(`{
     "description": "Load habberdasher score",
     "file": {
@@ -303,9 +303,9 @@ func seedRequest(sourceURL string, scoreA, scoreB int64, listeners string) strin
 }`, sourceURL, scoreA, scoreB, listeners)
 }
 
-// seedCSV has n people (n even); column 3 alternates 76.2 and 74.2, so its
-// average is exactly 75.2, inside the seed's auto-approval criteria.
-func seedCSV(n int) string {
+// exampleCSV has n people (n even); column 3 alternates 76.2 and 74.2, so its
+// average is exactly 75.2, inside the VAN example's auto-approval criteria.
+func exampleCSV(n int) string {
 	var b strings.Builder
 	b.WriteString("hatWearerId,hatWearingScore,needsAnotherHatScore\r\n")
 	for i := 1; i <= n; i++ {

@@ -18,8 +18,8 @@ func TestAnotherKeySeesNothingOfALoad(t *testing.T) {
 	s := newStack(t, options{allow: loopback})
 	s.people(4, 0)
 	a, b := s.rangeScore("A", 0, 100), s.rangeScore("B", 0, 100)
-	u := s.serve("/iso.csv", []byte(seedCSV(4)+"x,1,2\r\n"))
-	id := s.submit(seedRequest(u, a, b, "[]"))
+	u := s.serve("/iso.csv", []byte(exampleCSV(4)+"x,1,2\r\n"))
+	id := s.submit(exampleRequest(u, a, b, "[]"))
 	v := s.wait(id)
 	if v.Status != "Completed" || v.ErrorCount != 2 { // line 6 is bad for both actions
 		t.Fatalf("load: %s, %d errors", v.Status, v.ErrorCount)

@@ -13,8 +13,8 @@ func TestWebhookIsRetriedWithTheSameID(t *testing.T) {
 	s := newStack(t, options{allow: loopback, hookCodes: []int{500, 503}})
 	s.people(2, 0)
 	a, b := s.rangeScore("A", 0, 100), s.rangeScore("B", 0, 100)
-	u := s.serve("/h.zip", zipOf(t, "haberdashery.csv", seedCSV(2)))
-	id := s.submit(seedRequest(u, a, b, fmt.Sprintf(`[{"type": "URL", "value": %q}]`, s.hooks.URL+"/hook")))
+	u := s.serve("/h.zip", zipOf(t, "haberdashery.csv", exampleCSV(2)))
+	id := s.submit(exampleRequest(u, a, b, fmt.Sprintf(`[{"type": "URL", "value": %q}]`, s.hooks.URL+"/hook")))
 	hooks := s.waitHooks(3)
 	for i, h := range hooks {
 		if h.ID != notify.WebhookID(id, 0) || h.Verified != nil {

@@ -177,7 +177,7 @@ func (s *stack) loadPhones(rows []string, general bool) phoneLoad {
 	for _, r := range rows {
 		b.WriteString(r + ",\r\n")
 	}
-	req := strings.Replace(phonesSeedRequest(s.serve(fmt.Sprintf("/phones-%d.csv", len(s.served)), []byte(b.String()))),
+	req := strings.Replace(phonesExampleRequest(s.serve(fmt.Sprintf("/phones-%d.csv", len(s.served)), []byte(b.String()))),
 		`{ "name": "SonarScore" }`, `{ "name": "SonarScore" }, { "name": "Score" }`, 1)
 	if general {
 		score := s.rangeScore(fmt.Sprintf("Beside phones %d", len(s.served)), 0, 100)

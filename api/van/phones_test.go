@@ -13,10 +13,10 @@ import (
 	"github.com/turnoutdev/turnout/storage"
 )
 
-// phonesSeedRequest is VAN's phonesFile example, verbatim but for the
-// source URL (ours) and the listener address (the seed's text carries a
+// phonesExampleRequest is VAN's phonesFile example, verbatim but for the
+// source URL (ours) and the listener address (VAN's text carries a
 // scrubbed "[email protected]").
-func phonesSeedRequest(sourceURL string) string {
+func phonesExampleRequest(sourceURL string) string {
 	return fmt.Sprintf(`{
   "description": "VF Phone Load",
   "listeners": [{"type": "email", "value": "phones@example.org" }],
@@ -87,11 +87,11 @@ func truncatePhones(t *testing.T, s *stack) {
 func sp(s string) *string { return &s }
 func i16(v int16) *int16  { return &v }
 
-// TestPhonesSeedExample runs VAN's phonesFile example end to end: the
+// TestPhonesVANExample runs VAN's phonesFile example end to end: the
 // defaults for blank and unknown codes, the NANP pattern, one preferred
 // phone per contact (in the file and against the database), upsert per
 // (person, number), unmatched VANIDs, statistics and the listener.
-func TestPhonesSeedExample(t *testing.T) {
+func TestPhonesVANExample(t *testing.T) {
 	s := newStack(t, options{allow: loopback})
 	truncatePhones(t, s)
 	s.people(5, 0)
@@ -114,7 +114,7 @@ func TestPhonesSeedExample(t *testing.T) {
 		"4,Cell,Bulk,4155550109,0,,,2\r\n" + // 10: duplicate of line 11's number
 		"4,Work,User Added,4155550109,0,,Opt Out,\r\n" // 11
 	u := s.serve("/vf-phone-load.zip", zipOf(t, "vf-phone-load.csv", csv))
-	id := s.submit(phonesSeedRequest(u))
+	id := s.submit(phonesExampleRequest(u))
 	v := s.wait(id)
 	if v.Status != "Completed" {
 		t.Fatalf("job status %s (message %v), want Completed", v.Status, deref(v.Message))
@@ -184,7 +184,7 @@ func TestPhonesSeedExample(t *testing.T) {
 	}
 
 	// Loading the same file again changes nothing: upserts per (person, number).
-	id2 := s.submit(phonesSeedRequest(u))
+	id2 := s.submit(phonesExampleRequest(u))
 	if v := s.wait(id2); v.Status != "Completed" {
 		t.Fatalf("second load: %s %v", v.Status, deref(v.Message))
 	}
@@ -212,7 +212,7 @@ func TestPhonesMyCampaignIgnoresSonarScore(t *testing.T) {
 	truncatePhones(t, s)
 	s.people(1, 1)
 	u := s.serve("/mc.zip", zipOf(t, "vf-phone-load.csv", phonesHeader+"1,Cell,Bulk,6125550101,1,,,9\r\n"))
-	v := s.wait(s.submit(phonesSeedRequest(u)))
+	v := s.wait(s.submit(phonesExampleRequest(u)))
 	if v.Status != "Completed" || v.ErrorCount != 0 {
 		t.Fatalf("job %s (%s), %d errors %s", v.Status, deref(v.Message), v.ErrorCount, js(v.Errors))
 	}
@@ -257,7 +257,7 @@ func TestPhonesBadRows(t *testing.T) {
 		"1,Cell,Bulk,6125550101,1,,,\r\n" + // line 12: the good row
 		"2,Cell,Bulk,6125550101,1\r\n"
 	u := s.serve("/bad.zip", zipOf(t, "vf-phone-load.csv", csv))
-	v := s.wait(s.submit(phonesSeedRequest(u)))
+	v := s.wait(s.submit(phonesExampleRequest(u)))
 	if v.Status != "Completed" {
 		t.Fatalf("job %s %v", v.Status, deref(v.Message))
 	}
@@ -315,7 +315,7 @@ func phoneCode(t *testing.T, s *stack, typeID int64, code string) int64 {
 // required columns is refused at once, every missing column reported.
 func TestPhonesRequestValidation(t *testing.T) {
 	s := newStack(t, options{allow: loopback})
-	body := strings.Replace(phonesSeedRequest(s.files.URL+"/x.zip"), `{ "name": "Phone" },`, "", 1)
+	body := strings.Replace(phonesExampleRequest(s.files.URL+"/x.zip"), `{ "name": "Phone" },`, "", 1)
 	body = strings.Replace(body, `{ "name": "PhoneExt" },`, "", 1)
 	resp, b := s.do(http.MethodPost, "/v4/fileLoadingJobs", body)
 	var out struct {
@@ -336,8 +336,8 @@ func TestPhonesRequestValidation(t *testing.T) {
 	// Stats exist for phone loads only.
 	s.people(1, 0)
 	a, bb := s.rangeScore("A", 0, 100), s.rangeScore("B", 0, 100)
-	u := s.serve("/h.zip", zipOf(t, "haberdashery.csv", seedCSV(2)))
-	id := s.submit(seedRequest(u, a, bb, "[]"))
+	u := s.serve("/h.zip", zipOf(t, "haberdashery.csv", exampleCSV(2)))
+	id := s.submit(exampleRequest(u, a, bb, "[]"))
 	s.wait(id)
 	resp, b = s.do(http.MethodGet, fmt.Sprintf("/v4/fileLoadingJobs/%d/stats", id), "")
 	if resp.StatusCode != http.StatusNotFound || !strings.Contains(string(b), "is not a phone-loading (phonesFile) job") {

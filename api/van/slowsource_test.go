@@ -40,7 +40,7 @@ func TestStalledSourcesStopAtTheIdleTimeout(t *testing.T) {
 	for _, src := range []string{httpSrc.URL + "/h.csv", "ftp://keep:s3cret@" + silent + "/h.csv", "sftp://keep:s3cret@" + silent + "/h.csv"} {
 		t.Run(strings.SplitN(src, ":", 2)[0], func(t *testing.T) {
 			start := time.Now()
-			id := s.submit(seedRequest(src, a, b, "[]"))
+			id := s.submit(exampleRequest(src, a, b, "[]"))
 			v := s.wait(id)
 			msg := deref(v.Message)
 			if v.Status != "Error" || !strings.Contains(msg, "sent no data for 300ms (TURNOUT_FETCH_IDLE_TIMEOUT)") || strings.Contains(msg, "s3cret") {
@@ -82,7 +82,7 @@ func TestTricklingSourceStopsAtTheDeadline(t *testing.T) {
 	t.Cleanup(src.Close)
 	s := newStack(t, options{allow: loopback, fetch: fileload.FetchLimits{Idle: time.Second, Total: 800 * time.Millisecond}})
 	a, b := s.rangeScore("A", 0, 100), s.rangeScore("B", 0, 100)
-	id := s.submit(seedRequest(src.URL+"/h.csv", a, b, "[]"))
+	id := s.submit(exampleRequest(src.URL+"/h.csv", a, b, "[]"))
 	v := s.wait(id)
 	want := "file.sourceUrl: " + src.URL + "/h.csv: the download took longer than 800ms (TURNOUT_FETCH_TIMEOUT) and was stopped"
 	if v.Status != "Error" || deref(v.Message) != want {

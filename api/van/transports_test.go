@@ -11,28 +11,28 @@ import (
 	"github.com/turnoutdev/turnout/jobs/fileload"
 )
 
-func TestSeedExampleOverSFTPWithKnownHosts(t *testing.T) {
+func TestVANExampleOverSFTPWithKnownHosts(t *testing.T) {
 	sftpd := testsftp.Start(t, "keep", "s3cret")
-	sftpd.Put(t, "haberdasher.csv.zip", zipOf(t, "haberdashery.csv", seedCSV(10)))
+	sftpd.Put(t, "haberdasher.csv.zip", zipOf(t, "haberdashery.csv", exampleCSV(10)))
 	guard := netguard.New(loopback)
 	s := newStack(t, options{allow: loopback, fetchers: fileload.Fetchers{
 		"sftp": fileload.SFTPFetcher{Dial: guard.DialContext, KnownHosts: sftpd.KnownHosts(t)},
 	}})
 	s.people(10, 0)
-	runSeedExample(t, s, fmt.Sprintf("sftp://keep:s3cret@%s/haberdasher.csv.zip", sftpd.Addr()), 10)
+	runVANExample(t, s, fmt.Sprintf("sftp://keep:s3cret@%s/haberdasher.csv.zip", sftpd.Addr()), 10)
 }
 
 func TestSFTPUnknownHostKeyFailsTheJob(t *testing.T) {
 	sftpd := testsftp.Start(t, "keep", "s3cret")
 	other := testsftp.Start(t, "keep", "s3cret") // a different host key
-	sftpd.Put(t, "h.zip", zipOf(t, "haberdashery.csv", seedCSV(2)))
+	sftpd.Put(t, "h.zip", zipOf(t, "haberdashery.csv", exampleCSV(2)))
 	guard := netguard.New(loopback)
 	s := newStack(t, options{allow: loopback, fetchers: fileload.Fetchers{
 		"sftp": fileload.SFTPFetcher{Dial: guard.DialContext, KnownHosts: other.KnownHosts(t)},
 	}})
 	s.people(2, 0)
 	a, b := s.rangeScore("A", 0, 100), s.rangeScore("B", 0, 100)
-	id := s.submit(seedRequest(fmt.Sprintf("sftp://keep:s3cret@%s/h.zip", sftpd.Addr()), a, b, "[]"))
+	id := s.submit(exampleRequest(fmt.Sprintf("sftp://keep:s3cret@%s/h.zip", sftpd.Addr()), a, b, "[]"))
 	v := s.wait(id)
 	if v.Status != "Error" || !strings.Contains(deref(v.Message), "is not in known_hosts") {
 		t.Errorf("status %s message %q, want Error: host not in known_hosts", v.Status, deref(v.Message))
@@ -42,20 +42,20 @@ func TestSFTPUnknownHostKeyFailsTheJob(t *testing.T) {
 	}
 }
 
-func TestSeedExampleOverFTP(t *testing.T) {
+func TestVANExampleOverFTP(t *testing.T) {
 	ftpd := testftp.Start(t, "keep", "s3cret")
-	ftpd.Put("/haberdasher.csv.zip", zipOf(t, "haberdashery.csv", seedCSV(10)))
+	ftpd.Put("/haberdasher.csv.zip", zipOf(t, "haberdashery.csv", exampleCSV(10)))
 	s := newStack(t, options{allow: loopback})
 	s.people(10, 0)
-	runSeedExample(t, s, fmt.Sprintf("ftp://keep:s3cret@%s/haberdasher.csv.zip", ftpd.Addr()), 10)
+	runVANExample(t, s, fmt.Sprintf("ftp://keep:s3cret@%s/haberdasher.csv.zip", ftpd.Addr()), 10)
 }
 
 func TestFTPBadLoginFailsWithoutLeakingThePassword(t *testing.T) {
 	ftpd := testftp.Start(t, "keep", "s3cret")
-	ftpd.Put("/h.zip", zipOf(t, "haberdashery.csv", seedCSV(2)))
+	ftpd.Put("/h.zip", zipOf(t, "haberdashery.csv", exampleCSV(2)))
 	s := newStack(t, options{allow: loopback})
 	a, b := s.rangeScore("A", 0, 100), s.rangeScore("B", 0, 100)
-	id := s.submit(seedRequest(fmt.Sprintf("ftp://keep:wrongpass@%s/h.zip", ftpd.Addr()), a, b, "[]"))
+	id := s.submit(exampleRequest(fmt.Sprintf("ftp://keep:wrongpass@%s/h.zip", ftpd.Addr()), a, b, "[]"))
 	v := s.wait(id)
 	want := `file.sourceUrl: FTP login to 127.0.0.1 as "keep" failed`
 	if v.Status != "Error" || deref(v.Message) != want {

@@ -38,8 +38,8 @@ func TestPhoneNANPPattern(t *testing.T) {
 	}
 }
 
-// isNANP is what rows are checked with; it must accept exactly what seed
-// 004's pattern does.
+// isNANP is what rows are checked with; it must accept exactly what VAN's
+// documented phone pattern does.
 func TestPhoneNANPCheckIsThePattern(t *testing.T) {
 	cases := []string{"", "1", "16125550101", "6125550101", "1612555010", "11612555010", "26125550101", "1235550101",
 		"6925550101", "6121550101", "6125550101\n", " 6125550101", "612555010a", "61255501012", "1٢125550101", "٦125550101"}
@@ -58,7 +58,7 @@ func TestPhoneNANPCheckIsThePattern(t *testing.T) {
 	}
 }
 
-func TestAVEVColumnOrderIsTheSeeds(t *testing.T) {
+func TestAVEVColumnOrderIsVANs(t *testing.T) {
 	f := File{}
 	for _, n := range []string{"VanID", "RequestReceived", "BallotMailed", "BallotReceived", "EarlyVoted", "BallotParty",
 		"BallotCancelled", "ApplicationMailed", "GOTVVoted", "DateApplicationReceived", "BallotRejected"} {

@@ -18,7 +18,7 @@ import (
 	"github.com/turnoutdev/turnout/storage"
 )
 
-// Notifier tells a load's listeners that it ended. body is the seed's
+// Notifier tells a load's listeners that it ended. body is VAN's
 // notification object; Notify must be idempotent per load.
 type Notifier interface {
 	Notify(ctx context.Context, loadJobID int64, body any) error

@@ -9,7 +9,7 @@ const (
 	TypeExtended = "extended"
 )
 
-// unsupportedTypes are the seed's other report types: they report on data
+// unsupportedTypes are Rocky's other report types: they report on data
 // Turnout does not hold (pledges, absentee ballot requests, status lookups,
 // the PA canvassing app), so they are refused by name.
 var unsupportedTypes = map[string]string{
