@@ -1,9 +1,11 @@
 package storage
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -110,8 +112,8 @@ func maxAttempts(n NewJob) int32 {
 }
 
 // InsertJobs inserts queued jobs, and the file loads of those that have
-// one, in one statement and returns the jobs in the order given. Job ids
-// are drawn in the statement, in the order given; when a file load's
+// one, in one statement and returns the jobs in the order given. With file
+// loads, job ids are drawn in the statement, in the order given; when a file load's
 // source URL must be sealed (the seal is bound to the job id), the ids are
 // drawn first.
 func (ex *executor) InsertJobs(ctx context.Context, ns []NewJob) ([]*Job, error) {
@@ -123,6 +125,19 @@ func (ex *executor) InsertJobs(ctx context.Context, ns []NewJob) ([]*Job, error)
 			return nil, err
 		}
 		kinds[i], queues[i], keys[i], params[i], attempts[i] = n.Kind, n.Queue, n.KeyID, p, maxAttempts(n)
+	}
+	if !slices.ContainsFunc(ns, func(n NewJob) bool { return n.FileLoad != nil }) {
+		// Identity values are drawn in the order the rows are inserted,
+		// which is unnest's; sorting by id restores the order given.
+		rows, _ := ex.q.Query(ctx, `INSERT INTO jobs (kind, queue, key_id, params, max_attempts)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::jsonb[], $5::int[]) RETURNING `+jobColumns,
+			kinds, queues, keys, params, attempts)
+		js, err := pgx.CollectRows(rows, pgx.RowToAddrOfStructByName[Job])
+		if err != nil {
+			return nil, fmt.Errorf("insert %d jobs: %w", len(ns), err)
+		}
+		slices.SortFunc(js, func(a, b *Job) int { return cmp.Compare(a.ID, b.ID) })
+		return js, nil
 	}
 	ids, err := ex.idsToSeal(ctx, ns)
 	if err != nil {
