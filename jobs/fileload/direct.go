@@ -403,14 +403,7 @@ func copyDirect(ctx context.Context, tx *storage.Tx, store *storage.Store, jobID
 		}
 		return nil
 	})
-	err = g.Wait()
-	if errors.Is(st.err, errStopped) {
-		st.err = nil // the failing stage's error is err
-	}
-	if err != nil {
-		if cerr := ctx.Err(); cerr != nil {
-			return nil, cerr
-		}
+	if err := pipelineErr(ctx, st, g.Wait()); err != nil {
 		return nil, err
 	}
 	for _, d := range l.actions {

@@ -166,17 +166,25 @@ func matchEncodedInChunks(ctx context.Context, tx *storage.Tx, j loadJob, idType
 		}
 		return nil
 	})
-	err = g.Wait()
+	if err := pipelineErr(ctx, st, g.Wait()); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// pipelineErr is the error a chunk pipeline over st ended with (err, from
+// its errgroup): the stager stopped by a failing stage has no error of its
+// own, and a canceled load reports its cancellation.
+func pipelineErr(ctx context.Context, st *stager, err error) error {
 	if errors.Is(st.err, errStopped) {
 		st.err = nil // the failing stage's error is err
 	}
 	if err != nil {
 		if cerr := ctx.Err(); cerr != nil {
-			return nil, cerr
+			return cerr
 		}
-		return nil, err
 	}
-	return m, nil
+	return err
 }
 
 // sortKeys sorts c's rows by id, keeping the file's order among rows of
