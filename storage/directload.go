@@ -55,10 +55,10 @@ func (tx *Tx) CopyPhoneStage(ctx context.Context, src io.Reader) error {
 	return tx.copyBinary(ctx, `fileload_phones`, src)
 }
 
-// CopyPhonesBack COPYs (vanid, line) rows into fileload_phones_back
-// (CreatePhonesBack).
+// CopyPhonesBack COPYs (vanid, line, phone) rows into
+// fileload_phones_back (CreatePhonesBack).
 func (tx *Tx) CopyPhonesBack(ctx context.Context, src io.Reader) error {
-	return tx.copyBinary(ctx, `fileload_phones_back (vanid, line)`, src)
+	return tx.copyBinary(ctx, `fileload_phones_back (vanid, line, phone)`, src)
 }
 
 // PersonIDRange returns the least and greatest person id of dbMode's

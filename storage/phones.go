@@ -2,7 +2,10 @@ package storage
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // The statements of a phonesFile load, run in the load's transaction.
@@ -112,32 +115,46 @@ func (ex *executor) CreatePhoneStage(ctx context.Context) error {
 	return err
 }
 
-// CreatePhonesBack creates fileload_phones_back, the (VANID, line) of
-// each phone the direct path COPY'd straight whose person turned up again,
-// dropped at commit.
+// CreatePhonesBack creates fileload_phones_back, dropped at commit: the
+// rows the direct path settled early (COPY'd straight, or found stored as
+// they are) of people who turned up again. Each is a VANID, the row's line
+// and, for a row found stored, its number (NULL for a row COPY'd straight).
 func (ex *executor) CreatePhonesBack(ctx context.Context) error {
-	_, err := ex.q.Exec(ctx, `CREATE TEMP TABLE fileload_phones_back (vanid bigint NOT NULL, line bigint NOT NULL) ON COMMIT DROP`)
+	_, err := ex.q.Exec(ctx, `CREATE TEMP TABLE fileload_phones_back (vanid bigint NOT NULL, line bigint NOT NULL, phone text) ON COMMIT DROP`)
 	return err
 }
 
-// MovePhonesBack moves the phones of dbMode of the people in
-// fileload_phones_back from van_phones into fileload_phones, each with the
-// line given there, and returns how many moved and how many of those were
-// preferred. Each such person had no phones before the load, so his one
-// phone is the row the load COPY'd straight.
-func (ex *executor) MovePhonesBack(ctx context.Context, dbMode int16) (moved, preferred int64, err error) {
-	err = ex.q.QueryRow(ctx, `WITH back AS (
+// PhonesBack is what MovePhonesBack staged again: the rows COPY'd
+// straight (moved out of van_phones) and the rows found stored (copied,
+// left in van_phones), and of each how many are preferred.
+type PhonesBack struct {
+	Straight, StraightPreferred, Stored, StoredPreferred int64
+}
+
+// MovePhonesBack stages again, in fileload_phones with the line given in
+// fileload_phones_back, the rows listed there of dbMode. A row COPY'd
+// straight is moved out of van_phones: its person had no phones before the
+// load, so his one phone is that row. A row found stored is copied from
+// its phone, which is left as it is.
+func (ex *executor) MovePhonesBack(ctx context.Context, dbMode int16) (PhonesBack, error) {
+	var pb PhonesBack
+	err := ex.q.QueryRow(ctx, `WITH straight AS (
 			DELETE FROM van_phones ph USING fileload_phones_back b
-			WHERE ph.db_mode = $1 AND ph.vanid = b.vanid
+			WHERE ph.db_mode = $1 AND ph.vanid = b.vanid AND b.phone IS NULL
 			RETURNING b.line, ph.vanid, ph.phone, ph.phone_type, ph.phone_source, ph.preferred, ph.ext, ph.opt_in_status, ph.sonar_score
+		), stored AS (
+			SELECT b.line, ph.vanid, ph.phone, ph.phone_type, ph.phone_source, ph.preferred, ph.ext, ph.opt_in_status, ph.sonar_score
+			FROM fileload_phones_back b JOIN van_phones ph ON ph.db_mode = $1 AND ph.vanid = b.vanid AND ph.phone = b.phone
 		), staged AS (
-			INSERT INTO fileload_phones SELECT line, vanid, phone, phone_type, phone_source, preferred, ext, opt_in_status, sonar_score FROM back
+			INSERT INTO fileload_phones SELECT * FROM straight UNION ALL SELECT * FROM stored
 		)
-		SELECT count(*), count(*) FILTER (WHERE preferred) FROM back`, dbMode).Scan(&moved, &preferred)
+		SELECT (SELECT count(*) FROM straight), (SELECT count(*) FROM straight WHERE preferred),
+			(SELECT count(*) FROM stored), (SELECT count(*) FROM stored WHERE preferred)`, dbMode).
+		Scan(&pb.Straight, &pb.StraightPreferred, &pb.Stored, &pb.StoredPreferred)
 	if err != nil {
-		return 0, 0, fmt.Errorf("move back phones of people listed again: %w", err)
+		return PhonesBack{}, fmt.Errorf("move back phones of people listed again: %w", err)
 	}
-	return moved, preferred, nil
+	return pb, nil
 }
 
 // AnalyzePhoneStage gathers fileload_phones' statistics, before the
@@ -210,21 +227,47 @@ func (ex *executor) HasPhones(ctx context.Context, dbMode int16) (bool, error) {
 	return some, err
 }
 
-// PeopleWithPhones returns, ascending, the VANIDs of dbMode among vanids
-// whose people have phones.
-func (ex *executor) PeopleWithPhones(ctx context.Context, dbMode int16, vanids []int64) ([]int64, error) {
-	rows, err := ex.q.Query(ctx, `SELECT DISTINCT vanid FROM van_phones WHERE db_mode = $1 AND vanid = ANY($2) ORDER BY vanid`, dbMode, vanids)
+// PhonesOf calls fn with each phone of dbMode whose person is among
+// vanids (ascending), in VANID order: its VANID and the values of phone,
+// phone_type, phone_source, preferred, ext, opt_in_status and sonar_score
+// in PostgreSQL's binary format (nil for NULL), which fn must not keep. A
+// dense list is read as one range of the primary key, a sparse one by
+// index lookups.
+func (ex *executor) PhonesOf(ctx context.Context, dbMode int16, vanids []int64, fn func(vanid int64, cols [][]byte) error) error {
+	if len(vanids) == 0 {
+		return nil
+	}
+	const q = `SELECT vanid, phone, phone_type, phone_source, preferred, ext, opt_in_status, sonar_score
+		FROM van_phones WHERE db_mode = $1 AND `
+	asBinary := pgx.QueryResultFormats{pgx.BinaryFormatCode}
+	lo, hi := vanids[0], vanids[len(vanids)-1]
+	var rows pgx.Rows
+	var err error
+	if uint64(hi-lo) < 2*uint64(len(vanids)) {
+		rows, err = ex.q.Query(ctx, q+`vanid BETWEEN $2 AND $3 ORDER BY vanid`, asBinary, dbMode, lo, hi)
+	} else {
+		rows, err = ex.q.Query(ctx, q+`vanid = ANY($2) ORDER BY vanid`, asBinary, dbMode, vanids)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("look up people's phones: %w", err)
+		return fmt.Errorf("look up people's phones: %w", err)
 	}
 	defer rows.Close()
-	var out []int64
+	i := 0 // the first of vanids not passed yet
 	for rows.Next() {
-		var v int64
-		if err := rows.Scan(&v); err != nil {
-			return nil, err
+		raw := rows.RawValues()
+		vanid := int64(binary.BigEndian.Uint64(raw[0]))
+		for i < len(vanids) && vanids[i] < vanid {
+			i++
 		}
-		out = append(out, v)
+		if i == len(vanids) || vanids[i] != vanid {
+			continue // in the range, not in the list
+		}
+		if err := fn(vanid, raw[1:]); err != nil {
+			return err
+		}
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("look up people's phones: %w", err)
+	}
+	return nil
 }

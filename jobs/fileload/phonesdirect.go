@@ -19,32 +19,39 @@ import (
 // The direct path of phonesFile. A load whose only action is a phonesFile
 // action does not stage every row. Its valid rows are matched against
 // van_people chunk by chunk (matchInChunks, with the direct score path's
-// matcher), and the row of a person of the database who has no phones yet
-// and is listed once in the file is COPY'd straight into van_phones: a
-// single row has nothing to conflict with, so it needs neither the rules
-// across rows nor an upsert. Every other row (an unmatched VANID, a person
-// with phones, a person listed more than once) is written to a spool file
-// in COPY's binary format and goes, after the pass, through the phone
-// rules as set-based SQL over a narrow typed table (fileload_phones): the
-// preferred-phone rule (storage's DemotePreferredPhones, the rule's one
-// statement), then the upsert.
+// matcher), and the one row of a person of the database is settled at
+// once when it can be:
+//   - a person who has no phones yet has his row COPY'd straight into
+//     van_phones: a single row has nothing to conflict with, so it needs
+//     neither the rules across rows nor an upsert;
+//   - a person whose row is one of his stored phones as it is (a re-load)
+//     has nothing written: the upsert would leave that phone as it is, and
+//     a stored preferred phone is its person's only one (van_phones'
+//     unique index), so the preferred-phone rule has nothing to clear.
+// Each chunk's people's phones are read (storage's PhonesOf) and compared
+// with their rows in the worker. Every other row (an unmatched VANID, a
+// changed or new phone of a person with phones, a person listed more than
+// once) is written to a spool file in COPY's binary format and goes, after
+// the pass, through the phone rules as set-based SQL over a narrow typed
+// table (fileload_phones): the preferred-phone rule (storage's
+// DemotePreferredPhones, the rule's one statement), then the upsert.
 //
 // A person's rows all take one way. Rows of one person in one chunk sit
-// together once it is sorted, and are staged together. A person COPY'd
-// straight from one chunk who turns up again in a later one has his later
-// rows staged, and his straight row is moved back from van_phones into
-// fileload_phones before the rules run, with its line, read back from a
-// spool of the straight rows' (VANID, line) pairs; a person staged for
-// being listed twice has his later rows staged too. So both ways give the
-// same phones, warnings and statistics as the staging table.
+// together once it is sorted, and are staged together. A person settled
+// early from one chunk who turns up again in a later one has his later
+// rows staged, and his settled row is staged again before the rules run,
+// with its line, read back from a spool of the settled rows' (VANID,
+// line, number): a row COPY'd straight is moved back from van_phones, a
+// row found stored is copied from its phone. A person whose rows were
+// staged has his later rows staged too. So both ways give the same
+// phones, warnings and statistics as the staging table.
 //
 // Memory is bounded by configuration, not by the file or the database: a
 // few chunks of Options.ChunkRows rows, and three sets of VANIDs (those
-// COPY'd straight, those staged for being listed twice, those COPY'd
-// straight and listed again) of at most Options.SetBytes each. Once a set
-// reaches its bound no row goes straight any more; the sets are still
-// consulted, so every row already COPY'd straight is moved back if its
-// person turns up again.
+// settled early, those staged, those settled early and listed again) of
+// at most Options.SetBytes each. Once a set reaches its bound no row is
+// settled early any more; the sets are still consulted, so every row
+// already settled is staged again if its person turns up again.
 
 // directPhonesLoader is the loader of a load whose only action is
 // phonesFile.
@@ -52,26 +59,40 @@ type directPhonesLoader struct {
 	job  loadJob
 	rule *phonesRule
 	// some: the database mode had phones when the load began, so each
-	// chunk's people are looked up in van_phones. full: a set reached its
-	// bound, and every row is staged from then on.
+	// chunk's people's phones are read. full: a set reached its bound,
+	// and every row is staged from then on.
 	some, full bool
-	// straight: the people whose row was COPY'd straight; twice: the
-	// people staged for several rows in one chunk; again: the people
-	// COPY'd straight who turned up again.
-	straight, twice, again *idSet
+	// settled: the people whose row was settled early (COPY'd straight
+	// or found stored); staged: the people of the database whose rows
+	// were staged; again: the people settled early who turned up again.
+	settled, staged, again *idSet
 	matcher                *directScore
 
 	spool   *os.File // rows of fileload_phones
 	w       *bufio.Writer
 	spooled int64
-	lines   *os.File // (VANID, line) of each row COPY'd straight
+	lines   *os.File // (VANID, line, number) of each row settled early
 	lw      *bufio.Writer
 	staging bool // fileload_phones exists
 
 	direct, directPreferred int64 // rows straight in van_phones, still there
-	withPhones              []int64
-	buf, enc                []byte
+	stored, storedPreferred int64 // rows found stored, still settled
+	back                    storage.PhonesBack
+	// Of the chunk's distinct ids, what lookUpPhones found stored; the
+	// VANIDs it looked up, and where each id's rows begin.
+	known    []storedState
+	people   []int64
+	starts   []int
+	buf, enc []byte
 }
+
+// storedState is what van_phones holds of a person of a chunk, as bits.
+type storedState uint8
+
+const (
+	hasPhones storedState = 1 << iota
+	rowStored             // his one row is one of his phones as it is
+)
 
 // directPhones returns a load's phonesFile rule when the load can take the
 // direct path (its only action), nil otherwise.
@@ -85,7 +106,7 @@ func directPhones(rules []rule) *phonesRule {
 
 func newDirectPhonesLoader(j loadJob, r *phonesRule) *directPhonesLoader {
 	return &directPhonesLoader{job: j, rule: r,
-		straight: &idSet{b: roaring64.New()}, twice: &idSet{b: roaring64.New()}, again: &idSet{b: roaring64.New()}}
+		settled: &idSet{b: roaring64.New()}, staged: &idSet{b: roaring64.New()}, again: &idSet{b: roaring64.New()}}
 }
 
 // stage takes the phone loads' lock, sees whether the database mode has
@@ -121,17 +142,20 @@ func (l *directPhonesLoader) stage(ctx context.Context, tx *storage.Tx, st *stag
 		return fmt.Errorf("write phones spool file: %w", err)
 	}
 	m := l.matcher
-	l.job.log.Info("phones copied", "direct", l.direct, "staged", l.spooled, "listed_again", l.again.n,
+	l.job.log.Info("phones copied", "direct", l.direct, "stored", l.stored, "staged", l.spooled, "listed_again", l.again.n,
 		"full_ranges", m.fullRanges, "range_reads", m.rangeReads, "index_lookups", m.lookups, "people_read", m.peopleRead,
 		"sets_full", l.full, "duration_ms", time.Since(t0).Milliseconds())
 	return settleWith(ctx, tx, l.rule.index, l, st)
 }
 
 // store routes the rows of chunk c, person by person: one row of a
-// person of the database without phones, not seen before, is COPY'd
-// straight; every other row is spooled for the rules across rows. The rows
-// are encoded as the COPY sends them.
+// person of the database not seen before is COPY'd straight if he has no
+// phones, or left alone if it is stored as it is; every other row is
+// spooled for the rules across rows. The rows are encoded as the COPY
+// sends them.
 func (l *directPhonesLoader) store(ctx context.Context, tx *storage.Tx, c *personChunk) error {
+	l.known = slices.Grow(l.known[:0], len(c.keys))[:len(c.keys)]
+	clear(l.known)
 	if l.some {
 		if err := l.lookUpPhones(ctx, tx, c); err != nil {
 			return err
@@ -145,23 +169,31 @@ func (l *directPhonesLoader) store(ctx context.Context, tx *storage.Tx, c *perso
 			for j < len(c.rows) && c.rows[j].id == c.rows[i].id {
 				j++
 			}
-			group, vanid := c.rows[i:j], c.vanids[k]
+			group, vanid, known := c.rows[i:j], c.vanids[k], l.known[k]
 			i, k = j, k+1
-			if vanid != 0 && len(group) == 1 && l.mayGoStraight(vanid) {
+			if vanid != 0 && len(group) == 1 && l.maySettle(vanid) {
 				row := &group[0]
-				e = appendPhoneFields(appendInt8(append(append(e, 0, 9, 0, 0, 0, 2), mode...), vanid), row.fields)
-				n++
-				if err := l.wentStraight(vanid, row); err != nil {
-					return e, false, err
+				switch {
+				case known&hasPhones == 0:
+					e = appendPhoneFields(appendInt8(append(append(e, 0, 9, 0, 0, 0, 2), mode...), vanid), row.fields)
+					n++
+					if err := l.settle1(vanid, row, ""); err != nil {
+						return e, false, err
+					}
+					continue
+				case known&rowStored != 0:
+					if err := l.settle1(vanid, row, row.fields[phNumber]); err != nil {
+						return e, false, err
+					}
+					continue
 				}
-				continue
 			}
 			switch {
 			case vanid == 0:
-			case l.straight.contains(vanid):
+			case l.settled.contains(vanid):
 				l.again.add(vanid)
-			case len(group) > 1 && !l.full:
-				l.twice.add(vanid)
+			case !l.full:
+				l.staged.add(vanid)
 			}
 			for r := range group {
 				if err := l.stageRow(&group[r]); err != nil {
@@ -180,58 +212,90 @@ func (l *directPhonesLoader) store(ctx context.Context, tx *storage.Tx, c *perso
 	if bound == 0 {
 		bound = DefaultSetBytes
 	}
-	if !l.full && (l.straight.over(bound) || l.twice.over(bound) || l.again.over(bound)) {
+	if !l.full && (l.settled.over(bound) || l.staged.over(bound) || l.again.over(bound)) {
 		l.full = true
 	}
 	return nil
 }
 
-// wentStraight records row, of person vanid, as COPY'd straight: its
-// person in straight, its line in the spool of lines, its counts.
-func (l *directPhonesLoader) wentStraight(vanid int64, row *personRow) error {
-	l.straight.add(vanid)
-	l.direct++
+// settle1 records row, of person vanid, as settled early: COPY'd
+// straight when number is "", else found stored with that number. It
+// goes in settled, in the spool of lines, and in the counts.
+func (l *directPhonesLoader) settle1(vanid int64, row *personRow, number string) error {
+	l.settled.add(vanid)
+	preferred := int64(0)
 	if row.fields[phPreferred] == "t" {
-		l.directPreferred++
+		preferred = 1
 	}
-	l.enc = binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(l.enc[:0], uint64(vanid)), uint64(row.line))
+	if number == "" {
+		l.direct++
+		l.directPreferred += preferred
+	} else {
+		l.stored++
+		l.storedPreferred += preferred
+	}
+	e := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(l.enc[:0], uint64(vanid)), uint64(row.line))
+	e = binary.BigEndian.AppendUint16(e, uint16(len(number)))
+	l.enc = append(e, number...)
 	if _, err := l.lw.Write(l.enc); err != nil {
 		return fmt.Errorf("write phones spool file: %w", err)
 	}
 	return nil
 }
 
-// mayGoStraight tells whether the one row of vanid in a chunk may be
-// COPY'd straight: the person has no phones, no row of his was routed
-// before, and the sets are within their bound.
-func (l *directPhonesLoader) mayGoStraight(vanid int64) bool {
-	if l.full || l.straight.contains(vanid) || l.twice.contains(vanid) {
-		return false
-	}
-	_, has := slices.BinarySearch(l.withPhones, vanid)
-	return !has
+// maySettle tells whether the one row of vanid in a chunk may be settled
+// early: no row of the person was routed before, and the sets are within
+// their bound.
+func (l *directPhonesLoader) maySettle(vanid int64) bool {
+	return !l.full && !l.settled.contains(vanid) && !l.staged.contains(vanid)
 }
 
-// lookUpPhones sets withPhones to the VANIDs of c's people who have
-// phones (those COPY'd straight by this load included), ascending.
+// lookUpPhones sets known to what van_phones holds of each of c's people:
+// whether he has phones (those COPY'd straight by this load included) and,
+// when he has one row in c, whether it is stored as it is.
 func (l *directPhonesLoader) lookUpPhones(ctx context.Context, tx *storage.Tx, c *personChunk) error {
-	people := l.withPhones[:0]
-	for _, v := range c.vanids {
-		if v != 0 {
-			people = append(people, v)
+	l.people, l.starts = l.people[:0], l.starts[:0]
+	for i := range c.rows {
+		if i == 0 || c.rows[i].id != c.rows[i-1].id {
+			l.starts = append(l.starts, i)
 		}
 	}
-	l.withPhones = people[:0]
-	if len(people) == 0 {
+	l.starts = append(l.starts, len(c.rows))
+	for _, v := range c.vanids {
+		if v != 0 {
+			l.people = append(l.people, v)
+		}
+	}
+	k := 0 // the id of the phone's person; ids are VANIDs, ascending
+	return tx.PhonesOf(ctx, l.job.fl.DBMode, l.people, func(vanid int64, cols [][]byte) error {
+		for k < len(c.keys) && c.keys[k] < vanid {
+			k++
+		}
+		if k == len(c.keys) || c.vanids[k] != vanid {
+			return fmt.Errorf("look up people's phones: VANID %d is not in the chunk", vanid)
+		}
+		l.known[k] |= hasPhones
+		if l.starts[k+1]-l.starts[k] != 1 {
+			return nil
+		}
+		if row := &c.rows[l.starts[k]]; storedAs(row.fields, cols) {
+			l.known[k] |= rowStored
+		}
 		return nil
+	})
+}
+
+// storedAs tells whether a phone's stored values (phone to sonar_score, as
+// PhonesOf gives them) are those a row's fields (phNumber...) would store.
+func storedAs(f []string, cols [][]byte) bool {
+	nullable := func(col []byte, v string) bool { return (col == nil) == (v == "") && string(col) == v }
+	sonar := cols[6] == nil
+	if f[phSonar] != "" {
+		sonar = len(cols[6]) == 2 && int16(binary.BigEndian.Uint16(cols[6])) == int16(f[phSonar][0]-'0')
 	}
-	slices.Sort(people)
-	has, err := tx.PeopleWithPhones(ctx, l.job.fl.DBMode, people)
-	if err != nil {
-		return err
-	}
-	l.withPhones = append(l.withPhones, has...)
-	return nil
+	return string(cols[0]) == f[phNumber] && string(cols[1]) == f[phType] && string(cols[2]) == f[phSource] &&
+		len(cols[3]) == 1 && (cols[3][0] == 1) == (f[phPreferred] == "t") &&
+		nullable(cols[4], f[phExt]) && string(cols[5]) == f[phOptIn] && sonar
 }
 
 // stageRow spools a row of fileload_phones.
@@ -311,44 +375,60 @@ func (l *directPhonesLoader) settle(ctx context.Context, tx *storage.Tx, warn fu
 	return l.rule.demotePreferred(ctx, tx, storage.PhoneRowsOfPhoneStage, warn)
 }
 
-// moveBack moves the rows COPY'd straight of the people in again from
-// van_phones to fileload_phones, each with its line.
+// moveBack stages again the rows settled early of the people in again,
+// each with its line: those COPY'd straight move from van_phones to
+// fileload_phones, those found stored are copied.
 func (l *directPhonesLoader) moveBack(ctx context.Context, tx *storage.Tx) error {
-	stx := tx
-	if err := stx.CreatePhonesBack(ctx); err != nil {
+	if err := tx.CreatePhonesBack(ctx); err != nil {
 		return err
 	}
 	if _, err := l.lines.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
 	br := bufio.NewReaderSize(l.lines, 64<<10)
-	var pair [16]byte
-	if err := stx.CopyPhonesBack(ctx, &binaryCopy{next: func(e []byte) ([]byte, bool, error) {
+	var head [18]byte
+	var number []byte
+	if err := tx.CopyPhonesBack(ctx, &binaryCopy{next: func(e []byte) ([]byte, bool, error) {
 		for range 1024 {
-			if _, err := io.ReadFull(br, pair[:]); err == io.EOF {
+			if _, err := io.ReadFull(br, head[:]); err == io.EOF {
 				return e, false, nil
 			} else if err != nil {
 				return e, false, fmt.Errorf("read phones spool file: %w", err)
 			}
-			if vanid := int64(binary.BigEndian.Uint64(pair[:8])); l.again.contains(vanid) {
-				e = appendInt8(appendInt8(append(e, 0, 2), vanid), int64(binary.BigEndian.Uint64(pair[8:])))
+			number = slices.Grow(number[:0], int(binary.BigEndian.Uint16(head[16:])))[:binary.BigEndian.Uint16(head[16:])]
+			if _, err := io.ReadFull(br, number); err != nil {
+				return e, false, fmt.Errorf("read phones spool file: %w", err)
+			}
+			vanid := int64(binary.BigEndian.Uint64(head[:8]))
+			if !l.again.contains(vanid) {
+				continue
+			}
+			e = appendInt8(appendInt8(append(e, 0, 3), vanid), int64(binary.BigEndian.Uint64(head[8:16])))
+			if len(number) == 0 {
+				e = append(e, 0xff, 0xff, 0xff, 0xff)
+			} else {
+				e = appendText(e, string(number))
 			}
 		}
 		return e, true, nil
 	}}); err != nil {
 		return fmt.Errorf("stage people listed again: %w", err)
 	}
-	moved, preferred, err := stx.MovePhonesBack(ctx, l.job.fl.DBMode)
+	back, err := tx.MovePhonesBack(ctx, l.job.fl.DBMode)
 	if err != nil {
 		return err
 	}
-	l.direct -= moved
-	l.directPreferred -= preferred
+	l.direct -= back.Straight
+	l.directPreferred -= back.StraightPreferred
+	l.stored -= back.Stored
+	l.storedPreferred -= back.StoredPreferred
+	l.back = back
 	return nil
 }
 
 // apply upserts the staged phones as the general path does and adds the
-// rows COPY'd straight to the statistics: each is a phone added.
+// rows settled early to the statistics: a row COPY'd straight is a phone
+// added, a row found stored a phone updated (as the upsert counts it).
 func (l *directPhonesLoader) apply(ctx context.Context, tx *storage.Tx, rowsRead int64) error {
 	st, err := l.upsert(ctx, tx, rowsRead)
 	if err != nil {
@@ -375,8 +455,8 @@ func (l *directPhonesLoader) close() {
 func (l *directPhonesLoader) upsert(ctx context.Context, tx *storage.Tx, rowsRead int64) (PhoneStatistics, error) {
 	r := l.rule
 	st := PhoneStatistics{TotalRows: rowsRead, ValidRows: r.valid, InvalidRows: r.invalid,
-		MatchedRows: l.direct, PhonesAdded: l.direct, PreferredSet: l.directPreferred}
-	distinct := l.direct
+		MatchedRows: l.direct + l.stored, PhonesAdded: l.direct, PreferredSet: l.directPreferred + l.storedPreferred}
+	distinct := l.direct + l.stored
 	if l.staging {
 		u, err := tx.UpsertPhoneStage(ctx, l.job.fl.DBMode)
 		if err != nil {

@@ -52,11 +52,20 @@ func phonesFileOf(rng *rand.Rand, n int) [][4]string {
 	return rows
 }
 
+// phonesBefore is what the database holds before a test load of phones.
+type phonesBefore struct {
+	name string
+	// some: people with a VANID divisible by 10 have a phone (every other
+	// one preferred).
+	some bool
+	// file: the phones of this file, loaded through the staging table.
+	file []byte
+}
+
 // loadPhones runs a phonesFile load of data through the staging table or
-// the direct path with opts and rolls it back. existing: people with a
-// VANID divisible by 10 have a phone before the load (every other one
-// preferred). It returns the direct path's loader too.
-func (f *directFixture) loadPhones(t *testing.T, data []byte, direct, existing bool, opts Options) (phonesOutcome, *directPhonesLoader) {
+// the direct path with opts, over the phones before, and rolls it back. It
+// returns the direct path's loader too.
+func (f *directFixture) loadPhones(t *testing.T, data []byte, direct bool, before phonesBefore, opts Options) (phonesOutcome, *directPhonesLoader) {
 	t.Helper()
 	ctx := context.Background()
 	file := File{ColumnDelimiter: DelimCsv, HasHeader: true, HasQuotes: true}
@@ -81,10 +90,15 @@ func (f *directFixture) loadPhones(t *testing.T, data []byte, direct, existing b
 	rollback := errors.New("rollback")
 	err = f.env.Store.InTx(ctx, func(ptx pgx.Tx) error {
 		tx := storage.TxOf(ptx)
-		if existing {
+		if before.some {
 			if _, err := ptx.Exec(ctx, `INSERT INTO van_phones (db_mode, vanid, phone, phone_type, phone_source, preferred, opt_in_status, sonar_score)
 				SELECT 0, vanid, '61255500' || lpad((vanid % 100)::text, 2, '0'), 'C', 'B', vanid % 20 = 0, 'U', 5
 				FROM van_people WHERE db_mode = 0 AND vanid % 10 = 0`); err != nil {
+				return err
+			}
+		}
+		if before.file != nil {
+			if err := f.loadPrior(ctx, ptx, file, before.file); err != nil {
 				return err
 			}
 		}
@@ -114,6 +128,32 @@ func (f *directFixture) loadPhones(t *testing.T, data []byte, direct, existing b
 		t.Fatalf("load: %v", err)
 	}
 	return o, dl
+}
+
+// loadPrior loads the phones of data through the staging table in ptx,
+// as the load before the one under test, and leaves only its phones.
+func (f *directFixture) loadPrior(ctx context.Context, ptx pgx.Tx, file File, data []byte) error {
+	r, err := newPhonesRule(ctx, f.env.Store, 0, file, 0)
+	if err != nil {
+		return err
+	}
+	j := loadJob{id: f.fl.JobID, fl: f.fl, rules: []rule{r}, store: f.env.Store, log: slog.New(slog.DiscardHandler)}
+	st := &stager{rd: newReader(bytes.NewReader(data), file, CSVLimits{}), rules: []rule{r}, header: true,
+		errW: csv.NewWriter(io.Discard), maxErrs: 1000, progress: func(int64, int64) {}}
+	prior := &stagedLoader{job: j}
+	defer prior.close()
+	tx := storage.TxOf(ptx)
+	if err := prior.stage(ctx, tx, st); err != nil {
+		return err
+	}
+	if err := prior.apply(ctx, tx, st.rowsRead); err != nil {
+		return err
+	}
+	if _, err := ptx.Exec(ctx, `DELETE FROM van_file_load_actions WHERE job_id = $1`, f.fl.JobID); err != nil {
+		return err
+	}
+	_, err = ptx.Exec(ctx, `DROP TABLE fileload_stage, fileload_phones_0`)
+	return err
 }
 
 // The phones direct path loads what the staging table loads (the same
@@ -149,7 +189,7 @@ func TestPhonesDirectLoadsAgreeWithStaged(t *testing.T) {
 		{"16 rows a chunk", Options{ChunkRows: 16}, true},
 		{"7 rows a chunk, sets of 1 byte", Options{ChunkRows: 7, SetBytes: 1}, true},
 	}
-	var straight, again, full, warned bool
+	var straight, stored, again, storedAgain, full, warned bool
 	for _, file := range []struct {
 		name string
 		rows [][4]string
@@ -160,8 +200,23 @@ func TestPhonesDirectLoadsAgreeWithStaged(t *testing.T) {
 			fmt.Fprintf(&b, "%s,%s,Bulk,%s,%s,,Opt In,4\n", r[0], r[1], r[2], r[3])
 		}
 		data := []byte(b.String())
-		for _, existing := range []bool{false, true} {
-			want, _ := f.loadPhones(t, data, false, existing, Options{})
+		// The file before, edited: a row in three of another type or
+		// preference, and its last quarter not there yet.
+		b.Reset()
+		b.WriteString("VANID,PhoneType,PhoneSource,Phone,PreferredPhone,PhoneExt,PhoneOptInStatus,SonarScore\n")
+		for i, r := range file.rows[:len(file.rows)*3/4] {
+			switch i % 6 {
+			case 0:
+				r[1] = "Work"
+			case 3:
+				r[3] = map[string]string{"0": "1", "1": "0"}[r[3]]
+			}
+			fmt.Fprintf(&b, "%s,%s,Bulk,%s,%s,,Opt In,4\n", r[0], r[1], r[2], r[3])
+		}
+		befores := []phonesBefore{{name: "no phones"}, {name: "some phones", some: true},
+			{name: "the same file", file: data}, {name: "an edited file", file: []byte(b.String())}}
+		for _, before := range befores {
+			want, _ := f.loadPhones(t, data, false, before, Options{})
 			if !strings.Contains(want.result, `"duplicateRows"`) || len(want.phones) < 100 {
 				t.Fatalf("the staged load proves nothing: %v", want)
 			}
@@ -169,8 +224,8 @@ func TestPhonesDirectLoadsAgreeWithStaged(t *testing.T) {
 				warned = warned || strings.Contains(e, "is marked preferred for another number")
 			}
 			for _, c := range configs {
-				name := fmt.Sprintf("%s file, phones before %v, %s", file.name, existing, c.name)
-				got, l := f.loadPhones(t, data, true, existing, c.opts)
+				name := fmt.Sprintf("%s file over %s, %s", file.name, before.name, c.name)
+				got, l := f.loadPhones(t, data, true, before, c.opts)
 				if !slices.Equal(got.phones, want.phones) {
 					t.Errorf("%s: phones differ:\n direct %q\n staged %q", name, got.phones, want.phones)
 				}
@@ -183,11 +238,13 @@ func TestPhonesDirectLoadsAgreeWithStaged(t *testing.T) {
 				if c.bounded && l.matcher.peopleRead >= people {
 					t.Errorf("%s: the matcher read %d people of %d", name, l.matcher.peopleRead, people)
 				}
-				straight, again, full = straight || l.direct > 0, again || l.again.n > 0, full || l.full
+				straight, stored, full = straight || l.direct > 0, stored || l.stored > 0, full || l.full
+				again, storedAgain = again || l.back.Straight > 0, storedAgain || l.back.Stored > 0
 			}
 		}
 	}
-	if !straight || !again || !full || !warned {
-		t.Errorf("a path went untried: rows COPY'd straight %v, moved back %v, sets full %v, preferred mark dropped %v", straight, again, full, warned)
+	if !straight || !stored || !again || !storedAgain || !full || !warned {
+		t.Errorf("a path went untried: rows COPY'd straight %v, found stored %v, moved back %v, staged again from a stored phone %v, sets full %v, preferred mark dropped %v",
+			straight, stored, again, storedAgain, full, warned)
 	}
 }
