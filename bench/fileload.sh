@@ -4,7 +4,8 @@
 # imported once:
 #
 #   1. the action rows: zipped score, phonesFile (a first load, then the
-#      same file again: a re-load), AVEVDataFile and LoadSavedListFile files
+#      same file again: a re-load, then a file with one row in ten changed:
+#      an edit), AVEVDataFile and LoadSavedListFile files
 #      of ROWS rows (default 1,000,000), every row matching a person. RUNS
 #      (default 3) interleaved runs, the order swapped from one run to the
 #      next (odd runs: Turnout, then the baselines; even runs: the baselines,
@@ -23,8 +24,9 @@
 #          file's last row wins) and the insert or upsert into the final
 #          table.
 #      Reported: median and min–max of each, the ratios of the medians, the
-#      load average after each run. A re-load has no \copy of its own (a
-#      \copy cannot upsert): its baseline 1 is the first load's \copy.
+#      load average after each run. A re-load or an edit has no \copy of
+#      its own (a \copy cannot upsert): its baseline 1 is the first load's
+#      \copy.
 #   2. the worker's peak RSS (VmHWM) on a BIG_ROWS-row score file (default
 #      5,000,000: vanids 1..BIG_ROWS against the ROWS imported people, so
 #      ROWS match and the rest do not), in a worker started for that file;
@@ -97,10 +99,12 @@ awk -v n="$ROWS" 'BEGIN { print "vanid,score"; for (i = 1; i <= n; i++) printf "
 # Every person gets a distinct number; every third one is preferred.
 awk -v n="$ROWS" 'BEGIN { print "VANID,PhoneType,PhoneSource,Phone,PreferredPhone,PhoneExt,PhoneOptInStatus,SonarScore";
   for (i = 1; i <= n; i++) printf "%d,Cell,Bulk,612%07d,%d,,Opt In,4\n", i, 2000000 + i, (i % 3 == 0) }' > "$work/phones.csv"
+# The same phones, one in ten now a home phone.
+awk -F, -v OFS=, 'NR > 1 && NR % 10 == 0 { $2 = "Home" } 1' "$work/phones.csv" > "$work/phones-edit.csv"
 awk -v n="$ROWS" 'BEGIN { for (i = 1; i <= n; i++) printf "%d,9/1/2024,09/05/2024,2024-10-01,,D,,,,,2,1,4,12 Main St,,,Saint Paul,MN,55101-1234,US,,,,\n", i }' > "$work/avev.csv"
 awk -v n="$ROWS" 'BEGIN { print "VANID"; for (i = 1; i <= n; i++) print i }' > "$work/list.csv"
 awk -v n="$BIG_ROWS" 'BEGIN { print "vanid,score"; for (i = 1; i <= n; i++) printf "%d,%d\n", i, (i * 7919) % 101 }' > "$work/big.csv"
-for f in scores phones avev list big; do (cd "$work" && zip -q "$f.zip" "$f.csv" && rm "$f.csv"); done
+for f in scores phones phones-edit avev list big; do (cd "$work" && zip -q "$f.zip" "$f.csv" && rm "$f.csv"); done
 
 avev_names=(RequestReceived BallotMailed BallotReceived EarlyVoted BallotParty BallotCancelled ApplicationMailed GOTVVoted
   DateApplicationReceived BallotReturnStatus BallotType BallotRequestType BallotAddress1 BallotAddress2 BallotAddress3 BallotCity
@@ -119,9 +123,11 @@ new_score() { bin/turnout scores create --name "Bench $1" --min 0 --max 100 --js
 # Each run loads a score of its own, so every run is a first load of its score.
 for r in $(seq "$RUNS"); do score_body scores "$(new_score "$r")" > "$work/scores-$r.json"; done
 score_body big "$(new_score big)" > "$work/big.json"
-echo '{"description":"bench phones","file":{"columnDelimiter":"Csv","fileName":"phones.csv","hasHeader":true,"sourceUrl":"'$src'/phones.zip",
- "columns":[{"name":"VANID"},{"name":"PhoneType"},{"name":"PhoneSource"},{"name":"Phone"},{"name":"PreferredPhone"},{"name":"PhoneExt"},{"name":"PhoneOptInStatus"},{"name":"SonarScore"}]},
- "actions":[{"actionType":"phonesFile"}]}' > "$work/phones.json"
+for f in phones phones-edit; do
+  echo '{"description":"bench phones","file":{"columnDelimiter":"Csv","fileName":"'$f'.csv","hasHeader":true,"sourceUrl":"'$src/$f'.zip",
+   "columns":[{"name":"VANID"},{"name":"PhoneType"},{"name":"PhoneSource"},{"name":"Phone"},{"name":"PreferredPhone"},{"name":"PhoneExt"},{"name":"PhoneOptInStatus"},{"name":"SonarScore"}]},
+   "actions":[{"actionType":"phonesFile"}]}' > "$work/$f.json"
+done
 echo '{"description":"bench avev","file":{"columnDelimiter":"Csv","fileName":"avev.csv","hasHeader":false,"sourceUrl":"'$src'/avev.zip",
  "columns":['${avev_cols%,}']},"actions":[{"actionType":"AVEVDataFile"}]}' > "$work/avev.json"
 # List names are unique within a folder: a list per run.
@@ -148,10 +154,11 @@ job() {
 }
 # timed CMD… → seconds CMD took (its output discarded)
 timed() { local t; t=$(now); "$@" >/dev/null; since "$t"; }
-# rows TABLE [WHERE] → fails unless the table holds exactly ROWS rows (there)
+# rows TABLE [WHERE [N]] → fails unless the table holds exactly N (ROWS)
+# rows (there)
 rows() {
   local n; n=$(sql -At -c "SELECT count(*) FROM $1 ${2:-}")
-  [ "$n" = "$ROWS" ] || { echo "$1 ${2:-}: $n rows, want $ROWS" >&2; exit 1; }
+  [ "$n" = "${3:-$ROWS}" ] || { echo "$1 ${2:-}: $n rows, want ${3:-$ROWS}" >&2; exit 1; }
 }
 unzip_of() { echo "FROM PROGRAM 'unzip -p $work/$1.zip'"; }
 
@@ -189,23 +196,26 @@ INSERT INTO van_score_update_values (score_update_id, vanid, value)
 SQL
   rows van_score_update_values
 }
-# phones: a first load into an empty table, then the same file again.
+# phones: a first load into an empty table, the same file again, then the
+# file with one row in ten changed.
 t_phones() {
-  local first again
+  local first again edit
   sql -c "TRUNCATE van_phones"
-  first=$(job phones "$ROWS"); again=$(job phones "$ROWS")
-  echo "$first $again"
+  first=$(job phones "$ROWS"); again=$(job phones "$ROWS"); edit=$(job phones-edit "$ROWS")
+  echo "$first $again $edit"
   rows van_phones
+  rows van_phones "WHERE phone_type = 'H'" "$((ROWS / 10))"
 }
 c_phones() {
   sql -c "TRUNCATE van_phones"
   timed sql -c "\\copy van_phones (vanid, phone_type, phone_source, phone, preferred, ext, opt_in_status, sonar_score) $(unzip_of phones) CSV HEADER"
   rows van_phones
 }
+# h_phones_sql FILE: the hand-written load of FILE.zip
 h_phones_sql() {
   cat <<SQL
 CREATE TEMP TABLE t (line bigserial, vanid text, phone_type text, phone_source text, phone text, preferred text, ext text, opt_in text, sonar text) ON COMMIT DROP;
-\\copy t (vanid, phone_type, phone_source, phone, preferred, ext, opt_in, sonar) $(unzip_of phones) CSV HEADER
+\\copy t (vanid, phone_type, phone_source, phone, preferred, ext, opt_in, sonar) $(unzip_of "$1") CSV HEADER
 CREATE TEMP TABLE n ON COMMIT DROP AS SELECT DISTINCT ON (vanid::bigint, phone) * FROM t ORDER BY vanid::bigint, phone, line DESC;
 UPDATE van_phones ph SET preferred = false, updated_at = now() FROM n
   WHERE n.preferred = '1' AND ph.db_mode = 0 AND ph.vanid = n.vanid::bigint AND ph.preferred AND ph.phone <> n.phone;
@@ -224,10 +234,12 @@ SQL
 }
 h_phones() {
   sql -c "TRUNCATE van_phones"
-  local first again
-  first=$(h_phones_sql | timed sql -1); again=$(h_phones_sql | timed sql -1)
-  echo "$first $again"
+  local first again edit
+  first=$(h_phones_sql phones | timed sql -1); again=$(h_phones_sql phones | timed sql -1)
+  edit=$(h_phones_sql phones-edit | timed sql -1)
+  echo "$first $again $edit"
   rows van_phones
+  rows van_phones "WHERE phone_type = 'Home'" "$((ROWS / 10))"
 }
 t_avev() { sql -c "TRUNCATE van_avev"; job avev "$ROWS"; rows van_avev; }
 c_avev() {
@@ -270,10 +282,10 @@ declare -A times # "load way" → the runs' seconds, space-separated
 record() { times[$1 $2]+="$3 "; }
 # measure WAY RUN: every load of one way.
 measure() {
-  local s f again
+  local s f again edit
   s=$("${1}_score" "$2"); record score "$1" "$s"
-  s=$("${1}_phones" "$2"); read -r f again <<<"$s"
-  record phones "$1" "$f"; record reload "$1" "${again:-$f}"
+  s=$("${1}_phones" "$2"); read -r f again edit <<<"$s"
+  record phones "$1" "$f"; record reload "$1" "${again:-$f}"; record edit "$1" "${edit:-$f}"
   s=$("${1}_avev" "$2"); record avev "$1" "$s"
   s=$("${1}_list" "$2"); record list "$1" "$s"
 }
@@ -313,8 +325,10 @@ rps() { printf '%.0f' "$(jq -r .rps <<<"$1")"; }
 # median LOAD WAY, spread LOAD WAY: over the runs
 median() { tr ' ' '\n' <<<"${times[$1 $2]}" | grep . | sort -g | awk '{ v[NR] = $1 } END { printf "%.3f", v[int((NR + 1) / 2)] }'; }
 spread() { tr ' ' '\n' <<<"${times[$1 $2]}" | grep . | sort -g | awk '{ v[NR] = $1 } END { printf "%.2f–%.2f", v[1], v[NR] }'; }
-# The re-load's \copy is the first load's (a \copy cannot upsert).
+# The re-load's and the edit's \copy is the first load's (a \copy cannot
+# upsert).
 times[reload c]=${times[phones c]}
+times[edit c]=${times[phones c]}
 loadavg=$(cut -d' ' -f1-3 /proc/loadavg)
 mkdir -p bench/results
 cat > bench/results/fileload.env <<ENV
@@ -330,6 +344,8 @@ phones_copy_s=$(median phones c)
 phones_sql_s=$(median phones h)
 phones_reload_s=$(median reload t)
 phones_reload_sql_s=$(median reload h)
+phones_edit_s=$(median edit t)
+phones_edit_sql_s=$(median edit h)
 avev_s=$(median avev t)
 avev_copy_s=$(median avev c)
 avev_sql_s=$(median avev h)
@@ -347,7 +363,7 @@ echo_rps=$(rps "$echo_")
 echo_p50_ms=$(ms "$echo_" p50_ms)
 echo_p99_ms=$(ms "$echo_" p99_ms)
 ENV
-for l in score phones reload avev list; do
+for l in score phones reload edit avev list; do
   for w in t c h; do echo "range_${l}_$w=$(spread "$l" "$w")"; done
 done >> bench/results/fileload.env
 
@@ -367,13 +383,14 @@ row() {
   echo "'unzip -p FILE.zip'\` of the very file into the final table itself (keys, checks, indexes), unzip in"
   echo "the time. Baseline 2: the same work hand-written in SQL in one transaction (\\copy into a temporary"
   echo "table of text, casts, join to van_people, dedupe with the file's last row winning, insert or upsert"
-  echo "into the final table). Every run starts from the same table contents (empty, but for the re-load)."
+  echo "into the final table). Every run starts from the same table contents (empty, but for the re-load and the edit)."
   echo
   echo "| load | Turnout | baseline 1: psql \\copy | Turnout / \\copy | baseline 2: SQL by hand | Turnout / SQL |"
   echo "| --- | --- | --- | --- | --- | --- |"
   row score "Score (van_score_update_values)"
   row phones "phonesFile, first load (van_phones)"
   row reload "phonesFile, re-load of the same file (upsert; \\copy: the first load's)"
+  row edit "phonesFile, the file again with one row in ten changed (upsert; \\copy: the first load's)"
   row avev "AVEVDataFile (van_avev)"
   row list "LoadSavedListFile (van_saved_list_members)"
   echo
@@ -397,6 +414,6 @@ row() {
   echo
   echo "Worker phases of the last run of each load (from its log):"
   echo
-  grep -E '"msg":"(source fetched|rows staged|action applied|job succeeded)"' "$work/worker.log" | tail -24 | jq -r '"- \(.time) \(.msg) \(.rows // .bytes // .duration_ms // "")"' || true
+  grep -E '"msg":"(source fetched|rows staged|action applied|job succeeded)"' "$work/worker.log" | tail -28 | jq -r '"- \(.time) \(.msg) \(.rows // .bytes // .duration_ms // "")"' || true
 } > "$out"
 cat "$out"

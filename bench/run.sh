@@ -105,7 +105,7 @@ table=$(
 	action() {
 		local t c h r
 		t=${1}_s c=${1}_copy_s h=${1}_sql_s
-		[ "$1" = phones_reload ] && c=phones_copy_s
+		[ "$1" = phones_reload ] || [ "$1" = phones_edit ] && c=phones_copy_s
 		r=$(ratio "${!t}" "${!c}")
 		local rt=range_${3}_t rc=range_${3}_c rh=range_${3}_h
 		echo "| $M-row $2, POST → job Completed; median ($runs interleaved runs: min–max) | $(fmt "${!t}") s (${!rt}) | 1: \`psql \\copy\` into $4: $(fmt "${!c}") s (${!rc}); 2: the same work in SQL by hand: $(fmt "${!h}") s (${!rh}) | ${r}× of 1, $(ratio "${!t}" "${!h}")× of 2 | ≤ 1.5× of 1 | $(met "$r" '<=' 1.5) |"
@@ -113,6 +113,7 @@ table=$(
 	action score "score file against $M people" score van_score_update_values
 	action phones "phones file, first load" phones van_phones
 	action phones_reload "phones file, re-load of the same file (1: the first load's \\copy)" reload van_phones
+	action phones_edit "phones file, the file again with one row in ten changed (1: the first load's \\copy)" edit van_phones
 	action avev "AVEVDataFile" avev van_avev
 	action list "LoadSavedListFile" list van_saved_list_members
 	echo "| registrant report, 1M rows (report job → CSV in the blob store) | $(fmt "$report_s") s | \`psql \\copy (SELECT …) TO\`: $(fmt "$report_psql_s") s | ${report_r}× | ≤ 1.5× | $(met "$report_r" '<=' 1.5) |"

@@ -18,8 +18,9 @@
 //   - a single phonesFile action: the direct phones path (phonesdirect.go,
 //     directrows.go) matches the file chunk by chunk as the score path
 //     does, COPYs the one row of a person without phones straight into
-//     van_phones and sends every other row through the phone rules over a
-//     staged table;
+//     van_phones, leaves alone the one row of a person that is stored as it
+//     is (a re-load writes only what changed) and sends every other row
+//     through the phone rules over a staged table;
 //   - a single AVEVDataFile action by VANID: the direct AV/EV path
 //     (avevdirect.go, directrows.go) matches the file chunk by chunk as
 //     the score path does and COPYs each chunk's records straight into
