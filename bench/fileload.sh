@@ -338,7 +338,6 @@ big_rows=$BIG_ROWS
 score_s=$(median score t)
 score_copy_s=$(median score c)
 score_sql_s=$(median score h)
-pgl_s=
 phones_s=$(median phones t)
 phones_copy_s=$(median phones c)
 phones_sql_s=$(median phones h)

@@ -4,7 +4,8 @@
 # targets (printed, and at the top of bench/results.md) with each
 # benchmark's detail below it.
 #
-#   file loads    bench/fileload.sh   score, phones (first load and re-load), AV/EV, list files
+#   file loads    bench/fileload.sh   score, phones (first load, re-load, one row in ten changed),
+#                                     AV/EV, list files
 #                                     POST → Completed beside psql \copy into the final table and
 #                                     the same work in SQL by hand, 3 interleaved runs; worker peak RSS on a
 #                                     BIG_ROWS-row file; POST /v4/fileLoadingJobs under load
@@ -22,21 +23,22 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export ROWS=${ROWS:-1000000} BIG_ROWS=${BIG_ROWS:-5000000}
-# pgloader is the file-load baseline a data engineer would otherwise use.
-if ! command -v pgloader >/dev/null && command -v apt-get >/dev/null; then
-	sudo=""; [[ $(id -u) -eq 0 ]] || sudo=sudo
-	{ $sudo apt-get update -q >/dev/null 2>&1 &&
-		$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q pgloader >/dev/null 2>&1; } ||
-		echo "pgloader could not be installed; the table will say so"
-fi
 out=bench/results.md
 mkdir -p bench/results
 rm -f bench/results/*
 started=$(date +%s)
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 declare -A load_after
+took=() # "step N s", each step's wall time
 
-step() { echo; echo "== $1 (load average $(cut -d' ' -f1-3 /proc/loadavg))"; }
+# step NAME: announces the step and ends the one before it.
+step_name="" step_start=0
+step() {
+	[ -n "$step_name" ] && took+=("$step_name $(($(date +%s) - step_start)) s")
+	step_name=$1 step_start=$(date +%s)
+	[ -n "$1" ] && { echo; echo "== $1 (load average $(cut -d' ' -f1-3 /proc/loadavg))"; }
+	return 0
+}
 step "file loads"
 bench/fileload.sh
 load_after[fileload]=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -55,6 +57,7 @@ load_after[rocky]=$(cut -d' ' -f1-3 /proc/loadavg)
 step "job event streams"
 bench/sse.sh
 load_after[sse]=$(cut -d' ' -f1-3 /proc/loadavg)
+step ""
 elapsed=$(($(date +%s) - started))
 
 # metric FILE BENCHMARK UNIT: the value a Go benchmark line reports in UNIT.
@@ -132,6 +135,7 @@ table=$(
 	echo "database, so the ratio is what counts. Load average (1, 5, 15 min): $load_start at the start;"
 	echo "after the file loads ${load_after[fileload]}, the report ${load_after[report]}, the export ${load_after[export]}, the no-op jobs"
 	echo "${load_after[noop]}, the registrations ${load_after[rocky]}, the event streams ${load_after[sse]}."
+	echo "Each step's wall time: $(printf '%s, ' "${took[@]}" | sed 's/, $//')."
 	echo
 	echo "$table"
 	echo
