@@ -18,8 +18,9 @@ import (
 //     chunks and COPY'd straight into the score update;
 //   - directPhonesLoader (phonesdirect.go): the only action is phonesFile;
 //     matched like the score path, the one row of a person without phones
-//     goes straight into van_phones, every other row through the phone
-//     rules over a staged table;
+//     goes straight into van_phones, the one row of a person stored as it
+//     is is left alone, every other row goes through the phone rules over
+//     a staged table;
 //   - directAVEVLoader (avevdirect.go): the only action is an
 //     AVEVDataFile by VANID; matched like the score path, COPY'd straight
 //     into van_avev;
