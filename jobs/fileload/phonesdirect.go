@@ -177,12 +177,12 @@ func (l *directPhonesLoader) store(ctx context.Context, tx *storage.Tx, c *perso
 				case known&hasPhones == 0:
 					e = appendPhoneFields(appendInt8(append(append(e, 0, 9, 0, 0, 0, 2), mode...), vanid), row.fields)
 					n++
-					if err := l.settle1(vanid, row, ""); err != nil {
+					if err := l.settleEarly(vanid, row, ""); err != nil {
 						return e, false, err
 					}
 					continue
 				case known&rowStored != 0:
-					if err := l.settle1(vanid, row, row.fields[phNumber]); err != nil {
+					if err := l.settleEarly(vanid, row, row.fields[phNumber]); err != nil {
 						return e, false, err
 					}
 					continue
@@ -218,10 +218,10 @@ func (l *directPhonesLoader) store(ctx context.Context, tx *storage.Tx, c *perso
 	return nil
 }
 
-// settle1 records row, of person vanid, as settled early: COPY'd
+// settleEarly records row, of person vanid, as settled early: COPY'd
 // straight when number is "", else found stored with that number. It
 // goes in settled, in the spool of lines, and in the counts.
-func (l *directPhonesLoader) settle1(vanid int64, row *personRow, number string) error {
+func (l *directPhonesLoader) settleEarly(vanid int64, row *personRow, number string) error {
 	l.settled.add(vanid)
 	preferred := int64(0)
 	if row.fields[phPreferred] == "t" {
