@@ -145,11 +145,15 @@ start_worker() {
 }
 stop_worker() { kill "$wpid"; wait "$wpid" 2>/dev/null || true; }
 # job NAME WANT_MATCHED → seconds from the POST to Completed (fails on anything else)
+# The worker's peak RSS during the job goes to $work/peaks as "NAME KB"
+# (NAME without its run number), and the peak is reset for the next job.
 job() {
   local s m
   s=$("$work/benchhttp" job -url "$api/v4/fileLoadingJobs" -body "$work/$1.json" -out "$work/$1-job.json")
   m=$(jq -r '.actions[0].results | .matchedRows // .matchedRowsCount' "$work/$1-job.json")
   [ "$m" = "$2" ] || { echo "$1: the job matched $m rows, want $2" >&2; exit 1; }
+  echo "${1%-[0-9]*} $(awk '/VmHWM/ {print $2}' "/proc/$wpid/status")" >> "$work/peaks"
+  echo 5 > "/proc/$wpid/clear_refs"
   echo "$s"
 }
 # timed CMD… → seconds CMD took (its output discarded)
@@ -299,7 +303,9 @@ for r in $(seq "$RUNS"); do
   loads+=("$(cut -d' ' -f1-3 /proc/loadavg)")
   echo "  run $r (${ways[*]}): load average ${loads[-1]}"
 done
-rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$wpid/status")
+# The largest of the loads' peaks, and each load's.
+rss_kb=$(awk '$2 > m { m = $2 } END { print m }' "$work/peaks")
+peaks=$(awk '$2 > m[$1] { m[$1] = $2 } END { for (n in m) printf "%s %d MB\n", n, m[n] / 1024 }' "$work/peaks" | sort | paste -sd, | sed 's/,/, /g')
 stop_worker
 
 echo "peak RSS of a fresh worker on a $BIG_ROWS-row score file…"
@@ -395,7 +401,7 @@ row() {
   echo
   echo "Load average (1, 5, 15 min) after each run: $(printf '%s; ' "${loads[@]}" | sed 's/; $//')."
   echo
-  echo "- worker peak RSS (VmHWM) over these loads: $((rss_kb / 1024)) MB"
+  echo "- worker peak RSS (VmHWM) over these loads, in one process: $((rss_kb / 1024)) MB; by load: $peaks"
   echo "- a fresh worker on a $BIG_ROWS-row score file (vanids 1..$BIG_ROWS against $ROWS imported people:"
   echo "  $(( ROWS < BIG_ROWS ? ROWS : BIG_ROWS )) matched): ${big_s}s, peak RSS (VmHWM) $((big_rss_kb / 1024)) MB"
   echo "- people import (\`turnout people import\`, $ROWS rows, not part of any figure above): ${people_s}s"

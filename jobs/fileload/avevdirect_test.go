@@ -132,9 +132,9 @@ func TestDirectAVEVLoadsAgreeWithStaged(t *testing.T) {
 			strings.Contains(want.result, "invalid 0") || (stored && strings.Contains(want.result, `"updated": 0`)) {
 			t.Fatalf("the staged load proves nothing: %s", want.result)
 		}
-		for _, opts := range []Options{{}, {ChunkRows: 1}, {ChunkRows: 3}, {ChunkRows: 64, SetBytes: 1}, {ChunkRows: 7, SetBytes: 1}} {
+		for _, opts := range []Options{{}, {ChunkRows: 1}, {ChunkRows: 3}, {ChunkRows: 64, SetBytes: 1}, {ChunkRows: 7, SetBytes: 1}, {ChunkBytes: 1024}} {
 			got := f.loadAVEV(t, file, stored, direct, opts)
-			name := fmt.Sprintf("records stored first %v, %d rows a chunk, sets of %d bytes", stored, opts.ChunkRows, opts.SetBytes)
+			name := fmt.Sprintf("records stored first %v, %d rows and %d bytes a chunk, sets of %d bytes", stored, opts.ChunkRows, opts.ChunkBytes, opts.SetBytes)
 			if got.result != want.result {
 				t.Errorf("%s: results differ:\n direct %s\n staged %s", name, got.result, want.result)
 			}

@@ -60,10 +60,12 @@ import (
 // kept for in memory; past it PostgreSQL computes them.
 const maxHistogram = 1 << 16
 
-// Defaults of the direct path's limits (Options.ChunkRows, SetBytes).
+// Defaults of the direct path's limits (Options.ChunkRows, ChunkBytes,
+// SetBytes).
 const (
-	DefaultChunkRows = 1 << 16
-	DefaultSetBytes  = 8 << 20
+	DefaultChunkRows  = 1 << 16
+	DefaultChunkBytes = 8 << 20
+	DefaultSetBytes   = 8 << 20
 )
 
 // firstChunkRows is the size of a load's first chunk; each next one is
@@ -98,6 +100,7 @@ type directScore struct {
 	// chunks and the people they returned.
 	rangeReads, lookups, fullRanges int
 	peopleRead                      int64
+	chunks                          int64 // chunks of the file (matchEncodedInChunks)
 }
 
 // idSet is a set of ids in a roaring bitmap (compact for runs and

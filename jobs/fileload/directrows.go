@@ -20,8 +20,8 @@ import (
 // index lookup of each id), and the chunk is handed to the action, which
 // writes its rows straight into the final table. The next chunk is read
 // and validated while one is matched and written. Memory is a few chunks
-// of Options.ChunkRows rows, whatever the size of the file or the
-// database.
+// of at most Options.ChunkRows rows and Options.ChunkBytes bytes each,
+// whatever the size of the file or the database, however wide its rows.
 
 // personRow is a valid row of a chunk: the person id the file gives, the
 // row's place among the action's valid rows, its line and either its
@@ -89,9 +89,12 @@ func matchEncodedInChunks(ctx context.Context, tx *storage.Tx, j loadJob, idType
 	}
 	l.ranges[idType] = r
 	m := &directScore{idType: idType}
-	chunkRows := j.opts.ChunkRows
+	chunkRows, chunkBytes := j.opts.ChunkRows, j.opts.ChunkBytes
 	if chunkRows <= 0 {
 		chunkRows = DefaultChunkRows
+	}
+	if chunkBytes <= 0 {
+		chunkBytes = DefaultChunkBytes
 	}
 
 	// Three chunks at most: one being read, one matched and written, one
@@ -106,7 +109,7 @@ func matchEncodedInChunks(ctx context.Context, tx *storage.Tx, j loadJob, idType
 		defer close(full)
 		var cur *personChunk
 		var chunks, pos int64
-		limit := 0
+		limit, size := 0, 0 // the chunk's bound in rows, and its bytes
 		send := func() error {
 			select {
 			case full <- cur:
@@ -125,18 +128,21 @@ func matchEncodedInChunks(ctx context.Context, tx *storage.Tx, j loadJob, idType
 				}
 				cur.rows, cur.data = cur.rows[:0], cur.data[:0]
 				// The first chunks are small, so writing starts early.
-				limit = min(chunkRows, firstChunkRows<<min(chunks, 16))
+				limit, size = min(chunkRows, firstChunkRows<<min(chunks, 16)), 0
 				chunks++
 			}
 			if encode != nil {
 				from := len(cur.data)
 				cur.data = encode(cur.data, row)
 				cur.rows = append(cur.rows, personRow{id: row.id, pos: pos, line: line, from: from, to: len(cur.data)})
+				size += personRowBytes + len(cur.data) - from
 			} else {
-				cur.rows = append(cur.rows, personRow{id: row.id, pos: pos, line: line, fields: row.stageFields()})
+				fields := row.stageFields()
+				cur.rows = append(cur.rows, personRow{id: row.id, pos: pos, line: line, fields: fields})
+				size += personRowBytes + fieldsBytes(fields)
 			}
 			pos++
-			if len(cur.rows) >= limit {
+			if len(cur.rows) >= limit || size >= chunkBytes {
 				return nil, send()
 			}
 			return nil, nil
@@ -147,6 +153,7 @@ func matchEncodedInChunks(ctx context.Context, tx *storage.Tx, j loadJob, idType
 		if st.err != nil {
 			return st.err
 		}
+		m.chunks = chunks
 		if cur != nil {
 			return send()
 		}
@@ -170,6 +177,19 @@ func matchEncodedInChunks(ctx context.Context, tx *storage.Tx, j loadJob, idType
 		return nil, err
 	}
 	return m, nil
+}
+
+// personRowBytes is what a personRow holds beside its fields or
+// encoding: its struct and its place in the sorted keys.
+const personRowBytes = 64 + 16
+
+// fieldsBytes is about what a row's fields hold in memory.
+func fieldsBytes(fields []string) int {
+	n := 24 + 16*len(fields)
+	for _, f := range fields {
+		n += len(f)
+	}
+	return n
 }
 
 // pipelineErr is the error a chunk pipeline over st ended with (err, from

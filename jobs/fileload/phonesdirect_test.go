@@ -188,6 +188,7 @@ func TestPhonesDirectLoadsAgreeWithStaged(t *testing.T) {
 		{"one row a chunk", Options{ChunkRows: 1}, true},
 		{"16 rows a chunk", Options{ChunkRows: 16}, true},
 		{"7 rows a chunk, sets of 1 byte", Options{ChunkRows: 7, SetBytes: 1}, true},
+		{"chunks of 2 KiB", Options{ChunkBytes: 2048}, true},
 	}
 	var straight, stored, again, storedAgain, full, warned bool
 	for _, file := range []struct {
@@ -237,6 +238,11 @@ func TestPhonesDirectLoadsAgreeWithStaged(t *testing.T) {
 				}
 				if c.bounded && l.matcher.peopleRead >= people {
 					t.Errorf("%s: the matcher read %d people of %d", name, l.matcher.peopleRead, people)
+				}
+				// A row holds at least personRowBytes and its 8 fields'
+				// headers: 9 rows fill 2 KiB.
+				if c.opts.ChunkBytes > 0 && l.matcher.chunks < (l.rule.valid+8)/9 {
+					t.Errorf("%s: %d valid rows in %d chunks of %d bytes", name, l.rule.valid, l.matcher.chunks, c.opts.ChunkBytes)
 				}
 				straight, stored, full = straight || l.direct > 0, stored || l.stored > 0, full || l.full
 				again, storedAgain = again || l.back.Straight > 0, storedAgain || l.back.Stored > 0

@@ -41,10 +41,14 @@ type Options struct {
 	// ChunkRows is how many valid rows a direct load (score, phones,
 	// AV/EV) matches and stores at a time; SetBytes bounds each of its
 	// in-memory id sets
-	// (TURNOUT_FILELOAD_CHUNK_ROWS, TURNOUT_FILELOAD_SET_BYTES). Zero takes
-	// DefaultChunkRows and DefaultSetBytes.
-	ChunkRows int
-	SetBytes  int64
+	// (TURNOUT_FILELOAD_CHUNK_ROWS, TURNOUT_FILELOAD_SET_BYTES). The
+	// phones, AV/EV and saved-list paths also end a chunk once its rows
+	// hold about ChunkBytes in memory, so wide rows do not make chunks
+	// large. Zero takes DefaultChunkRows, DefaultChunkBytes and
+	// DefaultSetBytes.
+	ChunkRows  int
+	ChunkBytes int
+	SetBytes   int64
 }
 
 // Runner is the fileload job handler.

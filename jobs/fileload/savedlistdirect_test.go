@@ -100,7 +100,7 @@ func TestDirectSavedListLoadsAgreeWithStaged(t *testing.T) {
 					!strings.Contains(want.result, `"savedListId": "L"`) {
 					t.Fatalf("the staged load proves nothing: %s", want.result)
 				}
-				for _, opts := range []Options{{}, {ChunkRows: 1}, {ChunkRows: 3}, {ChunkRows: 64, SetBytes: 1}, {ChunkRows: 7, SetBytes: 1}} {
+				for _, opts := range []Options{{}, {ChunkRows: 1}, {ChunkRows: 3}, {ChunkRows: 64, SetBytes: 1}, {ChunkRows: 7, SetBytes: 1}, {ChunkBytes: 256}} {
 					got, err := f.loadList(t, data, idType, overwrite, true, direct, opts)
 					name := fmt.Sprintf("%s, overwrite %v, %d rows a chunk, sets of %d bytes", idType, overwrite, opts.ChunkRows, opts.SetBytes)
 					if err != nil {
