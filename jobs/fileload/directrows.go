@@ -58,6 +58,19 @@ func (c *personChunk) last(f func(id, vanid int64, row *personRow)) {
 	}
 }
 
+// groupStarts returns, in dst's memory, where the rows of each of c's
+// distinct ids begin, and len(c.rows) after the last: the rows of keys[k]
+// are rows[starts[k]:starts[k+1]].
+func (c *personChunk) groupStarts(dst []int) []int {
+	dst = dst[:0]
+	for i := range c.rows {
+		if i == 0 || c.rows[i].id != c.rows[i-1].id {
+			dst = append(dst, i)
+		}
+	}
+	return append(dst, len(c.rows))
+}
+
 // encoding is row's encoding in c's data.
 func (c *personChunk) encoding(row *personRow) []byte { return c.data[row.from:row.to] }
 

@@ -78,8 +78,9 @@ type directPhonesLoader struct {
 	direct, directPreferred int64 // rows straight in van_phones, still there
 	stored, storedPreferred int64 // rows found stored, still settled
 	back                    storage.PhonesBack
-	// Of the chunk's distinct ids, what lookUpPhones found stored; the
-	// VANIDs it looked up, and where each id's rows begin.
+	// Of the chunk's distinct ids, where each one's rows begin
+	// (groupStarts) and what lookUpPhones found stored; the VANIDs it
+	// looked up.
 	known    []storedState
 	people   []int64
 	starts   []int
@@ -156,21 +157,18 @@ func (l *directPhonesLoader) stage(ctx context.Context, tx *storage.Tx, st *stag
 func (l *directPhonesLoader) store(ctx context.Context, tx *storage.Tx, c *personChunk) error {
 	l.known = slices.Grow(l.known[:0], len(c.keys))[:len(c.keys)]
 	clear(l.known)
+	l.starts = c.groupStarts(l.starts)
 	if l.some {
 		if err := l.lookUpPhones(ctx, tx, c); err != nil {
 			return err
 		}
 	}
 	mode := binary.BigEndian.AppendUint16(nil, uint16(l.job.fl.DBMode))
-	i, k := 0, 0 // the row and the key next
+	k := 0 // the key next
 	next := func(e []byte) ([]byte, bool, error) {
-		for n := 0; i < len(c.rows) && n < copyBatchRows; {
-			j := i + 1
-			for j < len(c.rows) && c.rows[j].id == c.rows[i].id {
-				j++
-			}
-			group, vanid, known := c.rows[i:j], c.vanids[k], l.known[k]
-			i, k = j, k+1
+		for n := 0; k < len(c.keys) && n < copyBatchRows; {
+			group, vanid, known := c.rows[l.starts[k]:l.starts[k+1]], c.vanids[k], l.known[k]
+			k++
 			if vanid != 0 && len(group) == 1 && l.maySettle(vanid) {
 				row := &group[0]
 				switch {
@@ -201,7 +199,7 @@ func (l *directPhonesLoader) store(ctx context.Context, tx *storage.Tx, c *perso
 				}
 			}
 		}
-		return e, i < len(c.rows), nil
+		return e, k < len(c.keys), nil
 	}
 	src := &binaryCopy{next: next, buf: l.buf[:0]}
 	if err := tx.CopyPhones(ctx, src); err != nil {
@@ -252,15 +250,10 @@ func (l *directPhonesLoader) maySettle(vanid int64) bool {
 
 // lookUpPhones sets known to what van_phones holds of each of c's people:
 // whether he has phones (those COPY'd straight by this load included) and,
-// when he has one row in c, whether it is stored as it is.
+// when he has one row in c, whether it is stored as it is. store has set
+// starts to c's.
 func (l *directPhonesLoader) lookUpPhones(ctx context.Context, tx *storage.Tx, c *personChunk) error {
-	l.people, l.starts = l.people[:0], l.starts[:0]
-	for i := range c.rows {
-		if i == 0 || c.rows[i].id != c.rows[i-1].id {
-			l.starts = append(l.starts, i)
-		}
-	}
-	l.starts = append(l.starts, len(c.rows))
+	l.people = l.people[:0]
 	for _, v := range c.vanids {
 		if v != 0 {
 			l.people = append(l.people, v)
